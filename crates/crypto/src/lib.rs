@@ -1,0 +1,21 @@
+//! Sigil's cryptography glue, built on audited libraries:
+//!
+//! - [`keys`]: ed25519 account keys and x25519 static keys derived from one node seed with
+//!   HKDF-SHA256, and BIP-39 phrases for user accounts;
+//! - [`envelope`]: the sign-then-encrypt request envelope (ed25519 + HPKE RFC 9180);
+//! - [`hashing`]: the message-hash functions of every built-in hashing algorithm;
+//! - [`derivation`]: BIP-32 public derivation of users' keys from the network key, ECDSA
+//!   recovery and Ethereum addresses;
+//! - [`secret`]: byte strings that are zeroized on drop and never printed.
+
+pub mod derivation;
+pub mod envelope;
+pub mod hashing;
+pub mod keys;
+pub mod secret;
+
+pub use derivation::{DerivationError, derive_user_key, eth_address, recover_signer, verify_ecdsa};
+pub use envelope::{Envelope, EnvelopeError, OpenPolicy, Opened, SealParams, open, seal};
+pub use hashing::{HashError, keccak256, message_hash};
+pub use keys::{AccountKeypair, KeyError, Mnemonic, NodeSeed, X25519StaticKey, verify_signature};
+pub use secret::SecretBytes;

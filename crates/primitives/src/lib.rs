@@ -1,0 +1,30 @@
+//! Sigil's shared vocabulary: account ids, keys, validator records, programs, derivation paths,
+//! hashing algorithms, request ids and block numbers.
+//!
+//! Every type validates on construction and on decode: wrong lengths, bad hex and points that
+//! are not on their curve are errors ([`PrimitiveError`]), never panics. In human-readable
+//! formats (JSON) byte strings are `0x`-prefixed lowercase hex; in binary formats they are raw
+//! bytes. This crate does no I/O.
+
+pub mod bytes;
+mod error;
+mod hashing;
+mod ids;
+mod path;
+mod program;
+mod validator;
+
+pub use error::PrimitiveError;
+pub use hashing::HashingAlgorithm;
+pub use ids::{
+    AccountId, BlockNumber, EcdsaSignature, Ed25519Signature, EthAddress, ProgramId, RequestId,
+    VerifyingKey, X25519PublicKey,
+};
+pub use path::{DerivationPath, HARDENED_OFFSET, MAX_DEPTH};
+pub use program::{ProgramInstance, ProgramList};
+pub use validator::{Endpoint, ValidatorInfo};
+
+/// Most programs one key may have attached.
+pub const MAX_PROGRAMS_PER_KEY: usize = 5;
+/// Largest message a user may ask to sign: 1 MiB.
+pub const MAX_MESSAGE_SIZE: usize = 1 << 20;
