@@ -16,7 +16,9 @@ use crate::hashing::keccak256;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DerivationError {
     /// The derivation step gave an invalid key (probability below 2^-127 per step).
-    #[error("BIP-32 derivation failed at step {step}: the tweak is out of range; choose another path")]
+    #[error(
+        "BIP-32 derivation failed at step {step}: the tweak is out of range; choose another path"
+    )]
     InvalidChild {
         /// Zero-based index of the failing step.
         step: usize,
@@ -60,7 +62,9 @@ pub fn derive_public(
         let (tweak, next_chain_code) = key
             .derive_tweak(&chain_code, child)
             .map_err(|_| DerivationError::InvalidChild { step })?;
-        key = key.derive_child(tweak).map_err(|_| DerivationError::InvalidChild { step })?;
+        key = key
+            .derive_child(tweak)
+            .map_err(|_| DerivationError::InvalidChild { step })?;
         chain_code = next_chain_code;
     }
     Ok((VerifyingKey::from_k256(&key), chain_code))
@@ -89,10 +93,13 @@ pub fn recover_signer(
     signature: &EcdsaSignature,
 ) -> Result<(VerifyingKey, EthAddress), DerivationError> {
     let bytes = signature.as_bytes();
-    let sig = Signature::from_slice(&bytes[..64])
-        .map_err(|_| DerivationError::MalformedSignature("r or s is zero or not below the group order"))?;
+    let sig = Signature::from_slice(&bytes[..64]).map_err(|_| {
+        DerivationError::MalformedSignature("r or s is zero or not below the group order")
+    })?;
     if sig.normalize_s().is_some() {
-        return Err(DerivationError::MalformedSignature("s is in the upper half of the group order"));
+        return Err(DerivationError::MalformedSignature(
+            "s is in the upper half of the group order",
+        ));
     }
     let recovery_id = RecoveryId::from_byte(bytes[64]).ok_or(DerivationError::Unrecoverable)?;
     let key = k256::ecdsa::VerifyingKey::recover_from_prehash(prehash, &sig, recovery_id)
@@ -109,7 +116,10 @@ pub fn verify_ecdsa(
 ) -> Result<(), DerivationError> {
     let (actual, _) = recover_signer(prehash, signature)?;
     if actual != *expected {
-        return Err(DerivationError::WrongSigner { expected: *expected, actual });
+        return Err(DerivationError::WrongSigner {
+            expected: *expected,
+            actual,
+        });
     }
     Ok(())
 }
@@ -130,11 +140,15 @@ mod tests {
     #[test]
     fn known_ethereum_address() {
         // The account of the web3.js documentation's example private key.
-        let secret = hex::decode("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
-            .expect("hex");
+        let secret =
+            hex::decode("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+                .expect("hex");
         let key = SigningKey::from_slice(&secret).expect("scalar");
         let vk = VerifyingKey::from_k256(&(*key.verifying_key()).into());
-        assert_eq!(eth_address(&vk).to_string(), "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23");
+        assert_eq!(
+            eth_address(&vk).to_string(),
+            "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23"
+        );
     }
 
     #[test]
@@ -149,7 +163,10 @@ mod tests {
         verify_ecdsa(&vk, &prehash, &sig).expect("verifies");
 
         let other = keccak256(b"other");
-        assert!(matches!(verify_ecdsa(&vk, &other, &sig), Err(DerivationError::WrongSigner { .. })));
+        assert!(matches!(
+            verify_ecdsa(&vk, &other, &sig),
+            Err(DerivationError::WrongSigner { .. })
+        ));
     }
 
     #[test]
@@ -163,13 +180,19 @@ mod tests {
         out[..64].copy_from_slice(&high.to_bytes());
         out[64] = rid.to_byte() ^ 1;
         let sig = EcdsaSignature::from_bytes(out).expect("v");
-        assert!(matches!(recover_signer(&prehash, &sig), Err(DerivationError::MalformedSignature(_))));
+        assert!(matches!(
+            recover_signer(&prehash, &sig),
+            Err(DerivationError::MalformedSignature(_))
+        ));
     }
 
     #[test]
     fn zero_signature_is_malformed() {
         let sig = EcdsaSignature::from_bytes([0; 65]).expect("v=0");
-        assert!(matches!(recover_signer(&[1; 32], &sig), Err(DerivationError::MalformedSignature(_))));
+        assert!(matches!(
+            recover_signer(&[1; 32], &sig),
+            Err(DerivationError::MalformedSignature(_))
+        ));
     }
 
     #[test]
@@ -181,6 +204,9 @@ mod tests {
         let ka = derive_user_key(&network, &a).expect("derives");
         assert_eq!(ka, derive_user_key(&network, &a).expect("derives"));
         assert_ne!(ka, derive_user_key(&network, &b).expect("derives"));
-        assert_eq!(derive_user_key(&network, &DerivationPath::default()).expect("root"), network);
+        assert_eq!(
+            derive_user_key(&network, &DerivationPath::default()).expect("root"),
+            network
+        );
     }
 }

@@ -139,7 +139,12 @@ pub struct OpenPolicy {
 impl OpenPolicy {
     /// Accept any sender, with the given age limit and 30 s of future skew, judged now.
     pub fn fresh_within(max_age_ms: u64) -> Self {
-        Self { now_ms: now_ms(), max_age_ms, max_future_ms: 30_000, expected_sender: None }
+        Self {
+            now_ms: now_ms(),
+            max_age_ms,
+            max_future_ms: 30_000,
+            expected_sender: None,
+        }
     }
 
     /// Only accept envelopes from `sender`.
@@ -212,8 +217,9 @@ pub fn seal(sender: &AccountKeypair, params: &SealParams<'_>) -> Result<Envelope
     let signature = sender.sign(&signature_preimage(&plaintext));
     plaintext.extend_from_slice(signature.as_bytes());
 
-    let recipient_key = <suite::Kem as hpke::Kem>::PublicKey::from_bytes(params.recipient.as_bytes())
-        .map_err(|_| EnvelopeError::SealFailed)?;
+    let recipient_key =
+        <suite::Kem as hpke::Kem>::PublicKey::from_bytes(params.recipient.as_bytes())
+            .map_err(|_| EnvelopeError::SealFailed)?;
     let (enc, ciphertext) = hpke::single_shot_seal::<suite::Aead, suite::Kdf, suite::Kem>(
         &OpModeS::Base,
         &recipient_key,
@@ -246,8 +252,9 @@ pub fn open(
     if envelope.ciphertext.len() > MAX_PAYLOAD + HEADER_LEN + 32 + 4 + 64 + 16 {
         return Err(EnvelopeError::PayloadTooLarge(envelope.ciphertext.len()));
     }
-    let secret = <suite::Kem as hpke::Kem>::PrivateKey::from_bytes(recipient.secret_bytes().as_ref())
-        .map_err(|_| EnvelopeError::DecryptionFailed)?;
+    let secret =
+        <suite::Kem as hpke::Kem>::PrivateKey::from_bytes(recipient.secret_bytes().as_ref())
+            .map_err(|_| EnvelopeError::DecryptionFailed)?;
     let enc = <suite::Kem as hpke::Kem>::EncappedKey::from_bytes(&envelope.enc)
         .map_err(|_| EnvelopeError::DecryptionFailed)?;
     let plaintext = hpke::single_shot_open::<suite::Aead, suite::Kdf, suite::Kem>(
@@ -264,7 +271,10 @@ pub fn open(
     if let Some(expected) = policy.expected_sender
         && expected != opened.sender
     {
-        return Err(EnvelopeError::UnexpectedSender { expected, actual: opened.sender });
+        return Err(EnvelopeError::UnexpectedSender {
+            expected,
+            actual: opened.sender,
+        });
     }
     let signed_for = X25519PublicKey::from_slice(&plaintext[33..65])
         .map_err(|_| EnvelopeError::Malformed("recipient key"))?;
@@ -272,11 +282,16 @@ pub fn open(
         return Err(EnvelopeError::RecipientMismatch { signed_for });
     }
     if opened.timestamp_ms > policy.now_ms.saturating_add(policy.max_future_ms) {
-        return Err(EnvelopeError::FromTheFuture { ahead_ms: opened.timestamp_ms - policy.now_ms });
+        return Err(EnvelopeError::FromTheFuture {
+            ahead_ms: opened.timestamp_ms - policy.now_ms,
+        });
     }
     let age_ms = policy.now_ms.saturating_sub(opened.timestamp_ms);
     if age_ms > policy.max_age_ms {
-        return Err(EnvelopeError::Expired { age_ms, max_age_ms: policy.max_age_ms });
+        return Err(EnvelopeError::Expired {
+            age_ms,
+            max_age_ms: policy.max_age_ms,
+        });
     }
     Ok(opened)
 }
@@ -292,7 +307,9 @@ fn parse_and_verify(plaintext: &[u8]) -> Result<Opened, EnvelopeError> {
     let sender = AccountId::from_slice(take(1..33, "sender")?)
         .map_err(|_| EnvelopeError::Malformed("sender is not a valid account id"))?;
     let timestamp_ms = u64::from_be_bytes(
-        take(65..73, "timestamp")?.try_into().map_err(|_| EnvelopeError::Malformed("timestamp"))?,
+        take(65..73, "timestamp")?
+            .try_into()
+            .map_err(|_| EnvelopeError::Malformed("timestamp"))?,
     );
     let request_id = RequestId::from_slice(take(73..105, "request id")?)
         .map_err(|_| EnvelopeError::Malformed("request id"))?;
@@ -305,28 +322,43 @@ fn parse_and_verify(plaintext: &[u8]) -> Result<Opened, EnvelopeError> {
         }
         _ => return Err(EnvelopeError::Malformed("reply flag must be 0 or 1")),
     };
-    let len_bytes: [u8; 4] =
-        take(pos..pos + 4, "payload length")?.try_into().map_err(|_| EnvelopeError::Malformed("length"))?;
+    let len_bytes: [u8; 4] = take(pos..pos + 4, "payload length")?
+        .try_into()
+        .map_err(|_| EnvelopeError::Malformed("length"))?;
     pos += 4;
-    let len = usize::try_from(u32::from_be_bytes(len_bytes)).map_err(|_| EnvelopeError::Malformed("length"))?;
+    let len = usize::try_from(u32::from_be_bytes(len_bytes))
+        .map_err(|_| EnvelopeError::Malformed("length"))?;
     if len > MAX_PAYLOAD {
         return Err(EnvelopeError::PayloadTooLarge(len));
     }
     let payload = take(pos..pos + len, "payload")?.to_vec();
     pos += len;
     if plaintext.len() != pos + 64 {
-        return Err(EnvelopeError::Malformed("length does not match the payload and signature"));
+        return Err(EnvelopeError::Malformed(
+            "length does not match the payload and signature",
+        ));
     }
     let signature = Ed25519Signature::from_slice(&plaintext[pos..])
         .map_err(|_| EnvelopeError::Malformed("signature"))?;
     verify_signature(&sender, &signature_preimage(&plaintext[..pos]), &signature)
         .map_err(|_| EnvelopeError::BadSignature(sender))?;
-    Ok(Opened { sender, request_id, timestamp_ms, reply_to, payload, signature })
+    Ok(Opened {
+        sender,
+        request_id,
+        timestamp_ms,
+        reply_to,
+        payload,
+        signature,
+    })
 }
 
 impl Opened {
     /// Seals `payload` back to the reply key this request named, signed by `responder`.
-    pub fn seal_reply(&self, responder: &AccountKeypair, payload: &[u8]) -> Result<Envelope, EnvelopeError> {
+    pub fn seal_reply(
+        &self,
+        responder: &AccountKeypair,
+        payload: &[u8],
+    ) -> Result<Envelope, EnvelopeError> {
         let reply_to = self.reply_to.ok_or(EnvelopeError::NoReplyKey)?;
         seal(
             responder,
@@ -344,12 +376,20 @@ impl Opened {
 impl Envelope {
     /// The binary form: `version ‖ recipient(32) ‖ enc(32) ‖ ciphertext`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        [&[self.version][..], self.recipient.as_bytes(), &self.enc, &self.ciphertext].concat()
+        [
+            &[self.version][..],
+            self.recipient.as_bytes(),
+            &self.enc,
+            &self.ciphertext,
+        ]
+        .concat()
     }
 
     /// Parses the binary form.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EnvelopeError> {
-        let version = *bytes.first().ok_or(EnvelopeError::Malformed("empty envelope"))?;
+        let version = *bytes
+            .first()
+            .ok_or(EnvelopeError::Malformed("empty envelope"))?;
         if version != ENVELOPE_VERSION {
             return Err(EnvelopeError::UnsupportedVersion(version));
         }

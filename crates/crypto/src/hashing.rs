@@ -61,18 +61,33 @@ mod tests {
             "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"
         );
         let prehash = [0x5a; 32];
-        assert_eq!(message_hash(HashingAlgorithm::Identity, &prehash), Ok(prehash));
+        assert_eq!(
+            message_hash(HashingAlgorithm::Identity, &prehash),
+            Ok(prehash)
+        );
     }
 
     #[test]
     fn identity_rejects_wrong_lengths() {
-        assert_eq!(message_hash(HashingAlgorithm::Identity, &[0; 31]), Err(HashError::IdentityLength(31)));
-        assert_eq!(message_hash(HashingAlgorithm::Identity, &[0; 33]), Err(HashError::IdentityLength(33)));
-        assert_eq!(message_hash(HashingAlgorithm::Identity, b""), Err(HashError::IdentityLength(0)));
+        assert_eq!(
+            message_hash(HashingAlgorithm::Identity, &[0; 31]),
+            Err(HashError::IdentityLength(31))
+        );
+        assert_eq!(
+            message_hash(HashingAlgorithm::Identity, &[0; 33]),
+            Err(HashError::IdentityLength(33))
+        );
+        assert_eq!(
+            message_hash(HashingAlgorithm::Identity, b""),
+            Err(HashError::IdentityLength(0))
+        );
     }
 
     #[test]
     fn custom_is_not_built_in() {
-        assert_eq!(message_hash(HashingAlgorithm::Custom(2), b"x"), Err(HashError::CustomNeedsProgram(2)));
+        assert_eq!(
+            message_hash(HashingAlgorithm::Custom(2), b"x"),
+            Err(HashError::CustomNeedsProgram(2))
+        );
     }
 }

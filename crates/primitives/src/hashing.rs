@@ -58,10 +58,14 @@ impl std::str::FromStr for HashingAlgorithm {
             other => {
                 let index = other
                     .strip_prefix("custom:")
-                    .filter(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+                    .filter(|n| {
+                        !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit())
+                    })
                     .and_then(|n| n.parse::<u8>().ok())
                     .filter(|i| usize::from(*i) < MAX_PROGRAMS_PER_KEY)
-                    .ok_or_else(|| PrimitiveError::UnknownHashingAlgorithm(other.chars().take(32).collect()))?;
+                    .ok_or_else(|| {
+                        PrimitiveError::UnknownHashingAlgorithm(other.chars().take(32).collect())
+                    })?;
                 Self::Custom(index)
             }
         })

@@ -55,7 +55,8 @@ impl VerifyingKey {
     /// The key as a `k256` public key.
     pub fn to_k256(&self) -> k256::PublicKey {
         // Validated on construction, so decoding cannot fail.
-        k256::PublicKey::from_sec1_bytes(&self.0).unwrap_or_else(|_| unreachable!("validated point"))
+        k256::PublicKey::from_sec1_bytes(&self.0)
+            .unwrap_or_else(|_| unreachable!("validated point"))
     }
 
     /// Builds the compressed form of a `k256` public key.
@@ -94,7 +95,17 @@ fixed_bytes!(
 
 /// A block height on the ledger.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct BlockNumber(pub u64);

@@ -24,7 +24,8 @@ impl Endpoint {
         let port_ok = !port.is_empty()
             && port.bytes().all(|b| b.is_ascii_digit())
             && port.parse::<u16>().is_ok_and(|p| p != 0);
-        let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'))
+        {
             inner.parse::<std::net::Ipv6Addr>().is_ok()
         } else {
             !host.is_empty()
