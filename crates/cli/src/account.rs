@@ -61,8 +61,8 @@ pub fn run(cmd: AccountCommand) -> anyhow::Result<()> {
         AccountCommand::Show { phrase_file, json } => {
             let text = std::fs::read_to_string(&phrase_file)
                 .with_context(|| format!("cannot read phrase file {}", phrase_file.display()))?;
-            let mnemonic =
-                Mnemonic::parse(&text).with_context(|| format!("in {}", phrase_file.display()))?;
+            let mnemonic = Mnemonic::parse(&text)
+                .with_context(|| format!("phrase file {}", phrase_file.display()))?;
             let account = mnemonic.account_keypair().account_id();
             if json {
                 println!("{}", serde_json::json!({ "account": account.to_string() }));

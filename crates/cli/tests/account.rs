@@ -72,7 +72,10 @@ fn bad_input_is_one_line_and_non_zero() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: invalid recovery phrase"), "{err}");
+    assert!(
+        err.starts_with("error: phrase file ") && err.contains("invalid recovery phrase"),
+        "{err}"
+    );
     let out = sigil()
         .args(["account", "show", "--phrase-file", "/nonexistent/phrase"])
         .output()
