@@ -12,10 +12,12 @@ pub mod derivation;
 pub mod envelope;
 pub mod hashing;
 pub mod keys;
+pub mod program_id;
 pub mod secret;
 
 pub use derivation::{DerivationError, derive_user_key, eth_address, recover_signer, verify_ecdsa};
 pub use envelope::{Envelope, EnvelopeError, OpenPolicy, Opened, SealParams, open, seal};
 pub use hashing::{HashError, keccak256, message_hash};
 pub use keys::{AccountKeypair, KeyError, Mnemonic, NodeSeed, X25519StaticKey, verify_signature};
+pub use program_id::ProgramContents;
 pub use secret::SecretBytes;
