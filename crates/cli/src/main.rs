@@ -3,6 +3,7 @@
 //! Errors end the process with a non-zero status and one readable line on stderr.
 
 mod account;
+mod ledger;
 
 use clap::{Parser, Subcommand};
 
@@ -19,12 +20,16 @@ enum Command {
     /// Create or inspect a user account (an ed25519 key from a BIP-39 recovery phrase).
     #[command(subcommand)]
     Account(account::AccountCommand),
+    /// Run a solo ledger node (the chain every validator reads).
+    Ledger(ledger::LedgerArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     let result = match cli.command {
         Command::Account(cmd) => account::run(cmd),
+        Command::Ledger(args) => ledger::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -39,4 +44,14 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Logs go to stderr; `RUST_LOG` overrides the default `info` level.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -1,3 +1,8 @@
-//! The Sigil ledger: state machine, transactions, blocks, storage, block producer and JSON-RPC server.
-//!
-//! Filled by the ledger issue; this crate is a placeholder in the workspace layout.
+//! The Sigil ledger.
+pub mod chain;
+pub mod node;
+pub mod producer;
+pub mod rpc;
+pub mod state;
+pub mod tx;
+pub mod types;

@@ -1,0 +1,80 @@
+//! `sigil ledger`: run a solo ledger node.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use sigil_ledger::node::{LedgerConfig, component_header_check, dev_genesis, start};
+use sigil_ledger::types::Genesis;
+
+/// Options of `sigil ledger`.
+#[derive(Args)]
+pub struct LedgerArgs {
+    /// Where the chain is stored (created if missing).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// JSON-RPC address (HTTP and websocket).
+    #[arg(long, default_value = "127.0.0.1:9944")]
+    rpc: SocketAddr,
+    /// Time between blocks, e.g. `1s` or `500ms`.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    block_time: Duration,
+    /// Genesis JSON for a new chain.
+    #[arg(long, conflicts_with = "dev")]
+    genesis: Option<PathBuf>,
+    /// Use the development genesis (alice…eve funded, alice governs).
+    #[arg(long)]
+    dev: bool,
+}
+
+/// Runs the ledger until Ctrl-C or a fatal error.
+pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
+    if args.block_time < Duration::from_millis(10) {
+        bail!("--block-time must be at least 10ms");
+    }
+    let genesis: Option<Genesis> = match (&args.genesis, args.dev) {
+        (Some(path), _) => {
+            let text = std::fs::read(path)
+                .with_context(|| format!("cannot read genesis {}", path.display()))?;
+            Some(
+                serde_json::from_slice(&text)
+                    .with_context(|| format!("invalid genesis {}", path.display()))?,
+            )
+        }
+        (None, true) => Some(dev_genesis()),
+        (None, false) => None,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let running = start(LedgerConfig {
+            data_dir: args.data_dir.clone(),
+            rpc: args.rpc,
+            block_time: args.block_time,
+            genesis,
+            validate_program: Arc::new(|b: &[u8]| component_header_check(b)),
+        })
+        .await
+        .map_err(anyhow::Error::msg)?;
+        let head = running.ledger.read().head().height.0;
+        tracing::info!(rpc = %running.rpc_addr, head, data_dir = %args.data_dir.display(), "ledger ready");
+        println!("ledger ready: rpc={} ws=ws://{} head={head}", running.rpc_addr, running.rpc_addr);
+        let mut producer = running.producer;
+        tokio::select! {
+            result = &mut producer => {
+                match result {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(anyhow::Error::new(e).context("block production stopped")),
+                    Err(e) => Err(anyhow::anyhow!("block production panicked: {e}")),
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("shutting down");
+                let _ = running.server.stop();
+                Ok(())
+            }
+        }
+    })
+}

@@ -1,0 +1,125 @@
+//! `sigil program check|hash`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use sigil_crypto::ProgramContents;
+use sigil_primitives::ProgramId;
+use sigil_programs::{HostConfig, INTERFACE_VERSION, ProgramHost};
+
+/// Program subcommands.
+#[derive(Subcommand)]
+pub enum ProgramCommand {
+    /// Check that a file is a valid program (a component exporting `evaluate`, importing
+    /// nothing) as `store_program` would, and print its id and whether it has a custom hash.
+    Check {
+        /// The program's WebAssembly component (`programs/dist/<name>.wasm`).
+        file: PathBuf,
+        #[command(flatten)]
+        contents: ContentsArgs,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a program's id: the hash of its bytecode, schemas, oracle keys and interface
+    /// version, as the ledger computes it.
+    Hash {
+        /// The program's WebAssembly component.
+        file: PathBuf,
+        #[command(flatten)]
+        contents: ContentsArgs,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The parts of a program besides its bytecode; all are part of its id.
+#[derive(Args)]
+pub struct ContentsArgs {
+    /// JSON schema of the program's configuration.
+    #[arg(long)]
+    config_schema: Option<PathBuf>,
+    /// JSON schema of the program's auxiliary data.
+    #[arg(long)]
+    aux_schema: Option<PathBuf>,
+    /// A ledger oracle key the program reads (repeatable), e.g. `block-number`.
+    #[arg(long = "oracle-key")]
+    oracle_keys: Vec<String>,
+}
+
+/// Runs a program subcommand.
+pub fn run(cmd: ProgramCommand) -> anyhow::Result<()> {
+    match cmd {
+        ProgramCommand::Check {
+            file,
+            contents,
+            json,
+        } => {
+            let bytecode = read(&file)?;
+            let host = ProgramHost::new(HostConfig::default())?;
+            let info = host.validate(&bytecode).map_err(|e| {
+                // One line, whatever the compiler's message looked like.
+                anyhow::anyhow!(e.to_string().replace('\n', " "))
+                    .context(format!("{} is not a valid program", file.display()))
+            })?;
+            let id = program_id(&bytecode, &contents)?;
+            if json {
+                let out = serde_json::json!({
+                    "valid": true,
+                    "id": id.to_string(),
+                    "custom_hash": info.exports_custom_hash,
+                    "size": bytecode.len(),
+                });
+                println!("{out}");
+            } else {
+                println!("valid program: {}", file.display());
+                println!("id:          {id}");
+                println!(
+                    "custom hash: {}",
+                    if info.exports_custom_hash { "yes" } else { "no" }
+                );
+                println!("size:        {} bytes", bytecode.len());
+            }
+        }
+        ProgramCommand::Hash {
+            file,
+            contents,
+            json,
+        } => {
+            let bytecode = read(&file)?;
+            let id = program_id(&bytecode, &contents)?;
+            if json {
+                println!("{}", serde_json::json!({ "id": id.to_string() }));
+            } else {
+                println!("{id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The id under the current interface version.
+fn program_id(bytecode: &[u8], contents: &ContentsArgs) -> anyhow::Result<ProgramId> {
+    let config_schema = match &contents.config_schema {
+        Some(path) => read(path)?,
+        None => Vec::new(),
+    };
+    let aux_schema = match &contents.aux_schema {
+        Some(path) => read(path)?,
+        None => Vec::new(),
+    };
+    Ok(ProgramContents {
+        bytecode,
+        config_schema: &config_schema,
+        aux_schema: &aux_schema,
+        oracle_keys: &contents.oracle_keys,
+        version: INTERFACE_VERSION,
+    }
+    .id())
+}

@@ -1,0 +1,454 @@
+//! The chain: the state, its redb storage, and deterministic execution of proposals into blocks.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use sha2::Digest as _;
+use sigil_primitives::BlockNumber;
+
+use crate::state::{ApplyContext, ProgramValidator, State, Tracked, TxError};
+use crate::tx::{decode, encode, hash as tx_hash};
+use crate::types::*;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+const ACCOUNTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("accounts");
+const VALIDATORS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("validators");
+const PROGRAMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("programs");
+const REGISTRATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("registrations");
+const OFFENCES: TableDefinition<u64, &[u8]> = TableDefinition::new("offences");
+const TX_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("tx_index");
+
+/// Why the chain could not be opened or extended.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// A storage operation failed.
+    #[error("ledger storage: {0}")]
+    Storage(String),
+    /// Stored data does not decode or does not match its digest.
+    #[error("ledger data is corrupted: {0}")]
+    Corrupted(String),
+    /// A new data directory needs a genesis.
+    #[error("no ledger in {0} and no genesis given")]
+    NoGenesis(String),
+    /// The genesis is invalid.
+    #[error("invalid genesis: {0}")]
+    InvalidGenesis(String),
+    /// An imported block does not replay to the same result.
+    #[error("invalid block {height}: {reason}")]
+    InvalidBlock {
+        /// Its height.
+        height: u64,
+        /// What differs.
+        reason: String,
+    },
+}
+
+fn storage<E: std::fmt::Display>(e: E) -> ChainError {
+    ChainError::Storage(e.to_string())
+}
+
+/// An ordered batch of transactions to execute into the next block; what consensus agrees on.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    /// Proposer's clock (the block takes the later of this and its parent's time).
+    pub timestamp_ms: u64,
+    /// Transactions in order.
+    pub transactions: Vec<SignedTransaction>,
+}
+
+/// What happened to one proposed transaction.
+#[derive(Debug, Clone)]
+pub struct TxOutcome {
+    /// Its hash.
+    pub hash: [u8; 32],
+    /// The events it emitted, or why it was rejected.
+    pub result: Result<Vec<Event>, TxError>,
+}
+
+/// The ledger state with its storage.
+pub struct Chain {
+    db: Database,
+    state: State,
+    head: BlockHeader,
+    validate_program: Arc<ProgramValidator>,
+}
+
+/// Hash of a block header.
+pub fn header_hash(header: &BlockHeader) -> [u8; 32] {
+    sha2::Sha256::new()
+        .chain_update(b"sigil/v1/header")
+        .chain_update(encode(header))
+        .finalize()
+        .into()
+}
+
+fn body_hash(transactions: &[SignedTransaction], events: &[Event]) -> [u8; 32] {
+    sha2::Sha256::new()
+        .chain_update(b"sigil/v1/body")
+        .chain_update(encode(&(transactions, events)))
+        .finalize()
+        .into()
+}
+
+impl Chain {
+    /// Opens the ledger in `dir`, creating it from `genesis` if it is new. On reopen the stored
+    /// state must match the head block's digest.
+    pub fn open(
+        dir: &Path,
+        genesis: Option<&Genesis>,
+        validate_program: Arc<ProgramValidator>,
+    ) -> Result<Self, ChainError> {
+        std::fs::create_dir_all(dir).map_err(storage)?;
+        let path = dir.join("ledger.redb");
+        let existed = path.exists();
+        let db = Database::create(&path).map_err(storage)?;
+        let has_genesis = existed && {
+            let read = db.begin_read().map_err(storage)?;
+            match read.open_table(META) {
+                Ok(t) => t.get("genesis").map_err(storage)?.is_some(),
+                Err(redb::TableError::TableDoesNotExist(_)) => false,
+                Err(e) => return Err(storage(e)),
+            }
+        };
+        if has_genesis {
+            let chain = Self::load(db, validate_program)?;
+            if let Some(g) = genesis
+                && g.chain_id != chain.state.globals.chain_id
+            {
+                return Err(ChainError::InvalidGenesis(format!(
+                    "data directory holds chain {:?}, not {:?}",
+                    chain.state.globals.chain_id, g.chain_id
+                )));
+            }
+            return Ok(chain);
+        }
+        let genesis = genesis.ok_or_else(|| ChainError::NoGenesis(dir.display().to_string()))?;
+        let mut state = State::genesis(genesis).map_err(ChainError::InvalidGenesis)?;
+        let header = BlockHeader {
+            height: BlockNumber(0),
+            parent_hash: vec![0; 32],
+            timestamp_ms: genesis.timestamp_ms,
+            body_hash: body_hash(&[], &[]).to_vec(),
+            state_digest: state.digest().to_vec(),
+        };
+        let block = Block {
+            header: header.clone(),
+            transactions: vec![],
+            events: vec![],
+        };
+        let write = db.begin_write().map_err(storage)?;
+        {
+            let mut meta = write.open_table(META).map_err(storage)?;
+            meta.insert("genesis", encode(genesis).as_slice())
+                .map_err(storage)?;
+        }
+        persist(&write, &mut state, &block)?;
+        write.commit().map_err(storage)?;
+        Ok(Self {
+            db,
+            state,
+            head: header,
+            validate_program,
+        })
+    }
+
+    fn load(db: Database, validate_program: Arc<ProgramValidator>) -> Result<Self, ChainError> {
+        let read = db.begin_read().map_err(storage)?;
+        let meta = read.open_table(META).map_err(storage)?;
+        let globals: crate::state::Globals = decode_meta(&meta, "globals")?;
+        let genesis: Genesis = decode_meta(&meta, "genesis")?;
+        let mut state = State::genesis(&genesis).map_err(ChainError::InvalidGenesis)?;
+        state.globals = globals;
+        state.accounts = Tracked::default();
+        state.validators = Tracked::default();
+        load_map(&read, ACCOUNTS, &mut state.accounts, |k| {
+            sigil_primitives::AccountId::from_slice(k).ok()
+        })?;
+        load_map(&read, VALIDATORS, &mut state.validators, |k| {
+            sigil_primitives::AccountId::from_slice(k).ok()
+        })?;
+        load_map(&read, PROGRAMS, &mut state.programs, |k| {
+            sigil_primitives::ProgramId::from_slice(k).ok()
+        })?;
+        load_map(&read, REGISTRATIONS, &mut state.registrations, |k| {
+            sigil_primitives::VerifyingKey::from_slice(k).ok()
+        })?;
+        let offences = read.open_table(OFFENCES).map_err(storage)?;
+        for entry in offences.iter().map_err(storage)? {
+            let (k, v) = entry.map_err(storage)?;
+            let record =
+                decode(v.value()).map_err(|e| ChainError::Corrupted(format!("offence: {e}")))?;
+            state.offences.load(k.value(), record);
+        }
+        let blocks = read.open_table(BLOCKS).map_err(storage)?;
+        let height = state.globals.height.0;
+        let head_bytes = blocks
+            .get(height)
+            .map_err(storage)?
+            .ok_or_else(|| ChainError::Corrupted(format!("head block {height} is missing")))?;
+        let head: Block = decode(head_bytes.value())
+            .map_err(|e| ChainError::Corrupted(format!("head block: {e}")))?;
+        if head.header.state_digest != state.digest() {
+            return Err(ChainError::Corrupted(format!(
+                "state does not match the digest of block {height}"
+            )));
+        }
+        drop((meta, offences, blocks, read));
+        Ok(Self {
+            db,
+            state,
+            head: head.header,
+            validate_program,
+        })
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The latest block header.
+    pub fn head(&self) -> &BlockHeader {
+        &self.head
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.state.globals.chain_id
+    }
+
+    /// A stored block.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, ChainError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let blocks = read.open_table(BLOCKS).map_err(storage)?;
+        let Some(bytes) = blocks.get(height).map_err(storage)? else {
+            return Ok(None);
+        };
+        decode(bytes.value())
+            .map(Some)
+            .map_err(|e| ChainError::Corrupted(format!("block {height}: {e}")))
+    }
+
+    /// The block that included a transaction, if any.
+    pub fn tx_block(&self, hash: &[u8; 32]) -> Result<Option<u64>, ChainError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let index = read.open_table(TX_INDEX).map_err(storage)?;
+        Ok(index
+            .get(hash.as_slice())
+            .map_err(storage)?
+            .map(|v| v.value()))
+    }
+
+    /// Executes a proposal into the next block and stores it in one write transaction.
+    /// Rejected transactions are left out of the block and reported in the outcomes.
+    pub fn execute(&mut self, proposal: Proposal) -> Result<(Block, Vec<TxOutcome>), ChainError> {
+        let height = BlockNumber(self.head.height.0 + 1);
+        let validator = self.validate_program.clone();
+        let ctx = ApplyContext {
+            height,
+            validate_program: validator.as_ref(),
+        };
+        let mut included = Vec::new();
+        let mut events = Vec::new();
+        let mut outcomes = Vec::new();
+        for stx in proposal.transactions {
+            let result = self.state.apply(&stx, &ctx);
+            if let Ok(ev) = &result {
+                events.extend(ev.iter().cloned());
+                included.push(stx.clone());
+            }
+            outcomes.push(TxOutcome {
+                hash: tx_hash(&stx),
+                result,
+            });
+        }
+        let block = self.seal_block(height, proposal.timestamp_ms, included, events);
+        self.commit(&block)?;
+        Ok((block, outcomes))
+    }
+
+    /// Imports a block made elsewhere: every transaction must apply and the result must match.
+    pub fn import(&mut self, block: Block) -> Result<(), ChainError> {
+        let height = BlockNumber(self.head.height.0 + 1);
+        let invalid = |reason: String| ChainError::InvalidBlock {
+            height: height.0,
+            reason,
+        };
+        if block.header.height != height || block.header.parent_hash != header_hash(&self.head) {
+            return Err(invalid("does not extend the head".into()));
+        }
+        let validator = self.validate_program.clone();
+        let ctx = ApplyContext {
+            height,
+            validate_program: validator.as_ref(),
+        };
+        let mut events = Vec::new();
+        for stx in &block.transactions {
+            // A failed import leaves memory ahead of disk; the caller must reopen the chain.
+            events.extend(
+                self.state
+                    .apply(stx, &ctx)
+                    .map_err(|e| invalid(format!("transaction rejected: {e}")))?,
+            );
+        }
+        let rebuilt = self.seal_block(
+            height,
+            block.header.timestamp_ms,
+            block.transactions.clone(),
+            events,
+        );
+        if rebuilt != block {
+            return Err(invalid("replay gives a different block".into()));
+        }
+        self.commit(&block)
+    }
+
+    fn seal_block(
+        &mut self,
+        height: BlockNumber,
+        timestamp_ms: u64,
+        transactions: Vec<SignedTransaction>,
+        events: Vec<Event>,
+    ) -> Block {
+        self.state.globals.height = height;
+        let header = BlockHeader {
+            height,
+            parent_hash: header_hash(&self.head).to_vec(),
+            timestamp_ms: timestamp_ms.max(self.head.timestamp_ms),
+            body_hash: body_hash(&transactions, &events).to_vec(),
+            state_digest: self.state.digest().to_vec(),
+        };
+        Block {
+            header,
+            transactions,
+            events,
+        }
+    }
+
+    fn commit(&mut self, block: &Block) -> Result<(), ChainError> {
+        let write = self.db.begin_write().map_err(storage)?;
+        persist(&write, &mut self.state, block)?;
+        write.commit().map_err(storage)?;
+        self.head = block.header.clone();
+        Ok(())
+    }
+
+    /// Replays every stored block from genesis in memory and returns the final state digest,
+    /// with the head block's recorded digest. They are equal when storage is consistent.
+    pub fn replay_digest(
+        dir: &Path,
+        validate_program: Arc<ProgramValidator>,
+    ) -> Result<([u8; 32], Vec<u8>), ChainError> {
+        let db = Database::open(dir.join("ledger.redb")).map_err(storage)?;
+        let read = db.begin_read().map_err(storage)?;
+        let meta = read.open_table(META).map_err(storage)?;
+        let genesis: Genesis = decode_meta(&meta, "genesis")?;
+        let mut state = State::genesis(&genesis).map_err(ChainError::InvalidGenesis)?;
+        let blocks = read.open_table(BLOCKS).map_err(storage)?;
+        let mut last = Vec::new();
+        for entry in blocks.iter().map_err(storage)? {
+            let (height, bytes) = entry.map_err(storage)?;
+            let block: Block =
+                decode(bytes.value()).map_err(|e| ChainError::Corrupted(e.to_string()))?;
+            let ctx = ApplyContext {
+                height: BlockNumber(height.value()),
+                validate_program: validate_program.as_ref(),
+            };
+            for stx in &block.transactions {
+                state
+                    .apply(stx, &ctx)
+                    .map_err(|e| ChainError::InvalidBlock {
+                        height: height.value(),
+                        reason: e.to_string(),
+                    })?;
+            }
+            state.globals.height = BlockNumber(height.value());
+            last = block.header.state_digest.clone();
+        }
+        Ok((state.digest(), last))
+    }
+}
+
+fn decode_meta<T: serde::de::DeserializeOwned>(
+    meta: &redb::ReadOnlyTable<&str, &[u8]>,
+    key: &str,
+) -> Result<T, ChainError> {
+    let bytes = meta
+        .get(key)
+        .map_err(storage)?
+        .ok_or_else(|| ChainError::Corrupted(format!("missing {key}")))?;
+    decode(bytes.value()).map_err(|e| ChainError::Corrupted(format!("{key}: {e}")))
+}
+
+fn load_map<K: Ord + Clone, V: serde::de::DeserializeOwned>(
+    read: &redb::ReadTransaction,
+    table: TableDefinition<&[u8], &[u8]>,
+    into: &mut Tracked<K, V>,
+    key: impl Fn(&[u8]) -> Option<K>,
+) -> Result<(), ChainError> {
+    let table = read.open_table(table).map_err(storage)?;
+    for entry in table.iter().map_err(storage)? {
+        let (k, v) = entry.map_err(storage)?;
+        let k = key(k.value()).ok_or_else(|| ChainError::Corrupted("bad key".into()))?;
+        let v = decode(v.value()).map_err(|e| ChainError::Corrupted(e.to_string()))?;
+        into.load(k, v);
+    }
+    Ok(())
+}
+
+/// Writes a block, the state it changed and the globals, inside `write`.
+fn persist(
+    write: &redb::WriteTransaction,
+    state: &mut State,
+    block: &Block,
+) -> Result<(), ChainError> {
+    write
+        .open_table(BLOCKS)
+        .map_err(storage)?
+        .insert(block.header.height.0, encode(block).as_slice())
+        .map_err(storage)?;
+    {
+        let mut index = write.open_table(TX_INDEX).map_err(storage)?;
+        for stx in &block.transactions {
+            index
+                .insert(tx_hash(stx).as_slice(), block.header.height.0)
+                .map_err(storage)?;
+        }
+    }
+    write
+        .open_table(META)
+        .map_err(storage)?
+        .insert("globals", encode(&state.globals).as_slice())
+        .map_err(storage)?;
+    write_changes(write, ACCOUNTS, &mut state.accounts)?;
+    write_changes(write, VALIDATORS, &mut state.validators)?;
+    write_changes(write, PROGRAMS, &mut state.programs)?;
+    write_changes(write, REGISTRATIONS, &mut state.registrations)?;
+    let mut offences = write.open_table(OFFENCES).map_err(storage)?;
+    for (k, v) in state.offences.take_changes() {
+        match v {
+            Some(v) => offences.insert(k, encode(v).as_slice()).map_err(storage)?,
+            None => offences.remove(k).map_err(storage)?,
+        };
+    }
+    Ok(())
+}
+
+fn write_changes<K: Ord + Clone + AsRef<[u8]>, V: serde::Serialize>(
+    write: &redb::WriteTransaction,
+    table: TableDefinition<&[u8], &[u8]>,
+    map: &mut Tracked<K, V>,
+) -> Result<(), ChainError> {
+    let mut table = write.open_table(table).map_err(storage)?;
+    for (k, v) in map.take_changes() {
+        match v {
+            Some(v) => table
+                .insert(k.as_ref(), encode(v).as_slice())
+                .map_err(storage)?,
+            None => table.remove(k.as_ref()).map_err(storage)?,
+        };
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Running a solo ledger node: open the chain, produce blocks, serve the RPC.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sigil_crypto::NodeSeed;
+use sigil_primitives::AccountId;
+
+use crate::chain::{Chain, ChainError};
+use crate::producer::{Ledger, SoloProducer};
+use crate::state::ProgramValidator;
+use crate::types::{Balance, Genesis, Parameters};
+
+/// Names of the development accounts, funded in the dev genesis; the first is governance.
+pub const DEV_ACCOUNTS: [&str; 5] = ["alice", "bob", "charlie", "dave", "eve"];
+/// Balance of each development account.
+pub const DEV_BALANCE: Balance = 1_000_000_000_000;
+/// Chain id of the dev genesis.
+pub const DEV_CHAIN_ID: &str = "sigil-dev";
+
+/// The account id of a development account (`alice`…`eve`, or any name).
+pub fn dev_account(name: &str) -> AccountId {
+    NodeSeed::dev(name).account_keypair().account_id()
+}
+
+/// A genesis for local development: alice…eve funded, alice governs.
+pub fn dev_genesis() -> Genesis {
+    Genesis {
+        chain_id: DEV_CHAIN_ID.into(),
+        balances: DEV_ACCOUNTS
+            .iter()
+            .map(|n| (dev_account(n), DEV_BALANCE))
+            .collect(),
+        governance: dev_account(DEV_ACCOUNTS[0]),
+        parameters: Parameters::default(),
+        timestamp_ms: 0,
+    }
+}
+
+/// Structural check used when no WebAssembly host is plugged in: a component binary header.
+pub fn component_header_check(bytecode: &[u8]) -> Result<(), String> {
+    // Components start with the wasm magic, then version 0x0d and layer 1.
+    if bytecode.len() < 8 || &bytecode[..4] != b"\0asm" {
+        return Err("not WebAssembly (missing \\0asm magic)".into());
+    }
+    if bytecode[4..8] != [0x0d, 0x00, 0x01, 0x00] {
+        return Err("a core module, not a component".into());
+    }
+    Ok(())
+}
+
+/// How to run a ledger node.
+pub struct LedgerConfig {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// RPC listen address.
+    pub rpc: SocketAddr,
+    /// Time between blocks.
+    pub block_time: Duration,
+    /// Genesis for a new data directory.
+    pub genesis: Option<Genesis>,
+    /// Program check at store time.
+    pub validate_program: Arc<ProgramValidator>,
+}
+
+/// A started ledger: its RPC address, and a task that ends when block production stops.
+pub struct RunningLedger {
+    /// Where the RPC listens.
+    pub rpc_addr: SocketAddr,
+    /// The ledger.
+    pub ledger: Ledger,
+    /// Block production.
+    pub producer: tokio::task::JoinHandle<Result<(), ChainError>>,
+    /// The RPC server.
+    pub server: jsonrpsee::server::ServerHandle,
+}
+
+/// Opens the chain and starts producing blocks and serving the RPC.
+pub async fn start(config: LedgerConfig) -> Result<RunningLedger, String> {
+    let LedgerConfig {
+        data_dir,
+        rpc,
+        block_time,
+        genesis,
+        validate_program,
+    } = config;
+    let chain = tokio::task::spawn_blocking(move || {
+        Chain::open(&data_dir, genesis.as_ref(), validate_program)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    let ledger = Ledger::new(chain);
+    let (rpc_addr, server) = crate::rpc::serve(ledger.clone(), rpc)
+        .await
+        .map_err(|e| format!("cannot listen on {rpc}: {e}"))?;
+    let producer = tokio::spawn(
+        ledger
+            .clone()
+            .run(SoloProducer::new(ledger.pool.clone(), block_time)),
+    );
+    Ok(RunningLedger {
+        rpc_addr,
+        ledger,
+        producer,
+        server,
+    })
+}

@@ -1,0 +1,207 @@
+//! Ordering transactions into blocks: the [`BlockSource`] trait, the solo producer, and the
+//! service loop that executes proposals and tells waiters and subscribers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use sigil_primitives::AccountId;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::chain::{Chain, ChainError, Proposal, TxOutcome};
+use crate::state::TxError;
+use crate::types::{Block, SignedTransaction};
+
+/// Where the next batch of transactions comes from. The solo producer is one implementation; a
+/// replicated ledger plugs in a BFT engine's ordered output as another.
+pub trait BlockSource: Send + 'static {
+    /// Waits for the next proposal to execute; `None` stops the ledger.
+    fn next_proposal(&mut self) -> impl std::future::Future<Output = Option<Proposal>> + Send;
+}
+
+/// Most transactions one block takes.
+pub const MAX_BLOCK_TRANSACTIONS: usize = 1_000;
+/// Most transactions waiting in the pool.
+pub const MAX_POOL: usize = 10_000;
+
+/// Why a submission was refused before inclusion.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The transaction is invalid now.
+    #[error(transparent)]
+    Rejected(#[from] TxError),
+    /// The pool is full.
+    #[error("transaction pool is full; retry later")]
+    PoolFull,
+    /// Already in the pool.
+    #[error("transaction is already pending")]
+    Duplicate,
+    /// The ledger stopped before including it.
+    #[error("ledger is shutting down")]
+    ShuttingDown,
+}
+
+#[derive(Default)]
+struct PoolInner {
+    queue: Vec<SignedTransaction>,
+    waiters: HashMap<[u8; 32], Vec<oneshot::Sender<TxOutcome>>>,
+}
+
+/// Pending transactions, shared by the RPC server and the producer.
+#[derive(Clone, Default)]
+pub struct Mempool {
+    inner: Arc<Mutex<PoolInner>>,
+}
+
+impl Mempool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The nonce `account`'s next transaction needs, counting pending ones.
+    pub fn next_nonce(&self, chain: &Chain, account: &AccountId) -> u64 {
+        let pending = self
+            .lock()
+            .queue
+            .iter()
+            .filter(|t| t.tx.sender == *account)
+            .count() as u64;
+        chain.state().nonce(account) + pending
+    }
+
+    /// Checks signature and nonce and queues the transaction. The receiver yields its outcome
+    /// once a block has been executed with it.
+    pub fn submit(
+        &self,
+        chain: &Chain,
+        stx: SignedTransaction,
+    ) -> Result<oneshot::Receiver<TxOutcome>, SubmitError> {
+        if !crate::tx::verify(chain.chain_id(), &stx) {
+            return Err(TxError::BadSignature.into());
+        }
+        let hash = crate::tx::hash(&stx);
+        let mut pool = self.lock();
+        if pool.queue.len() >= MAX_POOL {
+            return Err(SubmitError::PoolFull);
+        }
+        if pool.queue.iter().any(|t| crate::tx::hash(t) == hash) {
+            return Err(SubmitError::Duplicate);
+        }
+        let pending = pool
+            .queue
+            .iter()
+            .filter(|t| t.tx.sender == stx.tx.sender)
+            .count() as u64;
+        let expected = chain.state().nonce(&stx.tx.sender) + pending;
+        if stx.tx.nonce != expected {
+            return Err(TxError::BadNonce {
+                expected,
+                got: stx.tx.nonce,
+            }
+            .into());
+        }
+        let (tx, rx) = oneshot::channel();
+        pool.waiters.entry(hash).or_default().push(tx);
+        pool.queue.push(stx);
+        Ok(rx)
+    }
+
+    /// Takes up to `max` transactions in arrival order.
+    pub fn take(&self, max: usize) -> Vec<SignedTransaction> {
+        let mut pool = self.lock();
+        let n = pool.queue.len().min(max);
+        pool.queue.drain(..n).collect()
+    }
+
+    fn resolve(&self, outcomes: Vec<TxOutcome>) {
+        let mut pool = self.lock();
+        for outcome in outcomes {
+            for waiter in pool.waiters.remove(&outcome.hash).unwrap_or_default() {
+                let _ = waiter.send(outcome.clone());
+            }
+        }
+    }
+}
+
+/// The solo block producer: one block per `block_time` from the local pool.
+pub struct SoloProducer {
+    pool: Mempool,
+    interval: tokio::time::Interval,
+}
+
+impl SoloProducer {
+    /// Produces a block every `block_time` from `pool`.
+    pub fn new(pool: Mempool, block_time: Duration) -> Self {
+        let mut interval = tokio::time::interval(block_time);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { pool, interval }
+    }
+}
+
+impl BlockSource for SoloProducer {
+    async fn next_proposal(&mut self) -> Option<Proposal> {
+        self.interval.tick().await;
+        Some(Proposal {
+            timestamp_ms: sigil_crypto::envelope::now_ms(),
+            transactions: self.pool.take(MAX_BLOCK_TRANSACTIONS),
+        })
+    }
+}
+
+/// The running ledger: the chain behind a lock, its pool and the block broadcast.
+#[derive(Clone)]
+pub struct Ledger {
+    /// The chain.
+    pub chain: Arc<RwLock<Chain>>,
+    /// Pending transactions.
+    pub pool: Mempool,
+    /// New blocks, for subscribers.
+    pub blocks: broadcast::Sender<Arc<Block>>,
+}
+
+impl Ledger {
+    /// Wraps an opened chain.
+    pub fn new(chain: Chain) -> Self {
+        let (blocks, _) = broadcast::channel(256);
+        Self {
+            chain: Arc::new(RwLock::new(chain)),
+            pool: Mempool::default(),
+            blocks,
+        }
+    }
+
+    /// Reads the chain.
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Chain> {
+        self.chain
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Executes proposals from `source` until it ends or storage fails.
+    pub async fn run(self, mut source: impl BlockSource) -> Result<(), ChainError> {
+        while let Some(proposal) = source.next_proposal().await {
+            let chain = self.chain.clone();
+            let (block, outcomes) = tokio::task::spawn_blocking(move || {
+                chain
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .execute(proposal)
+            })
+            .await
+            .map_err(|e| ChainError::Storage(format!("block task failed: {e}")))??;
+            let rejected = outcomes.iter().filter(|o| o.result.is_err()).count();
+            tracing::debug!(
+                height = block.header.height.0,
+                txs = block.transactions.len(),
+                rejected,
+                events = block.events.len(),
+                "block"
+            );
+            self.pool.resolve(outcomes);
+            let _ = self.blocks.send(Arc::new(block));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,417 @@
+//! The JSON-RPC 2.0 API (HTTP and websocket on one port), namespace `ledger`.
+
+use std::net::SocketAddr;
+
+use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
+use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::server::{
+    PendingSubscriptionSink, Server, ServerConfig, ServerHandle, SubscriptionMessage,
+};
+use jsonrpsee::types::ErrorObjectOwned;
+use serde::{Deserialize, Serialize};
+use sigil_primitives::{AccountId, ProgramId, VerifyingKey};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::chain::ChainError;
+use crate::producer::{Ledger, SubmitError};
+use crate::state::TxError;
+use crate::types::*;
+
+/// JSON-RPC error code: the transaction was rejected (data: the reason).
+pub const CODE_REJECTED: i32 = 1000;
+/// JSON-RPC error code: the pool is full.
+pub const CODE_POOL_FULL: i32 = 1001;
+/// JSON-RPC error code: the transaction is already pending.
+pub const CODE_DUPLICATE: i32 = 1002;
+/// JSON-RPC error code: storage failed.
+pub const CODE_STORAGE: i32 = 1003;
+/// JSON-RPC error code: the ledger is stopping.
+pub const CODE_SHUTTING_DOWN: i32 = 1004;
+
+/// The answer to `ledger_submit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitResult {
+    /// Transaction hash, 0x-hex.
+    pub hash: String,
+    /// The block that included it, when `wait` was set.
+    pub included: Option<u64>,
+    /// The events it emitted, when `wait` was set.
+    pub events: Vec<Event>,
+}
+
+/// A program without its bytecode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramSummary {
+    /// Its id.
+    pub id: ProgramId,
+    /// Deployer.
+    pub deployer: AccountId,
+    /// Registrations using it.
+    pub ref_count: u64,
+    /// Bytecode size.
+    pub size: usize,
+}
+
+/// Per-block data programs may read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OracleData {
+    /// The block number.
+    pub block_number: u64,
+    /// The block's timestamp, ms.
+    pub timestamp_ms: u64,
+}
+
+/// Which events a subscriber wants; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFilter {
+    /// Only events concerning these accounts.
+    #[serde(default)]
+    pub accounts: Vec<AccountId>,
+    /// Only events with these names (the JSON `event` tag, e.g. `registered`).
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+impl EventFilter {
+    /// Whether `event` passes.
+    pub fn matches(&self, event: &Event) -> bool {
+        (self.names.is_empty() || self.names.contains(&event.name()))
+            && (self.accounts.is_empty()
+                || event.accounts().iter().any(|a| self.accounts.contains(a)))
+    }
+}
+
+/// An event with the block that emitted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventNotification {
+    /// Block height.
+    pub block: u64,
+    /// The event.
+    pub event: Event,
+}
+
+/// The ledger API.
+#[rpc(server, client, namespace = "ledger")]
+pub trait LedgerApi {
+    /// The chain id (transactions sign over it).
+    #[method(name = "chainId")]
+    fn chain_id(&self) -> RpcResult<String>;
+    /// Submits a transaction; with `wait`, answers once a block included or rejected it.
+    #[method(name = "submit")]
+    async fn submit(&self, tx: SignedTransaction, wait: bool) -> RpcResult<SubmitResult>;
+    /// The latest block header.
+    #[method(name = "head")]
+    fn head(&self) -> RpcResult<BlockHeader>;
+    /// A block by height.
+    #[method(name = "block")]
+    fn block(&self, height: u64) -> RpcResult<Option<Block>>;
+    /// The block that included a transaction.
+    #[method(name = "txBlock")]
+    fn tx_block(&self, hash: String) -> RpcResult<Option<u64>>;
+    /// An account's balance and nonce.
+    #[method(name = "account")]
+    fn account(&self, account: AccountId) -> RpcResult<Account>;
+    /// The nonce the account's next transaction needs, counting pending ones.
+    #[method(name = "nextNonce")]
+    fn next_nonce(&self, account: AccountId) -> RpcResult<u64>;
+    /// One validator.
+    #[method(name = "validator")]
+    fn validator(&self, account: AccountId) -> RpcResult<Option<ServerInfo>>;
+    /// Every validator.
+    #[method(name = "validators")]
+    fn validators(&self) -> RpcResult<Vec<ServerInfo>>;
+    /// Signers, threshold, network key, jump-start and reshare status.
+    #[method(name = "signerSet")]
+    fn signer_set(&self) -> RpcResult<SignerSet>;
+    /// One program, with its bytecode.
+    #[method(name = "program")]
+    fn program(&self, id: ProgramId) -> RpcResult<Option<ProgramRecord>>;
+    /// Every program, without bytecode.
+    #[method(name = "programs")]
+    fn programs(&self) -> RpcResult<Vec<ProgramSummary>>;
+    /// One registration.
+    #[method(name = "registration")]
+    fn registration(&self, key: VerifyingKey) -> RpcResult<Option<Registration>>;
+    /// Registrations, optionally only an owner's.
+    #[method(name = "registrations")]
+    fn registrations(
+        &self,
+        owner: Option<AccountId>,
+    ) -> RpcResult<Vec<(VerifyingKey, Registration)>>;
+    /// The parameters.
+    #[method(name = "parameters")]
+    fn parameters(&self) -> RpcResult<Parameters>;
+    /// The governance account.
+    #[method(name = "governance")]
+    fn governance(&self) -> RpcResult<AccountId>;
+    /// Recorded offences.
+    #[method(name = "offences")]
+    fn offences(&self) -> RpcResult<Vec<OffenceRecord>>;
+    /// Oracle data of a block.
+    #[method(name = "oracle")]
+    fn oracle(&self, height: u64) -> RpcResult<Option<OracleData>>;
+    /// The current state digest, 0x-hex.
+    #[method(name = "stateDigest")]
+    fn state_digest(&self) -> RpcResult<String>;
+    /// New block headers.
+    #[subscription(name = "subscribeHeads" => "newHead", unsubscribe = "unsubscribeHeads", item = BlockHeader)]
+    async fn subscribe_heads(&self) -> SubscriptionResult;
+    /// Events that pass the filter.
+    #[subscription(name = "subscribeEvents" => "newEvent", unsubscribe = "unsubscribeEvents", item = EventNotification)]
+    async fn subscribe_events(&self, filter: Option<EventFilter>) -> SubscriptionResult;
+}
+
+fn err(code: i32, message: impl Into<String>, data: Option<serde_json::Value>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, message.into(), data)
+}
+
+fn storage_err(e: ChainError) -> ErrorObjectOwned {
+    err(CODE_STORAGE, e.to_string(), None)
+}
+
+fn rejected(e: &TxError) -> ErrorObjectOwned {
+    err(
+        CODE_REJECTED,
+        format!("transaction rejected: {e}"),
+        serde_json::to_value(e).ok(),
+    )
+}
+
+struct RpcImpl {
+    ledger: Ledger,
+}
+
+#[async_trait]
+impl LedgerApiServer for RpcImpl {
+    fn chain_id(&self) -> RpcResult<String> {
+        Ok(self.ledger.read().chain_id().to_owned())
+    }
+
+    async fn submit(&self, tx: SignedTransaction, wait: bool) -> RpcResult<SubmitResult> {
+        let hash = format!("0x{}", hex::encode(crate::tx::hash(&tx)));
+        let receiver = {
+            let chain = self.ledger.read();
+            self.ledger.pool.submit(&chain, tx).map_err(|e| match e {
+                SubmitError::Rejected(e) => rejected(&e),
+                SubmitError::PoolFull => err(CODE_POOL_FULL, e.to_string(), None),
+                SubmitError::Duplicate => err(CODE_DUPLICATE, e.to_string(), None),
+                SubmitError::ShuttingDown => err(CODE_SHUTTING_DOWN, e.to_string(), None),
+            })?
+        };
+        if !wait {
+            return Ok(SubmitResult {
+                hash,
+                included: None,
+                events: vec![],
+            });
+        }
+        let outcome = receiver
+            .await
+            .map_err(|_| err(CODE_SHUTTING_DOWN, "ledger is shutting down", None))?;
+        let events = outcome.result.map_err(|e| rejected(&e))?;
+        let included = self
+            .ledger
+            .read()
+            .tx_block(&outcome.hash)
+            .map_err(storage_err)?;
+        Ok(SubmitResult {
+            hash,
+            included,
+            events,
+        })
+    }
+
+    fn head(&self) -> RpcResult<BlockHeader> {
+        Ok(self.ledger.read().head().clone())
+    }
+
+    fn block(&self, height: u64) -> RpcResult<Option<Block>> {
+        self.ledger.read().block(height).map_err(storage_err)
+    }
+
+    fn tx_block(&self, hash: String) -> RpcResult<Option<u64>> {
+        let bytes: [u8; 32] = sigil_primitives::bytes::decode_hex_array("transaction hash", &hash)
+            .map_err(|e| {
+                err(
+                    jsonrpsee::types::error::INVALID_PARAMS_CODE,
+                    e.to_string(),
+                    None,
+                )
+            })?;
+        self.ledger.read().tx_block(&bytes).map_err(storage_err)
+    }
+
+    fn account(&self, account: AccountId) -> RpcResult<Account> {
+        Ok(self
+            .ledger
+            .read()
+            .state()
+            .accounts
+            .get(&account)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    fn next_nonce(&self, account: AccountId) -> RpcResult<u64> {
+        let chain = self.ledger.read();
+        Ok(self.ledger.pool.next_nonce(&chain, &account))
+    }
+
+    fn validator(&self, account: AccountId) -> RpcResult<Option<ServerInfo>> {
+        Ok(self.ledger.read().state().validators.get(&account).cloned())
+    }
+
+    fn validators(&self) -> RpcResult<Vec<ServerInfo>> {
+        Ok(self
+            .ledger
+            .read()
+            .state()
+            .validators
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect())
+    }
+
+    fn signer_set(&self) -> RpcResult<SignerSet> {
+        Ok(self.ledger.read().state().globals.signer_set.clone())
+    }
+
+    fn program(&self, id: ProgramId) -> RpcResult<Option<ProgramRecord>> {
+        Ok(self.ledger.read().state().programs.get(&id).cloned())
+    }
+
+    fn programs(&self) -> RpcResult<Vec<ProgramSummary>> {
+        Ok(self
+            .ledger
+            .read()
+            .state()
+            .programs
+            .iter()
+            .map(|(id, p)| ProgramSummary {
+                id: *id,
+                deployer: p.deployer,
+                ref_count: p.ref_count,
+                size: p.bytecode.len(),
+            })
+            .collect())
+    }
+
+    fn registration(&self, key: VerifyingKey) -> RpcResult<Option<Registration>> {
+        Ok(self.ledger.read().state().registrations.get(&key).cloned())
+    }
+
+    fn registrations(
+        &self,
+        owner: Option<AccountId>,
+    ) -> RpcResult<Vec<(VerifyingKey, Registration)>> {
+        Ok(self
+            .ledger
+            .read()
+            .state()
+            .registrations
+            .iter()
+            .filter(|(_, r)| owner.is_none_or(|o| r.owner == o))
+            .map(|(k, r)| (*k, r.clone()))
+            .collect())
+    }
+
+    fn parameters(&self) -> RpcResult<Parameters> {
+        Ok(self.ledger.read().state().globals.parameters.clone())
+    }
+
+    fn governance(&self) -> RpcResult<AccountId> {
+        Ok(self.ledger.read().state().globals.governance)
+    }
+
+    fn offences(&self) -> RpcResult<Vec<OffenceRecord>> {
+        Ok(self
+            .ledger
+            .read()
+            .state()
+            .offences
+            .iter()
+            .map(|(_, o)| o.clone())
+            .collect())
+    }
+
+    fn oracle(&self, height: u64) -> RpcResult<Option<OracleData>> {
+        let block = self.ledger.read().block(height).map_err(storage_err)?;
+        Ok(block.map(|b| OracleData {
+            block_number: b.header.height.0,
+            timestamp_ms: b.header.timestamp_ms,
+        }))
+    }
+
+    fn state_digest(&self) -> RpcResult<String> {
+        Ok(format!(
+            "0x{}",
+            hex::encode(self.ledger.read().state().digest())
+        ))
+    }
+
+    async fn subscribe_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut blocks = self.ledger.blocks.subscribe();
+        let sink = pending.accept().await?;
+        loop {
+            match blocks.recv().await {
+                Ok(block) => {
+                    let msg = serde_json::value::to_raw_value(&block.header)?;
+                    if sink.send(SubscriptionMessage::from(msg)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Err(RecvError::Lagged(n)) => tracing::warn!(skipped = n, "head subscriber lagging"),
+                Err(RecvError::Closed) => return Ok(()),
+            }
+        }
+    }
+
+    async fn subscribe_events(
+        &self,
+        pending: PendingSubscriptionSink,
+        filter: Option<EventFilter>,
+    ) -> SubscriptionResult {
+        let filter = filter.unwrap_or_default();
+        let mut blocks = self.ledger.blocks.subscribe();
+        let sink = pending.accept().await?;
+        loop {
+            match blocks.recv().await {
+                Ok(block) => {
+                    for event in block.events.iter().filter(|e| filter.matches(e)) {
+                        let note = EventNotification {
+                            block: block.header.height.0,
+                            event: event.clone(),
+                        };
+                        let msg = serde_json::value::to_raw_value(&note)?;
+                        if sink.send(SubscriptionMessage::from(msg)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "event subscriber lagging")
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Largest JSON-RPC request: a 1 MB program, hex-encoded, plus room.
+pub const MAX_REQUEST_BYTES: u32 = 3 * 1024 * 1024;
+
+/// Serves the API on `addr` (HTTP and websocket on the same port).
+pub async fn serve(
+    ledger: Ledger,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let config = ServerConfig::builder()
+        .max_request_body_size(MAX_REQUEST_BYTES)
+        .max_response_body_size(MAX_REQUEST_BYTES * 2)
+        .build();
+    let server = Server::builder().set_config(config).build(addr).await?;
+    let local = server.local_addr()?;
+    let handle = server.start(RpcImpl { ledger }.into_rpc());
+    Ok((local, handle))
+}

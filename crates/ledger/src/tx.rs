@@ -1,0 +1,59 @@
+//! Transaction signing, verification and hashing.
+
+use sha2::Digest as _;
+use sigil_crypto::{AccountKeypair, verify_signature};
+
+use crate::types::{Call, SignedTransaction, Transaction};
+
+/// Domain separator of transaction signatures.
+const SIGNING_DOMAIN: &[u8] = b"sigil/v1/transaction";
+
+/// Bytes the sender signs: domain ‖ chain id length (u32 BE) ‖ chain id ‖ postcard(tx).
+/// The chain id keeps a transaction from being replayed on another chain.
+pub fn signing_payload(chain_id: &str, tx: &Transaction) -> Vec<u8> {
+    let mut out = SIGNING_DOMAIN.to_vec();
+    out.extend_from_slice(
+        &u32::try_from(chain_id.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(chain_id.as_bytes());
+    out.extend_from_slice(&encode(tx));
+    out
+}
+
+/// Signs a transaction for `chain_id`.
+pub fn sign(key: &AccountKeypair, chain_id: &str, nonce: u64, call: Call) -> SignedTransaction {
+    let tx = Transaction {
+        sender: key.account_id(),
+        nonce,
+        call,
+    };
+    let signature = key.sign(&signing_payload(chain_id, &tx));
+    SignedTransaction { tx, signature }
+}
+
+/// Checks the sender's signature.
+pub fn verify(chain_id: &str, stx: &SignedTransaction) -> bool {
+    verify_signature(
+        &stx.tx.sender,
+        &signing_payload(chain_id, &stx.tx),
+        &stx.signature,
+    )
+    .is_ok()
+}
+
+/// The transaction hash: SHA-256 of its postcard encoding (signature included).
+pub fn hash(stx: &SignedTransaction) -> [u8; 32] {
+    sha2::Sha256::digest(encode(stx)).into()
+}
+
+/// The canonical binary encoding (postcard) of ledger values.
+pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).unwrap_or_else(|e| unreachable!("ledger types always encode: {e}"))
+}
+
+/// Decodes a postcard value.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(bytes)
+}

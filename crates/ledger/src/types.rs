@@ -1,0 +1,524 @@
+//! Ledger records, transactions, events and blocks.
+
+use serde::{Deserialize, Serialize};
+use sigil_primitives::{
+    AccountId, BlockNumber, DerivationPath, Ed25519Signature, Endpoint, ProgramId, ProgramList,
+    VerifyingKey, X25519PublicKey,
+};
+
+/// A balance or stake, in the ledger's smallest unit.
+pub type Balance = u128;
+
+/// An account's balance and the nonce its next transaction must carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Spendable balance.
+    pub balance: Balance,
+    /// Number of transactions this account has had included.
+    pub nonce: u64,
+}
+
+/// Whether a validator is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidatorStatus {
+    /// Serving and eligible to be a signer.
+    Active,
+}
+
+/// What the ledger holds about a validator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// The validator's account.
+    pub account: AccountId,
+    /// Its x25519 static key, for envelopes and Noise.
+    pub x25519: X25519PublicKey,
+    /// Where its TSS node listens.
+    pub endpoint: Endpoint,
+    /// Bonded stake.
+    pub stake: Balance,
+    /// Status.
+    pub status: ValidatorStatus,
+    /// Block at which it joined.
+    pub joined: BlockNumber,
+}
+
+/// Progress of bringing the network key into existence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum JumpStartStatus {
+    /// No jump start yet.
+    Ready,
+    /// Signers were chosen at `block` and run the DKG; some have confirmed.
+    InProgress {
+        /// The block that chose the signers.
+        block: BlockNumber,
+        /// Signers that confirmed, with the key each reported.
+        confirmations: Vec<(AccountId, VerifyingKey)>,
+    },
+    /// Every chosen signer confirmed the same key.
+    Done,
+}
+
+/// A signer-set change in progress: old and new holders reshare the network key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingReshare {
+    /// Block that started the reshare.
+    pub started: BlockNumber,
+    /// The set handing over.
+    pub old_signers: Vec<AccountId>,
+    /// The set taking over.
+    pub new_signers: Vec<AccountId>,
+    /// The threshold of the new set.
+    pub new_threshold: u16,
+    /// New signers that confirmed holding a share of the unchanged key.
+    pub confirmations: Vec<AccountId>,
+}
+
+/// The signer set and the network key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignerSet {
+    /// Signers in ledger order.
+    pub signers: Vec<AccountId>,
+    /// Signatures need `threshold` signers.
+    pub threshold: u16,
+    /// The network verifying key, once the jump start is done.
+    pub network_key: Option<VerifyingKey>,
+    /// Jump-start progress.
+    pub jump_start: JumpStartStatus,
+    /// A reshare in progress, if any.
+    pub pending_reshare: Option<PendingReshare>,
+}
+
+/// A stored program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramRecord {
+    /// The WebAssembly component.
+    #[serde(with = "sigil_primitives::bytes::hex_vec")]
+    pub bytecode: Vec<u8>,
+    /// JSON schema of its configuration.
+    #[serde(with = "sigil_primitives::bytes::hex_vec")]
+    pub config_schema: Vec<u8>,
+    /// JSON schema of its auxiliary data.
+    #[serde(with = "sigil_primitives::bytes::hex_vec")]
+    pub aux_schema: Vec<u8>,
+    /// Oracle keys it reads.
+    pub oracle_keys: Vec<String>,
+    /// Who stored it (the only account that may remove it).
+    pub deployer: AccountId,
+    /// How many registrations use it.
+    pub ref_count: u64,
+    /// The program interface version.
+    pub version: u32,
+}
+
+/// A registered user key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The account that controls it.
+    pub owner: AccountId,
+    /// Programs evaluated on every request.
+    pub programs: ProgramList,
+    /// Path of the key below the network key.
+    pub derivation_path: DerivationPath,
+    /// Block of registration.
+    pub registered: BlockNumber,
+}
+
+/// Tunable parameters, changed by governance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameters {
+    /// Successful signatures allowed per key per block.
+    pub request_limit: u32,
+    /// Fuel each program gets per evaluation.
+    pub fuel_per_program: u64,
+    /// Largest program, bytecode and schemas together.
+    pub max_program_size: u32,
+    /// Largest message to sign.
+    pub max_message_size: u32,
+    /// Signers chosen at jump start.
+    pub signer_count: u16,
+    /// Signatures need this many signers.
+    pub threshold: u16,
+    /// Blocks an offender stays out of committees.
+    pub offence_window: u64,
+    /// Least stake a validator must bond.
+    pub min_stake: Balance,
+}
+
+impl Default for Parameters {
+    fn default() -> Self {
+        Self {
+            request_limit: 10,
+            fuel_per_program: 10_000_000,
+            max_program_size: 1_000_000,
+            max_message_size: 1 << 20,
+            signer_count: 3,
+            threshold: 2,
+            offence_window: 100,
+            min_stake: 1_000,
+        }
+    }
+}
+
+impl Parameters {
+    /// Checks the parameters are coherent.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.threshold < 2 {
+            return Err("threshold must be at least 2".into());
+        }
+        if self.threshold > self.signer_count {
+            return Err("threshold must not exceed signer_count".into());
+        }
+        if self.request_limit == 0 || self.fuel_per_program == 0 {
+            return Err("request_limit and fuel_per_program must be positive".into());
+        }
+        if self.max_message_size == 0 || self.max_message_size > (1 << 20) {
+            return Err("max_message_size must be between 1 and 1 MiB".into());
+        }
+        if self.max_program_size == 0 || self.max_program_size > 1_000_000 {
+            return Err("max_program_size must be between 1 and 1,000,000".into());
+        }
+        Ok(())
+    }
+}
+
+/// What a reported signer did wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffenceKind {
+    /// Sent nothing before a round timed out.
+    Unresponsive,
+    /// Sent an undecodable or wrongly signed message.
+    InvalidMessage,
+    /// Failed a proof, with the engine's evidence.
+    FailedProof,
+    /// Sent different broadcasts to different peers.
+    Equivocation,
+}
+
+/// An offence report as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffenceRecord {
+    /// The signing session it concerns.
+    #[serde(with = "sigil_primitives::bytes::hex_vec")]
+    pub session: Vec<u8>,
+    /// Who reported.
+    pub reporter: AccountId,
+    /// Who is accused.
+    pub offender: AccountId,
+    /// What kind of fault.
+    pub kind: OffenceKind,
+    /// SHA-256 of the evidence.
+    #[serde(with = "sigil_primitives::bytes::hex_vec")]
+    pub evidence_hash: Vec<u8>,
+    /// Block that recorded it.
+    pub block: BlockNumber,
+}
+
+/// What a transaction asks the ledger to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    /// Move `amount` to `to`.
+    Transfer {
+        /// Recipient.
+        to: AccountId,
+        /// Amount.
+        amount: Balance,
+    },
+    /// Join as a validator, bonding `stake`.
+    Validate {
+        /// The node's x25519 key.
+        x25519: X25519PublicKey,
+        /// Where its node listens.
+        endpoint: Endpoint,
+        /// Stake to bond (at least the `min_stake` parameter).
+        stake: Balance,
+    },
+    /// Move a validator's endpoint.
+    ChangeEndpoint {
+        /// The new endpoint.
+        endpoint: Endpoint,
+    },
+    /// Rotate a validator's x25519 key.
+    ChangeKeys {
+        /// The new key.
+        x25519: X25519PublicKey,
+    },
+    /// Stop being a validator and get the stake back (not while a signer).
+    Leave,
+    /// Governance: choose the first `signer_count` validators as signers and start the DKG.
+    JumpStart,
+    /// A chosen signer reports the network key its DKG produced.
+    ConfirmJumpStart {
+        /// The network verifying key.
+        verifying_key: VerifyingKey,
+    },
+    /// Store a program.
+    StoreProgram {
+        /// The component.
+        #[serde(with = "sigil_primitives::bytes::hex_vec")]
+        bytecode: Vec<u8>,
+        /// JSON schema of its configuration.
+        #[serde(with = "sigil_primitives::bytes::hex_vec")]
+        config_schema: Vec<u8>,
+        /// JSON schema of its auxiliary data.
+        #[serde(with = "sigil_primitives::bytes::hex_vec")]
+        aux_schema: Vec<u8>,
+        /// Oracle keys it reads.
+        oracle_keys: Vec<String>,
+        /// Interface version.
+        version: u32,
+    },
+    /// Remove an unused program (deployer only).
+    RemoveProgram {
+        /// The program.
+        program: ProgramId,
+    },
+    /// Register a new key with these programs.
+    Register {
+        /// Programs to attach.
+        programs: ProgramList,
+    },
+    /// Replace a key's programs (owner only).
+    ChangePrograms {
+        /// The key.
+        verifying_key: VerifyingKey,
+        /// The new programs.
+        programs: ProgramList,
+    },
+    /// Hand a key to another account (owner only).
+    ChangeOwner {
+        /// The key.
+        verifying_key: VerifyingKey,
+        /// The new owner.
+        new_owner: AccountId,
+    },
+    /// A signer reports a faulty peer.
+    ReportOffence {
+        /// Session id.
+        #[serde(with = "sigil_primitives::bytes::hex_vec")]
+        session: Vec<u8>,
+        /// The accused signer.
+        offender: AccountId,
+        /// Fault kind.
+        kind: OffenceKind,
+        /// Evidence bytes (hashed into the record).
+        #[serde(with = "sigil_primitives::bytes::hex_vec")]
+        evidence: Vec<u8>,
+    },
+    /// A new signer confirms it holds a share after a reshare.
+    ConfirmReshare {
+        /// The network key it holds a share of (must be unchanged).
+        verifying_key: VerifyingKey,
+    },
+    /// Governance: replace the parameters.
+    SetParameters {
+        /// The new parameters.
+        parameters: Parameters,
+    },
+}
+
+/// A transaction before signing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// The signing account.
+    pub sender: AccountId,
+    /// Must equal the sender's current nonce.
+    pub nonce: u64,
+    /// What to do.
+    pub call: Call,
+}
+
+/// A transaction with its sender's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTransaction {
+    /// The transaction.
+    pub tx: Transaction,
+    /// ed25519 signature over [`crate::tx::signing_payload`].
+    pub signature: Ed25519Signature,
+}
+
+/// Something that happened, for subscribers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum Event {
+    /// Funds moved.
+    Transferred {
+        /// From.
+        from: AccountId,
+        /// To.
+        to: AccountId,
+        /// Amount.
+        amount: Balance,
+    },
+    /// A validator joined.
+    ValidatorJoined {
+        /// Its record.
+        info: ServerInfo,
+    },
+    /// A validator's endpoint or keys changed.
+    ValidatorChanged {
+        /// Its record.
+        info: ServerInfo,
+    },
+    /// A validator left.
+    ValidatorLeft {
+        /// Its account.
+        account: AccountId,
+    },
+    /// Signers were chosen and must run the DKG.
+    JumpStartStarted {
+        /// The chosen signers.
+        signers: Vec<AccountId>,
+        /// The threshold.
+        threshold: u16,
+    },
+    /// A signer confirmed the network key.
+    JumpStartConfirmed {
+        /// The signer.
+        signer: AccountId,
+    },
+    /// Every signer confirmed: the network is ready.
+    JumpStartDone {
+        /// The network key.
+        network_key: VerifyingKey,
+    },
+    /// A program was stored.
+    ProgramStored {
+        /// Its id.
+        program: ProgramId,
+        /// Its deployer.
+        deployer: AccountId,
+    },
+    /// A program was removed.
+    ProgramRemoved {
+        /// Its id.
+        program: ProgramId,
+    },
+    /// A key was registered.
+    Registered {
+        /// The owner.
+        owner: AccountId,
+        /// The new key.
+        verifying_key: VerifyingKey,
+        /// Its path under the network key.
+        derivation_path: DerivationPath,
+    },
+    /// A key's programs changed.
+    ProgramsChanged {
+        /// The key.
+        verifying_key: VerifyingKey,
+    },
+    /// A key changed owner.
+    OwnerChanged {
+        /// The key.
+        verifying_key: VerifyingKey,
+        /// The new owner.
+        new_owner: AccountId,
+    },
+    /// An offence was recorded.
+    OffenceReported {
+        /// The record.
+        offence: OffenceRecord,
+    },
+    /// A new signer confirmed a reshare.
+    ReshareConfirmed {
+        /// The signer.
+        signer: AccountId,
+    },
+    /// Every new signer confirmed: the new set is active.
+    SignerSetChanged {
+        /// The new set.
+        signers: Vec<AccountId>,
+        /// The new threshold.
+        threshold: u16,
+    },
+    /// Parameters changed.
+    ParametersChanged {
+        /// The new parameters.
+        parameters: Parameters,
+    },
+}
+
+impl Event {
+    /// Accounts this event concerns, for subscription filters.
+    pub fn accounts(&self) -> Vec<AccountId> {
+        match self {
+            Event::Transferred { from, to, .. } => vec![*from, *to],
+            Event::ValidatorJoined { info } | Event::ValidatorChanged { info } => {
+                vec![info.account]
+            }
+            Event::ValidatorLeft { account } => vec![*account],
+            Event::JumpStartStarted { signers, .. } | Event::SignerSetChanged { signers, .. } => {
+                signers.clone()
+            }
+            Event::JumpStartConfirmed { signer } | Event::ReshareConfirmed { signer } => {
+                vec![*signer]
+            }
+            Event::ProgramStored { deployer, .. } => vec![*deployer],
+            Event::Registered { owner, .. } => vec![*owner],
+            Event::OwnerChanged { new_owner, .. } => vec![*new_owner],
+            Event::OffenceReported { offence } => vec![offence.reporter, offence.offender],
+            Event::ProgramRemoved { .. }
+            | Event::ProgramsChanged { .. }
+            | Event::JumpStartDone { .. }
+            | Event::ParametersChanged { .. } => vec![],
+        }
+    }
+
+    /// The event's name, as in its JSON `event` tag.
+    pub fn name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+/// A block header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockHeader {
+    /// Height; genesis is 0.
+    pub height: BlockNumber,
+    /// Hash of the parent header (zero for genesis).
+    #[serde(with = "sigil_primitives::bytes::hex_vec")]
+    pub parent_hash: Vec<u8>,
+    /// Producer's clock, ms since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Hash of the transactions and events.
+    #[serde(with = "sigil_primitives::bytes::hex_vec")]
+    pub body_hash: Vec<u8>,
+    /// Digest of the state after this block.
+    #[serde(with = "sigil_primitives::bytes::hex_vec")]
+    pub state_digest: Vec<u8>,
+}
+
+/// A block: header, included transactions and the events they emitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// The header.
+    pub header: BlockHeader,
+    /// Included transactions, in order.
+    pub transactions: Vec<SignedTransaction>,
+    /// Events, in order.
+    pub events: Vec<Event>,
+}
+
+/// The initial state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    /// A name that makes this chain's transactions unusable on others.
+    pub chain_id: String,
+    /// Funded accounts.
+    pub balances: Vec<(AccountId, Balance)>,
+    /// The account allowed to jump-start and set parameters.
+    pub governance: AccountId,
+    /// Initial parameters.
+    pub parameters: Parameters,
+    /// Genesis timestamp.
+    pub timestamp_ms: u64,
+}
