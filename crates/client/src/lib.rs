@@ -1,3 +1,89 @@
-//! The Rust SDK for Sigil: ledger RPC, node requests and signature verification.
+//! The Rust SDK for Sigil.
 //!
-//! Filled by the ledger and node issues; this crate is a placeholder in the workspace layout.
+//! [`LedgerClient`] talks to a ledger node over JSON-RPC (websocket): typed queries,
+//! subscriptions, and transactions signed with an account key and submitted with the right
+//! nonce. Node requests (relay, signature retrieval) join it with the node issue.
+
+use jsonrpsee::core::client::{Error as RpcError, Subscription};
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use sigil_crypto::AccountKeypair;
+use sigil_ledger::rpc::{EventFilter, EventNotification, LedgerApiClient, SubmitResult};
+use sigil_ledger::types::{BlockHeader, Call};
+
+pub use sigil_ledger::rpc;
+pub use sigil_ledger::types;
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Could not reach the ledger.
+    #[error("cannot connect to the ledger at {url}: {reason}")]
+    Connect {
+        /// The URL tried.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The ledger answered with an error (e.g. a rejected transaction).
+    #[error("{0}")]
+    Rpc(#[from] RpcError),
+}
+
+/// A connection to a ledger node.
+pub struct LedgerClient {
+    rpc: WsClient,
+    chain_id: String,
+}
+
+impl LedgerClient {
+    /// Connects to `url` (`ws://host:port`) and learns the chain id.
+    pub async fn connect(url: &str) -> Result<Self, ClientError> {
+        let rpc = WsClientBuilder::default()
+            .max_request_size(sigil_ledger::rpc::MAX_REQUEST_BYTES)
+            .max_response_size(sigil_ledger::rpc::MAX_REQUEST_BYTES * 2)
+            .build(url)
+            .await
+            .map_err(|e| ClientError::Connect {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let chain_id = rpc.chain_id().await?;
+        Ok(Self { rpc, chain_id })
+    }
+
+    /// The raw typed RPC (every method of [`LedgerApiClient`]).
+    pub fn rpc(&self) -> &WsClient {
+        &self.rpc
+    }
+
+    /// The chain id transactions are signed for.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// Signs `call` with `key` at its next nonce and submits it; with `wait`, returns once a
+    /// block included it (or the ledger rejected it).
+    pub async fn submit(
+        &self,
+        key: &AccountKeypair,
+        call: Call,
+        wait: bool,
+    ) -> Result<SubmitResult, ClientError> {
+        let nonce = self.rpc.next_nonce(key.account_id()).await?;
+        let tx = sigil_ledger::tx::sign(key, &self.chain_id, nonce, call);
+        Ok(self.rpc.submit(tx, wait).await?)
+    }
+
+    /// New block headers.
+    pub async fn heads(&self) -> Result<Subscription<BlockHeader>, ClientError> {
+        Ok(self.rpc.subscribe_heads().await?)
+    }
+
+    /// Events passing `filter`.
+    pub async fn events(
+        &self,
+        filter: EventFilter,
+    ) -> Result<Subscription<EventNotification>, ClientError> {
+        Ok(self.rpc.subscribe_events(Some(filter)).await?)
+    }
+}

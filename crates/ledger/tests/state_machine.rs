@@ -1,0 +1,741 @@
+//! Every transaction: its success case and its rejection cases, asserting the state afterwards.
+
+use std::collections::HashMap;
+
+use sigil_crypto::{AccountKeypair, NodeSeed, derive_user_key};
+use sigil_ledger::node::{component_header_check, dev_genesis};
+use sigil_ledger::state::{ApplyContext, State, TxError};
+use sigil_ledger::tx;
+use sigil_ledger::types::*;
+use sigil_primitives::{
+    AccountId, BlockNumber, Endpoint, ProgramId, ProgramInstance, ProgramList, VerifyingKey,
+    X25519PublicKey,
+};
+
+struct Harness {
+    state: State,
+    height: u64,
+    keys: HashMap<&'static str, AccountKeypair>,
+}
+
+fn key(name: &str) -> AccountKeypair {
+    NodeSeed::dev(name).account_keypair()
+}
+
+fn network_key(seed: u8) -> VerifyingKey {
+    let sk = k256::ecdsa::SigningKey::from_slice(&[seed; 32]).expect("scalar");
+    VerifyingKey::from_k256(&(*sk.verifying_key()).into())
+}
+
+fn component(payload: &[u8]) -> Vec<u8> {
+    [b"\0asm\x0d\x00\x01\x00".as_slice(), payload].concat()
+}
+
+fn endpoint(port: u16) -> Endpoint {
+    Endpoint::new(format!("127.0.0.1:{port}")).expect("endpoint")
+}
+
+fn x25519(b: u8) -> X25519PublicKey {
+    X25519PublicKey::from_bytes([b; 32]).expect("key")
+}
+
+impl Harness {
+    fn new() -> Self {
+        let names = ["alice", "bob", "charlie", "dave", "eve", "ferdie"];
+        Self {
+            state: State::genesis(&dev_genesis()).expect("genesis"),
+            height: 0,
+            keys: names.into_iter().map(|n| (n, key(n))).collect(),
+        }
+    }
+
+    fn id(&self, who: &str) -> AccountId {
+        self.keys[who].account_id()
+    }
+
+    fn apply_signed(&mut self, stx: &SignedTransaction) -> Result<Vec<Event>, TxError> {
+        self.height += 1;
+        let validate = |b: &[u8]| component_header_check(b);
+        let ctx = ApplyContext {
+            height: BlockNumber(self.height),
+            validate_program: &validate,
+        };
+        self.state.apply(stx, &ctx)
+    }
+
+    fn sign(&self, who: &str, call: Call) -> SignedTransaction {
+        let nonce = self.state.nonce(&self.id(who));
+        tx::sign(&self.keys[who], &self.state.globals.chain_id, nonce, call)
+    }
+
+    fn apply(&mut self, who: &str, call: Call) -> Result<Vec<Event>, TxError> {
+        let stx = self.sign(who, call);
+        self.apply_signed(&stx)
+    }
+
+    /// Applies a call that must fail, and checks it changed nothing.
+    fn reject(&mut self, who: &str, call: Call) -> TxError {
+        let before = self.state.digest();
+        let err = self.apply(who, call).expect_err("must be rejected");
+        assert_eq!(
+            self.state.digest(),
+            before,
+            "a rejected transaction changed the state: {err}"
+        );
+        err
+    }
+
+    fn balance(&self, who: &str) -> Balance {
+        self.state
+            .accounts
+            .get(&self.id(who))
+            .map(|a| a.balance)
+            .unwrap_or(0)
+    }
+
+    fn validate(&mut self, who: &str, port: u16) {
+        self.apply(
+            who,
+            Call::Validate {
+                x25519: x25519(port as u8),
+                endpoint: endpoint(port),
+                stake: 5_000,
+            },
+        )
+        .expect("validate");
+    }
+
+    /// Three validators, jump-started and confirmed with `network_key(7)`.
+    fn ready(&mut self) -> VerifyingKey {
+        for (i, who) in ["bob", "charlie", "dave"].into_iter().enumerate() {
+            self.validate(who, 3001 + i as u16);
+        }
+        self.apply("alice", Call::JumpStart).expect("jump start");
+        let key = network_key(7);
+        for who in ["bob", "charlie", "dave"] {
+            self.apply(who, Call::ConfirmJumpStart { verifying_key: key })
+                .expect("confirm");
+        }
+        key
+    }
+
+    fn store(&mut self, who: &str, payload: &[u8]) -> ProgramId {
+        let events = self
+            .apply(
+                who,
+                Call::StoreProgram {
+                    bytecode: component(payload),
+                    config_schema: vec![],
+                    aux_schema: vec![],
+                    oracle_keys: vec![],
+                    version: 1,
+                },
+            )
+            .expect("store program");
+        match &events[0] {
+            Event::ProgramStored { program, .. } => *program,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+}
+
+fn programs(ids: &[ProgramId]) -> ProgramList {
+    ProgramList::new(
+        ids.iter()
+            .map(|p| ProgramInstance {
+                program: *p,
+                config: b"{}".to_vec(),
+            })
+            .collect(),
+    )
+    .expect("1..=5 programs")
+}
+
+#[test]
+fn transfer() {
+    let mut h = Harness::new();
+    let (a, b) = (h.balance("alice"), h.balance("bob"));
+    let events = h
+        .apply(
+            "alice",
+            Call::Transfer {
+                to: h.id("bob"),
+                amount: 10,
+            },
+        )
+        .expect("transfer");
+    assert_eq!(
+        events,
+        vec![Event::Transferred {
+            from: h.id("alice"),
+            to: h.id("bob"),
+            amount: 10
+        }]
+    );
+    assert_eq!((h.balance("alice"), h.balance("bob")), (a - 10, b + 10));
+    assert_eq!(h.state.nonce(&h.id("alice")), 1);
+
+    let to = h.id("bob");
+    assert!(matches!(
+        h.reject("ferdie", Call::Transfer { to, amount: 1 }),
+        TxError::InsufficientBalance { .. }
+    ));
+}
+
+#[test]
+fn bad_signature_and_bad_nonce() {
+    let mut h = Harness::new();
+    let to = h.id("bob");
+    let mut stx = h.sign("alice", Call::Transfer { to, amount: 1 });
+    stx.tx.call = Call::Transfer { to, amount: 1_000 };
+    let before = h.state.digest();
+    assert_eq!(h.apply_signed(&stx), Err(TxError::BadSignature));
+
+    // Signed for another chain.
+    let other = tx::sign(
+        &h.keys["alice"],
+        "other-chain",
+        0,
+        Call::Transfer { to, amount: 1 },
+    );
+    assert_eq!(h.apply_signed(&other), Err(TxError::BadSignature));
+
+    let future = tx::sign(
+        &h.keys["alice"],
+        &h.state.globals.chain_id,
+        5,
+        Call::Transfer { to, amount: 1 },
+    );
+    assert_eq!(
+        h.apply_signed(&future),
+        Err(TxError::BadNonce {
+            expected: 0,
+            got: 5
+        })
+    );
+    assert_eq!(h.state.digest(), before);
+
+    // Replaying an included transaction fails on its nonce.
+    let ok = h.sign("alice", Call::Transfer { to, amount: 1 });
+    h.apply_signed(&ok).expect("first time");
+    assert_eq!(
+        h.apply_signed(&ok),
+        Err(TxError::BadNonce {
+            expected: 1,
+            got: 0
+        })
+    );
+}
+
+#[test]
+fn validate_change_and_leave() {
+    let mut h = Harness::new();
+    let before = h.balance("bob");
+    h.validate("bob", 3001);
+    let info = h
+        .state
+        .validators
+        .get(&h.id("bob"))
+        .expect("validator")
+        .clone();
+    assert_eq!(
+        (info.stake, info.endpoint.as_str()),
+        (5_000, "127.0.0.1:3001")
+    );
+    assert_eq!(h.balance("bob"), before - 5_000);
+
+    let call = Call::Validate {
+        x25519: x25519(1),
+        endpoint: endpoint(1),
+        stake: 5_000,
+    };
+    assert!(matches!(h.reject("bob", call), TxError::AlreadyExists(_)));
+    let call = Call::Validate {
+        x25519: x25519(1),
+        endpoint: endpoint(1),
+        stake: 10,
+    };
+    assert!(matches!(h.reject("charlie", call), TxError::Invalid(_)));
+    let call = Call::Validate {
+        x25519: x25519(1),
+        endpoint: endpoint(1),
+        stake: 5_000,
+    };
+    assert!(matches!(
+        h.reject("ferdie", call),
+        TxError::InsufficientBalance { .. }
+    ));
+
+    h.apply(
+        "bob",
+        Call::ChangeEndpoint {
+            endpoint: endpoint(4000),
+        },
+    )
+    .expect("change endpoint");
+    h.apply("bob", Call::ChangeKeys { x25519: x25519(42) })
+        .expect("change keys");
+    let info = h.state.validators.get(&h.id("bob")).expect("validator");
+    assert_eq!(
+        (info.endpoint.as_str(), info.x25519),
+        ("127.0.0.1:4000", x25519(42))
+    );
+    assert!(matches!(
+        h.reject(
+            "charlie",
+            Call::ChangeEndpoint {
+                endpoint: endpoint(1)
+            }
+        ),
+        TxError::NotFound(_)
+    ));
+    assert!(matches!(
+        h.reject("charlie", Call::ChangeKeys { x25519: x25519(1) }),
+        TxError::NotFound(_)
+    ));
+
+    h.apply("bob", Call::Leave).expect("leave");
+    assert!(!h.state.validators.contains(&h.id("bob")));
+    assert_eq!(h.balance("bob"), before);
+    assert!(matches!(h.reject("bob", Call::Leave), TxError::NotFound(_)));
+}
+
+#[test]
+fn jump_start_and_confirmations() {
+    let mut h = Harness::new();
+    for (i, who) in ["bob", "charlie"].into_iter().enumerate() {
+        h.validate(who, 3001 + i as u16);
+    }
+    assert!(
+        matches!(h.reject("alice", Call::JumpStart), TxError::WrongState(_)),
+        "too few validators"
+    );
+    h.validate("dave", 3003);
+    h.validate("eve", 3004);
+    assert!(matches!(
+        h.reject("bob", Call::JumpStart),
+        TxError::Unauthorised(_)
+    ));
+    let key = network_key(7);
+    assert!(matches!(
+        h.reject("bob", Call::ConfirmJumpStart { verifying_key: key }),
+        TxError::WrongState(_)
+    ));
+
+    let events = h.apply("alice", Call::JumpStart).expect("jump start");
+    let chosen = vec![h.id("bob"), h.id("charlie"), h.id("dave")];
+    assert_eq!(
+        events,
+        vec![Event::JumpStartStarted {
+            signers: chosen.clone(),
+            threshold: 2
+        }]
+    );
+    assert_eq!(h.state.globals.signer_set.signers, chosen);
+    assert!(
+        matches!(h.reject("alice", Call::JumpStart), TxError::WrongState(_)),
+        "jump start twice"
+    );
+
+    assert!(matches!(
+        h.reject("eve", Call::ConfirmJumpStart { verifying_key: key }),
+        TxError::Unauthorised(_)
+    ));
+    h.apply("bob", Call::ConfirmJumpStart { verifying_key: key })
+        .expect("confirm");
+    assert!(matches!(
+        h.reject("bob", Call::ConfirmJumpStart { verifying_key: key }),
+        TxError::AlreadyExists(_)
+    ));
+    let other = network_key(8);
+    assert!(matches!(
+        h.reject(
+            "charlie",
+            Call::ConfirmJumpStart {
+                verifying_key: other
+            }
+        ),
+        TxError::Invalid(_)
+    ));
+    h.apply("charlie", Call::ConfirmJumpStart { verifying_key: key })
+        .expect("confirm");
+    assert_eq!(h.state.globals.signer_set.network_key, None);
+    let events = h
+        .apply("dave", Call::ConfirmJumpStart { verifying_key: key })
+        .expect("confirm");
+    assert_eq!(
+        events.last(),
+        Some(&Event::JumpStartDone { network_key: key })
+    );
+    assert_eq!(h.state.globals.signer_set.network_key, Some(key));
+    assert_eq!(h.state.globals.signer_set.jump_start, JumpStartStatus::Done);
+    assert!(matches!(
+        h.reject("alice", Call::JumpStart),
+        TxError::WrongState(_)
+    ));
+
+    // A signer cannot leave; a non-signer validator can.
+    assert!(matches!(
+        h.reject("bob", Call::Leave),
+        TxError::WrongState(_)
+    ));
+    h.apply("eve", Call::Leave).expect("non-signer leaves");
+}
+
+#[test]
+fn programs_store_and_remove() {
+    let mut h = Harness::new();
+    let id = h.store("bob", b"one");
+    let record = h.state.programs.get(&id).expect("stored");
+    assert_eq!((record.deployer, record.ref_count), (h.id("bob"), 0));
+    let expected = sigil_crypto::ProgramContents {
+        bytecode: &component(b"one"),
+        config_schema: b"",
+        aux_schema: b"",
+        oracle_keys: &[],
+        version: 1,
+    }
+    .id();
+    assert_eq!(id, expected, "id is the hash of the contents");
+
+    let store = |bytecode: Vec<u8>, schema: &[u8]| Call::StoreProgram {
+        bytecode,
+        config_schema: schema.to_vec(),
+        aux_schema: vec![],
+        oracle_keys: vec![],
+        version: 1,
+    };
+    assert!(matches!(
+        h.reject("bob", store(component(b"one"), b"")),
+        TxError::AlreadyExists(_)
+    ));
+    assert!(
+        matches!(
+            h.reject("bob", store(component(&vec![0; 1_000_000]), b"")),
+            TxError::Invalid(_)
+        ),
+        "oversized"
+    );
+    assert!(
+        matches!(
+            h.reject("bob", store(b"\0asm\x01\x00\x00\x00".to_vec(), b"")),
+            TxError::Invalid(_)
+        ),
+        "core module"
+    );
+    assert!(matches!(
+        h.reject("bob", store(b"garbage".to_vec(), b"")),
+        TxError::Invalid(_)
+    ));
+    assert!(matches!(
+        h.reject("bob", store(component(b"two"), b"{not json")),
+        TxError::Invalid(_)
+    ));
+
+    assert!(matches!(
+        h.reject("charlie", Call::RemoveProgram { program: id }),
+        TxError::Unauthorised(_)
+    ));
+    let unknown = ProgramId::from_bytes([3; 32]).expect("id");
+    assert!(matches!(
+        h.reject("bob", Call::RemoveProgram { program: unknown }),
+        TxError::NotFound(_)
+    ));
+    h.apply("bob", Call::RemoveProgram { program: id })
+        .expect("remove");
+    assert!(!h.state.programs.contains(&id));
+}
+
+#[test]
+fn register_before_and_after_jump_start() {
+    let mut h = Harness::new();
+    let p = h.store("alice", b"policy");
+    assert!(matches!(
+        h.reject(
+            "ferdie",
+            Call::Register {
+                programs: programs(&[p])
+            }
+        ),
+        TxError::WrongState(_)
+    ));
+    let network = h.ready();
+
+    let unknown = ProgramId::from_bytes([3; 32]).expect("id");
+    assert!(matches!(
+        h.reject(
+            "ferdie",
+            Call::Register {
+                programs: programs(&[p, unknown])
+            }
+        ),
+        TxError::NotFound(_)
+    ));
+
+    let events = h
+        .apply(
+            "ferdie",
+            Call::Register {
+                programs: programs(&[p]),
+            },
+        )
+        .expect("register");
+    let Event::Registered {
+        owner,
+        verifying_key,
+        derivation_path,
+    } = &events[0]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*owner, h.id("ferdie"));
+    assert_eq!(derivation_path.indices().len(), 8);
+    assert_eq!(
+        *verifying_key,
+        derive_user_key(&network, derivation_path).expect("derives")
+    );
+    let reg = h.state.registrations.get(verifying_key).expect("stored");
+    assert_eq!(&reg.derivation_path, derivation_path);
+    assert_eq!(h.state.programs.get(&p).expect("program").ref_count, 1);
+
+    // A second registration by the same owner gets a different key.
+    let events = h
+        .apply(
+            "ferdie",
+            Call::Register {
+                programs: programs(&[p]),
+            },
+        )
+        .expect("register");
+    let Event::Registered {
+        verifying_key: second,
+        ..
+    } = &events[0]
+    else {
+        panic!()
+    };
+    assert_ne!(second, verifying_key);
+    assert_eq!(h.state.programs.get(&p).expect("program").ref_count, 2);
+
+    // Program in use cannot be removed.
+    assert!(matches!(
+        h.reject("alice", Call::RemoveProgram { program: p }),
+        TxError::WrongState(_)
+    ));
+
+    // More than five programs cannot even be encoded.
+    let six = serde_json::json!({"register": {"programs": vec![serde_json::json!({"program": p, "config": "0x"}); 6]}});
+    assert!(serde_json::from_value::<Call>(six).is_err());
+}
+
+#[test]
+fn change_programs_and_owner() {
+    let mut h = Harness::new();
+    let p1 = h.store("alice", b"p1");
+    let p2 = h.store("alice", b"p2");
+    h.ready();
+    let events = h
+        .apply(
+            "ferdie",
+            Call::Register {
+                programs: programs(&[p1]),
+            },
+        )
+        .expect("register");
+    let Event::Registered {
+        verifying_key: vk, ..
+    } = events[0].clone()
+    else {
+        panic!()
+    };
+
+    let change = |ids: &[ProgramId]| Call::ChangePrograms {
+        verifying_key: vk,
+        programs: programs(ids),
+    };
+    assert!(matches!(
+        h.reject("eve", change(&[p2])),
+        TxError::Unauthorised(_)
+    ));
+    assert!(matches!(
+        h.reject(
+            "ferdie",
+            change(&[ProgramId::from_bytes([9; 32]).expect("id")])
+        ),
+        TxError::NotFound(_)
+    ));
+    h.apply("ferdie", change(&[p2, p2]))
+        .expect("change programs");
+    assert_eq!(h.state.programs.get(&p1).expect("p1").ref_count, 0);
+    assert_eq!(h.state.programs.get(&p2).expect("p2").ref_count, 2);
+    h.apply("alice", Call::RemoveProgram { program: p1 })
+        .expect("p1 is free now");
+
+    let unknown_key = network_key(9);
+    let eve = h.id("eve");
+    assert!(matches!(
+        h.reject(
+            "ferdie",
+            Call::ChangeOwner {
+                verifying_key: unknown_key,
+                new_owner: eve
+            }
+        ),
+        TxError::NotFound(_)
+    ));
+    assert!(matches!(
+        h.reject(
+            "eve",
+            Call::ChangeOwner {
+                verifying_key: vk,
+                new_owner: eve
+            }
+        ),
+        TxError::Unauthorised(_)
+    ));
+    h.apply(
+        "ferdie",
+        Call::ChangeOwner {
+            verifying_key: vk,
+            new_owner: eve,
+        },
+    )
+    .expect("change owner");
+    assert_eq!(h.state.registrations.get(&vk).expect("reg").owner, eve);
+    assert!(matches!(
+        h.reject("ferdie", change(&[p2])),
+        TxError::Unauthorised(_)
+    ));
+    h.apply("eve", change(&[p2]))
+        .expect("new owner changes programs");
+}
+
+#[test]
+fn offences() {
+    let mut h = Harness::new();
+    h.ready();
+    h.validate("eve", 3010);
+    let dave = h.id("dave");
+    let report = |offender: AccountId| Call::ReportOffence {
+        session: vec![1, 2, 3],
+        offender,
+        kind: OffenceKind::Unresponsive,
+        evidence: b"timeout in round 2".to_vec(),
+    };
+    assert!(
+        matches!(h.reject("eve", report(dave)), TxError::Unauthorised(_)),
+        "reporter not a signer"
+    );
+    let eve = h.id("eve");
+    assert!(
+        matches!(h.reject("bob", report(eve)), TxError::Invalid(_)),
+        "offender not a signer"
+    );
+    let bob = h.id("bob");
+    assert!(
+        matches!(h.reject("bob", report(bob)), TxError::Invalid(_)),
+        "self report"
+    );
+    let events = h.apply("bob", report(dave)).expect("report");
+    let Event::OffenceReported { offence } = &events[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (offence.reporter, offence.offender, offence.kind),
+        (bob, dave, OffenceKind::Unresponsive)
+    );
+    assert_eq!(h.state.offences.len(), 1);
+    assert!(
+        matches!(h.reject("bob", report(dave)), TxError::AlreadyExists(_)),
+        "duplicate report"
+    );
+}
+
+#[test]
+fn reshare_confirmations() {
+    let mut h = Harness::new();
+    let key = h.ready();
+    assert!(matches!(
+        h.reject("bob", Call::ConfirmReshare { verifying_key: key }),
+        TxError::WrongState(_)
+    ));
+    // Signer rotation starts reshares (a later issue); the confirmation logic is checked here.
+    h.validate("eve", 3010);
+    let (bob, charlie, eve) = (h.id("bob"), h.id("charlie"), h.id("eve"));
+    h.state.globals.signer_set.pending_reshare = Some(PendingReshare {
+        started: BlockNumber(h.height),
+        old_signers: h.state.globals.signer_set.signers.clone(),
+        new_signers: vec![bob, charlie, eve],
+        new_threshold: 2,
+        confirmations: vec![],
+    });
+    assert!(matches!(
+        h.reject("dave", Call::ConfirmReshare { verifying_key: key }),
+        TxError::Unauthorised(_)
+    ));
+    assert!(matches!(
+        h.reject(
+            "eve",
+            Call::ConfirmReshare {
+                verifying_key: network_key(1)
+            }
+        ),
+        TxError::Invalid(_)
+    ));
+    h.apply("bob", Call::ConfirmReshare { verifying_key: key })
+        .expect("confirm");
+    assert!(matches!(
+        h.reject("bob", Call::ConfirmReshare { verifying_key: key }),
+        TxError::AlreadyExists(_)
+    ));
+    h.apply("charlie", Call::ConfirmReshare { verifying_key: key })
+        .expect("confirm");
+    let events = h
+        .apply("eve", Call::ConfirmReshare { verifying_key: key })
+        .expect("confirm");
+    assert_eq!(
+        events.last(),
+        Some(&Event::SignerSetChanged {
+            signers: vec![bob, charlie, eve],
+            threshold: 2
+        })
+    );
+    assert_eq!(h.state.globals.signer_set.signers, vec![bob, charlie, eve]);
+    assert_eq!(
+        h.state.globals.signer_set.network_key,
+        Some(key),
+        "the network key never changes"
+    );
+    h.apply("dave", Call::Leave)
+        .expect("rotated-out signer may leave");
+}
+
+#[test]
+fn set_parameters() {
+    let mut h = Harness::new();
+    let mut params = h.state.globals.parameters.clone();
+    params.request_limit = 3;
+    assert!(matches!(
+        h.reject(
+            "bob",
+            Call::SetParameters {
+                parameters: params.clone()
+            }
+        ),
+        TxError::Unauthorised(_)
+    ));
+    let mut bad = params.clone();
+    bad.threshold = 9;
+    assert!(matches!(
+        h.reject("alice", Call::SetParameters { parameters: bad }),
+        TxError::Invalid(_)
+    ));
+    h.apply(
+        "alice",
+        Call::SetParameters {
+            parameters: params.clone(),
+        },
+    )
+    .expect("set");
+    assert_eq!(h.state.globals.parameters, params);
+}
