@@ -68,7 +68,7 @@ pub struct EventFilter {
     /// Only events concerning these accounts.
     #[serde(default)]
     pub accounts: Vec<AccountId>,
-    /// Only events with these names (the JSON `event` tag, e.g. `registered`).
+    /// Only events with these names (the key of the event's JSON object, e.g. `registered`).
     #[serde(default)]
     pub names: Vec<String>,
 }

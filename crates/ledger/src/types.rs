@@ -7,7 +7,7 @@ use sigil_primitives::{
 };
 
 /// A balance or stake, in the ledger's smallest unit.
-pub type Balance = u128;
+pub type Balance = u64;
 
 /// An account's balance and the nonce its next transaction must carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +45,7 @@ pub struct ServerInfo {
 
 /// Progress of bringing the network key into existence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
+#[serde(rename_all = "snake_case")]
 pub enum JumpStartStatus {
     /// No jump start yet.
     Ready,
@@ -343,7 +343,7 @@ pub struct SignedTransaction {
 
 /// Something that happened, for subscribers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "event")]
+#[serde(rename_all = "snake_case")]
 pub enum Event {
     /// Funds moved.
     Transferred {
@@ -469,12 +469,13 @@ impl Event {
         }
     }
 
-    /// The event's name, as in its JSON `event` tag.
+    /// The event's name: the key of its JSON object, e.g. `registered`.
     pub fn name(&self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
-            .unwrap_or_default()
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(map)) => map.keys().next().cloned().unwrap_or_default(),
+            Ok(serde_json::Value::String(name)) => name,
+            _ => String::new(),
+        }
     }
 }
 

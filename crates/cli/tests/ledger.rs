@@ -1,0 +1,482 @@
+//! `sigil ledger` as a real process: every transaction through the client over real sockets,
+//! subscriptions, malformed JSON-RPC, and durability under SIGKILL.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sigil_client::LedgerClient;
+use sigil_client::rpc::{EventFilter, LedgerApiClient as _};
+use sigil_client::types::*;
+use sigil_crypto::{AccountKeypair, NodeSeed, derive_user_key};
+use sigil_ledger::chain::Chain;
+use sigil_ledger::node::component_header_check;
+use sigil_primitives::{Endpoint, ProgramInstance, ProgramList, VerifyingKey, X25519PublicKey};
+
+struct LedgerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for LedgerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `sigil ledger --dev` on a free port and waits for its ready line.
+fn start_ledger(dir: &Path) -> (LedgerProcess, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .args([
+            "ledger",
+            "--dev",
+            "--rpc",
+            "127.0.0.1:0",
+            "--block-time",
+            "100ms",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready line");
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("rpc="))
+        .unwrap_or_else(|| panic!("no rpc address in {line:?}"))
+        .parse()
+        .expect("address");
+    (LedgerProcess { child, addr }, started.elapsed())
+}
+
+fn key(name: &str) -> AccountKeypair {
+    NodeSeed::dev(name).account_keypair()
+}
+
+/// Raw JSON-RPC over HTTP, to send what a typed client cannot.
+fn raw_post(addr: SocketAddr, body: &str) -> serde_json::Value {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let body = response.split("\r\n\r\n").nth(1).expect("body");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+fn network_key() -> VerifyingKey {
+    let sk = k256::ecdsa::SigningKey::from_slice(&[7; 32]).expect("scalar");
+    VerifyingKey::from_k256(&(*sk.verifying_key()).into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transaction_over_real_sockets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ledger, startup) = start_ledger(&dir.path().join("ledger"));
+    eprintln!("sigil ledger --dev ready in {startup:?} on an empty directory");
+    let url = format!("ws://{}", ledger.addr);
+    let client = LedgerClient::connect(&url).await.expect("connects");
+    assert_eq!(client.chain_id(), "sigil-dev");
+
+    let (alice, bob, charlie, dave, eve, ferdie) = (
+        key("alice"),
+        key("bob"),
+        key("charlie"),
+        key("dave"),
+        key("eve"),
+        key("ferdie"),
+    );
+    let mut events = client
+        .events(EventFilter {
+            accounts: vec![ferdie.account_id()],
+            names: vec![],
+        })
+        .await
+        .expect("subscribes");
+
+    // transfer
+    let sent = client
+        .submit(
+            &alice,
+            Call::Transfer {
+                to: ferdie.account_id(),
+                amount: 50_000,
+            },
+            true,
+        )
+        .await
+        .expect("transfer");
+    assert!(sent.included.is_some());
+    let note = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("event in time");
+    let note = note.expect("subscription open").expect("decodes");
+    assert_eq!(
+        note.event,
+        Event::Transferred {
+            from: alice.account_id(),
+            to: ferdie.account_id(),
+            amount: 50_000
+        }
+    );
+    assert_eq!(Some(note.block), sent.included);
+    assert_eq!(
+        client
+            .rpc()
+            .account(ferdie.account_id())
+            .await
+            .expect("account")
+            .balance,
+        50_000
+    );
+
+    // validate, change_endpoint, change_keys
+    for (i, who) in [&bob, &charlie, &dave, &eve].into_iter().enumerate() {
+        let call = Call::Validate {
+            x25519: X25519PublicKey::from_bytes([i as u8 + 1; 32]).expect("key"),
+            endpoint: Endpoint::new(format!("127.0.0.1:{}", 3001 + i)).expect("endpoint"),
+            stake: 5_000,
+        };
+        client.submit(who, call, true).await.expect("validate");
+    }
+    let endpoint = Endpoint::new("127.0.0.1:4004").expect("endpoint");
+    client
+        .submit(
+            &eve,
+            Call::ChangeEndpoint {
+                endpoint: endpoint.clone(),
+            },
+            true,
+        )
+        .await
+        .expect("change endpoint");
+    let new_key = X25519PublicKey::from_bytes([99; 32]).expect("key");
+    client
+        .submit(&eve, Call::ChangeKeys { x25519: new_key }, true)
+        .await
+        .expect("change keys");
+    let info = client
+        .rpc()
+        .validator(eve.account_id())
+        .await
+        .expect("rpc")
+        .expect("validator");
+    assert_eq!((info.endpoint, info.x25519), (endpoint, new_key));
+    assert_eq!(client.rpc().validators().await.expect("rpc").len(), 4);
+
+    // a rejected transaction comes back as a JSON-RPC error with its reason
+    let err = client
+        .submit(&bob, Call::JumpStart, true)
+        .await
+        .expect_err("not governance");
+    assert!(err.to_string().contains("unauthorised"), "{err}");
+
+    // jump_start, confirm_jump_start
+    client
+        .submit(&alice, Call::JumpStart, true)
+        .await
+        .expect("jump start");
+    let set = client.rpc().signer_set().await.expect("rpc");
+    assert_eq!(
+        set.signers,
+        vec![bob.account_id(), charlie.account_id(), dave.account_id()]
+    );
+    for who in [&bob, &charlie, &dave] {
+        client
+            .submit(
+                who,
+                Call::ConfirmJumpStart {
+                    verifying_key: network_key(),
+                },
+                true,
+            )
+            .await
+            .expect("confirm");
+    }
+    assert_eq!(
+        client.rpc().signer_set().await.expect("rpc").network_key,
+        Some(network_key())
+    );
+
+    // leave (a non-signer validator)
+    client.submit(&eve, Call::Leave, true).await.expect("leave");
+    assert!(
+        client
+            .rpc()
+            .validator(eve.account_id())
+            .await
+            .expect("rpc")
+            .is_none()
+    );
+
+    // store_program
+    let store = |payload: &[u8]| Call::StoreProgram {
+        bytecode: [b"\0asm\x0d\x00\x01\x00".as_slice(), payload].concat(),
+        config_schema: b"{\"type\":\"object\"}".to_vec(),
+        aux_schema: vec![],
+        oracle_keys: vec!["block_number".into()],
+        version: 1,
+    };
+    let stored = client
+        .submit(&ferdie, store(b"policy-a"), true)
+        .await
+        .expect("store");
+    let Event::ProgramStored { program: pa, .. } = stored.events[0].clone() else {
+        panic!("{:?}", stored.events)
+    };
+    let stored = client
+        .submit(&ferdie, store(b"policy-b"), true)
+        .await
+        .expect("store");
+    let Event::ProgramStored { program: pb, .. } = stored.events[0].clone() else {
+        panic!()
+    };
+    assert_eq!(client.rpc().programs().await.expect("rpc").len(), 2);
+    assert!(client.rpc().program(pa).await.expect("rpc").is_some());
+
+    // register, change_programs, change_owner
+    let list = |p| {
+        ProgramList::new(vec![ProgramInstance {
+            program: p,
+            config: b"{}".to_vec(),
+        }])
+        .expect("list")
+    };
+    let registered = client
+        .submit(&ferdie, Call::Register { programs: list(pa) }, true)
+        .await
+        .expect("register");
+    let Event::Registered {
+        verifying_key,
+        derivation_path,
+        ..
+    } = registered.events[0].clone()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        verifying_key,
+        derive_user_key(&network_key(), &derivation_path).expect("derives")
+    );
+    let reg = client
+        .rpc()
+        .registration(verifying_key)
+        .await
+        .expect("rpc")
+        .expect("registered");
+    assert_eq!(reg.owner, ferdie.account_id());
+    client
+        .submit(
+            &ferdie,
+            Call::ChangePrograms {
+                verifying_key,
+                programs: list(pb),
+            },
+            true,
+        )
+        .await
+        .expect("change programs");
+    // remove_program (now unused)
+    client
+        .submit(&ferdie, Call::RemoveProgram { program: pa }, true)
+        .await
+        .expect("remove");
+    let err = client
+        .submit(&ferdie, Call::RemoveProgram { program: pb }, true)
+        .await
+        .expect_err("in use");
+    assert!(err.to_string().contains("in use"), "{err}");
+    client
+        .submit(
+            &ferdie,
+            Call::ChangeOwner {
+                verifying_key,
+                new_owner: alice.account_id(),
+            },
+            true,
+        )
+        .await
+        .expect("change owner");
+    let owned = client
+        .rpc()
+        .registrations(Some(alice.account_id()))
+        .await
+        .expect("rpc");
+    assert_eq!(owned.len(), 1);
+
+    // report_offence
+    let report = Call::ReportOffence {
+        session: vec![1; 16],
+        offender: dave.account_id(),
+        kind: OffenceKind::Unresponsive,
+        evidence: vec![],
+    };
+    client.submit(&bob, report, true).await.expect("report");
+    assert_eq!(client.rpc().offences().await.expect("rpc").len(), 1);
+
+    // confirm_reshare: no reshare is in progress, so it is refused with the reason.
+    let err = client
+        .submit(
+            &bob,
+            Call::ConfirmReshare {
+                verifying_key: network_key(),
+            },
+            true,
+        )
+        .await
+        .expect_err("no reshare");
+    assert!(err.to_string().contains("no reshare"), "{err}");
+
+    // set_parameters
+    let mut params = client.rpc().parameters().await.expect("rpc");
+    params.request_limit = 3;
+    client
+        .submit(
+            &alice,
+            Call::SetParameters {
+                parameters: params.clone(),
+            },
+            true,
+        )
+        .await
+        .expect("set params");
+    assert_eq!(client.rpc().parameters().await.expect("rpc"), params);
+
+    // oracle data and blocks
+    let head = client.rpc().head().await.expect("head");
+    let oracle = client
+        .rpc()
+        .oracle(head.height.0)
+        .await
+        .expect("rpc")
+        .expect("oracle");
+    assert_eq!(
+        (oracle.block_number, oracle.timestamp_ms),
+        (head.height.0, head.timestamp_ms)
+    );
+    let block = client
+        .rpc()
+        .block(sent.included.expect("height"))
+        .await
+        .expect("rpc")
+        .expect("block");
+    assert!(
+        block
+            .transactions
+            .iter()
+            .any(|t| t.tx.sender == alice.account_id())
+    );
+
+    // Malformed JSON-RPC gets JSON-RPC errors, not a crash.
+    let parse = raw_post(ledger.addr, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":");
+    assert_eq!(parse["error"]["code"], -32700);
+    let unknown = raw_post(
+        ledger.addr,
+        r#"{"jsonrpc":"2.0","id":2,"method":"ledger_nope","params":[]}"#,
+    );
+    assert_eq!(unknown["error"]["code"], -32601);
+    let bad_params = raw_post(
+        ledger.addr,
+        r#"{"jsonrpc":"2.0","id":3,"method":"ledger_account","params":["0x12"]}"#,
+    );
+    assert_eq!(bad_params["error"]["code"], -32602);
+    let bad_tx = raw_post(
+        ledger.addr,
+        r#"{"jsonrpc":"2.0","id":4,"method":"ledger_submit","params":[{"tx":1},true]}"#,
+    );
+    assert_eq!(bad_tx["error"]["code"], -32602);
+    // Still serving.
+    client.rpc().head().await.expect("alive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_no_included_transaction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("ledger");
+    let alice = Arc::new(key("alice"));
+    let bob = key("bob").account_id();
+    let mut included: Vec<(String, u64)> = Vec::new();
+    let rounds = 6;
+    for round in 0..rounds {
+        let (mut ledger, _) = start_ledger(&data);
+        let client = Arc::new(
+            LedgerClient::connect(&format!("ws://{}", ledger.addr))
+                .await
+                .expect("connects"),
+        );
+        // After a restart, every block recorded before the kill is there with the same digest.
+        for (hash, height) in &included {
+            assert_eq!(
+                client.rpc().tx_block(hash.clone()).await.expect("rpc"),
+                Some(*height),
+                "lost {hash}"
+            );
+        }
+        let submitter = {
+            let (client, alice) = (client.clone(), alice.clone());
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    match client
+                        .submit(&alice, Call::Transfer { to: bob, amount: 1 }, true)
+                        .await
+                    {
+                        Ok(r) => done.push((r.hash, r.included.expect("included"))),
+                        Err(_) => return done,
+                    }
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(400 + 150 * round)).await;
+        ledger.child.kill().expect("SIGKILL");
+        ledger.child.wait().expect("reaped");
+        included.extend(submitter.await.expect("submitter"));
+
+        let validate = Arc::new(|b: &[u8]| component_header_check(b));
+        let (replayed, recorded) = Chain::replay_digest(&data, validate).expect("replays");
+        assert_eq!(
+            replayed.to_vec(),
+            recorded,
+            "round {round}: replaying the blocks gives the stored digest"
+        );
+    }
+    assert!(
+        included.len() >= rounds as usize,
+        "transactions were included: {}",
+        included.len()
+    );
+    let (ledger, _) = start_ledger(&data);
+    let client = LedgerClient::connect(&format!("ws://{}", ledger.addr))
+        .await
+        .expect("connects");
+    let nonce = client
+        .rpc()
+        .account(alice.account_id())
+        .await
+        .expect("rpc")
+        .nonce;
+    assert!(
+        nonce >= included.len() as u64,
+        "nonce {nonce} < {} included",
+        included.len()
+    );
+    eprintln!(
+        "{} transactions included across {rounds} SIGKILLs; none lost",
+        included.len()
+    );
+}

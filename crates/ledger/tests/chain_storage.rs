@@ -1,0 +1,175 @@
+//! The chain stores every kind of record and reopens to the same state.
+
+use std::sync::Arc;
+
+use sigil_crypto::NodeSeed;
+use sigil_ledger::chain::{Chain, Proposal};
+use sigil_ledger::node::{component_header_check, dev_genesis};
+use sigil_ledger::tx;
+use sigil_ledger::types::*;
+use sigil_primitives::{Endpoint, ProgramInstance, ProgramList, VerifyingKey, X25519PublicKey};
+
+#[test]
+fn every_record_kind_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let validate = Arc::new(|b: &[u8]| component_header_check(b));
+    let genesis = dev_genesis();
+    let mut chain = Chain::open(dir.path(), Some(&genesis), validate.clone()).expect("creates");
+    let chain_id = chain.chain_id().to_owned();
+    let k = |n: &str| NodeSeed::dev(n).account_keypair();
+    let mut nonces = std::collections::HashMap::new();
+    let mut sign = |n: &str, call: Call| {
+        let nonce = nonces.entry(n.to_owned()).or_insert(0u64);
+        *nonce += 1;
+        tx::sign(&k(n), &chain_id, *nonce - 1, call)
+    };
+    let network = {
+        let sk = k256::ecdsa::SigningKey::from_slice(&[5; 32]).expect("scalar");
+        VerifyingKey::from_k256(&(*sk.verifying_key()).into())
+    };
+    let mut txs = vec![];
+    for (i, n) in ["bob", "charlie", "dave"].into_iter().enumerate() {
+        txs.push(sign(
+            n,
+            Call::Validate {
+                x25519: X25519PublicKey::from_bytes([i as u8 + 1; 32]).expect("key"),
+                endpoint: Endpoint::new(format!("127.0.0.1:{}", 3001 + i)).expect("endpoint"),
+                stake: 5_000,
+            },
+        ));
+    }
+    txs.push(sign("alice", Call::JumpStart));
+    for n in ["bob", "charlie", "dave"] {
+        txs.push(sign(
+            n,
+            Call::ConfirmJumpStart {
+                verifying_key: network,
+            },
+        ));
+    }
+    let bytecode = b"\0asm\x0d\x00\x01\x00policy".to_vec();
+    let program = sigil_crypto::ProgramContents {
+        bytecode: &bytecode,
+        config_schema: b"",
+        aux_schema: b"",
+        oracle_keys: &[],
+        version: 1,
+    }
+    .id();
+    txs.push(sign(
+        "eve",
+        Call::StoreProgram {
+            bytecode,
+            config_schema: vec![],
+            aux_schema: vec![],
+            oracle_keys: vec![],
+            version: 1,
+        },
+    ));
+    let programs = ProgramList::new(vec![ProgramInstance {
+        program,
+        config: vec![],
+    }])
+    .expect("list");
+    txs.push(sign("eve", Call::Register { programs }));
+    txs.push(sign(
+        "bob",
+        Call::ReportOffence {
+            session: vec![1],
+            offender: k("dave").account_id(),
+            kind: OffenceKind::FailedProof,
+            evidence: vec![9],
+        },
+    ));
+    // One invalid transaction: left out of the block, reported in the outcomes.
+    txs.push(sign(
+        "ferdie",
+        Call::Transfer {
+            to: k("alice").account_id(),
+            amount: 1,
+        },
+    ));
+
+    let (block, outcomes) = chain
+        .execute(Proposal {
+            timestamp_ms: 1,
+            transactions: txs,
+        })
+        .expect("executes");
+    assert_eq!(outcomes.iter().filter(|o| o.result.is_err()).count(), 1);
+    assert_eq!(block.transactions.len(), outcomes.len() - 1);
+    let (block2, _) = chain
+        .execute(Proposal {
+            timestamp_ms: 0,
+            transactions: vec![],
+        })
+        .expect("empty block");
+    assert!(
+        block2.header.timestamp_ms >= block.header.timestamp_ms,
+        "time never goes backwards"
+    );
+    let digest = chain.state().digest();
+    let head = chain.head().clone();
+    drop(chain);
+
+    let reopened = Chain::open(dir.path(), None, validate.clone()).expect("reopens");
+    assert_eq!(reopened.state().digest(), digest);
+    assert_eq!(reopened.head(), &head);
+    assert_eq!(reopened.block(1).expect("read").expect("stored"), block);
+    assert_eq!(reopened.state().registrations.len(), 1);
+    assert_eq!(reopened.state().offences.len(), 1);
+    assert_eq!(
+        reopened.state().globals.signer_set.jump_start,
+        JumpStartStatus::Done
+    );
+    drop(reopened);
+    let (replayed, recorded) = Chain::replay_digest(dir.path(), validate.clone()).expect("replays");
+    assert_eq!(replayed.to_vec(), recorded);
+    assert_eq!(replayed, digest);
+
+    // A data directory for another chain is refused.
+    let mut other = dev_genesis();
+    other.chain_id = "other".into();
+    assert!(Chain::open(dir.path(), Some(&other), validate.clone()).is_err());
+    // A new directory without genesis is refused.
+    assert!(Chain::open(&dir.path().join("empty"), None, validate).is_err());
+}
+
+#[test]
+fn import_accepts_only_identical_replays() {
+    let validate = Arc::new(|b: &[u8]| component_header_check(b));
+    let (a, b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    let mut producer = Chain::open(a.path(), Some(&dev_genesis()), validate.clone()).expect("a");
+    let mut replica = Chain::open(b.path(), Some(&dev_genesis()), validate).expect("b");
+    let alice = NodeSeed::dev("alice").account_keypair();
+    let t = tx::sign(
+        &alice,
+        "sigil-dev",
+        0,
+        Call::Transfer {
+            to: NodeSeed::dev("bob").account_keypair().account_id(),
+            amount: 5,
+        },
+    );
+    let (block, _) = producer
+        .execute(Proposal {
+            timestamp_ms: 10,
+            transactions: vec![t],
+        })
+        .expect("executes");
+    let mut forged = block.clone();
+    forged.header.state_digest = vec![0; 32];
+    assert!(replica.import(forged).is_err());
+    drop(replica);
+    let mut replica = Chain::open(
+        b.path(),
+        None,
+        Arc::new(|b: &[u8]| component_header_check(b)),
+    )
+    .expect("reopen after a refused import");
+    replica.import(block).expect("identical replay");
+    assert_eq!(replica.state().digest(), producer.state().digest());
+}
