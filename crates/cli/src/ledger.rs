@@ -28,6 +28,9 @@ pub struct LedgerArgs {
     /// Use the development genesis (alice…eve funded, alice governs).
     #[arg(long)]
     dev: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
 }
 
 /// Runs the ledger until Ctrl-C or a fatal error.
@@ -49,6 +52,9 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        if let Some(addr) = args.metrics {
+            crate::serve_metrics(addr)?;
+        }
         let running = start(LedgerConfig {
             data_dir: args.data_dir.clone(),
             rpc: args.rpc,

@@ -78,7 +78,11 @@ pub fn run(cmd: ProgramCommand) -> anyhow::Result<()> {
                 println!("id:          {id}");
                 println!(
                     "custom hash: {}",
-                    if info.exports_custom_hash { "yes" } else { "no" }
+                    if info.exports_custom_hash {
+                        "yes"
+                    } else {
+                        "no"
+                    }
                 );
                 println!("size:        {} bytes", bytecode.len());
             }

@@ -480,3 +480,54 @@ async fn sigkill_loses_no_included_transaction() {
         included.len()
     );
 }
+
+#[test]
+fn prometheus_metrics_are_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .args([
+            "ledger",
+            "--dev",
+            "--rpc",
+            "127.0.0.1:0",
+            "--block-time",
+            "50ms",
+            "--metrics",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let mut stream = TcpStream::connect(addr).expect("metrics port open");
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        if response.contains("ledger_blocks_total") || Instant::now() > deadline {
+            break response;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains("ledger_blocks_total"), "{text}");
+    assert!(text.contains("ledger_head_height"), "{text}");
+}

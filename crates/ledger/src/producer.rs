@@ -182,6 +182,8 @@ impl Ledger {
     /// Executes proposals from `source` until it ends or storage fails.
     pub async fn run(self, mut source: impl BlockSource) -> Result<(), ChainError> {
         while let Some(proposal) = source.next_proposal().await {
+            metrics::gauge!("ledger_pool_transactions").set(proposal.transactions.len() as f64);
+            let started = std::time::Instant::now();
             let chain = self.chain.clone();
             let (block, outcomes) = tokio::task::spawn_blocking(move || {
                 chain
@@ -192,6 +194,11 @@ impl Ledger {
             .await
             .map_err(|e| ChainError::Storage(format!("block task failed: {e}")))??;
             let rejected = outcomes.iter().filter(|o| o.result.is_err()).count();
+            metrics::counter!("ledger_blocks_total").increment(1);
+            metrics::counter!("ledger_transactions_included_total")
+                .increment(block.transactions.len() as u64);
+            metrics::counter!("ledger_transactions_rejected_total").increment(rejected as u64);
+            metrics::gauge!("ledger_head_height").set(block.header.height.0 as f64);
             tracing::debug!(
                 height = block.header.height.0,
                 txs = block.transactions.len(),
@@ -199,6 +206,8 @@ impl Ledger {
                 events = block.events.len(),
                 "block"
             );
+            metrics::histogram!("ledger_block_execute_seconds")
+                .record(started.elapsed().as_secs_f64());
             self.pool.resolve(outcomes);
             let _ = self.blocks.send(Arc::new(block));
         }
