@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use sigil_ledger::node::{LedgerConfig, component_header_check, dev_genesis, start};
+use sigil_ledger::node::{LedgerConfig, dev_genesis, start};
 use sigil_ledger::types::Genesis;
+use sigil_programs::{HostConfig, ProgramHost};
 
 /// Options of `sigil ledger`.
 #[derive(Args)]
@@ -50,6 +51,9 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
         (None, true) => Some(dev_genesis()),
         (None, false) => None,
     };
+    // Programs are validated with the same WebAssembly host the nodes evaluate them with.
+    let host = ProgramHost::new(HostConfig::default())
+        .map_err(|e| anyhow::anyhow!("cannot start the program host: {e}"))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         if let Some(addr) = args.metrics {
@@ -60,7 +64,7 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
             rpc: args.rpc,
             block_time: args.block_time,
             genesis,
-            validate_program: Arc::new(|b: &[u8]| component_header_check(b)),
+            validate_program: Arc::new(move |b: &[u8]| host.validate(b).map(|_| ()).map_err(|e| e.to_string())),
         })
         .await
         .map_err(anyhow::Error::msg)?;

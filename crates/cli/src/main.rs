@@ -4,6 +4,7 @@
 
 mod account;
 mod ledger;
+mod program;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,9 @@ enum Command {
     Account(account::AccountCommand),
     /// Run a solo ledger node (the chain every validator reads).
     Ledger(ledger::LedgerArgs),
+    /// Check a program or print its id.
+    #[command(subcommand)]
+    Program(program::ProgramCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,6 +34,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Account(cmd) => account::run(cmd),
         Command::Ledger(args) => ledger::run(args),
+        Command::Program(cmd) => program::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

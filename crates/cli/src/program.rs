@@ -11,8 +11,11 @@ use sigil_programs::{HostConfig, INTERFACE_VERSION, ProgramHost};
 /// Program subcommands.
 #[derive(Subcommand)]
 pub enum ProgramCommand {
-    /// Check that a file is a valid program (a component exporting `evaluate`, importing
-    /// nothing) as `store_program` would, and print its id and whether it has a custom hash.
+    /// Validate a program as `store_program` would; print its id and whether it has a custom hash.
+    ///
+    /// A valid program is a WebAssembly component that exports `evaluate` (and maybe
+    /// `custom-hash`) with the `sigil:program` types, imports nothing, and instantiates within
+    /// the host's limits.
     Check {
         /// The program's WebAssembly component (`programs/dist/<name>.wasm`).
         file: PathBuf,
@@ -22,8 +25,10 @@ pub enum ProgramCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Print a program's id: the hash of its bytecode, schemas, oracle keys and interface
-    /// version, as the ledger computes it.
+    /// Print a program's id, as the ledger computes it.
+    ///
+    /// The id hashes the bytecode, both schemas, the oracle keys and the interface version;
+    /// the file is not validated.
     Hash {
         /// The program's WebAssembly component.
         file: PathBuf,
@@ -39,13 +44,13 @@ pub enum ProgramCommand {
 #[derive(Args)]
 pub struct ContentsArgs {
     /// JSON schema of the program's configuration.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     config_schema: Option<PathBuf>,
     /// JSON schema of the program's auxiliary data.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     aux_schema: Option<PathBuf>,
     /// A ledger oracle key the program reads (repeatable), e.g. `block-number`.
-    #[arg(long = "oracle-key")]
+    #[arg(long = "oracle-key", value_name = "KEY")]
     oracle_keys: Vec<String>,
 }
 

@@ -16,6 +16,9 @@ use sigil_ledger::chain::Chain;
 use sigil_ledger::node::component_header_check;
 use sigil_primitives::{Endpoint, ProgramInstance, ProgramList, VerifyingKey, X25519PublicKey};
 
+const MESSAGE_SIZE: &[u8] = include_bytes!("../../../programs/dist/message-size.wasm");
+const CUSTOM_HASH: &[u8] = include_bytes!("../../../programs/dist/custom-hash.wasm");
+
 struct LedgerProcess {
     child: Child,
     addr: SocketAddr,
@@ -225,22 +228,28 @@ async fn every_transaction_over_real_sockets() {
     );
 
     // store_program
-    let store = |payload: &[u8]| Call::StoreProgram {
-        bytecode: [b"\0asm\x0d\x00\x01\x00".as_slice(), payload].concat(),
+    let store = |bytecode: &[u8]| Call::StoreProgram {
+        bytecode: bytecode.to_vec(),
         config_schema: b"{\"type\":\"object\"}".to_vec(),
         aux_schema: vec![],
         oracle_keys: vec!["block_number".into()],
         version: 1,
     };
+    // Broken programs never reach the ledger: the real WebAssembly host validates them.
+    let err = client
+        .submit(&ferdie, store(b"\0asm\x01\x00\x00\x00"), true)
+        .await
+        .expect_err("core module");
+    assert!(err.to_string().contains("invalid program"), "{err}");
     let stored = client
-        .submit(&ferdie, store(b"policy-a"), true)
+        .submit(&ferdie, store(MESSAGE_SIZE), true)
         .await
         .expect("store");
     let Event::ProgramStored { program: pa, .. } = stored.events[0].clone() else {
         panic!("{:?}", stored.events)
     };
     let stored = client
-        .submit(&ferdie, store(b"policy-b"), true)
+        .submit(&ferdie, store(CUSTOM_HASH), true)
         .await
         .expect("store");
     let Event::ProgramStored { program: pb, .. } = stored.events[0].clone() else {
