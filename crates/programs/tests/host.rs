@@ -339,7 +339,6 @@ fn validation_fuel_is_enough_for_every_example() {
 
 /// The programs `programs/build.sh` builds, compared byte for byte with `programs/dist`.
 #[test]
-#[ignore = "slow: rebuilds every example program for wasm32 (run with --ignored)"]
 fn committed_programs_match_a_rebuild() {
     let sysroot = Command::new("rustc")
         .args(["--print", "sysroot"])
