@@ -33,6 +33,11 @@ impl Drop for LedgerProcess {
 
 /// Starts `sigil ledger --dev` on a free port and waits for its ready line.
 fn start_ledger(dir: &Path) -> (LedgerProcess, Duration) {
+    start_ledger_with(dir, &[])
+}
+
+/// Like [`start_ledger`], with extra command-line arguments.
+fn start_ledger_with(dir: &Path, extra: &[&str]) -> (LedgerProcess, Duration) {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sigil"))
         .args([
@@ -45,6 +50,7 @@ fn start_ledger(dir: &Path) -> (LedgerProcess, Duration) {
             "--data-dir",
         ])
         .arg(dir)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -498,27 +504,8 @@ fn prometheus_metrics_are_served() {
         .local_addr()
         .expect("addr")
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sigil"))
-        .args([
-            "ledger",
-            "--dev",
-            "--rpc",
-            "127.0.0.1:0",
-            "--block-time",
-            "50ms",
-            "--metrics",
-        ])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("ready");
+    let metrics = format!("127.0.0.1:{port}");
+    let (ledger, _) = start_ledger_with(dir.path(), &["--metrics", &metrics]);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let deadline = Instant::now() + Duration::from_secs(10);
     let text = loop {
@@ -535,8 +522,7 @@ fn prometheus_metrics_are_served() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(ledger);
     assert!(text.contains("ledger_blocks_total"), "{text}");
     assert!(text.contains("ledger_head_height"), "{text}");
 }
