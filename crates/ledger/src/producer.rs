@@ -43,7 +43,8 @@ pub enum SubmitError {
 
 #[derive(Default)]
 struct PoolInner {
-    queue: Vec<SignedTransaction>,
+    /// Pending transactions with their hashes, in arrival order.
+    queue: Vec<([u8; 32], SignedTransaction)>,
     waiters: HashMap<[u8; 32], Vec<oneshot::Sender<TxOutcome>>>,
 }
 
@@ -66,7 +67,7 @@ impl Mempool {
             .lock()
             .queue
             .iter()
-            .filter(|t| t.tx.sender == *account)
+            .filter(|(_, t)| t.tx.sender == *account)
             .count() as u64;
         chain.state().nonce(account) + pending
     }
@@ -86,13 +87,13 @@ impl Mempool {
         if pool.queue.len() >= MAX_POOL {
             return Err(SubmitError::PoolFull);
         }
-        if pool.queue.iter().any(|t| crate::tx::hash(t) == hash) {
+        if pool.queue.iter().any(|(h, _)| *h == hash) {
             return Err(SubmitError::Duplicate);
         }
         let pending = pool
             .queue
             .iter()
-            .filter(|t| t.tx.sender == stx.tx.sender)
+            .filter(|(_, t)| t.tx.sender == stx.tx.sender)
             .count() as u64;
         let expected = chain.state().nonce(&stx.tx.sender) + pending;
         if stx.tx.nonce != expected {
@@ -104,7 +105,7 @@ impl Mempool {
         }
         let (tx, rx) = oneshot::channel();
         pool.waiters.entry(hash).or_default().push(tx);
-        pool.queue.push(stx);
+        pool.queue.push((hash, stx));
         Ok(rx)
     }
 
@@ -112,7 +113,7 @@ impl Mempool {
     pub fn take(&self, max: usize) -> Vec<SignedTransaction> {
         let mut pool = self.lock();
         let n = pool.queue.len().min(max);
-        pool.queue.drain(..n).collect()
+        pool.queue.drain(..n).map(|(_, stx)| stx).collect()
     }
 
     fn resolve(&self, outcomes: Vec<TxOutcome>) {

@@ -351,20 +351,10 @@ impl LedgerApiServer for RpcImpl {
     }
 
     async fn subscribe_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
-        let mut blocks = self.ledger.blocks.subscribe();
-        let sink = pending.accept().await?;
-        loop {
-            match blocks.recv().await {
-                Ok(block) => {
-                    let msg = serde_json::value::to_raw_value(&block.header)?;
-                    if sink.send(SubscriptionMessage::from(msg)).await.is_err() {
-                        return Ok(());
-                    }
-                }
-                Err(RecvError::Lagged(n)) => tracing::warn!(skipped = n, "head subscriber lagging"),
-                Err(RecvError::Closed) => return Ok(()),
-            }
-        }
+        forward_blocks(&self.ledger, pending, "head", |block| {
+            Ok(vec![serde_json::value::to_raw_value(&block.header)?])
+        })
+        .await
     }
 
     async fn subscribe_events(
@@ -373,27 +363,44 @@ impl LedgerApiServer for RpcImpl {
         filter: Option<EventFilter>,
     ) -> SubscriptionResult {
         let filter = filter.unwrap_or_default();
-        let mut blocks = self.ledger.blocks.subscribe();
-        let sink = pending.accept().await?;
-        loop {
-            match blocks.recv().await {
-                Ok(block) => {
-                    for event in block.events.iter().filter(|e| filter.matches(e)) {
-                        let note = EventNotification {
-                            block: block.header.height.0,
-                            event: event.clone(),
-                        };
-                        let msg = serde_json::value::to_raw_value(&note)?;
-                        if sink.send(SubscriptionMessage::from(msg)).await.is_err() {
-                            return Ok(());
-                        }
+        forward_blocks(&self.ledger, pending, "event", |block| {
+            block
+                .events
+                .iter()
+                .filter(|e| filter.matches(e))
+                .map(|event| {
+                    serde_json::value::to_raw_value(&EventNotification {
+                        block: block.header.height.0,
+                        event: event.clone(),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+/// Accepts a subscription and sends it what `messages` makes of each new block, until the
+/// subscriber leaves or the ledger stops.
+async fn forward_blocks(
+    ledger: &Ledger,
+    pending: PendingSubscriptionSink,
+    kind: &'static str,
+    messages: impl Fn(&Block) -> Result<Vec<Box<serde_json::value::RawValue>>, serde_json::Error>,
+) -> SubscriptionResult {
+    let mut blocks = ledger.blocks.subscribe();
+    let sink = pending.accept().await?;
+    loop {
+        match blocks.recv().await {
+            Ok(block) => {
+                for msg in messages(&block)? {
+                    if sink.send(SubscriptionMessage::from(msg)).await.is_err() {
+                        return Ok(());
                     }
                 }
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(skipped = n, "event subscriber lagging")
-                }
-                Err(RecvError::Closed) => return Ok(()),
             }
+            Err(RecvError::Lagged(n)) => tracing::warn!(skipped = n, kind, "subscriber lagging"),
+            Err(RecvError::Closed) => return Ok(()),
         }
     }
 }

@@ -390,15 +390,11 @@ impl State {
                     .cloned()
                     .ok_or_else(|| TxError::NotFound(format!("validator {sender}")))?;
                 let set = &self.globals.signer_set;
-                let in_progress = matches!(set.jump_start, JumpStartStatus::InProgress { .. });
-                let pending = set
+                let incoming = set
                     .pending_reshare
                     .as_ref()
                     .is_some_and(|r| r.new_signers.contains(&sender));
-                if set.signers.contains(&sender)
-                    || (in_progress && set.signers.contains(&sender))
-                    || pending
-                {
+                if set.signers.contains(&sender) || incoming {
                     return Err(TxError::WrongState(
                         "a signer cannot leave until it is rotated out of the signer set".into(),
                     ));
