@@ -8,8 +8,8 @@ use sigil_ledger::state::{ApplyContext, State, TxError};
 use sigil_ledger::tx;
 use sigil_ledger::types::*;
 use sigil_primitives::{
-    AccountId, BlockNumber, Endpoint, ProgramId, ProgramInstance, ProgramList, VerifyingKey,
-    X25519PublicKey,
+    AccountId, BlockNumber, DerivationPath, Endpoint, ProgramId, ProgramInstance, ProgramList,
+    VerifyingKey, X25519PublicKey,
 };
 
 struct Harness {
@@ -134,6 +134,32 @@ impl Harness {
             .expect("store program");
         match &events[0] {
             Event::ProgramStored { program, .. } => *program,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+}
+
+impl Harness {
+    /// Registers a key for `who` with `ids` attached; returns owner, key and path.
+    fn register(
+        &mut self,
+        who: &str,
+        ids: &[ProgramId],
+    ) -> (AccountId, VerifyingKey, DerivationPath) {
+        let events = self
+            .apply(
+                who,
+                Call::Register {
+                    programs: programs(ids),
+                },
+            )
+            .expect("register");
+        match &events[0] {
+            Event::Registered {
+                owner,
+                verifying_key,
+                derivation_path,
+            } => (*owner, *verifying_key, derivation_path.clone()),
             other => panic!("unexpected event {other:?}"),
         }
     }
@@ -472,48 +498,19 @@ fn register_before_and_after_jump_start() {
         TxError::NotFound(_)
     ));
 
-    let events = h
-        .apply(
-            "ferdie",
-            Call::Register {
-                programs: programs(&[p]),
-            },
-        )
-        .expect("register");
-    let Event::Registered {
-        owner,
-        verifying_key,
-        derivation_path,
-    } = &events[0]
-    else {
-        panic!("{events:?}")
-    };
-    assert_eq!(*owner, h.id("ferdie"));
+    let (owner, verifying_key, derivation_path) = h.register("ferdie", &[p]);
+    assert_eq!(owner, h.id("ferdie"));
     assert_eq!(derivation_path.indices().len(), 8);
     assert_eq!(
-        *verifying_key,
-        derive_user_key(&network, derivation_path).expect("derives")
+        verifying_key,
+        derive_user_key(&network, &derivation_path).expect("derives")
     );
-    let reg = h.state.registrations.get(verifying_key).expect("stored");
-    assert_eq!(&reg.derivation_path, derivation_path);
+    let reg = h.state.registrations.get(&verifying_key).expect("stored");
+    assert_eq!(reg.derivation_path, derivation_path);
     assert_eq!(h.state.programs.get(&p).expect("program").ref_count, 1);
 
     // A second registration by the same owner gets a different key.
-    let events = h
-        .apply(
-            "ferdie",
-            Call::Register {
-                programs: programs(&[p]),
-            },
-        )
-        .expect("register");
-    let Event::Registered {
-        verifying_key: second,
-        ..
-    } = &events[0]
-    else {
-        panic!()
-    };
+    let (_, second, _) = h.register("ferdie", &[p]);
     assert_ne!(second, verifying_key);
     assert_eq!(h.state.programs.get(&p).expect("program").ref_count, 2);
 
@@ -534,20 +531,7 @@ fn change_programs_and_owner() {
     let p1 = h.store("alice", b"p1");
     let p2 = h.store("alice", b"p2");
     h.ready();
-    let events = h
-        .apply(
-            "ferdie",
-            Call::Register {
-                programs: programs(&[p1]),
-            },
-        )
-        .expect("register");
-    let Event::Registered {
-        verifying_key: vk, ..
-    } = events[0].clone()
-    else {
-        panic!()
-    };
+    let (_, vk, _) = h.register("ferdie", &[p1]);
 
     let change = |ids: &[ProgramId]| Call::ChangePrograms {
         verifying_key: vk,
