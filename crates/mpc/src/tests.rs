@@ -1,0 +1,400 @@
+//! Protocol-logic tests on synedrion's toy curve (fast, not secp256k1): DKG, signing,
+//! resharing, timeouts and blame, over in-memory channels.
+
+use std::{collections::BTreeSet, future::Future, time::Duration};
+
+use sigil_crypto::{AccountKeypair, NodeSeed};
+use sigil_primitives::{AccountId, DerivationPath};
+use synedrion::{SchemeParams, dev::TestParams};
+
+use crate::{
+    channel::MemoryChannel,
+    driver::SessionConfig,
+    engine::{self, Ctx, Held, HeldAux, Resharing},
+    error::{FailureReason, FaultKind, MpcError},
+};
+
+type Toy = TestParams;
+type Prehash = synedrion::PrehashedMessage<<Toy as SchemeParams>::Curve>;
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn keypairs(n: usize) -> Vec<AccountKeypair> {
+    init_tracing();
+    (0..n)
+        .map(|i| NodeSeed::dev(&format!("toy-{i}")).account_keypair())
+        .collect()
+}
+
+fn ids(keys: &[AccountKeypair]) -> BTreeSet<AccountId> {
+    keys.iter().map(AccountKeypair::account_id).collect()
+}
+
+fn prehash(seed: u8) -> Prehash {
+    let mut message = Prehash::default();
+    for (i, byte) in message.iter_mut().enumerate() {
+        *byte = seed.wrapping_add(i as u8).wrapping_mul(31) | 1;
+    }
+    message
+}
+
+fn config(timeout: Duration) -> SessionConfig {
+    SessionConfig::with_round_timeout(timeout)
+}
+
+/// Runs `f` for every party concurrently, each with its own end of an in-memory network.
+async fn run_parties<T, F, Fut>(keys: &[AccountKeypair], f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize, AccountKeypair, MemoryChannel) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let mut channels = MemoryChannel::network(
+        &keys
+            .iter()
+            .map(AccountKeypair::account_id)
+            .collect::<Vec<_>>(),
+    );
+    let tasks: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let channel = channels.remove(&key.account_id()).unwrap();
+            tokio::spawn(f(i, key.clone(), channel))
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+async fn toy_network(keys: &[AccountKeypair], threshold: usize) -> Vec<(Held<Toy>, HeldAux<Toy>)> {
+    let holders = ids(keys);
+    run_parties(keys, move |_, key, mut channel| {
+        let holders = holders.clone();
+        async move {
+            let ctx = Ctx {
+                signer: &key,
+                session_id: &[1; 32],
+                config: &config(Duration::from_secs(60)),
+            };
+            let (share, aux, _) =
+                engine::generate_key::<Toy, _>(&ctx, &holders, threshold, &mut channel)
+                    .await
+                    .unwrap();
+            (share, aux)
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dkg_among_five_gives_one_key_that_any_three_sign_with() {
+    let keys = keypairs(5);
+    let network = toy_network(&keys, 3).await;
+    let key = network[0].0.share.verifying_key().unwrap();
+    for (share, aux) in &network {
+        assert_eq!(share.share.verifying_key().unwrap(), key);
+        assert_eq!(share.share.threshold(), 3);
+        assert_eq!(share.holders, ids(&keys));
+        assert_eq!(aux.parties, ids(&keys));
+    }
+
+    let committee_keys: Vec<_> = [0, 2, 4].iter().map(|&i| keys[i].clone()).collect();
+    let committee = ids(&committee_keys);
+    let path = DerivationPath::new(vec![44, 60, 0, 0, 7]).unwrap();
+    let signatures = run_parties(&committee_keys, |i, key, mut channel| {
+        let (share, aux) = network[[0, 2, 4][i]].clone();
+        let committee = committee.clone();
+        let path = path.clone();
+        async move {
+            let ctx = Ctx {
+                signer: &key,
+                session_id: &[2; 32],
+                config: &config(Duration::from_secs(60)),
+            };
+            let (signature, derived, stats) = engine::sign::<Toy, _>(
+                &ctx,
+                &share,
+                &aux,
+                &committee,
+                &path,
+                &prehash(9),
+                &mut channel,
+            )
+            .await
+            .unwrap();
+            assert!(stats.rounds >= 3 && stats.messages_sent > 0 && stats.cpu > Duration::ZERO);
+            (signature.to_backend(), derived)
+        }
+    })
+    .await;
+    // Every member ends with the same signature under the same derived key, which differs
+    // from the network key.
+    assert!(signatures.windows(2).all(|pair| pair[0] == pair[1]));
+    assert_ne!(signatures[0].1, key);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resharing_keeps_the_key_and_shuts_out_the_old_holder() {
+    let keys = keypairs(5);
+    let (a, b, c, d, e) = (&keys[0], &keys[1], &keys[2], &keys[3], &keys[4]);
+    let first: Vec<_> = vec![a.clone(), b.clone(), c.clone()];
+    let network = toy_network(&first, 2).await;
+    let key = network[0].0.share.verifying_key().unwrap();
+    let old_holders = ids(&first);
+    let new_set = vec![b.clone(), c.clone(), d.clone(), e.clone()];
+    let new_holders = ids(&new_set);
+
+    let reshared = run_parties(&keys, |i, signer, mut channel| {
+        let old = (i < 3).then(|| network[i].0.clone());
+        let (old_holders, new_holders) = (old_holders.clone(), new_holders.clone());
+        async move {
+            let ctx = Ctx {
+                signer: &signer,
+                session_id: &[3; 32],
+                config: &config(Duration::from_secs(60)),
+            };
+            let plan = Resharing::<Toy> {
+                // New-only holders learn the key from the ledger.
+                verifying_key: key,
+                old_holders: &old_holders,
+                old_threshold: 2,
+                new_holders: &new_holders,
+                new_threshold: 3,
+            };
+            engine::reshare::<Toy, _>(&ctx, old.as_ref(), &plan, &mut channel)
+                .await
+                .unwrap()
+                .0
+        }
+    })
+    .await;
+    assert!(reshared[0].is_none(), "A is not a new holder");
+    let new_shares: Vec<Held<Toy>> = reshared.into_iter().skip(1).map(Option::unwrap).collect();
+    for share in &new_shares {
+        assert_eq!(share.share.verifying_key().unwrap(), key);
+        assert_eq!(share.share.threshold(), 3);
+        assert_eq!(share.holders, new_holders);
+    }
+
+    // A's old share cannot join a committee with the new shares: the new holders refuse it.
+    let aux_parties = ids(&keys);
+    let auxes = toy_aux(&keys).await;
+    let committee = ids(&[a.clone(), b.clone(), c.clone()]);
+    let ctx_key = b.clone();
+    let ctx = Ctx {
+        signer: &ctx_key,
+        session_id: &[4; 32],
+        config: &config(Duration::from_secs(5)),
+    };
+    let mut idle = MemoryChannel::network(&[b.account_id()])
+        .remove(&b.account_id())
+        .unwrap();
+    let refused = engine::sign::<Toy, _>(
+        &ctx,
+        &new_shares[0],
+        &auxes[1],
+        &committee,
+        &DerivationPath::new(vec![]).unwrap(),
+        &prehash(1),
+        &mut idle,
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(MpcError::InvalidInput(ref m)) if m.contains("holds no share")),
+        "{refused:?}"
+    );
+    assert_eq!(auxes[0].parties, aux_parties);
+
+    // The new set signs.
+    let signers = vec![c.clone(), d.clone(), e.clone()];
+    let committee = ids(&signers);
+    let results = run_parties(&signers, |i, key, mut channel| {
+        let share = new_shares[i + 1].clone();
+        let aux = auxes[i + 2].clone();
+        let committee = committee.clone();
+        async move {
+            let ctx = Ctx {
+                signer: &key,
+                session_id: &[5; 32],
+                config: &config(Duration::from_secs(60)),
+            };
+            let path = DerivationPath::new(vec![1]).unwrap();
+            engine::sign::<Toy, _>(
+                &ctx,
+                &share,
+                &aux,
+                &committee,
+                &path,
+                &prehash(2),
+                &mut channel,
+            )
+            .await
+            .map(|(signature, ..)| signature.to_backend())
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+}
+
+async fn toy_aux(keys: &[AccountKeypair]) -> Vec<HeldAux<Toy>> {
+    let parties = ids(keys);
+    run_parties(keys, move |_, key, mut channel| {
+        let parties = parties.clone();
+        async move {
+            let ctx = Ctx {
+                signer: &key,
+                session_id: &[6; 32],
+                config: &config(Duration::from_secs(60)),
+            };
+            engine::generate_aux::<Toy, _>(&ctx, &parties, &mut channel)
+                .await
+                .unwrap()
+                .0
+        }
+    })
+    .await
+}
+
+/// Signs with `committee_idx` of a toy network; party `faulty` behaves per `behaviour`.
+async fn sign_with_fault(
+    keys: &[AccountKeypair],
+    network: &[(Held<Toy>, HeldAux<Toy>)],
+    committee_idx: &[usize],
+    faulty: usize,
+    silent: bool,
+) -> Vec<Result<(), MpcError>> {
+    let members: Vec<_> = committee_idx.iter().map(|&i| keys[i].clone()).collect();
+    let committee = ids(&members);
+    run_parties(&members, |i, key, mut channel| {
+        let (share, aux) = network[committee_idx[i]].clone();
+        let committee = committee.clone();
+        let is_faulty = committee_idx[i] == faulty;
+        async move {
+            if is_faulty && silent {
+                // Holds its channel open and says nothing.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                drop(channel);
+                return Ok(());
+            }
+            let mut config = config(Duration::from_secs(2));
+            config.corrupt_messages = is_faulty;
+            let ctx = Ctx {
+                signer: &key,
+                session_id: &[8; 32],
+                config: &config,
+            };
+            let path = DerivationPath::new(vec![3]).unwrap();
+            engine::sign::<Toy, _>(
+                &ctx,
+                &share,
+                &aux,
+                &committee,
+                &path,
+                &prehash(4),
+                &mut channel,
+            )
+            .await
+            .map(|_| ())
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_party_is_named_unresponsive_when_the_round_times_out() {
+    let keys = keypairs(4);
+    let network = toy_network(&keys, 3).await;
+    let silent = 2;
+    let started = std::time::Instant::now();
+    let results = sign_with_fault(&keys, &network, &[0, 1, 2], silent, true).await;
+    // Well within the faulty party's 5 s: the 2 s round timeout ended the session.
+    assert!(started.elapsed() < Duration::from_secs(6));
+    for result in &results[..2] {
+        let Err(MpcError::Failed(failure)) = result else {
+            panic!("expected a failed session, got {result:?}")
+        };
+        assert_eq!(failure.reason, FailureReason::TimedOut);
+        assert_eq!(failure.accused(), vec![keys[silent].account_id()]);
+        let fault = failure.fault_of(&keys[silent].account_id()).unwrap();
+        assert_eq!(fault.kind, FaultKind::Unresponsive);
+        assert!(fault.evidence.is_none());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_sending_corrupt_signed_messages_is_named_with_evidence() {
+    let keys = keypairs(4);
+    let network = toy_network(&keys, 3).await;
+    let corrupt = 1;
+    let results = sign_with_fault(&keys, &network, &[0, 1, 3], corrupt, false).await;
+    for (position, result) in results.iter().enumerate() {
+        if position == 1 {
+            continue; // the corrupt party's own view does not matter
+        }
+        let Err(MpcError::Failed(failure)) = result else {
+            panic!("expected a failed session, got {result:?}")
+        };
+        assert_eq!(
+            failure.accused(),
+            vec![keys[corrupt].account_id()],
+            "{failure}"
+        );
+        let fault = failure.fault_of(&keys[corrupt].account_id()).unwrap();
+        assert!(
+            matches!(
+                fault.kind,
+                FaultKind::FailedProof | FaultKind::InvalidMessage
+            ),
+            "{fault:?}"
+        );
+        let evidence: crate::driver::EvidenceRecord = postcard::from_bytes(
+            fault
+                .evidence
+                .as_deref()
+                .expect("a proven fault carries evidence"),
+        )
+        .unwrap();
+        assert!(!evidence.messages.is_empty());
+        assert_eq!(evidence.description, fault.description);
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_before_any_message_is_sent() {
+    let keys = keypairs(3);
+    let holders = ids(&keys);
+    let outsider = NodeSeed::dev("outsider").account_keypair();
+    let mut channel = MemoryChannel::network(&[outsider.account_id()])
+        .remove(&outsider.account_id())
+        .unwrap();
+    let cfg = config(Duration::from_secs(1));
+    let ctx = Ctx {
+        signer: &outsider,
+        session_id: &[9; 32],
+        config: &cfg,
+    };
+    let not_member = engine::generate_key::<Toy, _>(&ctx, &holders, 2, &mut channel).await;
+    assert!(
+        matches!(not_member, Err(MpcError::InvalidInput(ref m)) if m.contains("not in the signer set"))
+    );
+    let ctx = Ctx {
+        signer: &keys[0],
+        ..ctx
+    };
+    for threshold in [0, 1, 4] {
+        let bad = engine::generate_key::<Toy, _>(&ctx, &holders, threshold, &mut channel).await;
+        assert!(
+            matches!(bad, Err(MpcError::InvalidInput(ref m)) if m.contains("threshold")),
+            "{threshold}"
+        );
+    }
+}
