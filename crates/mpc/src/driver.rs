@@ -24,7 +24,7 @@ use sigil_primitives::AccountId;
 use tokio::sync::mpsc;
 
 use crate::{
-    channel::Channel,
+    channel::{Channel, ChannelSender},
     error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure},
     party::{Party, SigilSession},
 };
@@ -110,6 +110,9 @@ pub(crate) struct Link<'c, C> {
     stats: SessionStats,
     /// Every message each party sent us, as received: what a fault report proves things with.
     received: BTreeMap<AccountId, Vec<Vec<u8>>>,
+    /// One queue and sending task per peer: order is kept per peer, and a peer that is slow to
+    /// connect delays nobody else. The tasks flush and end when the link is dropped.
+    outboxes: BTreeMap<AccountId, mpsc::UnboundedSender<Vec<u8>>>,
 }
 
 enum Incoming {
@@ -128,6 +131,7 @@ impl<'c, C: Channel> Link<'c, C> {
             cpu_nanos: Arc::new(AtomicU64::new(0)),
             stats: SessionStats::default(),
             received: BTreeMap::new(),
+            outboxes: BTreeMap::new(),
         }
     }
 
@@ -142,7 +146,7 @@ impl<'c, C: Channel> Link<'c, C> {
         self.phase += 1;
     }
 
-    async fn send(&mut self, to: &Party, message: Message<Party>) {
+    fn send(&mut self, to: &Party, message: Message<Party>) {
         let wire = WireMessage {
             phase: self.phase,
             message,
@@ -156,10 +160,21 @@ impl<'c, C: Channel> Link<'c, C> {
         };
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
-        // An unreachable peer shows up as unresponsive when the round times out.
-        if let Err(error) = self.channel.send(to.0, bytes).await {
-            tracing::warn!(%error, "protocol message not sent");
-        }
+        let outbox = self.outboxes.entry(to.0).or_insert_with(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+            let sender = self.channel.sender();
+            let peer = to.0;
+            tokio::spawn(async move {
+                while let Some(bytes) = rx.recv().await {
+                    // An unreachable peer shows up as unresponsive when the round times out.
+                    if let Err(error) = sender.send(peer, bytes).await {
+                        tracing::warn!(%error, "protocol message not sent");
+                    }
+                }
+            });
+            tx
+        });
+        let _ = outbox.send(bytes);
     }
 
     /// The next message for the current phase. Cancel-safe: early messages are stashed before
@@ -327,7 +342,7 @@ where
             match $work {
                 Work::Made(destination, made) => {
                     let (message, artifact) = made?;
-                    link.send(&destination, message).await;
+                    link.send(&destination, message);
                     session.add_artifact(&mut $accum, artifact)?;
                 }
                 Work::Processed(processed) => {

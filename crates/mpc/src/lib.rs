@@ -18,7 +18,7 @@ mod party;
 #[cfg(test)]
 mod tests;
 
-pub use channel::{Channel, ChannelError, MemoryChannel};
+pub use channel::{Channel, ChannelError, ChannelSender, MemoryChannel, MemorySender};
 pub use driver::{EvidenceRecord, SessionConfig, SessionStats};
 pub use error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure};
 pub use keys::{AuxData, Engine, KeyShare, ResharePlan, SignRequest, Signed};

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::{collections::BTreeSet, future::Future, path::PathBuf, time::Duration};
 
 use sigil_crypto::NodeSeed;

@@ -1,0 +1,75 @@
+//! The engine over the validator transport: the channel adapter and a local network of
+//! transports (shared by the transport tests and the benchmark).
+
+use sigil_crypto::NodeSeed;
+use sigil_mpc::{Channel, ChannelError, ChannelSender};
+use sigil_primitives::{AccountId, Endpoint};
+use sigil_transport::{PeerRecord, Session, SessionSender, Transport, TransportConfig};
+
+/// The engine's channel over one transport session.
+pub struct TransportChannel(pub Session);
+
+/// Its sending half.
+#[derive(Clone)]
+pub struct TransportSender(SessionSender);
+
+impl ChannelSender for TransportSender {
+    async fn send(&self, to: AccountId, payload: Vec<u8>) -> Result<(), ChannelError> {
+        self.0
+            .send(&to, payload)
+            .await
+            .map_err(|error| ChannelError {
+                peer: to,
+                reason: error.to_string(),
+            })
+    }
+}
+
+impl Channel for TransportChannel {
+    type Sender = TransportSender;
+
+    fn sender(&self) -> TransportSender {
+        TransportSender(self.0.sender())
+    }
+
+    async fn recv(&mut self) -> Option<(AccountId, Vec<u8>)> {
+        self.0
+            .recv()
+            .await
+            .map(|message| (message.from, message.payload))
+    }
+}
+
+/// Starts one transport per dev validator `names` on 127.0.0.1, all knowing each other.
+pub async fn network(names: &[&str]) -> Vec<Transport> {
+    let mut transports = Vec::new();
+    let mut records = Vec::new();
+    for name in names {
+        let seed = NodeSeed::dev(name);
+        let transport = Transport::new(
+            seed.account_keypair(),
+            seed.x25519_key(),
+            TransportConfig::default(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn({
+            let transport = transport.clone();
+            async move { transport.serve(listener).await }
+        });
+        records.push(PeerRecord {
+            account: seed.account_keypair().account_id(),
+            x25519: seed.x25519_key().public_key(),
+            endpoint: Endpoint::new(format!("127.0.0.1:{port}")).unwrap(),
+        });
+        transports.push(transport);
+    }
+    for transport in &transports {
+        transport.set_peers(records.clone());
+    }
+    transports
+}
+
+pub fn transport_of<'a>(transports: &'a [Transport], account: &AccountId) -> &'a Transport {
+    transports.iter().find(|t| t.account() == *account).unwrap()
+}

@@ -1,0 +1,182 @@
+//! The engine over the real validator transport (Noise over websockets on 127.0.0.1), with
+//! production parameters and the committed fixtures: concurrent signings over the same
+//! connections, a silent committee member and a corrupting one.
+
+mod common;
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use common::{
+    Validator, accounts,
+    net::{TransportChannel, network, transport_of},
+    validators,
+};
+use sigil_crypto::{NodeSeed, derive_user_key, keccak256, verify_ecdsa};
+use sigil_mpc::{Engine, FaultKind, MpcError, SessionConfig, SignRequest};
+use sigil_primitives::DerivationPath;
+use sigil_transport::{SessionId, Transport};
+
+/// Every committee member signs over its own transport; results in committee order.
+async fn sign_over(
+    transports: &Arc<Vec<Transport>>,
+    committee: &[Validator],
+    session: [u8; 32],
+    prehash: [u8; 32],
+    engines: Option<Vec<Engine>>,
+) -> Vec<Result<sigil_mpc::Signed, MpcError>> {
+    let members = accounts(committee);
+    let member_list: Vec<_> = members.iter().copied().collect();
+    let path = DerivationPath::new(vec![60, 1]).unwrap();
+    let tasks: Vec<_> = committee
+        .iter()
+        .enumerate()
+        .map(|(i, validator)| {
+            let validator = validator.clone();
+            let engine = engines
+                .as_ref()
+                .map_or(validator.engine.clone(), |engines| engines[i].clone());
+            let transports = transports.clone();
+            let (members, member_list, path) = (members.clone(), member_list.clone(), path.clone());
+            tokio::spawn(async move {
+                let transport = transport_of(&transports, &validator.account());
+                let mut channel = TransportChannel(
+                    transport
+                        .open_session(SessionId(session), &member_list)
+                        .unwrap(),
+                );
+                let request = SignRequest {
+                    share: &validator.share,
+                    aux: &validator.aux,
+                    committee: &members,
+                    path: &path,
+                    prehash: &prehash,
+                };
+                engine.sign(&session, &request, &mut channel).await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_committees_sign_concurrently_over_the_same_connections() {
+    let all = validators();
+    let transports = Arc::new(network(&common::NAMES).await);
+    let first: Vec<_> = [0, 2, 4].iter().map(|&i| all[i].clone()).collect();
+    let second: Vec<_> = [1, 2, 3].iter().map(|&i| all[i].clone()).collect();
+    let (one, two) = tokio::join!(
+        sign_over(&transports, &first, [0xa1; 32], keccak256(b"first"), None),
+        sign_over(&transports, &second, [0xa2; 32], keccak256(b"second"), None),
+    );
+    let path = DerivationPath::new(vec![60, 1]).unwrap();
+    let key = derive_user_key(&all[0].share.verifying_key(), &path).unwrap();
+    for (results, message) in [(one, b"first".as_slice()), (two, b"second".as_slice())] {
+        for result in results {
+            let signed = result.unwrap();
+            assert_eq!(signed.verifying_key, key);
+            verify_ecdsa(&key, &keccak256(message), &signed.signature).unwrap();
+        }
+    }
+    // One connection per pair that talked, reused by both sessions.
+    let charlie = transport_of(&transports, &all[2].account());
+    let peers: BTreeSet<_> = charlie.connected_peers().into_iter().collect();
+    assert_eq!(peers.len(), 4, "charlie signed with everyone once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_never_joins_is_named_unresponsive() {
+    let all = validators();
+    let transports = Arc::new(network(&common::NAMES).await);
+    let committee: Vec<_> = [0, 1, 3].iter().map(|&i| all[i].clone()).collect();
+    let silent = all[3].account();
+    let present: Vec<_> = committee[..2].to_vec();
+    let engines: Vec<_> = present
+        .iter()
+        .map(|v| common::engine(v.name, Duration::from_secs(8)))
+        .collect();
+    // The silent member never opens its session; the others still address it.
+    let members = accounts(&committee);
+    let member_list: Vec<_> = members.iter().copied().collect();
+    let path = DerivationPath::new(vec![60, 1]).unwrap();
+    let prehash = keccak256(b"silence");
+    let tasks: Vec<_> = present
+        .iter()
+        .zip(engines)
+        .map(|(validator, engine)| {
+            let validator = validator.clone();
+            let transports = transports.clone();
+            let (members, member_list, path) = (members.clone(), member_list.clone(), path.clone());
+            tokio::spawn(async move {
+                let transport = transport_of(&transports, &validator.account());
+                let mut channel = TransportChannel(
+                    transport
+                        .open_session(SessionId([0xb1; 32]), &member_list)
+                        .unwrap(),
+                );
+                let request = SignRequest {
+                    share: &validator.share,
+                    aux: &validator.aux,
+                    committee: &members,
+                    path: &path,
+                    prehash: &prehash,
+                };
+                engine.sign(&[0xb1; 32], &request, &mut channel).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let Err(MpcError::Failed(failure)) = task.await.unwrap() else {
+            panic!("the session must fail")
+        };
+        assert_eq!(failure.accused(), vec![silent], "{failure}");
+        assert_eq!(
+            failure.fault_of(&silent).unwrap().kind,
+            FaultKind::Unresponsive
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_sending_corrupt_messages_is_named_with_evidence() {
+    let all = validators();
+    let transports = Arc::new(network(&common::NAMES).await);
+    let committee: Vec<_> = [1, 2, 4].iter().map(|&i| all[i].clone()).collect();
+    let corrupt = all[2].account();
+    let engines: Vec<_> = committee
+        .iter()
+        .map(|v| {
+            let mut config = SessionConfig::with_round_timeout(Duration::from_secs(30));
+            config.corrupt_messages = v.account() == corrupt;
+            Engine::new(NodeSeed::dev(v.name).account_keypair(), config)
+        })
+        .collect();
+    let results = sign_over(
+        &transports,
+        &committee,
+        [0xc1; 32],
+        keccak256(b"corrupt"),
+        Some(engines),
+    )
+    .await;
+    for (validator, result) in committee.iter().zip(results) {
+        if validator.account() == corrupt {
+            continue;
+        }
+        let Err(MpcError::Failed(failure)) = result else {
+            panic!("the session must fail: {result:?}")
+        };
+        assert_eq!(failure.accused(), vec![corrupt], "{failure}");
+        let fault = failure.fault_of(&corrupt).unwrap();
+        assert!(matches!(
+            fault.kind,
+            FaultKind::FailedProof | FaultKind::InvalidMessage
+        ));
+        let evidence: sigil_mpc::EvidenceRecord =
+            postcard::from_bytes(fault.evidence.as_ref().unwrap()).unwrap();
+        assert!(!evidence.messages.is_empty());
+    }
+}
