@@ -6,8 +6,10 @@
 //! - [`hashing`]: the message-hash functions of every built-in hashing algorithm;
 //! - [`derivation`]: BIP-32 public derivation of users' keys from the network key, ECDSA
 //!   recovery and Ethereum addresses;
+//! - [`committee`]: the deterministic choice of a request's signing committee;
 //! - [`secret`]: byte strings that are zeroized on drop and never printed.
 
+pub mod committee;
 pub mod derivation;
 pub mod envelope;
 pub mod hashing;
@@ -15,6 +17,7 @@ pub mod keys;
 pub mod program_id;
 pub mod secret;
 
+pub use committee::{CommitteeError, CommitteeSeed, select_committee};
 pub use derivation::{DerivationError, derive_user_key, eth_address, recover_signer, verify_ecdsa};
 pub use envelope::{Envelope, EnvelopeError, OpenPolicy, Opened, SealParams, open, seal};
 pub use hashing::{HashError, keccak256, message_hash};
