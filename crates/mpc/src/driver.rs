@@ -79,18 +79,6 @@ pub struct SessionStats {
     pub bytes_received: u64,
 }
 
-impl SessionStats {
-    pub(crate) fn add(&mut self, other: &SessionStats) {
-        self.rounds += other.rounds;
-        self.wall += other.wall;
-        self.cpu += other.cpu;
-        self.messages_sent += other.messages_sent;
-        self.bytes_sent += other.bytes_sent;
-        self.messages_received += other.messages_received;
-        self.bytes_received += other.bytes_received;
-    }
-}
-
 /// A message on the channel: the phase of a multi-protocol operation and the engine's message.
 #[derive(Serialize, Deserialize)]
 struct WireMessage {

@@ -136,30 +136,21 @@ where
     )
     .await?;
     let full = run(&mut link, ProtocolKind::KeyInit, session, ctx.config).await?;
-    let mut share = ThresholdKeyShare::from_key_share(&full);
+    let mut share = Held {
+        share: ThresholdKeyShare::from_key_share(&full),
+        holders: holders.clone(),
+    };
 
     link.next_phase();
     if threshold < holders.len() {
-        let new_holder = NewHolder {
-            verifying_key: share.verifying_key()?,
-            old_threshold: share.threshold(),
-            old_holders: ids.clone(),
+        let plan = Resharing {
+            verifying_key: share.share.verifying_key()?,
+            old_holders: holders,
+            old_threshold: holders.len(),
+            new_holders: holders,
+            new_threshold: threshold,
         };
-        let entry = KeyResharing::new(
-            Some(OldHolder { key_share: share }),
-            Some(new_holder),
-            ids.clone(),
-            threshold,
-        );
-        let session = new_session(
-            link.cpu_counter(),
-            ctx.config,
-            ctx.phase_id("key-threshold"),
-            ctx.party_signer(),
-            entry,
-        )
-        .await?;
-        share = run(&mut link, ProtocolKind::KeyResharing, session, ctx.config)
+        share = reshare_on(&mut link, ctx, Some(&share), &plan)
             .await?
             .ok_or_else(|| MpcError::Local("a new holder got no share".into()))?;
     }
@@ -169,10 +160,6 @@ where
         .await
         .map_err(|error| MpcError::Local(format!("aux-data task failed: {error}")))??;
     let aux = run(&mut link, ProtocolKind::AuxGen, session, ctx.config).await?;
-    let share = Held {
-        share,
-        holders: holders.clone(),
-    };
     let aux = HeldAux {
         aux,
         parties: holders.clone(),
@@ -198,6 +185,20 @@ where
         ));
     }
     let mut link = Link::new(channel, me, members.clone());
+    let aux = aux_on(&mut link, ctx, members).await?;
+    Ok((aux, link.stats()))
+}
+
+/// Aux-data generation as one phase of an operation on `link`.
+async fn aux_on<P, C>(
+    link: &mut Link<'_, C>,
+    ctx: &Ctx<'_>,
+    members: &BTreeSet<AccountId>,
+) -> Result<HeldAux<P>, MpcError>
+where
+    P: SchemeParams,
+    C: Channel,
+{
     let entry = AuxGen::<P, Party>::new(parties(members))?;
     let session = new_session(
         link.cpu_counter(),
@@ -207,12 +208,11 @@ where
         entry,
     )
     .await?;
-    let aux = run(&mut link, ProtocolKind::AuxGen, session, ctx.config).await?;
-    let aux = HeldAux {
+    let aux = run(link, ProtocolKind::AuxGen, session, ctx.config).await?;
+    Ok(HeldAux {
         aux,
         parties: members.clone(),
-    };
-    Ok((aux, link.stats()))
+    })
 }
 
 /// Who gives and who receives shares in a resharing.
@@ -239,6 +239,23 @@ where
     let me = ctx.me();
     let everyone: BTreeSet<AccountId> = plan.old_holders.union(plan.new_holders).copied().collect();
     require_member(&me, &everyone, "resharing party set")?;
+    let mut link = Link::new(channel, me, everyone);
+    let share = reshare_on(&mut link, ctx, old_share, plan).await?;
+    Ok((share, link.stats()))
+}
+
+/// Resharing as one phase of an operation on `link`, whose parties are the old and new holders.
+async fn reshare_on<P, C>(
+    link: &mut Link<'_, C>,
+    ctx: &Ctx<'_>,
+    old_share: Option<&Held<P>>,
+    plan: &Resharing<'_, P>,
+) -> Result<Option<Held<P>>, MpcError>
+where
+    P: SchemeParams,
+    C: Channel,
+{
+    let me = ctx.me();
     if plan.old_holders.len() < plan.old_threshold {
         return Err(MpcError::InvalidInput(format!(
             "{} old holders cannot reconstruct a {}-threshold key",
@@ -270,7 +287,6 @@ where
         old_threshold: plan.old_threshold,
         old_holders: parties(plan.old_holders),
     });
-    let mut link = Link::new(channel, me, everyone);
     let entry = KeyResharing::new(
         old_holder,
         new_holder,
@@ -285,12 +301,43 @@ where
         entry,
     )
     .await?;
-    let share = run(&mut link, ProtocolKind::KeyResharing, session, ctx.config).await?;
-    let held = share.map(|share| Held {
+    let share = run(link, ProtocolKind::KeyResharing, session, ctx.config).await?;
+    Ok(share.map(|share| Held {
         share,
         holders: plan.new_holders.clone(),
-    });
-    Ok((held, link.stats()))
+    }))
+}
+
+/// Proactive refresh as one operation: a resharing to the same holders and threshold (new
+/// shares of the same key), then fresh aux data, as two phases over one link so messages of
+/// the second phase that arrive early are held, not fed to the first.
+pub(crate) async fn refresh<P, C>(
+    ctx: &Ctx<'_>,
+    share: &Held<P>,
+    channel: &mut C,
+) -> Result<(Held<P>, HeldAux<P>, SessionStats), MpcError>
+where
+    P: SchemeParams,
+    C: Channel,
+{
+    let me = ctx.me();
+    let holders = &share.holders;
+    require_member(&me, holders, "holder set")?;
+    let threshold = share.share.threshold();
+    let plan = Resharing {
+        verifying_key: share.share.verifying_key()?,
+        old_holders: holders,
+        old_threshold: threshold,
+        new_holders: holders,
+        new_threshold: threshold,
+    };
+    let mut link = Link::new(channel, me, holders.clone());
+    let new_share = reshare_on(&mut link, ctx, Some(share), &plan)
+        .await?
+        .ok_or_else(|| MpcError::Local("a holder got no refreshed share".into()))?;
+    link.next_phase();
+    let aux = aux_on(&mut link, ctx, holders).await?;
+    Ok((new_share, aux, link.stats()))
 }
 
 /// Interactive signing of a prehash by `committee` with the shares derived at `path`.
@@ -317,7 +364,6 @@ where
     ecdsa::VerifyingKey<P::Curve>: synedrion::PublicTweakable,
     ecdsa::SigningKey<P::Curve>: synedrion::SecretTweakable,
 {
-    use synedrion::DeriveChildKey;
     let me = ctx.me();
     require_member(&me, committee, "signing committee")?;
     if committee.len() != share.share.threshold() {
@@ -343,11 +389,9 @@ where
         .share
         .derive_bip32(&path)
         .map_err(|error| MpcError::InvalidInput(format!("cannot derive the share: {error}")))?;
-    let verifying_key = share
-        .share
-        .derive_verifying_key_bip32(&path)
-        .map_err(|error| MpcError::InvalidInput(format!("cannot derive the key: {error}")))?;
     let key_share = child.to_key_share(&ids)?;
+    // The committee's derived public shares add up to the derived key.
+    let verifying_key = key_share.verifying_key();
     let aux = aux.aux.clone().subset(&ids)?;
     let entry = InteractiveSigning::new(prehash.clone(), key_share, aux)?;
     let mut link = Link::new(channel, me, committee.clone());

@@ -414,24 +414,19 @@ impl Engine {
         share: &KeyShare,
         channel: &mut C,
     ) -> Result<(KeyShare, AuxData, SessionStats), MpcError> {
-        let plan = ResharePlan {
-            verifying_key: share.verifying_key(),
-            old_holders: share.holders().clone(),
-            old_threshold: share.threshold(),
-            new_holders: share.holders().clone(),
-            new_threshold: share.threshold(),
+        if share.owner != self.account() {
+            return Err(MpcError::InvalidInput(
+                "the share belongs to another party".into(),
+            ));
+        }
+        let (new_share, aux, stats) =
+            engine::refresh::<Production, C>(&self.ctx(session_id), &share.held, channel).await?;
+        let owner = self.account();
+        let new_share = KeyShare {
+            owner,
+            held: new_share,
         };
-        let (new_share, mut stats) = self
-            .reshare(session_id, Some(share), &plan, channel)
-            .await?;
-        let new_share =
-            new_share.ok_or_else(|| MpcError::Local("a holder got no refreshed share".into()))?;
-        let mut aux_session = *session_id;
-        aux_session[0] ^= 0xff;
-        let (aux, aux_stats) = self
-            .generate_aux_data(&aux_session, share.holders(), channel)
-            .await?;
-        stats.add(&aux_stats);
+        let aux = AuxData { owner, held: aux };
         Ok((new_share, aux, stats))
     }
 }

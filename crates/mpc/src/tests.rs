@@ -398,3 +398,60 @@ async fn bad_requests_are_refused_before_any_message_is_sent() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_gives_new_shares_and_aux_data_of_the_same_key_that_sign() {
+    let keys = keypairs(3);
+    let network = toy_network(&keys, 2).await;
+    let key = network[0].0.share.verifying_key().unwrap();
+    let refreshed = run_parties(&keys, |i, signer, mut channel| {
+        let share = network[i].0.clone();
+        async move {
+            let ctx = Ctx {
+                signer: &signer,
+                session_id: &[10; 32],
+                config: &config(Duration::from_secs(60)),
+            };
+            engine::refresh::<Toy, _>(&ctx, &share, &mut channel)
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    for (share, aux, stats) in &refreshed {
+        assert_eq!(share.share.verifying_key().unwrap(), key);
+        assert_eq!(share.share.threshold(), 2);
+        assert_eq!(share.holders, ids(&keys));
+        assert_eq!(aux.parties, ids(&keys));
+        assert!(stats.rounds > 0);
+    }
+
+    let signers = vec![keys[0].clone(), keys[2].clone()];
+    let committee = ids(&signers);
+    let results = run_parties(&signers, |i, signer, mut channel| {
+        let (share, aux, _) = refreshed[[0, 2][i]].clone();
+        let committee = committee.clone();
+        async move {
+            let ctx = Ctx {
+                signer: &signer,
+                session_id: &[11; 32],
+                config: &config(Duration::from_secs(60)),
+            };
+            let path = DerivationPath::new(vec![2]).unwrap();
+            engine::sign::<Toy, _>(
+                &ctx,
+                &share,
+                &aux,
+                &committee,
+                &path,
+                &prehash(5),
+                &mut channel,
+            )
+            .await
+            .map(|(signature, ..)| signature.to_backend())
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(results[0].as_ref().unwrap(), results[1].as_ref().unwrap());
+}
