@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sigil_crypto::{AccountKeypair, SecretBytes, derive_user_key, verify_ecdsa};
 use sigil_primitives::{AccountId, DerivationPath, EcdsaSignature, VerifyingKey};
 use synedrion::k256::ProductionParams112;
@@ -21,18 +21,38 @@ type Production = ProductionParams112;
 /// Version byte in front of every serialised share and aux-data value.
 const FORMAT_VERSION: u8 = 1;
 
+/// The stored form of a share or of aux data: format version, owner, engine value.
 #[derive(Serialize, Deserialize)]
-struct StoredShare {
+struct Stored<T> {
     version: u8,
     owner: AccountId,
-    held: Held<Production>,
+    held: T,
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredAux {
-    version: u8,
-    owner: AccountId,
-    held: HeldAux<Production>,
+fn encode<T: Serialize>(owner: AccountId, held: &T) -> SecretBytes {
+    let stored = Stored {
+        version: FORMAT_VERSION,
+        owner,
+        held,
+    };
+    SecretBytes::new(
+        postcard::to_allocvec(&stored).unwrap_or_else(|_| unreachable!("in-memory encoding")),
+    )
+}
+
+fn decode<T: DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<(AccountId, T), MpcError> {
+    let stored: Stored<T> =
+        postcard::from_bytes(bytes).map_err(|error| decode_error(what, error))?;
+    if stored.version != FORMAT_VERSION {
+        return Err(decode_error(
+            what,
+            format!("unsupported version {}", stored.version),
+        ));
+    }
+    Ok((stored.owner, stored.held))
 }
 
 fn decode_error(what: &'static str, reason: impl ToString) -> MpcError {
@@ -93,29 +113,14 @@ impl KeyShare {
 
     /// Serialises the share for the keystore.
     pub fn to_bytes(&self) -> SecretBytes {
-        let stored = StoredShare {
-            version: FORMAT_VERSION,
-            owner: self.owner,
-            held: self.held.clone(),
-        };
-        SecretBytes::new(
-            postcard::to_allocvec(&stored).unwrap_or_else(|_| unreachable!("in-memory encoding")),
-        )
+        encode(self.owner, &self.held)
     }
 
     /// Reads a share written by [`KeyShare::to_bytes`], checking it is self-consistent.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MpcError> {
         const WHAT: &str = "key share";
-        let stored: StoredShare =
-            postcard::from_bytes(bytes).map_err(|error| decode_error(WHAT, error))?;
-        if stored.version != FORMAT_VERSION {
-            return Err(decode_error(
-                WHAT,
-                format!("unsupported version {}", stored.version),
-            ));
-        }
-        let held = stored.held;
-        if !held.holders.contains(&stored.owner) {
+        let (owner, held): (AccountId, Held<Production>) = decode(WHAT, bytes)?;
+        if !held.holders.contains(&owner) {
             return Err(decode_error(WHAT, "the owner is not a holder"));
         }
         if held.share.threshold() > held.holders.len() || held.share.threshold() == 0 {
@@ -124,10 +129,7 @@ impl KeyShare {
         held.share
             .verifying_key()
             .map_err(|error| decode_error(WHAT, error))?;
-        Ok(Self {
-            owner: stored.owner,
-            held,
-        })
+        Ok(Self { owner, held })
     }
 }
 
@@ -163,35 +165,17 @@ impl AuxData {
 
     /// Serialises the aux data for the keystore.
     pub fn to_bytes(&self) -> SecretBytes {
-        let stored = StoredAux {
-            version: FORMAT_VERSION,
-            owner: self.owner,
-            held: self.held.clone(),
-        };
-        SecretBytes::new(
-            postcard::to_allocvec(&stored).unwrap_or_else(|_| unreachable!("in-memory encoding")),
-        )
+        encode(self.owner, &self.held)
     }
 
     /// Reads aux data written by [`AuxData::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MpcError> {
         const WHAT: &str = "aux data";
-        let stored: StoredAux =
-            postcard::from_bytes(bytes).map_err(|error| decode_error(WHAT, error))?;
-        if stored.version != FORMAT_VERSION {
-            return Err(decode_error(
-                WHAT,
-                format!("unsupported version {}", stored.version),
-            ));
-        }
-        if !stored.held.parties.contains(&stored.owner) || stored.held.aux.owner().0 != stored.owner
-        {
+        let (owner, held): (AccountId, HeldAux<Production>) = decode(WHAT, bytes)?;
+        if !held.parties.contains(&owner) || held.aux.owner().0 != owner {
             return Err(decode_error(WHAT, "the owner is not covered"));
         }
-        Ok(Self {
-            owner: stored.owner,
-            held: stored.held,
-        })
+        Ok(Self { owner, held })
     }
 }
 

@@ -256,3 +256,25 @@ async fn a_production_dkg_among_five_gives_a_key_that_signs() {
         check_signature(&network_key, &path, &prehash, &signature);
     }
 }
+
+#[test]
+fn key_material_that_is_garbage_or_of_another_version_is_refused() {
+    let alice = &validators()[0];
+    let share = alice.share.to_bytes();
+    let aux = alice.aux.to_bytes();
+    for (bytes, is_share) in [(share.expose(), true), (aux.expose(), false)] {
+        let mut wrong_version = bytes.to_vec();
+        wrong_version[0] = 2;
+        let truncated = &bytes[..bytes.len() / 2];
+        for bad in [wrong_version.as_slice(), truncated, b"".as_slice()] {
+            let error = if is_share {
+                sigil_mpc::KeyShare::from_bytes(bad).unwrap_err()
+            } else {
+                sigil_mpc::AuxData::from_bytes(bad).unwrap_err()
+            };
+            assert!(matches!(error, MpcError::Decode { .. }), "{error}");
+        }
+    }
+    // A share read back where aux data is expected is refused too.
+    assert!(sigil_mpc::AuxData::from_bytes(share.expose()).is_err());
+}
