@@ -12,17 +12,19 @@ use common::{
     validators,
 };
 use sigil_crypto::{NodeSeed, derive_user_key, keccak256, verify_ecdsa};
-use sigil_mpc::{Engine, FaultKind, MpcError, SessionConfig, SignRequest};
-use sigil_primitives::DerivationPath;
+use sigil_mpc::{Engine, FaultKind, MpcError, SessionConfig};
+use sigil_primitives::{AccountId, DerivationPath};
 use sigil_transport::{SessionId, Transport};
 
-/// Every committee member signs over its own transport; results in committee order.
+/// Every committee member except `silent` signs over its own transport (with `engines[i]`
+/// instead of its own engine when given); results in committee order, the silent one left out.
 async fn sign_over(
     transports: &Arc<Vec<Transport>>,
     committee: &[Validator],
     session: [u8; 32],
     prehash: [u8; 32],
     engines: Option<Vec<Engine>>,
+    silent: Option<AccountId>,
 ) -> Vec<Result<sigil_mpc::Signed, MpcError>> {
     let members = accounts(committee);
     let member_list: Vec<_> = members.iter().copied().collect();
@@ -30,6 +32,7 @@ async fn sign_over(
     let tasks: Vec<_> = committee
         .iter()
         .enumerate()
+        .filter(|(_, validator)| Some(validator.account()) != silent)
         .map(|(i, validator)| {
             let validator = validator.clone();
             let engine = engines
@@ -44,13 +47,7 @@ async fn sign_over(
                         .open_session(SessionId(session), &member_list)
                         .unwrap(),
                 );
-                let request = SignRequest {
-                    share: &validator.share,
-                    aux: &validator.aux,
-                    committee: &members,
-                    path: &path,
-                    prehash: &prehash,
-                };
+                let request = validator.sign_request(&members, &path, &prehash);
                 engine.sign(&session, &request, &mut channel).await
             })
         })
@@ -69,8 +66,22 @@ async fn two_committees_sign_concurrently_over_the_same_connections() {
     let first: Vec<_> = [0, 2, 4].iter().map(|&i| all[i].clone()).collect();
     let second: Vec<_> = [1, 2, 3].iter().map(|&i| all[i].clone()).collect();
     let (one, two) = tokio::join!(
-        sign_over(&transports, &first, [0xa1; 32], keccak256(b"first"), None),
-        sign_over(&transports, &second, [0xa2; 32], keccak256(b"second"), None),
+        sign_over(
+            &transports,
+            &first,
+            [0xa1; 32],
+            keccak256(b"first"),
+            None,
+            None
+        ),
+        sign_over(
+            &transports,
+            &second,
+            [0xa2; 32],
+            keccak256(b"second"),
+            None,
+            None
+        ),
     );
     let path = DerivationPath::new(vec![60, 1]).unwrap();
     let key = derive_user_key(&all[0].share.verifying_key(), &path).unwrap();
@@ -93,43 +104,23 @@ async fn a_member_that_never_joins_is_named_unresponsive() {
     let transports = Arc::new(network(&common::NAMES).await);
     let committee: Vec<_> = [0, 1, 3].iter().map(|&i| all[i].clone()).collect();
     let silent = all[3].account();
-    let present: Vec<_> = committee[..2].to_vec();
-    let engines: Vec<_> = present
+    // The silent member never opens its session; the others still address it.
+    let engines: Vec<_> = committee
         .iter()
         .map(|v| common::engine(v.name, Duration::from_secs(8)))
         .collect();
-    // The silent member never opens its session; the others still address it.
-    let members = accounts(&committee);
-    let member_list: Vec<_> = members.iter().copied().collect();
-    let path = DerivationPath::new(vec![60, 1]).unwrap();
-    let prehash = keccak256(b"silence");
-    let tasks: Vec<_> = present
-        .iter()
-        .zip(engines)
-        .map(|(validator, engine)| {
-            let validator = validator.clone();
-            let transports = transports.clone();
-            let (members, member_list, path) = (members.clone(), member_list.clone(), path.clone());
-            tokio::spawn(async move {
-                let transport = transport_of(&transports, &validator.account());
-                let mut channel = TransportChannel(
-                    transport
-                        .open_session(SessionId([0xb1; 32]), &member_list)
-                        .unwrap(),
-                );
-                let request = SignRequest {
-                    share: &validator.share,
-                    aux: &validator.aux,
-                    committee: &members,
-                    path: &path,
-                    prehash: &prehash,
-                };
-                engine.sign(&[0xb1; 32], &request, &mut channel).await
-            })
-        })
-        .collect();
-    for task in tasks {
-        let Err(MpcError::Failed(failure)) = task.await.unwrap() else {
+    let results = sign_over(
+        &transports,
+        &committee,
+        [0xb1; 32],
+        keccak256(b"silence"),
+        Some(engines),
+        Some(silent),
+    )
+    .await;
+    assert_eq!(results.len(), 2);
+    for result in results {
+        let Err(MpcError::Failed(failure)) = result else {
             panic!("the session must fail")
         };
         assert_eq!(failure.accused(), vec![silent], "{failure}");
@@ -160,6 +151,7 @@ async fn a_member_sending_corrupt_messages_is_named_with_evidence() {
         [0xc1; 32],
         keccak256(b"corrupt"),
         Some(engines),
+        None,
     )
     .await;
     for (validator, result) in committee.iter().zip(results) {

@@ -9,7 +9,7 @@ use std::{collections::BTreeSet, time::Duration};
 use common::{Validator, accounts, engine, recorded_network_key, run_all, validators};
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use sigil_crypto::{derive_user_key, keccak256, recover_signer};
-use sigil_mpc::{MpcError, ResharePlan, SignRequest};
+use sigil_mpc::{MpcError, ResharePlan};
 use sigil_primitives::{DerivationPath, EcdsaSignature, VerifyingKey};
 
 /// Signs `prehash` at `path` with `committee` over an in-memory network.
@@ -28,13 +28,7 @@ async fn sign(
         let members = members.clone();
         let path = path.clone();
         async move {
-            let request = SignRequest {
-                share: &validator.share,
-                aux: &validator.aux,
-                committee: &members,
-                path: &path,
-                prehash: &prehash,
-            };
+            let request = validator.sign_request(&members, &path, &prehash);
             let signed = validator
                 .engine
                 .sign(&[0x51; 32], &request, &mut channel)
@@ -154,13 +148,7 @@ async fn resharing_from_abc_to_bcde_keeps_the_key_and_the_new_set_signs() {
 
     // A's old share cannot take part: the new holders refuse a committee with A in it.
     let with_a = accounts([&holders[0], &new_set[0], &new_set[1]]);
-    let request = SignRequest {
-        share: &new_set[0].share,
-        aux: &new_set[0].aux,
-        committee: &with_a,
-        path: &path,
-        prehash: &prehash,
-    };
+    let request = new_set[0].sign_request(&with_a, &path, &prehash);
     let mut idle = sigil_mpc::MemoryChannel::network(&[new_set[0].account()])
         .remove(&new_set[0].account())
         .unwrap();

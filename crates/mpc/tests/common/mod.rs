@@ -7,8 +7,8 @@ pub mod net;
 use std::{collections::BTreeSet, future::Future, path::PathBuf, time::Duration};
 
 use sigil_crypto::NodeSeed;
-use sigil_mpc::{AuxData, Engine, KeyShare, MemoryChannel, SessionConfig};
-use sigil_primitives::{AccountId, VerifyingKey};
+use sigil_mpc::{AuxData, Engine, KeyShare, MemoryChannel, SessionConfig, SignRequest};
+use sigil_primitives::{AccountId, DerivationPath, VerifyingKey};
 
 /// The fixture validators, as in the ledger's dev genesis.
 pub const NAMES: [&str; 5] = ["alice", "bob", "charlie", "dave", "eve"];
@@ -29,6 +29,22 @@ pub struct Validator {
 impl Validator {
     pub fn account(&self) -> AccountId {
         self.engine.account()
+    }
+
+    /// This validator's part of a signing request.
+    pub fn sign_request<'a>(
+        &'a self,
+        committee: &'a BTreeSet<AccountId>,
+        path: &'a DerivationPath,
+        prehash: &'a [u8; 32],
+    ) -> SignRequest<'a> {
+        SignRequest {
+            share: &self.share,
+            aux: &self.aux,
+            committee,
+            path,
+            prehash,
+        }
     }
 }
 
