@@ -95,6 +95,46 @@ async fn toy_network(keys: &[AccountKeypair], threshold: usize) -> Vec<(Held<Toy
     .await
 }
 
+/// What one toy signer ends with: the signature, the derived key and its cost.
+type ToySigned = (
+    synedrion::RecoverableSignature<Toy>,
+    ecdsa::VerifyingKey<<Toy as SchemeParams>::Curve>,
+    crate::driver::SessionStats,
+);
+
+/// Every one of `signers`, with its share and aux data, signs `prehash(message)` at `path`.
+async fn toy_sign(
+    signers: &[AccountKeypair],
+    material: Vec<(Held<Toy>, HeldAux<Toy>)>,
+    session: u8,
+    path: &DerivationPath,
+    message: u8,
+) -> Vec<Result<ToySigned, MpcError>> {
+    let committee = ids(signers);
+    run_parties(signers, |i, signer, mut channel| {
+        let (share, aux) = material[i].clone();
+        let (committee, path) = (committee.clone(), path.clone());
+        async move {
+            let ctx = Ctx {
+                signer: &signer,
+                session_id: &[session; 32],
+                config: &config(Duration::from_secs(60)),
+            };
+            engine::sign::<Toy, _>(
+                &ctx,
+                &share,
+                &aux,
+                &committee,
+                &path,
+                &prehash(message),
+                &mut channel,
+            )
+            .await
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dkg_among_five_gives_one_key_that_any_three_sign_with() {
     let keys = keypairs(5);
@@ -108,34 +148,17 @@ async fn dkg_among_five_gives_one_key_that_any_three_sign_with() {
     }
 
     let committee_keys: Vec<_> = [0, 2, 4].iter().map(|&i| keys[i].clone()).collect();
-    let committee = ids(&committee_keys);
+    let material = [0, 2, 4].iter().map(|&i| network[i].clone()).collect();
     let path = DerivationPath::new(vec![44, 60, 0, 0, 7]).unwrap();
-    let signatures = run_parties(&committee_keys, |i, key, mut channel| {
-        let (share, aux) = network[[0, 2, 4][i]].clone();
-        let committee = committee.clone();
-        let path = path.clone();
-        async move {
-            let ctx = Ctx {
-                signer: &key,
-                session_id: &[2; 32],
-                config: &config(Duration::from_secs(60)),
-            };
-            let (signature, derived, stats) = engine::sign::<Toy, _>(
-                &ctx,
-                &share,
-                &aux,
-                &committee,
-                &path,
-                &prehash(9),
-                &mut channel,
-            )
-            .await
-            .unwrap();
+    let signatures: Vec<_> = toy_sign(&committee_keys, material, 2, &path, 9)
+        .await
+        .into_iter()
+        .map(|result| {
+            let (signature, derived, stats) = result.unwrap();
             assert!(stats.rounds >= 3 && stats.messages_sent > 0 && stats.cpu > Duration::ZERO);
             (signature.to_backend(), derived)
-        }
-    })
-    .await;
+        })
+        .collect();
     // Every member ends with the same signature under the same derived key, which differs
     // from the network key.
     assert!(signatures.windows(2).all(|pair| pair[0] == pair[1]));
@@ -216,32 +239,11 @@ async fn resharing_keeps_the_key_and_shuts_out_the_old_holder() {
 
     // The new set signs.
     let signers = vec![c.clone(), d.clone(), e.clone()];
-    let committee = ids(&signers);
-    let results = run_parties(&signers, |i, key, mut channel| {
-        let share = new_shares[i + 1].clone();
-        let aux = auxes[i + 2].clone();
-        let committee = committee.clone();
-        async move {
-            let ctx = Ctx {
-                signer: &key,
-                session_id: &[5; 32],
-                config: &config(Duration::from_secs(60)),
-            };
-            let path = DerivationPath::new(vec![1]).unwrap();
-            engine::sign::<Toy, _>(
-                &ctx,
-                &share,
-                &aux,
-                &committee,
-                &path,
-                &prehash(2),
-                &mut channel,
-            )
-            .await
-            .map(|(signature, ..)| signature.to_backend())
-        }
-    })
-    .await;
+    let material = (0..3)
+        .map(|i| (new_shares[i + 1].clone(), auxes[i + 2].clone()))
+        .collect();
+    let path = DerivationPath::new(vec![1]).unwrap();
+    let results = toy_sign(&signers, material, 5, &path, 2).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 }
 
@@ -427,31 +429,16 @@ async fn refresh_gives_new_shares_and_aux_data_of_the_same_key_that_sign() {
     }
 
     let signers = vec![keys[0].clone(), keys[2].clone()];
-    let committee = ids(&signers);
-    let results = run_parties(&signers, |i, signer, mut channel| {
-        let (share, aux, _) = refreshed[[0, 2][i]].clone();
-        let committee = committee.clone();
-        async move {
-            let ctx = Ctx {
-                signer: &signer,
-                session_id: &[11; 32],
-                config: &config(Duration::from_secs(60)),
-            };
-            let path = DerivationPath::new(vec![2]).unwrap();
-            engine::sign::<Toy, _>(
-                &ctx,
-                &share,
-                &aux,
-                &committee,
-                &path,
-                &prehash(5),
-                &mut channel,
-            )
-            .await
-            .map(|(signature, ..)| signature.to_backend())
-        }
-    })
-    .await;
+    let material = [0, 2]
+        .iter()
+        .map(|&i| (refreshed[i].0.clone(), refreshed[i].1.clone()))
+        .collect();
+    let path = DerivationPath::new(vec![2]).unwrap();
+    let results: Vec<_> = toy_sign(&signers, material, 11, &path, 5)
+        .await
+        .into_iter()
+        .map(|result| result.map(|(signature, ..)| signature.to_backend()))
+        .collect();
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(results[0].as_ref().unwrap(), results[1].as_ref().unwrap());
 }
