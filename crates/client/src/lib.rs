@@ -2,7 +2,14 @@
 //!
 //! [`LedgerClient`] talks to a ledger node over JSON-RPC (websocket): typed queries,
 //! subscriptions, and transactions signed with an account key and submitted with the right
-//! nonce. Node requests (relay, signature retrieval) join it with the node issue.
+//! nonce. [`LedgerClient::sign`] asks the network for a signature through a relayer and
+//! verifies it; [`NodeClient`] speaks to one node's HTTP API.
+
+mod node;
+
+pub use node::{
+    NodeClient, SealedRequest, SignRequest, SignResponse, seal_request, verify_response,
+};
 
 use jsonrpsee::core::client::{Error as RpcError, Subscription};
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
@@ -27,6 +34,30 @@ pub enum ClientError {
     /// The ledger answered with an error (e.g. a rejected transaction).
     #[error("{0}")]
     Rpc(#[from] RpcError),
+    /// Could not reach a node.
+    #[error("cannot reach the node at {url}: {reason}")]
+    NodeUnreachable {
+        /// The URL tried.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A node refused or failed the request; `code` is its stable error code.
+    #[error("{code}: {message} (HTTP {status})")]
+    Node {
+        /// HTTP status.
+        status: u16,
+        /// Stable snake_case error code, e.g. `program_denied`.
+        code: String,
+        /// The node's explanation.
+        message: String,
+    },
+    /// A node's answer failed verification.
+    #[error("the node's answer is not valid: {0}")]
+    BadResponse(String),
+    /// The request could not be built, or an answer could not be read.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A connection to a ledger node.

@@ -169,6 +169,11 @@ pub struct Opened {
     pub payload: Vec<u8>,
     /// The sender's signature (kept as proof of what was asked).
     pub signature: Ed25519Signature,
+    /// The recipient key the sender signed for.
+    pub signed_for: X25519PublicKey,
+    /// The whole signed plaintext (§3.1), signature included: what a relayer forwards so
+    /// others can check the sender's signature themselves with [`verify_signed_plaintext`].
+    pub signed_plaintext: Vec<u8>,
 }
 
 /// The current time in milliseconds since the Unix epoch.
@@ -210,6 +215,15 @@ fn signature_preimage(unsigned: &[u8]) -> Vec<u8> {
 
 /// Signs `params` with `sender` and seals the result to `params.recipient`.
 pub fn seal(sender: &AccountKeypair, params: &SealParams<'_>) -> Result<Envelope, EnvelopeError> {
+    seal_signed(sender, params).map(|(envelope, _)| envelope)
+}
+
+/// As [`seal`], also returning the signed plaintext (§3.1) that was sealed, from which the
+/// request digest is computed.
+pub fn seal_signed(
+    sender: &AccountKeypair,
+    params: &SealParams<'_>,
+) -> Result<(Envelope, Vec<u8>), EnvelopeError> {
     if params.payload.len() > MAX_PAYLOAD {
         return Err(EnvelopeError::PayloadTooLarge(params.payload.len()));
     }
@@ -228,12 +242,13 @@ pub fn seal(sender: &AccountKeypair, params: &SealParams<'_>) -> Result<Envelope
         b"",
     )
     .map_err(|_| EnvelopeError::SealFailed)?;
-    Ok(Envelope {
+    let envelope = Envelope {
         version: ENVELOPE_VERSION,
         recipient: params.recipient,
         enc: enc.to_bytes().to_vec(),
         ciphertext,
-    })
+    };
+    Ok((envelope, plaintext))
 }
 
 /// Decrypts and verifies an envelope addressed to `recipient`, judging it by `policy`.
@@ -267,7 +282,7 @@ pub fn open(
     )
     .map_err(|_| EnvelopeError::DecryptionFailed)?;
 
-    let opened = parse_and_verify(&plaintext)?;
+    let opened = verify_signed_plaintext(plaintext)?;
     if let Some(expected) = policy.expected_sender
         && expected != opened.sender
     {
@@ -276,10 +291,10 @@ pub fn open(
             actual: opened.sender,
         });
     }
-    let signed_for = X25519PublicKey::from_slice(&plaintext[33..65])
-        .map_err(|_| EnvelopeError::Malformed("recipient key"))?;
-    if signed_for != own_key {
-        return Err(EnvelopeError::RecipientMismatch { signed_for });
+    if opened.signed_for != own_key {
+        return Err(EnvelopeError::RecipientMismatch {
+            signed_for: opened.signed_for,
+        });
     }
     if opened.timestamp_ms > policy.now_ms.saturating_add(policy.max_future_ms) {
         return Err(EnvelopeError::FromTheFuture {
@@ -296,8 +311,9 @@ pub fn open(
     Ok(opened)
 }
 
-/// Parses the signed plaintext and checks the sender's signature over it.
-fn parse_and_verify(plaintext: &[u8]) -> Result<Opened, EnvelopeError> {
+/// Parses a signed plaintext (§3.1) and checks the sender's signature over it. Freshness and
+/// the signed recipient are left to the caller.
+pub fn verify_signed_plaintext(plaintext: Vec<u8>) -> Result<Opened, EnvelopeError> {
     let take = |range: std::ops::Range<usize>, what: &'static str| {
         plaintext.get(range).ok_or(EnvelopeError::Malformed(what))
     };
@@ -306,6 +322,8 @@ fn parse_and_verify(plaintext: &[u8]) -> Result<Opened, EnvelopeError> {
     }
     let sender = AccountId::from_slice(take(1..33, "sender")?)
         .map_err(|_| EnvelopeError::Malformed("sender is not a valid account id"))?;
+    let signed_for = X25519PublicKey::from_slice(take(33..65, "recipient key")?)
+        .map_err(|_| EnvelopeError::Malformed("recipient key"))?;
     let timestamp_ms = u64::from_be_bytes(
         take(65..73, "timestamp")?
             .try_into()
@@ -349,6 +367,8 @@ fn parse_and_verify(plaintext: &[u8]) -> Result<Opened, EnvelopeError> {
         reply_to,
         payload,
         signature,
+        signed_for,
+        signed_plaintext: plaintext,
     })
 }
 

@@ -15,11 +15,15 @@ pub mod envelope;
 pub mod hashing;
 pub mod keys;
 pub mod program_id;
+pub mod request;
 pub mod secret;
 
 pub use committee::{CommitteeError, CommitteeSeed, select_committee};
 pub use derivation::{DerivationError, derive_user_key, eth_address, recover_signer, verify_ecdsa};
-pub use envelope::{Envelope, EnvelopeError, OpenPolicy, Opened, SealParams, open, seal};
+pub use envelope::{
+    Envelope, EnvelopeError, OpenPolicy, Opened, SealParams, open, seal, seal_signed,
+    verify_signed_plaintext,
+};
 pub use hashing::{HashError, keccak256, message_hash};
 pub use keys::{AccountKeypair, KeyError, Mnemonic, NodeSeed, X25519StaticKey, verify_signature};
 pub use program_id::ProgramContents;

@@ -84,6 +84,23 @@ pub mod hex_vec {
     }
 }
 
+/// Serde adapter for 32-byte arrays (hashes): as [`hex_vec`], with the length checked.
+pub mod hex_array {
+    use serde::{Deserializer, Serializer, de::Error};
+
+    /// Serialises `bytes`.
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+        super::hex_vec::serialize(bytes, serializer)
+    }
+
+    /// Deserialises exactly 32 bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+        let bytes = super::hex_vec::deserialize(deserializer)?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| D::Error::custom(format!("expected 32 bytes, got {}", bytes.len())))
+    }
+}
+
 /// Defines a fixed-size byte newtype with hex `Display`/`FromStr`, serde and a validation hook.
 macro_rules! fixed_bytes {
     ($(#[$meta:meta])* $name:ident, $len:expr, $what:literal, $validate:expr) => {

@@ -38,6 +38,14 @@ pub enum PrimitiveError {
     /// A hashing algorithm name is unknown.
     #[error("unknown hashing algorithm {0:?}")]
     UnknownHashingAlgorithm(String),
+    /// A binary payload does not follow its layout.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// What was being decoded.
+        what: &'static str,
+        /// Where it went wrong.
+        reason: String,
+    },
     /// A list holds more or fewer items than allowed.
     #[error("{what} must hold between {min} and {max} items, got {actual}")]
     InvalidCount {

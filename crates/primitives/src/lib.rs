@@ -12,6 +12,7 @@ mod hashing;
 mod ids;
 mod path;
 mod program;
+pub mod request;
 mod validator;
 
 pub use error::PrimitiveError;
