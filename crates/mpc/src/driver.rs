@@ -52,6 +52,8 @@ impl Default for SessionConfig {
 
 impl SessionConfig {
     /// The default configuration with another round timeout.
+    // Without `fault-injection` every field is set, so the update is needless there.
+    #[allow(clippy::needless_update)]
     pub fn with_round_timeout(round_timeout: Duration) -> Self {
         Self {
             round_timeout,

@@ -1,0 +1,241 @@
+//! The HTTP API (`docs/PROTOCOL.md` §7): routes, body handling and per-route metrics.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::TokioIo;
+use sigil_crypto::Envelope;
+use sigil_primitives::request::{NodeInfo, SignatureStatus};
+use sigil_primitives::{HashingAlgorithm, MAX_PROGRAMS_PER_KEY, RequestId};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use crate::error::ApiError;
+use crate::node::Inner;
+
+/// Largest request body: an envelope around a 1 MiB message, hex-encoded in JSON.
+const MAX_BODY: usize = 4 << 20;
+
+type AppState = State<Arc<Inner>>;
+
+/// The node's routes.
+pub(crate) fn router(inner: Arc<Inner>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/relay", post(relay))
+        .route("/v1/sign", post(sign))
+        .route("/v1/ws", get(websocket))
+        .route("/v1/signature/{request_id}", get(signature))
+        .route("/v1/info", get(info))
+        .route("/v1/hashes", get(hashes))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .layer(middleware::from_fn(observe))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(inner)
+}
+
+/// Counts requests by route and status, and times them.
+async fn observe(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("sigil_node_http_requests_total", "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("sigil_node_http_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// An envelope from a JSON body, or the JSON error explaining why not.
+fn envelope(body: Result<Bytes, BytesRejection>) -> Result<Envelope, ApiError> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "bad_request"
+        };
+        ApiError::new(status, code, rejection.body_text())
+    })?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("malformed_envelope", format!("not an envelope: {e}")))
+}
+
+async fn relay(State(inner): AppState, body: Result<Bytes, BytesRejection>) -> Response {
+    let envelope = match envelope(body) {
+        Ok(envelope) => envelope,
+        Err(error) => return error.into_response(),
+    };
+    let (request_id, result) = inner.relay(envelope).await;
+    let ttl = inner.config.result_ttl;
+    match result {
+        Ok(response) => {
+            metrics::counter!("sigil_node_relayed_total", "outcome" => "ok").increment(1);
+            inner
+                .results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .done(response.clone(), ttl);
+            Json(response).into_response()
+        }
+        Err(error) => {
+            metrics::counter!("sigil_node_relayed_total", "outcome" => error.code.clone())
+                .increment(1);
+            tracing::info!(code = %error.code, message = %error.message, "relay refused");
+            if let Some(id) = request_id {
+                inner
+                    .results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .failed(id, error.detail(), ttl);
+            }
+            error.into_response()
+        }
+    }
+}
+
+async fn sign(State(inner): AppState, body: Result<Bytes, BytesRejection>) -> Response {
+    let result = match envelope(body) {
+        Ok(envelope) => inner.sign(envelope).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(response) => Json(response).into_response(),
+        Err(error) => {
+            tracing::info!(code = %error.code, message = %error.message, "sign refused");
+            error.into_response()
+        }
+    }
+}
+
+/// Upgrades to a websocket and hands it to the transport, which runs the Noise handshake and
+/// refuses peers that are not validators.
+async fn websocket(State(inner): AppState, mut request: Request) -> Response {
+    let headers = request.headers();
+    let upgrade_ok = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).cloned() else {
+        return ApiError::bad_request("not_a_websocket", "expected a websocket upgrade")
+            .into_response();
+    };
+    if !upgrade_ok {
+        return ApiError::bad_request("not_a_websocket", "expected a websocket upgrade")
+            .into_response();
+    }
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let transport = inner.transport.clone();
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(sigil_transport::websocket_config()),
+                )
+                .await;
+                if let Err(error) = transport.accept(ws).await {
+                    tracing::debug!(%error, "inbound validator connection ended");
+                }
+            }
+            Err(error) => tracing::debug!(%error, "websocket upgrade failed"),
+        }
+    });
+    let accept = derive_accept_key(key.as_bytes());
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = response.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(value) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    response
+}
+
+async fn signature(
+    State(inner): AppState,
+    Path(request_id): Path<String>,
+) -> Result<Json<SignatureStatus>, ApiError> {
+    let id: RequestId = request_id
+        .parse()
+        .map_err(|e| ApiError::bad_request("bad_request_id", format!("{e}")))?;
+    inner
+        .results
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id, inner.config.result_ttl)
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_request",
+                format!("no result kept for request {id}"),
+            )
+        })
+}
+
+async fn info(State(inner): AppState) -> Json<NodeInfo> {
+    let view = inner.view();
+    let me = inner.me();
+    Json(NodeInfo {
+        account: me,
+        x25519: inner.x25519.public_key(),
+        endpoint: inner.config.endpoint.as_str().to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        ready: inner.ready(&view),
+        validator: view.is_validator(&me),
+        signer: view.is_signer(&me),
+        head: view.head,
+        network_key: view.signer_set.network_key,
+    })
+}
+
+async fn hashes() -> Json<serde_json::Value> {
+    let built_in: Vec<String> = HashingAlgorithm::BUILT_IN
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let custom: Vec<String> = (0..MAX_PROGRAMS_PER_KEY)
+        .map(|i| format!("custom:{i}"))
+        .collect();
+    Json(serde_json::json!({ "built_in": built_in, "custom": custom }))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn metrics_text(State(inner): AppState) -> Response {
+    match &inner.metrics {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics_unavailable",
+            "another metrics recorder is installed in this process",
+        )
+        .into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}

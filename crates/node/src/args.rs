@@ -1,0 +1,117 @@
+//! `sigil node`: command-line options and the process entry point.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::identity::KeySourceArg;
+use crate::node::{Node, NodeConfig};
+
+/// Options of `sigil node`.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// Where the node keeps its keystore (created if missing).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The ledger's JSON-RPC websocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:9944")]
+    pub ledger: String,
+    /// Address the HTTP API (and the validator transport at /v1/ws) listens on.
+    #[arg(long, default_value = "127.0.0.1:3001")]
+    pub listen: SocketAddr,
+    /// The `host:port` other parties reach this node at, published on the ledger
+    /// (default: the listen address).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// File holding the keystore password.
+    #[arg(long, conflicts_with = "key_file")]
+    pub password_file: Option<PathBuf>,
+    /// File holding the keystore's raw 32-byte key (hex), e.g. from a secrets manager.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// Use the well-known development identity NAME (alice, bob, ...): local networks only.
+    #[arg(long, value_name = "NAME")]
+    pub dev: Option<String>,
+    /// Take this node's key share from pre-generated fixtures (`NAME.share`, `NAME.aux`)
+    /// instead of running the DKG at jump start; needs --dev. Not secure: tests only.
+    #[arg(long, value_name = "DIR", requires = "dev")]
+    pub dev_key_shares: Option<PathBuf>,
+    /// Stake to lock when joining as a validator.
+    #[arg(long, default_value_t = 10_000)]
+    pub stake: u64,
+    /// How many blocks old a request's block may be.
+    #[arg(long, default_value_t = 20)]
+    pub request_window: u64,
+    /// How long results stay retrievable at GET /v1/signature/{id}, e.g. `10m`.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub result_ttl: Duration,
+    /// Longest a threshold-protocol round may take before the silent parties are blamed.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub round_timeout: Duration,
+}
+
+/// Runs a node until Ctrl-C or SIGTERM.
+pub fn run(args: NodeArgs) -> anyhow::Result<()> {
+    let key_source = match (&args.password_file, &args.key_file) {
+        (Some(p), None) => KeySourceArg::PasswordFile(p.clone()),
+        (None, Some(k)) => KeySourceArg::KeyFile(k.clone()),
+        _ => anyhow::bail!("choose how the keystore is unlocked: --password-file or --key-file"),
+    };
+    let endpoint = args
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| args.listen.to_string());
+    let endpoint = sigil_primitives::Endpoint::new(endpoint).context("invalid --endpoint")?;
+    let config = NodeConfig {
+        data_dir: args.data_dir,
+        ledger_url: args.ledger,
+        listen: args.listen,
+        endpoint,
+        key_source,
+        dev_name: args.dev,
+        dev_key_shares: args.dev_key_shares,
+        stake: args.stake,
+        request_window: args.request_window,
+        result_ttl: args.result_ttl,
+        round_timeout: args.round_timeout,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let node = Node::start(config).await?;
+        tracing::info!(
+            account = %node.account(),
+            http = %node.local_addr(),
+            "node running; Ctrl-C to stop"
+        );
+        shutdown_signal().await;
+        tracing::info!("stopping");
+        node.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match term.as_mut() {
+                    Some(t) => { t.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

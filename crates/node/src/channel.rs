@@ -1,0 +1,39 @@
+//! The threshold engine's message channel over a transport session.
+
+use sigil_mpc::{Channel, ChannelError, ChannelSender};
+use sigil_primitives::AccountId;
+use sigil_transport::{Session, SessionSender};
+
+/// The engine's channel over one transport session.
+pub struct TransportChannel(pub Session);
+
+/// Its sending half.
+#[derive(Clone)]
+pub struct TransportSender(SessionSender);
+
+impl ChannelSender for TransportSender {
+    async fn send(&self, to: AccountId, payload: Vec<u8>) -> Result<(), ChannelError> {
+        self.0
+            .send(&to, payload)
+            .await
+            .map_err(|error| ChannelError {
+                peer: to,
+                reason: error.to_string(),
+            })
+    }
+}
+
+impl Channel for TransportChannel {
+    type Sender = TransportSender;
+
+    fn sender(&self) -> TransportSender {
+        TransportSender(self.0.sender())
+    }
+
+    async fn recv(&mut self) -> Option<(AccountId, Vec<u8>)> {
+        self.0
+            .recv()
+            .await
+            .map(|message| (message.from, message.payload))
+    }
+}

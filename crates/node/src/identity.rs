@@ -1,0 +1,114 @@
+//! The node's secrets in its keystore: the node seed (account and x25519 keys), the key share
+//! and its aux data.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use sigil_crypto::{NodeSeed, SecretBytes};
+use sigil_keystore::{KdfParams, KeySource, Keystore};
+use sigil_mpc::{AuxData, KeyShare};
+
+/// Keystore entry of the node seed.
+const SEED: &str = "node-seed";
+/// Keystore entry of the key share.
+const SHARE: &str = "key-share";
+/// Keystore entry of the aux data that goes with the share.
+const AUX: &str = "aux-data";
+
+/// How the keystore is unlocked.
+#[derive(Debug, Clone)]
+pub enum KeySourceArg {
+    /// A file holding the password.
+    PasswordFile(PathBuf),
+    /// A file holding the raw key.
+    KeyFile(PathBuf),
+}
+
+impl KeySourceArg {
+    fn resolve(&self) -> anyhow::Result<KeySource> {
+        Ok(match self {
+            KeySourceArg::PasswordFile(path) => {
+                let text = std::fs::read(path)
+                    .with_context(|| format!("cannot read the password file {}", path.display()))?;
+                let trimmed = text
+                    .strip_suffix(b"\n")
+                    .map(|t| t.strip_suffix(b"\r").unwrap_or(t))
+                    .unwrap_or(&text);
+                if trimmed.is_empty() {
+                    anyhow::bail!("the password file {} is empty", path.display());
+                }
+                KeySource::Password(SecretBytes::from(trimmed))
+            }
+            KeySourceArg::KeyFile(path) => KeySource::KeyFile(path.clone()),
+        })
+    }
+}
+
+/// The opened keystore and the secrets read from it.
+pub struct Identity {
+    keystore: Keystore,
+    /// The node seed.
+    pub seed: NodeSeed,
+}
+
+impl Identity {
+    /// Opens (or creates) `DIR/keystore.redb` and loads the node seed, creating it the first
+    /// time. With `dev_name`, the seed is that development identity's, and an existing keystore
+    /// must hold the same one.
+    pub fn open(
+        data_dir: &Path,
+        source: &KeySourceArg,
+        dev_name: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        let path = data_dir.join("keystore.redb");
+        let keystore = Keystore::open_or_create(&path, &source.resolve()?, KdfParams::default())
+            .with_context(|| format!("cannot open the keystore {}", path.display()))?;
+        let wanted = dev_name.map(NodeSeed::dev);
+        let seed = match keystore.get(SEED)? {
+            Some(stored) => {
+                let bytes: [u8; 32] = stored
+                    .expose()
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("the keystore's node seed is corrupt"))?;
+                let seed = NodeSeed::from_bytes(bytes);
+                if let Some(wanted) = &wanted
+                    && wanted.expose() != seed.expose()
+                {
+                    anyhow::bail!(
+                        "the keystore in {} holds another identity than --dev {}",
+                        data_dir.display(),
+                        dev_name.unwrap_or_default()
+                    );
+                }
+                seed
+            }
+            None => {
+                let seed = wanted.unwrap_or_else(NodeSeed::generate);
+                keystore.put(SEED, seed.expose())?;
+                seed
+            }
+        };
+        Ok(Self { keystore, seed })
+    }
+
+    /// The stored key share and aux data, if any.
+    pub fn key_share(&self) -> anyhow::Result<Option<(KeyShare, AuxData)>> {
+        let (Some(share), Some(aux)) = (self.keystore.get(SHARE)?, self.keystore.get(AUX)?) else {
+            return Ok(None);
+        };
+        let share = KeyShare::from_bytes(share.expose()).context("stored key share")?;
+        let aux = AuxData::from_bytes(aux.expose()).context("stored aux data")?;
+        Ok(Some((share, aux)))
+    }
+
+    /// Stores a key share and its aux data in one transaction.
+    pub fn store_key_share(&self, share: &KeyShare, aux: &AuxData) -> anyhow::Result<()> {
+        let share = share.to_bytes();
+        let aux = aux.to_bytes();
+        self.keystore
+            .put_many(&[(SHARE, share.expose()), (AUX, aux.expose())])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,394 @@
+//! The running node: its identity, ledger view, transport, engine and HTTP server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sigil_client::LedgerClient;
+use sigil_client::rpc::LedgerApiClient;
+use sigil_client::types::{Call, ProgramRecord};
+use sigil_crypto::{AccountKeypair, X25519StaticKey};
+use sigil_mpc::{AuxData, Engine, KeyShare, SessionConfig};
+use sigil_primitives::{AccountId, Endpoint, ProgramId};
+use sigil_programs::{HostConfig, ProgramHost};
+use sigil_transport::{PeerRecord, Transport, TransportConfig};
+use tokio::sync::watch;
+
+use crate::identity::{Identity, KeySourceArg};
+use crate::state::{RateLimiter, ReplayCache, Results};
+use crate::view::View;
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Keystore directory.
+    pub data_dir: PathBuf,
+    /// Ledger RPC websocket URL.
+    pub ledger_url: String,
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Published endpoint.
+    pub endpoint: Endpoint,
+    /// How the keystore is unlocked.
+    pub key_source: KeySourceArg,
+    /// Development identity, if any.
+    pub dev_name: Option<String>,
+    /// Fixture key shares to use at jump start instead of the DKG.
+    pub dev_key_shares: Option<PathBuf>,
+    /// Stake locked when joining.
+    pub stake: u64,
+    /// Largest age of a request's block, in blocks.
+    pub request_window: u64,
+    /// How long results stay retrievable.
+    pub result_ttl: Duration,
+    /// Threshold-protocol round timeout.
+    pub round_timeout: Duration,
+}
+
+/// A key share and the aux data that goes with it.
+pub struct HeldKey {
+    /// The share.
+    pub share: KeyShare,
+    /// Its aux data.
+    pub aux: AuxData,
+}
+
+/// Shared state of a running node.
+pub struct Inner {
+    pub(crate) config: NodeConfig,
+    pub(crate) account: AccountKeypair,
+    pub(crate) x25519: X25519StaticKey,
+    pub(crate) identity: Identity,
+    pub(crate) ledger: RwLock<Arc<LedgerClient>>,
+    pub(crate) view: RwLock<View>,
+    pub(crate) transport: Transport,
+    pub(crate) engine: Engine,
+    pub(crate) host: Arc<ProgramHost>,
+    pub(crate) key: RwLock<Option<Arc<HeldKey>>>,
+    pub(crate) programs: Mutex<std::collections::HashMap<ProgramId, Arc<ProgramRecord>>>,
+    pub(crate) replay: Mutex<ReplayCache>,
+    pub(crate) results: Mutex<Results>,
+    pub(crate) rate: Mutex<RateLimiter>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) metrics: Option<PrometheusHandle>,
+    pub(crate) jump_start_running: Mutex<bool>,
+    pub(crate) shutdown: watch::Sender<bool>,
+}
+
+/// A running node.
+pub struct Node {
+    inner: Arc<Inner>,
+    local_addr: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    /// Opens the keystore, connects to the ledger, joins as a validator if needed, starts the
+    /// HTTP server and follows the ledger.
+    pub async fn start(config: NodeConfig) -> anyhow::Result<Self> {
+        let identity = Identity::open(
+            &config.data_dir,
+            &config.key_source,
+            config.dev_name.as_deref(),
+        )?;
+        let account = identity.seed.account_keypair();
+        let x25519 = identity.seed.x25519_key();
+        let me = account.account_id();
+        tracing::info!(account = %me, x25519 = %x25519.public_key(), "identity loaded");
+
+        let ledger = LedgerClient::connect(&config.ledger_url)
+            .await
+            .context("cannot reach the ledger")?;
+        let view = fetch_view(&ledger)
+            .await
+            .context("cannot read the ledger")?;
+
+        let transport = Transport::new(account.clone(), x25519.clone(), TransportConfig::default());
+        let engine = Engine::new(
+            account.clone(),
+            SessionConfig::with_round_timeout(config.round_timeout),
+        );
+        let host = Arc::new(
+            ProgramHost::new(HostConfig::default()).context("cannot start the program host")?,
+        );
+        let key = identity.key_share()?.map(|(share, aux)| {
+            tracing::info!(
+                network_key = %share.verifying_key(),
+                threshold = share.threshold(),
+                "key share loaded"
+            );
+            Arc::new(HeldKey { share, aux })
+        });
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let local_addr = listener.local_addr()?;
+        let metrics = install_metrics();
+
+        let inner = Arc::new(Inner {
+            config,
+            account,
+            x25519,
+            identity,
+            ledger: RwLock::new(Arc::new(ledger)),
+            view: RwLock::new(view),
+            transport,
+            engine,
+            host,
+            key: RwLock::new(key),
+            programs: Mutex::default(),
+            replay: Mutex::default(),
+            results: Mutex::default(),
+            rate: Mutex::default(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(600))
+                .build()
+                .context("cannot build the HTTP client")?,
+            metrics,
+            jump_start_running: Mutex::new(false),
+            shutdown: watch::Sender::new(false),
+        });
+        inner.update_peers();
+
+        let app = crate::api::router(inner.clone());
+        let mut stop = inner.shutdown.subscribe();
+        let server = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "HTTP server stopped");
+            }
+        });
+
+        inner.join_as_validator().await?;
+        tokio::spawn(inner.clone().follow_ledger());
+        inner.clone().act_on_ledger();
+        Ok(Self {
+            inner,
+            local_addr,
+            server,
+        })
+    }
+
+    /// This node's account.
+    pub fn account(&self) -> AccountId {
+        self.inner.account.account_id()
+    }
+
+    /// Where the HTTP API listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops serving and closes validator connections.
+    pub async fn shutdown(self) {
+        let _ = self.inner.shutdown.send(true);
+        self.inner.transport.shutdown();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+    }
+}
+
+/// Installs the Prometheus recorder once per process; later nodes in the same process (tests)
+/// share it.
+fn install_metrics() -> Option<PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .clone()
+}
+
+/// Reads one consistent-enough view of the ledger.
+pub(crate) async fn fetch_view(
+    ledger: &LedgerClient,
+) -> Result<View, jsonrpsee::core::client::Error> {
+    let rpc = ledger.rpc();
+    let head = rpc.head().await?;
+    let validators = rpc.validators().await?;
+    let signer_set = rpc.signer_set().await?;
+    let params = rpc.parameters().await?;
+    let mut view = View {
+        head: head.height.0,
+        synced: true,
+        hashes: Default::default(),
+        validators: validators.into_iter().map(|v| (v.account, v)).collect(),
+        signer_set,
+        params,
+    };
+    view.remember_hash(head.height.0, sigil_ledger::chain::header_hash(&head));
+    Ok(view)
+}
+
+impl Inner {
+    /// This node's account id.
+    pub(crate) fn me(&self) -> AccountId {
+        self.account.account_id()
+    }
+
+    /// The current ledger connection.
+    pub(crate) fn ledger(&self) -> Arc<LedgerClient> {
+        self.ledger
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A snapshot of the ledger view.
+    pub(crate) fn view(&self) -> View {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The held key share, if any.
+    pub(crate) fn held_key(&self) -> Option<Arc<HeldKey>> {
+        self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether the node can serve its role.
+    pub(crate) fn ready(&self, view: &View) -> bool {
+        let me = self.me();
+        view.synced
+            && view.is_validator(&me)
+            && (!view.is_signer(&me)
+                || self
+                    .held_key()
+                    .is_some_and(|k| view.signer_set.network_key == Some(k.share.verifying_key())))
+    }
+
+    /// Hands the ledger's validators to the transport as its peer directory.
+    pub(crate) fn update_peers(&self) {
+        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
+        let peers = view
+            .validators
+            .values()
+            .map(|v| PeerRecord {
+                account: v.account,
+                x25519: v.x25519,
+                endpoint: v.endpoint.clone(),
+            })
+            .collect();
+        drop(view);
+        self.transport.set_peers(peers);
+    }
+
+    /// Submits `validate` (or updates the published endpoint and key) so the ledger lists this
+    /// node with its current endpoint and x25519 key.
+    async fn join_as_validator(&self) -> anyhow::Result<()> {
+        let me = self.me();
+        let ledger = self.ledger();
+        let existing = ledger.rpc().validator(me).await?;
+        let x25519 = self.x25519.public_key();
+        let endpoint = self.config.endpoint.clone();
+        let calls = match existing {
+            None => vec![Call::Validate {
+                x25519,
+                endpoint,
+                stake: self.config.stake,
+            }],
+            Some(info) => {
+                let mut calls = Vec::new();
+                if info.endpoint != endpoint {
+                    calls.push(Call::ChangeEndpoint { endpoint });
+                }
+                if info.x25519 != x25519 {
+                    calls.push(Call::ChangeKeys { x25519 });
+                }
+                calls
+            }
+        };
+        for call in calls {
+            tracing::info!(?call, "updating this validator on the ledger");
+            let result = ledger
+                .submit(&self.account, call, true)
+                .await
+                .context("the ledger refused this validator")?;
+            if result.included.is_none() {
+                anyhow::bail!("the ledger did not include the validator transaction");
+            }
+        }
+        let view = fetch_view(&ledger).await?;
+        *self.view.write().unwrap_or_else(|e| e.into_inner()) = view;
+        self.update_peers();
+        Ok(())
+    }
+
+    /// Follows new heads, refreshing the view; reconnects when the ledger goes away.
+    async fn follow_ledger(self: Arc<Self>) {
+        let mut stop = self.shutdown.subscribe();
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let ledger = self.ledger();
+            match ledger.heads().await {
+                Ok(mut heads) => {
+                    backoff = Duration::from_millis(200);
+                    loop {
+                        let next = tokio::select! {
+                            next = heads.next() => next,
+                            _ = stop.changed() => return,
+                        };
+                        let Some(Ok(header)) = next else { break };
+                        self.on_head(&ledger, header).await;
+                    }
+                    tracing::warn!("ledger subscription ended; reconnecting");
+                }
+                Err(error) => tracing::warn!(%error, "cannot subscribe to the ledger"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            match LedgerClient::connect(&self.config.ledger_url).await {
+                Ok(client) => {
+                    *self.ledger.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(client);
+                }
+                Err(error) => tracing::warn!(%error, "cannot reconnect to the ledger"),
+            }
+        }
+    }
+
+    async fn on_head(
+        self: &Arc<Self>,
+        ledger: &LedgerClient,
+        header: sigil_client::types::BlockHeader,
+    ) {
+        let rpc = ledger.rpc();
+        let fetched = async {
+            Ok::<_, jsonrpsee::core::client::Error>((
+                rpc.validators().await?,
+                rpc.signer_set().await?,
+                rpc.parameters().await?,
+            ))
+        }
+        .await;
+        let (validators, signer_set, params) = match fetched {
+            Ok(v) => v,
+            Err(error) => {
+                tracing::warn!(%error, "cannot refresh the ledger view");
+                return;
+            }
+        };
+        let peers_changed = {
+            let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+            view.head = view.head.max(header.height.0);
+            view.synced = true;
+            view.remember_hash(header.height.0, sigil_ledger::chain::header_hash(&header));
+            let validators: std::collections::BTreeMap<_, _> =
+                validators.into_iter().map(|v| (v.account, v)).collect();
+            let changed = validators != view.validators;
+            view.validators = validators;
+            view.signer_set = signer_set;
+            view.params = params;
+            metrics::gauge!("sigil_node_ledger_head").set(view.head as f64);
+            changed
+        };
+        if peers_changed {
+            self.update_peers();
+        }
+        self.clone().act_on_ledger();
+    }
+}

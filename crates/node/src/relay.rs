@@ -1,0 +1,290 @@
+//! The relayer path (`POST /v1/relay`): check the user's request, pick the committee, forward
+//! the request to every member and return the signature with their attestations.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use futures::future::join_all;
+use sigil_crypto::request::verify_attestation;
+use sigil_crypto::{
+    CommitteeSeed, Envelope, OpenPolicy, SealParams, select_committee, verify_ecdsa,
+};
+use sigil_primitives::request::{ErrorBody, ForwardedRequest, RelayResponse, SignerResponse};
+use sigil_primitives::{AccountId, RequestId};
+
+use crate::checks::Checked;
+use crate::error::ApiError;
+use crate::node::Inner;
+use crate::view::View;
+
+/// Oldest envelope timestamp accepted, in ms; the replay cache covers the same window.
+pub(crate) const MAX_ENVELOPE_AGE_MS: u64 = 120_000;
+
+impl Inner {
+    /// Runs the relayer path. Returns the request id once known, so the outcome can be kept.
+    pub(crate) async fn relay(
+        self: &Arc<Self>,
+        envelope: Envelope,
+    ) -> (Option<RequestId>, Result<RelayResponse, ApiError>) {
+        let view = self.view();
+        let me = self.me();
+        if !view.is_validator(&me) {
+            return (
+                None,
+                Err(ApiError::not_ready("this node is not a validator yet")),
+            );
+        }
+        if view.is_signer(&me) {
+            return (
+                None,
+                Err(ApiError::forbidden(
+                    "not_a_relayer",
+                    "this node is a signer; send requests to a relayer (a validator outside the signer set)",
+                )),
+            );
+        }
+        let user = match sigil_crypto::open(
+            &envelope,
+            &self.x25519,
+            &OpenPolicy::fresh_within(MAX_ENVELOPE_AGE_MS),
+        ) {
+            Ok(user) => user,
+            Err(error) => return (None, Err(error.into())),
+        };
+        let request_id = user.request_id;
+        let fresh = self
+            .replay
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                *request_id.as_bytes(),
+                std::time::Duration::from_millis(MAX_ENVELOPE_AGE_MS * 2),
+            );
+        if !fresh {
+            // Not recorded as this request's outcome: the first one's result stays.
+            return (
+                None,
+                Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "replayed",
+                    format!("request {request_id} was already received"),
+                )),
+            );
+        }
+        self.results
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending(request_id, self.config.result_ttl);
+        let result = async {
+            let checked = self.check_request(&user, &view).await?;
+            self.forward(&view, &checked, &user.signed_plaintext, request_id)
+                .await
+        }
+        .await;
+        (Some(request_id), result)
+    }
+
+    /// Picks the committee and collects a verified signature from every member.
+    async fn forward(
+        &self,
+        view: &View,
+        checked: &Checked,
+        user_plaintext: &[u8],
+        request_id: RequestId,
+    ) -> Result<RelayResponse, ApiError> {
+        let attempt = 0;
+        let committee = committee_for(view, checked, attempt)?;
+        let forwarded = ForwardedRequest {
+            attempt,
+            committee: committee.iter().copied().collect(),
+            user_plaintext: user_plaintext.to_vec(),
+        }
+        .encode();
+        let calls = committee.iter().map(|member| {
+            let forwarded = &forwarded;
+            async move { (*member, self.ask_member(view, member, forwarded).await) }
+        });
+        let answers = join_all(calls).await;
+
+        let mut attestations = Vec::new();
+        let mut signature = None;
+        let mut failures: Vec<(AccountId, ApiError)> = Vec::new();
+        for (member, answer) in answers {
+            let answer = answer.and_then(|response| {
+                self.verify_member_answer(checked, &member, &response)
+                    .map(|()| response)
+            });
+            match answer {
+                Ok(response) => {
+                    signature.get_or_insert(response.signature);
+                    attestations.push(response.attestation);
+                }
+                Err(error) => failures.push((member, error)),
+            }
+        }
+        if !failures.is_empty() {
+            return Err(summarise(failures));
+        }
+        let signature =
+            signature.ok_or_else(|| ApiError::internal("the committee returned no signature"))?;
+        Ok(RelayResponse {
+            request_id,
+            verifying_key: checked.request.verifying_key,
+            message_hash: checked.message_hash,
+            signature,
+            block: checked.request.block,
+            attempt,
+            committee: committee.into_iter().collect(),
+            relayer: self.me(),
+            attestations,
+        })
+    }
+
+    /// Seals the forwarded request to `member` and posts it to its `/v1/sign`.
+    async fn ask_member(
+        &self,
+        view: &View,
+        member: &AccountId,
+        forwarded: &[u8],
+    ) -> Result<SignerResponse, ApiError> {
+        let info = view.validators.get(member).ok_or_else(|| {
+            ApiError::internal(format!("committee member {member} is not a validator"))
+        })?;
+        let request_id = RequestId::from_slice(&sigil_crypto::secret::random_array::<32>())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let envelope = sigil_crypto::seal(
+            &self.account,
+            &SealParams {
+                recipient: info.x25519,
+                request_id,
+                timestamp_ms: sigil_crypto::envelope::now_ms(),
+                reply_to: None,
+                payload: forwarded,
+            },
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        let url = format!("http://{}/v1/sign", info.endpoint.as_str());
+        let response = self
+            .http
+            .post(&url)
+            .json(&envelope)
+            .send()
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "signer_unreachable",
+                    format!("cannot reach signer {member}: {e}"),
+                )
+            })?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "signer_unreachable",
+                format!("reading signer {member}'s answer: {e}"),
+            )
+        })?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_signer_answer",
+                    format!("signer {member} answered something unreadable: {e}"),
+                )
+            });
+        }
+        Err(match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(body) => ApiError::new(
+                StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+                &body.error.code,
+                format!("signer {member}: {}", body.error.message),
+            ),
+            Err(_) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "bad_signer_answer",
+                format!("signer {member} answered HTTP {status}"),
+            ),
+        })
+    }
+
+    /// A member's answer must carry a signature that verifies and its own valid attestation.
+    fn verify_member_answer(
+        &self,
+        checked: &Checked,
+        member: &AccountId,
+        response: &SignerResponse,
+    ) -> Result<(), ApiError> {
+        let bad = |what: &str| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "bad_signer_answer",
+                format!("signer {member}: {what}"),
+            )
+        };
+        if response.attestation.signer != *member {
+            return Err(bad("the attestation names another signer"));
+        }
+        verify_ecdsa(
+            &checked.request.verifying_key,
+            &checked.message_hash,
+            &response.signature,
+        )
+        .map_err(|_| bad("the signature does not verify against the user's key"))?;
+        verify_attestation(
+            member,
+            &response.attestation.attestation,
+            &checked.digest,
+            &checked.request.verifying_key,
+            &checked.message_hash,
+            &response.signature,
+        )
+        .map_err(|_| bad("the attestation does not verify"))
+    }
+}
+
+/// The committee for attempt `attempt` of a checked request (`docs/PROTOCOL.md` §6).
+pub(crate) fn committee_for(
+    view: &View,
+    checked: &Checked,
+    attempt: u32,
+) -> Result<BTreeSet<AccountId>, ApiError> {
+    let signers: BTreeSet<AccountId> = view.signer_set.signers.iter().copied().collect();
+    select_committee(
+        &signers,
+        &BTreeSet::new(),
+        usize::from(view.signer_set.threshold),
+        &CommitteeSeed {
+            block_hash: &checked.block_hash,
+            request_digest: &checked.digest,
+            attempt,
+        },
+    )
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_committee",
+            e.to_string(),
+        )
+    })
+}
+
+/// One error for the user from the members' failures: a refusal they all agree on passes
+/// through; anything else is `signing_failed` naming each member's error.
+fn summarise(failures: Vec<(AccountId, ApiError)>) -> ApiError {
+    let first = &failures[0].1;
+    if first.status.is_client_error()
+        && failures
+            .iter()
+            .all(|(_, e)| e.code == first.code && e.status == first.status)
+    {
+        return first.clone();
+    }
+    let detail = failures
+        .iter()
+        .map(|(member, e)| format!("{member}: {}: {}", e.code, e.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    ApiError::new(StatusCode::BAD_GATEWAY, "signing_failed", detail)
+}
