@@ -3,9 +3,18 @@
 //! Errors end the process with a non-zero status and one readable line on stderr.
 
 mod account;
+mod common;
+mod demo;
+mod devnet_cmd;
 mod ledger;
 mod program;
+mod register;
+mod sign;
+mod status;
 
+use std::io::IsTerminal as _;
+
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// Sigil: a programmable threshold-signing network.
@@ -23,9 +32,23 @@ enum Command {
     Account(account::AccountCommand),
     /// Run a solo ledger node (the chain every validator reads).
     Ledger(ledger::LedgerArgs),
-    /// Check a program or print its id.
+    /// Run a validator's TSS node: joins the ledger, runs the DKG when chosen, relays and signs.
+    Node(sigil_node::NodeArgs),
+    /// Check a program, print its id, or store it on the ledger.
     #[command(subcommand)]
     Program(program::ProgramCommand),
+    /// Register a new signing key with its programs; prints its verifying key and Ethereum
+    /// address.
+    Register(register::RegisterArgs),
+    /// Ask the network to sign a message or an Ethereum transaction with a registered key.
+    Sign(sign::SignArgs),
+    /// Show validators, signers, threshold, network key, programs, registrations and offences.
+    Status(status::StatusArgs),
+    /// Run a local network (a ledger and validators as child processes) until Ctrl-C.
+    Devnet(devnet_cmd::DevnetArgs),
+    /// Start a local network, sign an Ethereum transaction under a program's policy, show a
+    /// refused one, verify the signature, and stop: Sigil in one command.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,7 +57,13 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Account(cmd) => account::run(cmd),
         Command::Ledger(args) => ledger::run(args),
+        Command::Node(args) => sigil_node::run(args),
         Command::Program(cmd) => program::run(cmd),
+        Command::Register(args) => register::run(args),
+        Command::Sign(args) => sign::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Devnet(args) => devnet_cmd::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -51,14 +80,23 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default `info` level.
+/// Logs go to stderr; `RUST_LOG` overrides the default `info` level. Colours only on a terminal,
+/// so log files (a devnet's) stay plain text.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Runs `future` to completion on a new multi-threaded runtime.
+fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")?
+        .block_on(future)
 }
 
 /// Installs the Prometheus recorder with its HTTP listener on `addr` (call inside a runtime).

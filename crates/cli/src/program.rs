@@ -1,12 +1,17 @@
-//! `sigil program check|hash`.
+//! `sigil program check|hash|deploy`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use sigil_client::rpc::LedgerApiClient as _;
+use sigil_client::types::{Call, Event};
 use sigil_crypto::ProgramContents;
 use sigil_primitives::ProgramId;
 use sigil_programs::{HostConfig, INTERFACE_VERSION, ProgramHost};
+
+use crate::common::{AccountOpt, LedgerOpt};
+use sigil::progress::Step;
 
 /// Program subcommands.
 #[derive(Subcommand)]
@@ -34,6 +39,22 @@ pub enum ProgramCommand {
         file: PathBuf,
         #[command(flatten)]
         contents: ContentsArgs,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store a program on the ledger (`store_program`) and print its id.
+    ///
+    /// Storing a program that is already on the ledger is not an error: its id is printed.
+    Deploy {
+        /// The program's WebAssembly component.
+        file: PathBuf,
+        #[command(flatten)]
+        contents: ContentsArgs,
+        #[command(flatten)]
+        ledger: LedgerOpt,
+        #[command(flatten)]
+        account: AccountOpt,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -105,8 +126,81 @@ pub fn run(cmd: ProgramCommand) -> anyhow::Result<()> {
                 println!("{id}");
             }
         }
+        ProgramCommand::Deploy {
+            file,
+            contents,
+            ledger,
+            account,
+            json,
+        } => {
+            let account = account.keypair()?;
+            crate::block_on(deploy(&file, &contents, &ledger, &account, json))?;
+        }
     }
     Ok(())
+}
+
+/// `sigil program deploy`.
+async fn deploy(
+    file: &Path,
+    contents: &ContentsArgs,
+    ledger: &LedgerOpt,
+    account: &sigil_crypto::AccountKeypair,
+    json: bool,
+) -> anyhow::Result<()> {
+    let bytecode = read(file)?;
+    let config_schema = read_optional(contents.config_schema.as_deref())?;
+    let aux_schema = read_optional(contents.aux_schema.as_deref())?;
+    let id = program_id(&bytecode, contents)?;
+    let client = ledger.connect().await?;
+    let (block, stored) = if client.rpc().program(id).await?.is_some() {
+        eprintln!("program {id} is already stored");
+        (None, false)
+    } else {
+        let step = Step::start(format!(
+            "storing {} ({} bytes)",
+            file.display(),
+            bytecode.len()
+        ));
+        let result = client
+            .submit(
+                account,
+                Call::StoreProgram {
+                    bytecode,
+                    config_schema,
+                    aux_schema,
+                    oracle_keys: contents.oracle_keys.clone(),
+                    version: INTERFACE_VERSION,
+                },
+                true,
+            )
+            .await
+            .with_context(|| format!("cannot store {}", file.display()))?;
+        let stored_id = result.events.iter().find_map(|e| match e {
+            Event::ProgramStored { program, .. } => Some(*program),
+            _ => None,
+        });
+        anyhow::ensure!(
+            stored_id == Some(id),
+            "the ledger stored {stored_id:?}, not the expected program {id}"
+        );
+        step.finish(&format!(
+            "included in block #{}",
+            result.included.unwrap_or_default()
+        ));
+        (result.included, true)
+    };
+    if json {
+        let out = serde_json::json!({ "id": id.to_string(), "stored": stored, "block": block });
+        println!("{out}");
+    } else {
+        println!("program id: {id}");
+    }
+    Ok(())
+}
+
+fn read_optional(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    path.map_or_else(|| Ok(Vec::new()), read)
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {

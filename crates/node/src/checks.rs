@@ -50,26 +50,31 @@ impl Inner {
                 ),
             ));
         }
-        if request.block > view.head {
+        let ledger = self.ledger();
+        let rpc = ledger.rpc();
+        let mut head = view.head;
+        if request.block > head {
+            // The client may have seen a block this node's subscription has not delivered yet.
+            head = rpc.head().await.map_err(ApiError::ledger)?.height.0;
+        }
+        if request.block > head {
             return Err(ApiError::bad_request(
                 "unknown_block",
-                format!("block {} is ahead of the head {}", request.block, view.head),
+                format!("block {} is ahead of the head {head}", request.block),
             ));
         }
-        if view.head - request.block > self.config.request_window {
+        if head - request.block > self.config.request_window {
             return Err(ApiError::bad_request(
                 "stale_block",
                 format!(
                     "block {} is {} blocks behind the head {}; at most {} are allowed",
                     request.block,
-                    view.head - request.block,
-                    view.head,
+                    head - request.block,
+                    head,
                     self.config.request_window
                 ),
             ));
         }
-        let ledger = self.ledger();
-        let rpc = ledger.rpc();
         let block_hash = match view.hashes.get(&request.block) {
             Some(hash) => *hash,
             None => {
@@ -199,6 +204,37 @@ impl Inner {
             digest: request_digest(&user.signed_plaintext),
             block_hash,
         })
+    }
+
+    /// Takes one of the key's signatures for the request's block (`request_limit` per key per
+    /// block, counting successes and those in flight); refused with `429 rate_limited`.
+    pub(crate) fn reserve_rate(&self, checked: &Checked, view: &View) -> Result<(), ApiError> {
+        let vk = checked.request.verifying_key;
+        let block = checked.request.block;
+        let limit = view.params.request_limit;
+        let oldest = view.head.saturating_sub(self.config.request_window);
+        if self
+            .rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reserve(vk, block, limit, oldest)
+        {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("key {vk} reached its limit of {limit} signatures for block {block}"),
+            ))
+        }
+    }
+
+    /// Gives back a slot taken by [`Inner::reserve_rate`] when the signature failed.
+    pub(crate) fn release_rate(&self, vk: sigil_primitives::VerifyingKey, block: u64) {
+        self.rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .release(vk, block);
     }
 
     /// A stored program, cached by id (ids are content hashes, so entries never go stale).

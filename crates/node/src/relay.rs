@@ -78,8 +78,16 @@ impl Inner {
             .pending(request_id, self.config.result_ttl);
         let result = async {
             let checked = self.check_request(&user, &view).await?;
-            self.forward(&view, &checked, &user.signed_plaintext, request_id)
-                .await
+            // The relayer counts too, so one relayer's users meet the limit exactly even
+            // though each signer only sees the requests of its committees.
+            self.reserve_rate(&checked, &view)?;
+            let forwarded = self
+                .forward(&view, &checked, &user.signed_plaintext, request_id)
+                .await;
+            if forwarded.is_err() {
+                self.release_rate(checked.request.verifying_key, checked.request.block);
+            }
+            forwarded
         }
         .await;
         (Some(request_id), result)

@@ -111,20 +111,7 @@ impl Inner {
         }
         let vk = checked.request.verifying_key;
         let block = checked.request.block;
-        let limit = view.params.request_limit;
-        let oldest = view.head.saturating_sub(self.config.request_window);
-        if !self
-            .rate
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .reserve(vk, block, limit, oldest)
-        {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("key {vk} reached its limit of {limit} signatures for block {block}"),
-            ));
-        }
+        self.reserve_rate(&checked, &view)?;
 
         let started = Instant::now();
         let signed = async {
@@ -155,10 +142,7 @@ impl Inner {
         let signed = match signed {
             Ok(signed) => signed,
             Err(error) => {
-                self.rate
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .release(vk, block);
+                self.release_rate(vk, block);
                 metrics::counter!("sigil_node_signatures_total", "outcome" => "failed")
                     .increment(1);
                 tracing::warn!(%vk, error = %error, "signing session failed");

@@ -1,0 +1,405 @@
+//! `sigil demo`: a whole network signs an Ethereum transaction, on one machine, with no setup.
+//!
+//! It starts a devnet (5 validators, 3 signers, threshold 2, production parameters, a real DKG)
+//! in a temporary directory on free ports, deploys `eth-allowlist`, registers a key for a fresh
+//! user that may only pay one address, has the network sign an EIP-1559 transaction to that
+//! address, shows that one to another address is refused by the program, verifies the signature
+//! independently (k256, and the sender `alloy` recovers from the signed transaction), and stops
+//! the devnet.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{Address, U256, address};
+use anyhow::{Context as _, anyhow, bail};
+use clap::Args;
+use sigil::devnet::{Devnet, DevnetConfig};
+use sigil::eth;
+use sigil::progress::Step;
+use sigil_client::rpc::LedgerApiClient as _;
+use sigil_client::types::{Call, Event};
+use sigil_client::{ClientError, SignRequest};
+use sigil_crypto::{AccountKeypair, ProgramContents};
+use sigil_primitives::{HashingAlgorithm, ProgramInstance, ProgramList};
+use sigil_programs::INTERFACE_VERSION;
+
+/// The `eth-allowlist` program, embedded so the demo runs from any directory.
+const ETH_ALLOWLIST: &[u8] = include_bytes!("../../../programs/dist/eth-allowlist.wasm");
+/// The chain the demo's transactions are for (Sepolia).
+const CHAIN_ID: u64 = 11_155_111;
+/// The one address the user's key may pay.
+const ALLOWED: Address = address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+/// An address that is not on the allow-list.
+const FORBIDDEN: Address = address!("0x000000000000000000000000000000000000dEaD");
+/// The most the key may send in one transaction: 1 ether.
+const MAX_VALUE_WEI: u128 = 1_000_000_000_000_000_000;
+/// What the allowed transaction sends: 0.01 ether.
+const VALUE_WEI: u128 = 10_000_000_000_000_000;
+
+/// Options of `sigil demo`.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Print exactly one JSON object on stdout (progress stays on stderr).
+    #[arg(long)]
+    json: bool,
+    /// Keep the devnet's data and logs in this directory instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+/// Everything the demo shows.
+struct Outcome {
+    network_key: String,
+    program_id: String,
+    user: AccountKeypair,
+    verifying_key: sigil_primitives::VerifyingKey,
+    eth_address: Address,
+    tx_unsigned: Vec<u8>,
+    message_hash: [u8; 32],
+    signature: sigil_primitives::EcdsaSignature,
+    signed: eth::SignedTx,
+    committee: Vec<String>,
+    relayer: String,
+    refused_code: String,
+    refused_message: String,
+    devnet_seconds: f64,
+    dkg_seconds: f64,
+    sign_seconds: f64,
+    topology: serde_json::Value,
+}
+
+/// Runs `sigil demo`.
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let binary = std::env::current_exe().context("cannot find the sigil executable")?;
+    let (temp, dir) = match &args.dir {
+        Some(dir) => (None, dir.clone()),
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("sigil-demo-")
+                .tempdir()
+                .context("cannot create a temporary directory")?;
+            let dir = temp.path().to_path_buf();
+            (Some(temp), dir)
+        }
+    };
+    let started = Instant::now();
+    let config = DevnetConfig {
+        jump_start: false,
+        ..DevnetConfig::new(binary, dir.clone())
+    };
+    let result = crate::block_on(async move {
+        let step_start = Instant::now();
+        let mut devnet = Devnet::start(config).await?;
+        let devnet_seconds = step_start.elapsed().as_secs_f64();
+        let outcome = demo(&mut devnet, devnet_seconds).await;
+        let stop = Step::start("stopping the devnet");
+        devnet.stop().await?;
+        stop.finish("");
+        outcome
+    });
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // Keep the logs of a failed run: they are what explains it.
+            if let Some(temp) = temp {
+                let kept = temp.keep();
+                eprintln!("the devnet's logs are kept in {}", kept.display());
+            }
+            return Err(e);
+        }
+    };
+    drop(temp);
+    print(&outcome, started.elapsed(), args.json);
+    Ok(())
+}
+
+async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcome> {
+    let dkg = devnet.jump_start().await?;
+    let network_key = devnet
+        .network_key()
+        .ok_or_else(|| anyhow!("the jump start finished without a network key"))?;
+    let client = devnet.client();
+
+    let signers = devnet.signers().await?;
+    let relayers = devnet.relayers().await?;
+    let set = client.rpc().signer_set().await?;
+    // In start order (alice first), with each node's name and endpoint.
+    let describe = |accounts: &[sigil_primitives::AccountId]| -> Vec<serde_json::Value> {
+        devnet
+            .nodes()
+            .iter()
+            .filter(|n| accounts.contains(&n.account))
+            .map(|n| {
+                serde_json::json!({
+                    "name": n.name,
+                    "account": n.account.to_string(),
+                    "endpoint": n.endpoint,
+                })
+            })
+            .collect()
+    };
+    let name = |a: &sigil_primitives::AccountId| {
+        devnet
+            .name_of(a)
+            .map_or_else(|| a.to_string(), str::to_owned)
+    };
+    let mut topology = serde_json::json!({
+        "ledger": devnet.ledger_url(),
+        "validators": devnet.nodes().len(),
+        "threshold": set.threshold,
+        "signers": describe(&signers),
+        "relayers": describe(&relayers),
+    });
+
+    // A fresh user deploys the program and registers a key that may only pay ALLOWED.
+    let user = AccountKeypair::generate();
+    let program_id = ProgramContents {
+        bytecode: ETH_ALLOWLIST,
+        config_schema: &[],
+        aux_schema: &[],
+        oracle_keys: &[],
+        version: INTERFACE_VERSION,
+    }
+    .id();
+    if client.rpc().program(program_id).await?.is_none() {
+        let step = Step::start("deploying eth-allowlist");
+        let result = client
+            .submit(
+                &user,
+                Call::StoreProgram {
+                    bytecode: ETH_ALLOWLIST.to_vec(),
+                    config_schema: Vec::new(),
+                    aux_schema: Vec::new(),
+                    oracle_keys: Vec::new(),
+                    version: INTERFACE_VERSION,
+                },
+                true,
+            )
+            .await
+            .context("cannot store eth-allowlist")?;
+        if !result
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ProgramStored { program, .. } if *program == program_id))
+        {
+            bail!("the ledger did not store eth-allowlist as {program_id}");
+        }
+        step.finish(&format!("program {program_id}"));
+    }
+    let config = serde_json::json!({
+        "allow": [ALLOWED.to_checksum(None)],
+        "max_value": MAX_VALUE_WEI.to_string(),
+        "chain_id": CHAIN_ID,
+    });
+    let programs = ProgramList::new(vec![ProgramInstance {
+        program: program_id,
+        config: serde_json::to_vec(&config)?,
+    }])?;
+    let registered = crate::register::register(client, &user, programs).await?;
+    let verifying_key = registered.verifying_key;
+    let eth_address = eth::address(&verifying_key);
+
+    // The allowed transaction.
+    let tx = eth::transfer(CHAIN_ID, 0, ALLOWED, U256::from(VALUE_WEI));
+    let tx_unsigned = eth::signing_payload(&tx);
+    let step = Step::start(format!(
+        "signing an EIP-1559 transaction to {ALLOWED} (allowed)"
+    ));
+    let response = client
+        .sign(
+            &user,
+            SignRequest {
+                verifying_key,
+                message: tx_unsigned.clone(),
+                hashing: HashingAlgorithm::Keccak256,
+                aux_data: vec![Vec::new()],
+            },
+        )
+        .await
+        .context("the network did not sign the allowed transaction")?;
+    let sign_time = step.finish(&format!(
+        "signed by {} via relayer {}",
+        response
+            .committee
+            .iter()
+            .map(&name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        name(&response.relayer)
+    ));
+
+    // Check everything independently of the client.
+    let message_hash = sigil_crypto::keccak256(&tx_unsigned);
+    if response.message_hash != message_hash {
+        bail!("the network signed a different hash than keccak256 of the transaction");
+    }
+    if response.verifying_key != verifying_key {
+        bail!("the network answered for another key");
+    }
+    verify_k256(&verifying_key, &message_hash, &response.signature)?;
+    let signed = eth::complete(tx, &response.signature, eth_address)?;
+
+    // The forbidden transaction.
+    let step = Step::start(format!(
+        "signing an EIP-1559 transaction to {FORBIDDEN} (not allowed)"
+    ));
+    let forbidden = eth::transfer(CHAIN_ID, 1, FORBIDDEN, U256::from(VALUE_WEI));
+    let refused = client
+        .sign(
+            &user,
+            SignRequest {
+                verifying_key,
+                message: eth::signing_payload(&forbidden),
+                hashing: HashingAlgorithm::Keccak256,
+                aux_data: vec![Vec::new()],
+            },
+        )
+        .await;
+    let (refused_code, refused_message) = match refused {
+        Err(ClientError::Node { code, message, .. }) => (code, message),
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context("the forbidden transaction failed, but not by the program's refusal"));
+        }
+        Ok(_) => bail!("the network signed a transaction the program should have refused"),
+    };
+    step.finish(&format!("refused: {refused_code}"));
+
+    topology["committee"] = response
+        .committee
+        .iter()
+        .map(&name)
+        .collect::<Vec<_>>()
+        .into();
+    topology["relayer"] = name(&response.relayer).into();
+    Ok(Outcome {
+        network_key: network_key.to_string(),
+        program_id: program_id.to_string(),
+        user,
+        verifying_key,
+        eth_address,
+        tx_unsigned,
+        message_hash,
+        signature: response.signature,
+        signed,
+        committee: response.committee.iter().map(&name).collect(),
+        relayer: name(&response.relayer),
+        refused_code,
+        refused_message,
+        devnet_seconds,
+        dkg_seconds: dkg.as_secs_f64(),
+        sign_seconds: sign_time.as_secs_f64(),
+        topology,
+    })
+}
+
+/// Verifies `r ‖ s` over the prehash with k256 alone.
+fn verify_k256(
+    key: &sigil_primitives::VerifyingKey,
+    prehash: &[u8; 32],
+    signature: &sigil_primitives::EcdsaSignature,
+) -> anyhow::Result<()> {
+    use k256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    let key = k256::ecdsa::VerifyingKey::from_sec1_bytes(key.as_bytes())
+        .map_err(|e| anyhow!("the verifying key is not a secp256k1 point: {e}"))?;
+    let sig = k256::ecdsa::Signature::from_slice(&signature.as_bytes()[..64])
+        .map_err(|e| anyhow!("malformed signature: {e}"))?;
+    key.verify_prehash(prehash, &sig)
+        .map_err(|_| anyhow!("the signature does not verify under the registered key"))
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn print(o: &Outcome, total: Duration, json: bool) {
+    if json {
+        let out = serde_json::json!({
+            "verifying_key": o.verifying_key.to_string(),
+            "eth_address": o.eth_address.to_checksum(None),
+            "chain_id": CHAIN_ID,
+            "tx_unsigned": hex0x(&o.tx_unsigned),
+            "tx_signed": hex0x(&o.signed.raw),
+            "tx_hash": o.signed.hash.to_string(),
+            "message_hash": hex0x(&o.message_hash),
+            "signature": o.signature.to_string(),
+            "refused_error": o.refused_code,
+            "refused_message": o.refused_message,
+            "security_parameters": "production",
+            "network_key": o.network_key,
+            "program_id": o.program_id,
+            "user_account": o.user.account_id().to_string(),
+            "allowed_to": ALLOWED.to_checksum(None),
+            "forbidden_to": FORBIDDEN.to_checksum(None),
+            "value_wei": VALUE_WEI.to_string(),
+            "devnet_seconds": round(o.devnet_seconds),
+            "dkg_seconds": round(o.dkg_seconds),
+            "sign_seconds": round(o.sign_seconds),
+            "total_seconds": round(total.as_secs_f64()),
+            "topology": o.topology,
+        });
+        println!("{out}");
+        return;
+    }
+    let topo = &o.topology;
+    let names = |key: &str| -> String {
+        topo[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v["name"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    println!();
+    println!("Sigil demo: a threshold network signed an Ethereum transaction.");
+    println!();
+    println!(
+        "  network       {} validators: signers {} (threshold {}), relayers {}",
+        topo["validators"],
+        names("signers"),
+        topo["threshold"],
+        names("relayers")
+    );
+    println!("  network key   {}", o.network_key);
+    println!(
+        "  timings       devnet {:.1}s, DKG {:.1}s (production parameters), signing {:.1}s, total {:.1}s",
+        o.devnet_seconds,
+        o.dkg_seconds,
+        o.sign_seconds,
+        total.as_secs_f64()
+    );
+    println!(
+        "  program       eth-allowlist {} (allow {}, at most 1 ETH, chain {CHAIN_ID})",
+        o.program_id,
+        ALLOWED.to_checksum(None)
+    );
+    println!("  user          {}", o.user.account_id());
+    println!("  user key      {}", o.verifying_key);
+    println!("  its address   {}", o.eth_address.to_checksum(None));
+    println!(
+        "  allowed tx    0.01 ETH to {}: signed by {} via relayer {}",
+        ALLOWED.to_checksum(None),
+        o.committee.join(", "),
+        o.relayer
+    );
+    println!("  message hash  {}", hex0x(&o.message_hash));
+    println!("  signature     {}", o.signature);
+    println!("  signed tx     {}", hex0x(&o.signed.raw));
+    println!("  tx hash       {}", o.signed.hash);
+    println!(
+        "  verified      k256 accepts the signature; the signed tx's sender is the key's address"
+    );
+    println!(
+        "  forbidden tx  0.01 ETH to {}: refused ({}: {})",
+        FORBIDDEN.to_checksum(None),
+        o.refused_code,
+        o.refused_message
+    );
+}
+
+fn round(seconds: f64) -> f64 {
+    (seconds * 100.0).round() / 100.0
+}

@@ -1,0 +1,771 @@
+//! A local Sigil network of real processes: one `sigil ledger --dev` and `n` `sigil node`s, each
+//! a child process of the caller with its data and log under one directory.
+//!
+//! [`Devnet::start`] picks free ports on 127.0.0.1, starts the ledger, funds validators beyond
+//! the five funded by the dev genesis, makes the ledger's signer count and threshold match the
+//! configuration (a governance `set_parameters` from alice), starts the first `signers`
+//! validators and waits until the ledger lists them, then starts the others. That order makes the
+//! jump start, which picks the first `n` validators by joining block and then account id, pick
+//! exactly the first `signers` names. With [`DevnetConfig::jump_start`] it then submits
+//! `jump_start` and waits until the chosen signers have run the DKG and confirmed the network key.
+//!
+//! Validators use the dev identities alice, bob, charlie, dave, eve, ferdie, grace, heidi, ivan,
+//! judy, then `node10`, `node11`…, in that order. Under the directory:
+//!
+//! ```text
+//! DIR/ledger/       the chain          DIR/ledger.log   its output
+//! DIR/NAME/         a node's data      DIR/NAME.log     its output
+//! DIR/NAME.key      the raw key file that seals the node's keystore
+//! DIR/ports.json    the ports, reused when a devnet is started again in the same directory
+//! ```
+//!
+//! Children never outlive the [`Devnet`]: they are killed when it is dropped (and by tokio when
+//! their handles are dropped), or stopped gracefully by [`Devnet::stop`].
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use sigil_client::LedgerClient;
+use sigil_client::rpc::LedgerApiClient as _;
+use sigil_client::types::{Call, JumpStartStatus, Parameters};
+use sigil_crypto::{AccountKeypair, NodeSeed};
+use sigil_primitives::{AccountId, VerifyingKey};
+use tokio::process::{Child, Command};
+
+use crate::progress::Step;
+
+/// Dev identities of the validators, in start order; later ones are named `node{index}`.
+pub const DEV_NAMES: [&str; 10] = [
+    "alice", "bob", "charlie", "dave", "eve", "ferdie", "grace", "heidi", "ivan", "judy",
+];
+
+/// The accounts the dev genesis funds (the others are funded by alice).
+const GENESIS_FUNDED: usize = 5;
+
+/// What alice transfers to each validator the dev genesis does not fund, so it can stake.
+pub const VALIDATOR_FUNDING: u64 = 10_000_000;
+
+/// How long the ledger and each node get to start answering.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long validators get to appear on the ledger once their node answers.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the jump start (DKG with production parameters on a busy machine) may take.
+const JUMP_START_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a child gets to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Pause between polls.
+const POLL: Duration = Duration::from_millis(200);
+
+/// The name of the validator at `index` (0-based).
+pub fn validator_name(index: usize) -> String {
+    DEV_NAMES
+        .get(index)
+        .map_or_else(|| format!("node{index}"), |name| (*name).to_owned())
+}
+
+/// The account key of the dev identity `name` (alice governs the dev ledger).
+pub fn dev_keypair(name: &str) -> AccountKeypair {
+    NodeSeed::dev(name).account_keypair()
+}
+
+/// How to start a devnet.
+#[derive(Debug, Clone)]
+pub struct DevnetConfig {
+    /// The `sigil` executable to run the ledger and the nodes with.
+    pub binary: PathBuf,
+    /// Where everything is stored (created if missing; an existing devnet there is resumed).
+    pub dir: PathBuf,
+    /// Number of validators (nodes).
+    pub validators: usize,
+    /// Number of signers the jump start chooses.
+    pub signers: u16,
+    /// Signatures need this many signers.
+    pub threshold: u16,
+    /// Time between ledger blocks.
+    pub block_time: Duration,
+    /// Committed key shares to load instead of running the DKG (`--dev-key-shares` of the nodes).
+    pub key_share_fixtures: Option<PathBuf>,
+    /// Extra arguments for every `sigil node`.
+    pub extra_node_args: Vec<String>,
+    /// Whether [`Devnet::start`] also jump-starts the network and waits for the network key.
+    pub jump_start: bool,
+}
+
+impl DevnetConfig {
+    /// The defaults: 5 validators, 3 signers, threshold 2, 500 ms blocks, real DKG, jump start.
+    pub fn new(binary: impl Into<PathBuf>, dir: impl Into<PathBuf>) -> Self {
+        Self {
+            binary: binary.into(),
+            dir: dir.into(),
+            validators: 5,
+            signers: 3,
+            threshold: 2,
+            block_time: Duration::from_millis(500),
+            key_share_fixtures: None,
+            extra_node_args: Vec::new(),
+            jump_start: true,
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.threshold < 2 {
+            bail!("the threshold must be at least 2");
+        }
+        if self.threshold > self.signers {
+            bail!(
+                "the threshold ({}) cannot exceed the number of signers ({})",
+                self.threshold,
+                self.signers
+            );
+        }
+        if usize::from(self.signers) > self.validators {
+            bail!(
+                "{} signers need at least as many validators, not {}",
+                self.signers,
+                self.validators
+            );
+        }
+        if self.block_time < Duration::from_millis(10) {
+            bail!("the block time must be at least 10ms");
+        }
+        if !self.binary.is_file() {
+            bail!(
+                "the sigil executable {} does not exist",
+                self.binary.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A child process with the arguments it was started with and the file its output goes to.
+#[derive(Debug)]
+struct Process {
+    label: String,
+    args: Vec<OsString>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Process {
+    fn spawn(&mut self, binary: &Path) -> anyhow::Result<()> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("cannot open {}", self.log.display()))?;
+        let stderr = file
+            .try_clone()
+            .with_context(|| format!("cannot open {}", self.log.display()))?;
+        let child = Command::new(binary)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {} ({})", self.label, binary.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The exit status if the process was started and has exited.
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// An error if the process has exited: its status, last log line and log path.
+    fn ensure_running(&mut self, while_doing: &str) -> anyhow::Result<()> {
+        match self.exited() {
+            None => Ok(()),
+            Some(status) => Err(anyhow!(
+                "{} exited ({status}) {while_doing}; last log line: {:?}; log: {}",
+                self.label,
+                last_line(&self.log),
+                self.log.display()
+            )),
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.is_some() && self.exited().is_none()
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// SIGKILL, then reap.
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// SIGTERM, wait up to `grace`, then SIGKILL.
+    async fn terminate(&mut self, grace: Duration) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            if tokio::time::timeout(grace, child.wait()).await.is_ok() {
+                return;
+            }
+        }
+        let _ = child.kill().await;
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// The last non-empty line of a log file (for error messages).
+fn last_line(path: &Path) -> String {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| {
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| l.trim().chars().take(300).collect())
+        })
+        .unwrap_or_default()
+}
+
+/// One validator of a devnet.
+#[derive(Debug)]
+pub struct NodeHandle {
+    /// Its dev identity (`alice`, …).
+    pub name: String,
+    /// Its account on the ledger.
+    pub account: AccountId,
+    /// Where its HTTP API listens, `127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// The file its stdout and stderr go to.
+    pub log: PathBuf,
+    /// The raw key file sealing its keystore.
+    pub key_file: PathBuf,
+    process: Process,
+}
+
+impl NodeHandle {
+    /// `http://127.0.0.1:PORT`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.endpoint)
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+}
+
+/// A running local network; see the module docs.
+pub struct Devnet {
+    config: DevnetConfig,
+    ledger: Process,
+    ledger_url: String,
+    nodes: Vec<NodeHandle>,
+    client: LedgerClient,
+    http: reqwest::Client,
+    network_key: Option<VerifyingKey>,
+}
+
+impl Devnet {
+    /// Starts the ledger and the validators, and jump-starts the network if configured.
+    ///
+    /// On error every process started so far is killed.
+    pub async fn start(config: DevnetConfig) -> anyhow::Result<Self> {
+        config.check()?;
+        std::fs::create_dir_all(&config.dir)
+            .with_context(|| format!("cannot create {}", config.dir.display()))?;
+        let ports = ports(&config)?;
+
+        let ledger_addr = format!("127.0.0.1:{}", ports[0]);
+        let ledger_url = format!("ws://{ledger_addr}");
+        let mut ledger = Process {
+            label: "the ledger".into(),
+            args: vec![
+                "ledger".into(),
+                "--dev".into(),
+                "--data-dir".into(),
+                config.dir.join("ledger").into(),
+                "--rpc".into(),
+                ledger_addr.clone().into(),
+                "--block-time".into(),
+                humantime::format_duration(config.block_time)
+                    .to_string()
+                    .into(),
+            ],
+            log: config.dir.join("ledger.log"),
+            child: None,
+        };
+        let step = Step::start(format!("starting the ledger on {ledger_addr}"));
+        ledger.spawn(&config.binary)?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        let client = loop {
+            match LedgerClient::connect(&ledger_url).await {
+                Ok(client) => break client,
+                Err(e) => {
+                    ledger.ensure_running("before its RPC answered")?;
+                    if Instant::now() > deadline {
+                        bail!(
+                            "the ledger did not answer at {ledger_url} within {}s ({e}); log: {}",
+                            START_TIMEOUT.as_secs(),
+                            ledger.log.display()
+                        );
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+        };
+        step.finish("ready");
+
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .context("cannot build an HTTP client")?;
+        let nodes = (0..config.validators)
+            .map(|i| {
+                let name = validator_name(i);
+                let endpoint = format!("127.0.0.1:{}", ports[1 + i]);
+                let data_dir = config.dir.join(&name);
+                let key_file = config.dir.join(format!("{name}.key"));
+                let log = config.dir.join(format!("{name}.log"));
+                let mut args: Vec<OsString> = vec![
+                    "node".into(),
+                    "--data-dir".into(),
+                    data_dir.clone().into(),
+                    "--ledger".into(),
+                    ledger_url.clone().into(),
+                    "--listen".into(),
+                    endpoint.clone().into(),
+                    "--key-file".into(),
+                    key_file.clone().into(),
+                    "--dev".into(),
+                    name.clone().into(),
+                ];
+                if let Some(fixtures) = &config.key_share_fixtures {
+                    args.push("--dev-key-shares".into());
+                    args.push(fixtures.clone().into());
+                }
+                args.extend(config.extra_node_args.iter().map(OsString::from));
+                NodeHandle {
+                    account: dev_keypair(&name).account_id(),
+                    process: Process {
+                        label: format!("node {name}"),
+                        args,
+                        log: log.clone(),
+                        child: None,
+                    },
+                    name,
+                    endpoint,
+                    data_dir,
+                    log,
+                    key_file,
+                }
+            })
+            .collect();
+        // From here on, dropping `devnet` on an error kills what was started.
+        let mut devnet = Devnet {
+            config,
+            ledger,
+            ledger_url,
+            nodes,
+            client,
+            http,
+            network_key: None,
+        };
+        devnet.fund_validators().await?;
+        devnet.set_parameters().await?;
+        let signers = usize::from(devnet.config.signers);
+        let validators = devnet.config.validators;
+        devnet.launch(0..signers).await?;
+        devnet.launch(signers..validators).await?;
+        if devnet.config.jump_start {
+            devnet.jump_start().await?;
+        }
+        Ok(devnet)
+    }
+
+    /// The ledger's websocket URL, `ws://127.0.0.1:PORT`.
+    pub fn ledger_url(&self) -> &str {
+        &self.ledger_url
+    }
+
+    /// A client connected to the ledger.
+    pub fn client(&self) -> &LedgerClient {
+        &self.client
+    }
+
+    /// The validators, in start order.
+    pub fn nodes(&self) -> &[NodeHandle] {
+        &self.nodes
+    }
+
+    /// The validator called `name`.
+    pub fn node(&self, name: &str) -> Option<&NodeHandle> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The name of the validator with this account.
+    pub fn name_of(&self, account: &AccountId) -> Option<&str> {
+        self.nodes
+            .iter()
+            .find(|n| n.account == *account)
+            .map(|n| n.name.as_str())
+    }
+
+    /// The directory holding everything.
+    pub fn dir(&self) -> &Path {
+        &self.config.dir
+    }
+
+    /// The configuration it was started with.
+    pub fn config(&self) -> &DevnetConfig {
+        &self.config
+    }
+
+    /// The network key, once the jump start is done.
+    pub fn network_key(&self) -> Option<VerifyingKey> {
+        self.network_key
+    }
+
+    /// The current signers, as the ledger lists them.
+    pub async fn signers(&self) -> anyhow::Result<Vec<AccountId>> {
+        Ok(self.client.rpc().signer_set().await?.signers)
+    }
+
+    /// The current relayers: validators that are not signers, as the ledger lists them.
+    pub async fn relayers(&self) -> anyhow::Result<Vec<AccountId>> {
+        let signers = self.signers().await?;
+        Ok(self
+            .client
+            .rpc()
+            .validators()
+            .await?
+            .into_iter()
+            .map(|v| v.account)
+            .filter(|a| !signers.contains(a))
+            .collect())
+    }
+
+    /// Submits `jump_start` (unless it already happened) and waits until every chosen signer
+    /// confirmed the network key; returns how long the wait took.
+    pub async fn jump_start(&mut self) -> anyhow::Result<Duration> {
+        let set = self.client.rpc().signer_set().await?;
+        if let (JumpStartStatus::Done, Some(key)) = (&set.jump_start, set.network_key) {
+            self.network_key = Some(key);
+            return Ok(Duration::ZERO);
+        }
+        let mut step = Step::start(if self.config.key_share_fixtures.is_some() {
+            "jump start: the signers load fixture key shares"
+        } else {
+            "jump start: the signers run the DKG (production parameters, about a minute)"
+        });
+        if set.jump_start == JumpStartStatus::Ready {
+            self.client
+                .submit(&dev_keypair("alice"), Call::JumpStart, true)
+                .await
+                .context("jump_start was refused")?;
+        }
+        let chosen = self.client.rpc().signer_set().await?.signers;
+        step.note(&format!(
+            "signers: {}",
+            chosen
+                .iter()
+                .map(|a| self.name_of(a).map_or_else(|| a.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let deadline = Instant::now() + JUMP_START_TIMEOUT;
+        loop {
+            let set = self.client.rpc().signer_set().await?;
+            match (&set.jump_start, set.network_key) {
+                (JumpStartStatus::Done, Some(key)) => {
+                    self.network_key = Some(key);
+                    return Ok(step.finish(&format!("network key {key}")));
+                }
+                (JumpStartStatus::InProgress { confirmations, .. }, _) => {
+                    step.update(&format!(
+                        "{}/{} signers confirmed",
+                        confirmations.len(),
+                        set.signers.len()
+                    ));
+                }
+                _ => {}
+            }
+            for node in &mut self.nodes {
+                if set.signers.contains(&node.account) {
+                    node.process.ensure_running("during the jump start")?;
+                }
+            }
+            self.ledger.ensure_running("during the jump start")?;
+            if Instant::now() > deadline {
+                let logs: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| set.signers.contains(&n.account))
+                    .map(|n| n.log.display().to_string())
+                    .collect();
+                bail!(
+                    "the jump start did not finish within {} minutes; see the signers' logs: {}",
+                    JUMP_START_TIMEOUT.as_secs() / 60,
+                    logs.join(", ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Kills the validator `name` with SIGKILL (no clean shutdown).
+    pub async fn kill(&mut self, name: &str) -> anyhow::Result<()> {
+        self.node_mut(name)?.process.kill().await;
+        Ok(())
+    }
+
+    /// Starts the validator `name` again with the same arguments (stopping it first if it still
+    /// runs) and waits until it answers `/healthz`.
+    pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        let binary = self.config.binary.clone();
+        let http = self.http.clone();
+        let node = self.node_mut(name)?;
+        node.process.terminate(STOP_GRACE).await;
+        node.process.spawn(&binary)?;
+        wait_healthy(&http, node).await
+    }
+
+    /// Stops every validator, then the ledger: SIGTERM, then SIGKILL after a few seconds.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        futures::future::join_all(
+            self.nodes
+                .iter_mut()
+                .map(|n| n.process.terminate(STOP_GRACE)),
+        )
+        .await;
+        self.ledger.terminate(STOP_GRACE).await;
+        Ok(())
+    }
+
+    /// The processes that do not run (exited, killed or not started): `ledger` or node names.
+    pub fn exited(&mut self) -> Vec<String> {
+        let mut gone = Vec::new();
+        if !self.ledger.is_running() {
+            gone.push("ledger".to_owned());
+        }
+        for node in &mut self.nodes {
+            if !node.process.is_running() {
+                gone.push(node.name.clone());
+            }
+        }
+        gone
+    }
+
+    fn node_mut(&mut self, name: &str) -> anyhow::Result<&mut NodeHandle> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .ok_or_else(|| anyhow!("no validator called {name} in this devnet"))
+    }
+
+    /// Funds, from alice, validators the dev genesis does not fund.
+    async fn fund_validators(&self) -> anyhow::Result<()> {
+        let unfunded: Vec<&NodeHandle> = self.nodes.iter().skip(GENESIS_FUNDED).collect();
+        if unfunded.is_empty() {
+            return Ok(());
+        }
+        let step = Step::start(format!("funding {} validators from alice", unfunded.len()));
+        let alice = dev_keypair("alice");
+        for (i, node) in unfunded.iter().enumerate() {
+            if self.client.rpc().account(node.account).await?.balance >= VALIDATOR_FUNDING {
+                continue;
+            }
+            let last = i + 1 == unfunded.len();
+            self.client
+                .submit(
+                    &alice,
+                    Call::Transfer {
+                        to: node.account,
+                        amount: VALIDATOR_FUNDING,
+                    },
+                    last,
+                )
+                .await
+                .with_context(|| format!("cannot fund {}", node.name))?;
+        }
+        step.finish("");
+        Ok(())
+    }
+
+    /// Makes the ledger's signer count and threshold those of the configuration.
+    async fn set_parameters(&self) -> anyhow::Result<()> {
+        let current: Parameters = self.client.rpc().parameters().await?;
+        if current.signer_count == self.config.signers && current.threshold == self.config.threshold
+        {
+            return Ok(());
+        }
+        let step = Step::start(format!(
+            "setting {} signers, threshold {}",
+            self.config.signers, self.config.threshold
+        ));
+        let parameters = Parameters {
+            signer_count: self.config.signers,
+            threshold: self.config.threshold,
+            ..current
+        };
+        self.client
+            .submit(
+                &dev_keypair("alice"),
+                Call::SetParameters { parameters },
+                true,
+            )
+            .await
+            .context("set_parameters was refused")?;
+        step.finish("");
+        Ok(())
+    }
+
+    /// Starts the validators in `range`, waits for their `/healthz` and for the ledger to list
+    /// them.
+    async fn launch(&mut self, range: std::ops::Range<usize>) -> anyhow::Result<()> {
+        if range.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = self.nodes[range.clone()]
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        let mut step = Step::start(format!("starting validators {}", names.join(", ")));
+        for node in &mut self.nodes[range.clone()] {
+            std::fs::create_dir_all(&node.data_dir)
+                .with_context(|| format!("cannot create {}", node.data_dir.display()))?;
+            if !node.key_file.exists() {
+                sigil_keystore::generate_key_file(&node.key_file).with_context(|| {
+                    format!("cannot create the key file {}", node.key_file.display())
+                })?;
+            }
+            node.process.spawn(&self.config.binary)?;
+        }
+        for node in &mut self.nodes[range.clone()] {
+            step.update(&format!("waiting for {} to answer /healthz", node.name));
+            wait_healthy(&self.http, node).await?;
+        }
+        let deadline = Instant::now() + JOIN_TIMEOUT;
+        loop {
+            let joined: Vec<AccountId> = self
+                .client
+                .rpc()
+                .validators()
+                .await?
+                .into_iter()
+                .map(|v| v.account)
+                .collect();
+            let missing: Vec<String> = self.nodes[range.clone()]
+                .iter()
+                .filter(|n| !joined.contains(&n.account))
+                .map(|n| n.name.clone())
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            step.update(&format!("waiting for {} to join", missing.join(", ")));
+            for node in &mut self.nodes[range.clone()] {
+                node.process.ensure_running("before joining the ledger")?;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not become validators within {}s; see their logs in {}",
+                    missing.join(", "),
+                    JOIN_TIMEOUT.as_secs(),
+                    self.config.dir.display()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        step.finish("validating");
+        Ok(())
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        // Nodes first, then the ledger; `Process::drop` sends SIGKILL.
+        self.nodes.clear();
+    }
+}
+
+/// Waits until the node answers `GET /healthz` with 200, or fails if it exits or times out.
+async fn wait_healthy(http: &reqwest::Client, node: &mut NodeHandle) -> anyhow::Result<()> {
+    let url = format!("{}/healthz", node.http_url());
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        match http.get(&url).send().await {
+            Ok(response) if response.status() == reqwest::StatusCode::OK => return Ok(()),
+            _ => {}
+        }
+        node.process.ensure_running("before answering /healthz")?;
+        if Instant::now() > deadline {
+            bail!(
+                "node {} did not answer {url} within {}s; log: {}",
+                node.name,
+                START_TIMEOUT.as_secs(),
+                node.log.display()
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The ports of the ledger and the validators: those recorded in `DIR/ports.json` when resuming
+/// a devnet (validators' endpoints are on its ledger), else fresh ones, then recorded.
+fn ports(config: &DevnetConfig) -> anyhow::Result<Vec<u16>> {
+    let path = config.dir.join("ports.json");
+    let wanted = 1 + config.validators;
+    if let Ok(text) = std::fs::read(&path) {
+        let ports: Vec<u16> = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a list of ports", path.display()))?;
+        if ports.len() == wanted {
+            return Ok(ports);
+        }
+        bail!(
+            "{} was started with {} validators, not {}; use another directory",
+            config.dir.display(),
+            ports.len().saturating_sub(1),
+            config.validators
+        );
+    }
+    let ports = free_ports(wanted)?;
+    std::fs::write(&path, serde_json::to_vec(&ports)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(ports)
+}
+
+/// `count` distinct free TCP ports on 127.0.0.1 (the listeners are held until all are chosen).
+fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot find a free port on 127.0.0.1")?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}

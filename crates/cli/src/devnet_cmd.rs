@@ -1,0 +1,150 @@
+//! `sigil devnet`: a local network until Ctrl-C.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use sigil::devnet::{Devnet, DevnetConfig};
+
+/// Options of `sigil devnet`.
+#[derive(Args)]
+pub struct DevnetArgs {
+    /// Number of validators (TSS nodes).
+    #[arg(long, default_value_t = 5)]
+    validators: usize,
+    /// Number of signers the jump start chooses; the other validators are relayers.
+    #[arg(long, default_value_t = 3)]
+    signers: u16,
+    /// Signatures need this many signers.
+    #[arg(long, default_value_t = 2)]
+    threshold: u16,
+    /// Keep the data and logs here (kept at exit); default: a temporary directory, deleted at
+    /// exit.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Time between ledger blocks.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    block_time: Duration,
+    /// Load committed key shares (e.g. `crates/mpc/fixtures`) instead of running the DKG.
+    #[arg(long, value_name = "DIR")]
+    dev_key_shares: Option<PathBuf>,
+    /// Start the nodes but do not jump-start the network.
+    #[arg(long)]
+    no_jump_start: bool,
+}
+
+/// Runs `sigil devnet`.
+pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    let binary = std::env::current_exe().context("cannot find the sigil executable")?;
+    // A temporary directory lives until this function returns, after the devnet stopped.
+    let (temp, dir) = match &args.dir {
+        Some(dir) => (None, dir.clone()),
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("sigil-devnet-")
+                .tempdir()
+                .context("cannot create a temporary directory")?;
+            let dir = temp.path().to_path_buf();
+            (Some(temp), dir)
+        }
+    };
+    let config = DevnetConfig {
+        validators: args.validators,
+        signers: args.signers,
+        threshold: args.threshold,
+        block_time: args.block_time,
+        key_share_fixtures: args.dev_key_shares.clone(),
+        jump_start: !args.no_jump_start,
+        ..DevnetConfig::new(binary, dir.clone())
+    };
+    crate::block_on(async move {
+        let started = Instant::now();
+        eprintln!(
+            "data and logs in {}{}",
+            dir.display(),
+            if temp.is_some() {
+                " (deleted at exit; use --dir to keep them)"
+            } else {
+                ""
+            }
+        );
+        let mut devnet = Devnet::start(config).await?;
+        print_summary(&devnet, started.elapsed()).await?;
+        let outcome = wait_for_stop(&mut devnet).await;
+        eprintln!("stopping the devnet");
+        devnet.stop().await?;
+        drop(temp);
+        outcome
+    })
+}
+
+async fn print_summary(devnet: &Devnet, took: Duration) -> anyhow::Result<()> {
+    use sigil_client::rpc::LedgerApiClient as _;
+    let set = devnet.client().rpc().signer_set().await?;
+    println!("devnet ready in {:.1}s", took.as_secs_f64());
+    println!("ledger       {}", devnet.ledger_url());
+    println!("data         {}", devnet.dir().display());
+    match set.network_key {
+        Some(key) => println!("network key  {key}"),
+        None => println!("network key  none yet (not jump-started)"),
+    }
+    println!(
+        "threshold    {} of {} signers",
+        set.threshold,
+        set.signers.len()
+    );
+    println!();
+    println!(
+        "  {:<8}  {:<7}  {:<66}  {:<15}  LOG",
+        "NAME", "ROLE", "ACCOUNT", "ENDPOINT"
+    );
+    for node in devnet.nodes() {
+        let role = if set.signers.contains(&node.account) {
+            "signer"
+        } else {
+            "relayer"
+        };
+        println!(
+            "  {:<8}  {:<7}  {:<66}  {:<15}  {}",
+            node.name,
+            role,
+            node.account.to_string(),
+            node.endpoint,
+            node.log.display()
+        );
+    }
+    println!();
+    println!("Press Ctrl-C to stop.");
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM; warns when a process exits, fails if the ledger does.
+async fn wait_for_stop(devnet: &mut Devnet) -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    let mut reported: Vec<String> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = terminate.recv() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                for name in devnet.exited() {
+                    if name == "ledger" {
+                        anyhow::bail!(
+                            "the ledger exited; see {}",
+                            devnet.dir().join("ledger.log").display()
+                        );
+                    }
+                    if !reported.contains(&name) {
+                        eprintln!(
+                            "warning: node {name} exited; see {}",
+                            devnet.dir().join(format!("{name}.log")).display()
+                        );
+                        reported.push(name);
+                    }
+                }
+            }
+        }
+    }
+}

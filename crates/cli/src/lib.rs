@@ -1,0 +1,9 @@
+//! The library half of the `sigil` command: what its integration tests and other tools reuse.
+//!
+//! - [`devnet`]: a local network of real `sigil ledger` and `sigil node` processes;
+//! - [`eth`]: EIP-1559 transactions signed by Sigil (built with `alloy`);
+//! - [`progress`]: progress output on stderr.
+
+pub mod devnet;
+pub mod eth;
+pub mod progress;

@@ -1,0 +1,167 @@
+//! `sigil sign`: ask the network for a signature with a registered key.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::Args;
+use sigil_client::{SignRequest, SignResponse};
+use sigil_primitives::{HashingAlgorithm, VerifyingKey};
+
+use crate::common::{AccountOpt, LedgerOpt};
+use sigil::progress::Step;
+
+/// Options of `sigil sign`.
+#[derive(Args)]
+pub struct SignArgs {
+    /// The registered key that should sign (33-byte compressed secp256k1, 0x-hex).
+    #[arg(long = "key", value_name = "VK")]
+    key: VerifyingKey,
+    #[command(flatten)]
+    message: MessageOpt,
+    /// How the message becomes the signed 32-byte hash: keccak256 (default), sha256, sha3-256,
+    /// blake2b-256, identity (the message is the hash) or custom:N (program N's custom hash).
+    #[arg(long = "hash", value_name = "ALG")]
+    hash: Option<HashingAlgorithm>,
+    /// Auxiliary data for one program, 0x-hex; repeat once per program of the key, in order.
+    /// Without any, every program gets empty auxiliary data.
+    #[arg(long = "aux", value_name = "HEX")]
+    aux: Vec<String>,
+    #[command(flatten)]
+    ledger: LedgerOpt,
+    #[command(flatten)]
+    account: AccountOpt,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What to sign: exactly one of these.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct MessageOpt {
+    /// A UTF-8 text message.
+    #[arg(long, value_name = "TEXT")]
+    message: Option<String>,
+    /// A binary message, 0x-hex.
+    #[arg(long, value_name = "HEX")]
+    hex: Option<String>,
+    /// An EIP-1559 Ethereum transaction as JSON (chain_id, nonce, max_priority_fee_per_gas,
+    /// max_fee_per_gas, gas_limit, to, value, input); prints the signed raw transaction.
+    #[arg(long, value_name = "JSON_FILE")]
+    eth_tx: Option<PathBuf>,
+}
+
+/// Decodes hex with or without a `0x` prefix.
+pub fn decode_hex(what: &str, text: &str) -> anyhow::Result<Vec<u8>> {
+    let text = text.trim();
+    let digits = text
+        .strip_prefix("0x")
+        .or_else(|| text.strip_prefix("0X"))
+        .unwrap_or(text);
+    hex::decode(digits).map_err(|e| anyhow!("{what} is not hex: {e}"))
+}
+
+/// Runs `sigil sign`.
+pub fn run(args: SignArgs) -> anyhow::Result<()> {
+    let account = args.account.keypair()?;
+    let aux_data = args
+        .aux
+        .iter()
+        .map(|a| decode_hex("--aux", a))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (message, eth_tx) = match (
+        &args.message.message,
+        &args.message.hex,
+        &args.message.eth_tx,
+    ) {
+        (Some(text), _, _) => (text.as_bytes().to_vec(), None),
+        (_, Some(hex), _) => (decode_hex("--hex", hex)?, None),
+        (_, _, Some(path)) => {
+            let tx = sigil::eth::read_eip1559_json(path)?;
+            (sigil::eth::signing_payload(&tx), Some(tx))
+        }
+        (None, None, None) => bail!("give --message, --hex or --eth-tx"),
+    };
+    let hashing = args.hash.unwrap_or(HashingAlgorithm::Keccak256);
+    if eth_tx.is_some() && hashing != HashingAlgorithm::Keccak256 {
+        bail!("an Ethereum transaction is signed over keccak256; drop --hash {hashing}");
+    }
+    crate::block_on(async {
+        let client = args.ledger.connect().await?;
+        let mut aux_data = aux_data;
+        if aux_data.is_empty() {
+            // One empty entry per program, for keys whose programs take no auxiliary data.
+            use sigil_client::rpc::LedgerApiClient as _;
+            if let Some(registration) = client.rpc().registration(args.key).await? {
+                aux_data = vec![Vec::new(); registration.programs.as_slice().len()];
+            }
+        }
+        let step = Step::start(format!(
+            "signing {} bytes with {} ({hashing})",
+            message.len(),
+            args.key
+        ));
+        let response: SignResponse = client
+            .sign(
+                &account,
+                SignRequest {
+                    verifying_key: args.key,
+                    message,
+                    hashing,
+                    aux_data,
+                },
+            )
+            .await
+            .context("the network did not sign")?;
+        step.finish(&format!(
+            "signed by {} signers (attempt {})",
+            response.committee.len(),
+            response.attempt
+        ));
+        let signed = match eth_tx {
+            Some(tx) => Some(sigil::eth::complete(
+                tx,
+                &response.signature,
+                sigil::eth::address(&args.key),
+            )?),
+            None => None,
+        };
+        if args.json {
+            let mut out = serde_json::json!({
+                "request_id": response.request_id.to_string(),
+                "verifying_key": response.verifying_key.to_string(),
+                "hashing": hashing.to_string(),
+                "message_hash": format!("0x{}", hex::encode(response.message_hash)),
+                "signature": response.signature.to_string(),
+                "relayer": response.relayer.to_string(),
+                "committee": response.committee.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "attempt": response.attempt,
+                "block": response.block,
+            });
+            if let Some(signed) = &signed {
+                out["tx_signed"] = format!("0x{}", hex::encode(&signed.raw)).into();
+                out["tx_hash"] = signed.hash.to_string().into();
+                out["sender"] = signed.sender.to_checksum(None).into();
+            }
+            println!("{out}");
+        } else {
+            println!("signature:    {}", response.signature);
+            println!("message hash: 0x{}", hex::encode(response.message_hash));
+            println!("request id:   {}", response.request_id);
+            println!("relayer:      {}", response.relayer);
+            for (i, member) in response.committee.iter().enumerate() {
+                let label = if i == 0 { "committee:" } else { "" };
+                println!("{label:<13} {member}");
+            }
+            if let Some(signed) = &signed {
+                println!("signed tx:    0x{}", hex::encode(&signed.raw));
+                println!("tx hash:      {}", signed.hash);
+                println!(
+                    "sender:       {} (the key's address)",
+                    signed.sender.to_checksum(None)
+                );
+            }
+        }
+        Ok(())
+    })
+}

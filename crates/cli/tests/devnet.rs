@@ -1,0 +1,376 @@
+//! The CLI against a devnet of real processes (`sigil ledger` and `sigil node` children), with
+//! fixture key shares so no DKG runs: `sigil status`, `sigil program deploy`, `sigil register`
+//! and `sigil sign` (a message and an EIP-1559 transaction) through the binary, and the devnet's
+//! own kill/restart/stop. Plus usage errors that need no network.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use alloy_consensus::TxEnvelope;
+use alloy_eips::eip2718::Decodable2718 as _;
+use alloy_primitives::Address;
+use sigil::devnet::{Devnet, DevnetConfig, dev_keypair};
+use sigil_client::rpc::LedgerApiClient as _;
+use sigil_client::types::JumpStartStatus;
+use sigil_primitives::{EcdsaSignature, ProgramId, VerifyingKey};
+
+const SIGIL: &str = env!("CARGO_BIN_EXE_sigil");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `sigil ARGS`.
+fn sigil(args: &[&str]) -> Output {
+    Command::new(SIGIL)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("runs sigil")
+}
+
+/// Runs `sigil ARGS`, expects success and one JSON object on stdout.
+fn sigil_json(args: &[&str]) -> serde_json::Value {
+    let out = sigil(args);
+    assert!(
+        out.status.success(),
+        "sigil {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+/// Runs `sigil ARGS`, expects failure with one `error:` line on stderr; returns it.
+fn sigil_error(args: &[&str]) -> String {
+    let out = sigil(args);
+    assert!(!out.status.success(), "sigil {args:?} should fail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    stderr
+        .lines()
+        .find(|l| l.starts_with("error"))
+        .unwrap_or_else(|| panic!("no error line in {stderr}"))
+        .to_owned()
+}
+
+fn s<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commands_on_a_fixture_devnet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = repo().join("crates/mpc/fixtures");
+    // The fixtures are a 3-of-5 key of alice..eve; ferdie (funded by alice) is the relayer.
+    let config = DevnetConfig {
+        validators: 6,
+        signers: 5,
+        threshold: 3,
+        key_share_fixtures: Some(fixtures.clone()),
+        ..DevnetConfig::new(SIGIL, dir.path())
+    };
+    let mut devnet = Devnet::start(config).await.expect("the devnet starts");
+    let url = devnet.ledger_url().to_owned();
+    let client = devnet.client();
+
+    // The jump start chose exactly the first five names, and they hold the fixture key.
+    let set = client.rpc().signer_set().await.expect("signer set");
+    assert_eq!(set.jump_start, JumpStartStatus::Done);
+    let names: Vec<&str> = devnet.nodes().iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "charlie", "dave", "eve", "ferdie"]);
+    let mut expected_signers: Vec<_> = devnet.nodes()[..5].iter().map(|n| n.account).collect();
+    let mut signers = devnet.signers().await.expect("signers");
+    expected_signers.sort();
+    signers.sort();
+    assert_eq!(signers, expected_signers);
+    assert_eq!(
+        devnet.relayers().await.expect("relayers"),
+        [devnet.node("ferdie").expect("ferdie").account]
+    );
+    let fixture = std::fs::read_to_string(fixtures.join("network-key.txt")).expect("key");
+    let fixture_key = fixture
+        .lines()
+        .find_map(|l| l.strip_prefix("verifying_key="))
+        .expect("verifying_key= line");
+    assert_eq!(
+        devnet.network_key().expect("network key").to_string(),
+        fixture_key
+    );
+
+    // sigil status: JSON and table.
+    let status = sigil_json(&["status", "--ledger", &url, "--json"]);
+    assert_eq!(
+        status["validators"].as_array().expect("validators").len(),
+        6
+    );
+    assert_eq!(status["signer_set"]["threshold"], 3);
+    assert_eq!(status["signer_set"]["jump_start"], "done");
+    assert_eq!(status["signer_set"]["network_key"], fixture_key);
+    let ferdie = status["validators"]
+        .as_array()
+        .expect("validators")
+        .iter()
+        .find(|v| v["name"] == "ferdie")
+        .expect("ferdie listed");
+    assert_eq!(ferdie["signer"], false);
+    assert_eq!(
+        s(ferdie, "endpoint"),
+        devnet.node("ferdie").expect("ferdie").endpoint
+    );
+    let table = sigil(&["status", "--ledger", &url]);
+    assert!(table.status.success());
+    let table = String::from_utf8(table.stdout).expect("utf-8");
+    for needle in [
+        "validators (6)",
+        "signer",
+        "relayer",
+        "ferdie",
+        "done",
+        "offences (0)",
+    ] {
+        assert!(table.contains(needle), "{needle:?} missing in:\n{table}");
+    }
+
+    // sigil program deploy: the id is `sigil program hash`'s; deploying again is not an error.
+    let wasm = repo().join("programs/dist/message-size.wasm");
+    let wasm = wasm.to_str().expect("utf-8 path");
+    let hash = sigil_json(&["program", "hash", wasm, "--json"]);
+    let deploy_args = [
+        "program",
+        "deploy",
+        wasm,
+        "--ledger",
+        &url,
+        "--dev-account",
+        "bob",
+        "--json",
+    ];
+    let deployed = sigil_json(&deploy_args);
+    assert_eq!(deployed["id"], hash["id"]);
+    assert_eq!(deployed["stored"], true);
+    assert!(deployed["block"].as_u64().is_some());
+    let again = sigil_json(&deploy_args);
+    assert_eq!(again["stored"], false);
+    let message_size: ProgramId = s(&deployed, "id").parse().expect("program id");
+    let record = client
+        .rpc()
+        .program(message_size)
+        .await
+        .expect("rpc")
+        .expect("stored");
+    assert_eq!(record.deployer, dev_keypair("bob").account_id());
+
+    // sigil register: the config file's bytes become the config, as-is.
+    let config_file = dir.path().join("message-size.json");
+    std::fs::write(&config_file, br#"{"max_length": 64}"#).expect("write");
+    let program_arg = format!("{}={}", s(&deployed, "id"), config_file.display());
+    let registered = sigil_json(&[
+        "register",
+        "--program",
+        &program_arg,
+        "--ledger",
+        &url,
+        "--dev-account",
+        "bob",
+        "--json",
+    ]);
+    let key: VerifyingKey = s(&registered, "verifying_key").parse().expect("key");
+    let address = Address::from(*sigil_crypto::eth_address(&key).as_bytes());
+    assert_eq!(s(&registered, "eth_address"), address.to_checksum(None));
+    let registration = client
+        .rpc()
+        .registration(key)
+        .await
+        .expect("rpc")
+        .expect("registered");
+    assert_eq!(registration.owner, dev_keypair("bob").account_id());
+    assert_eq!(
+        registration.programs.as_slice()[0].config,
+        br#"{"max_length": 64}"#
+    );
+
+    // sigil sign --message: the signature recovers to the key over keccak256(message).
+    let signed = sigil_json(&[
+        "sign",
+        "--key",
+        &key.to_string(),
+        "--message",
+        "hello sigil",
+        "--ledger",
+        &url,
+        "--dev-account",
+        "bob",
+        "--json",
+    ]);
+    let signature: EcdsaSignature = s(&signed, "signature").parse().expect("signature");
+    let prehash = sigil_crypto::keccak256(b"hello sigil");
+    assert_eq!(
+        s(&signed, "message_hash"),
+        format!("0x{}", hex::encode(prehash))
+    );
+    let (recovered, _) = sigil_crypto::recover_signer(&prehash, &signature).expect("recovers");
+    assert_eq!(recovered, key);
+    assert_eq!(
+        s(&signed, "relayer"),
+        devnet.node("ferdie").expect("ferdie").account.to_string()
+    );
+    assert_eq!(signed["committee"].as_array().expect("committee").len(), 3);
+
+    // A message longer than the program allows is refused, with one error line.
+    let long = "x".repeat(65);
+    let refused = sigil_error(&[
+        "sign",
+        "--key",
+        &key.to_string(),
+        "--message",
+        &long,
+        "--ledger",
+        &url,
+        "--dev-account",
+        "bob",
+    ]);
+    assert!(refused.contains("program"), "{refused}");
+
+    // sigil sign --eth-tx under eth-allowlist: the raw transaction decodes and recovers to the
+    // key's address.
+    let allowlist = repo().join("programs/dist/eth-allowlist.wasm");
+    let deployed = sigil_json(&[
+        "program",
+        "deploy",
+        allowlist.to_str().expect("utf-8"),
+        "--ledger",
+        &url,
+        "--dev-account",
+        "charlie",
+        "--json",
+    ]);
+    let to = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let config_file = dir.path().join("allowlist.json");
+    std::fs::write(
+        &config_file,
+        format!(r#"{{"allow": ["{to}"], "max_value": "1000000000000000000", "chain_id": 5}}"#),
+    )
+    .expect("write");
+    let program_arg = format!("{}={}", s(&deployed, "id"), config_file.display());
+    let registered = sigil_json(&[
+        "register",
+        "--program",
+        &program_arg,
+        "--ledger",
+        &url,
+        "--dev-account",
+        "charlie",
+        "--json",
+    ]);
+    let eth_key = s(&registered, "verifying_key").to_owned();
+    let tx_file = dir.path().join("tx.json");
+    std::fs::write(
+        &tx_file,
+        format!(
+            r#"{{"chain_id": 5, "nonce": 7, "max_priority_fee_per_gas": "1000000000",
+                "max_fee_per_gas": 30000000000, "gas_limit": 21000, "to": "{to}",
+                "value": "0x2386f26fc10000", "input": "0x"}}"#
+        ),
+    )
+    .expect("write");
+    let signed = sigil_json(&[
+        "sign",
+        "--key",
+        &eth_key,
+        "--eth-tx",
+        tx_file.to_str().expect("utf-8"),
+        "--ledger",
+        &url,
+        "--dev-account",
+        "charlie",
+        "--json",
+    ]);
+    let raw = hex::decode(s(&signed, "tx_signed").trim_start_matches("0x")).expect("hex");
+    let envelope = TxEnvelope::decode_2718(&mut raw.as_slice()).expect("a raw transaction");
+    let TxEnvelope::Eip1559(tx) = envelope else {
+        panic!("not EIP-1559: {envelope:?}")
+    };
+    assert_eq!(tx.tx().nonce, 7);
+    assert_eq!(tx.tx().chain_id, 5);
+    let sender = tx.recover_signer().expect("recovers");
+    assert_eq!(sender.to_checksum(None), s(&registered, "eth_address"));
+    assert_eq!(s(&signed, "sender"), s(&registered, "eth_address"));
+
+    // kill, restart, stop.
+    devnet.kill("ferdie").await.expect("kill");
+    assert!(devnet.exited().contains(&"ferdie".to_owned()));
+    devnet.restart("ferdie").await.expect("restart");
+    assert!(devnet.exited().is_empty());
+    let pids: Vec<u32> = devnet.nodes().iter().filter_map(|n| n.pid()).collect();
+    assert_eq!(pids.len(), 6);
+    devnet.stop().await.expect("stop");
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z ")),
+            "process {pid} outlived the devnet"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_are_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unreachable = "ws://127.0.0.1:9";
+
+    // No account.
+    let line = sigil_error(&[
+        "register",
+        "--program",
+        &format!("0x{}", "11".repeat(32)),
+        "--ledger",
+        unreachable,
+    ]);
+    assert!(line.contains("--phrase-file"), "{line}");
+
+    // A bad program id.
+    let line = sigil_error(&[
+        "register",
+        "--program",
+        "0x1234",
+        "--dev-account",
+        "alice",
+        "--ledger",
+        unreachable,
+    ]);
+    assert!(line.contains("program id"), "{line}");
+
+    // A malformed transaction file is refused before any network access.
+    let tx = dir.path().join("tx.json");
+    std::fs::write(&tx, r#"{"chain_id": 1, "nonce": 0}"#).expect("write");
+    let key = VerifyingKey::from_k256(
+        &(*k256::ecdsa::SigningKey::from_slice(&[7; 32])
+            .expect("scalar")
+            .verifying_key())
+        .into(),
+    );
+    let line = sigil_error(&[
+        "sign",
+        "--key",
+        &key.to_string(),
+        "--eth-tx",
+        tx.to_str().expect("utf-8"),
+        "--dev-account",
+        "alice",
+        "--ledger",
+        unreachable,
+    ]);
+    assert!(line.contains("not an EIP-1559 transaction"), "{line}");
+
+    // No ledger.
+    let line = sigil_error(&["status", "--ledger", unreachable]);
+    assert!(line.contains("cannot connect"), "{line}");
+
+    // Devnet configuration.
+    let line = sigil_error(&["devnet", "--signers", "2", "--threshold", "3"]);
+    assert!(line.contains("threshold"), "{line}");
+}
