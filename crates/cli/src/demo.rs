@@ -60,6 +60,7 @@ struct Outcome {
     signed: eth::SignedTx,
     committee: Vec<String>,
     relayer: String,
+    security_parameters: String,
     refused_code: String,
     refused_message: String,
     devnet_seconds: f64,
@@ -228,6 +229,19 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
         name(&response.relayer)
     ));
 
+    // The relayer reports which parameter set the engine signs with.
+    let relayer_endpoint = devnet
+        .nodes()
+        .iter()
+        .find(|n| n.account == response.relayer)
+        .map(|n| n.endpoint.clone())
+        .ok_or_else(|| anyhow!("the relayer is not a devnet node"))?;
+    let security_parameters = sigil_client::NodeClient::new(&relayer_endpoint)
+        .info()
+        .await
+        .context("reading the relayer's /v1/info")?
+        .security_parameters;
+
     // Check everything independently of the client.
     let message_hash = sigil_crypto::keccak256(&tx_unsigned);
     if response.message_hash != message_hash {
@@ -284,6 +298,7 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
         signed,
         committee: response.committee.iter().map(&name).collect(),
         relayer: name(&response.relayer),
+        security_parameters,
         refused_code,
         refused_message,
         devnet_seconds,
@@ -325,7 +340,7 @@ fn print(o: &Outcome, total: Duration, json: bool) {
             "signature": o.signature.to_string(),
             "refused_error": o.refused_code,
             "refused_message": o.refused_message,
-            "security_parameters": "production",
+            "security_parameters": o.security_parameters,
             "network_key": o.network_key,
             "program_id": o.program_id,
             "user_account": o.user.account_id().to_string(),

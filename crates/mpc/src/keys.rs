@@ -18,6 +18,10 @@ use crate::{
 /// Production parameters: secp256k1, 112-bit security.
 type Production = ProductionParams112;
 
+/// The parameter set every key and signature of this engine uses, as nodes report it:
+/// `production` (synedrion's `ProductionParams112` on secp256k1), never a test set.
+pub const SECURITY_PARAMETERS: &str = "production";
+
 /// Version byte in front of every serialised share and aux-data value.
 const FORMAT_VERSION: u8 = 1;
 

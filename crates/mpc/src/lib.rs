@@ -21,4 +21,4 @@ mod tests;
 pub use channel::{Channel, ChannelError, ChannelSender, MemoryChannel, MemorySender};
 pub use driver::{EvidenceRecord, SessionConfig, SessionStats};
 pub use error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure};
-pub use keys::{AuxData, Engine, KeyShare, ResharePlan, SignRequest, Signed};
+pub use keys::{AuxData, Engine, KeyShare, ResharePlan, SECURITY_PARAMETERS, SignRequest, Signed};

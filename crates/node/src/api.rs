@@ -202,6 +202,7 @@ async fn info(State(inner): AppState) -> Json<NodeInfo> {
         signer: view.is_signer(&me),
         head: view.head,
         network_key: view.signer_set.network_key,
+        security_parameters: sigil_mpc::SECURITY_PARAMETERS.to_owned(),
     })
 }
 

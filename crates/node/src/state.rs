@@ -117,3 +117,80 @@ impl RateLimiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> VerifyingKey {
+        sigil_crypto::derive_user_key(
+            &"0x0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+                .parse()
+                .unwrap(),
+            &sigil_primitives::DerivationPath::new(vec![u32::from(n)]).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn replays_are_refused_within_the_window_only() {
+        let mut cache = ReplayCache::default();
+        assert!(cache.insert([1; 32], Duration::from_secs(60)));
+        assert!(!cache.insert([1; 32], Duration::from_secs(60)));
+        assert!(cache.insert([2; 32], Duration::from_secs(60)));
+        assert!(
+            cache.insert([1; 32], Duration::ZERO),
+            "expired entries are accepted again"
+        );
+    }
+
+    #[test]
+    fn rate_limit_counts_per_key_and_block_and_releases_failures() {
+        let mut rate = RateLimiter::default();
+        let (a, b) = (key(1), key(2));
+        assert!(rate.reserve(a, 10, 2, 0));
+        assert!(rate.reserve(a, 10, 2, 0));
+        assert!(!rate.reserve(a, 10, 2, 0), "third in the same block");
+        assert!(
+            rate.reserve(b, 10, 2, 0),
+            "another key has its own allowance"
+        );
+        assert!(
+            rate.reserve(a, 11, 2, 0),
+            "the next block has its own allowance"
+        );
+        rate.release(a, 10);
+        assert!(
+            rate.reserve(a, 10, 2, 0),
+            "a failed signature gives its slot back"
+        );
+        assert!(!rate.reserve(a, 10, 2, 0));
+        assert!(
+            rate.reserve(a, 10, 2, 11) && rate.reserve(a, 10, 2, 11),
+            "old blocks are forgotten"
+        );
+    }
+
+    #[test]
+    fn results_expire() {
+        let mut results = Results::default();
+        let id = RequestId::from_slice(&[3; 32]).unwrap();
+        results.pending(id, Duration::from_secs(60));
+        assert_eq!(
+            results.get(&id, Duration::from_secs(60)).unwrap().status,
+            RequestStatus::Pending
+        );
+        results.failed(
+            id,
+            ErrorDetail {
+                code: "program_denied".into(),
+                message: "no".into(),
+            },
+            Duration::from_secs(60),
+        );
+        let kept = results.get(&id, Duration::from_secs(60)).unwrap();
+        assert_eq!(kept.status, RequestStatus::Failed);
+        assert_eq!(kept.error.unwrap().code, "program_denied");
+        assert!(results.get(&id, Duration::ZERO).is_none());
+    }
+}

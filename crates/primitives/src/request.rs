@@ -362,6 +362,8 @@ pub struct NodeInfo {
     pub head: u64,
     /// The network key, once the jump start is done.
     pub network_key: Option<VerifyingKey>,
+    /// The threshold engine's parameter set: `production` or `test`.
+    pub security_parameters: String,
 }
 
 #[cfg(test)]
