@@ -136,6 +136,19 @@ async fn post(
     (Posted { request, sealed }, answer)
 }
 
+/// Posts `request` to `to` and checks it is refused with `status` and `code`.
+async fn refuse(
+    ledger: &LedgerClient,
+    to: &NodeClient,
+    user: &AccountKeypair,
+    request: SignatureRequest,
+    status: u16,
+    code: &str,
+) {
+    let (_, answer) = post(ledger, to, user, request).await;
+    assert_code(answer, status, code);
+}
+
 fn assert_code<T: std::fmt::Debug>(result: Result<T, ClientError>, status: u16, code: &str) {
     match result {
         Err(ClientError::Node {
@@ -220,52 +233,62 @@ async fn the_signing_flow_end_to_end() {
         &sigil_primitives::DerivationPath::new(vec![1, 2, 3]).unwrap(),
     )
     .unwrap();
-    let (_, answer) = post(
+    refuse(
         ledger,
         &relayer,
         &user,
         request(ledger, unregistered, b"x", 1).await,
+        404,
+        "unregistered_key",
     )
     .await;
-    assert_code(answer, 404, "unregistered_key");
 
     // Wrong number of auxiliary data items.
-    let (_, answer) = post(ledger, &relayer, &user, request(ledger, key, b"x", 2).await).await;
-    assert_code(answer, 400, "aux_data_mismatch");
+    refuse(
+        ledger,
+        &relayer,
+        &user,
+        request(ledger, key, b"x", 2).await,
+        400,
+        "aux_data_mismatch",
+    )
+    .await;
 
     // A custom hash naming a program the key does not have.
     let mut custom = request(ledger, key, b"x", 1).await;
     custom.hashing = HashingAlgorithm::Custom(1);
-    let (_, answer) = post(ledger, &relayer, &user, custom).await;
-    assert_code(answer, 400, "bad_hash_index");
+    refuse(ledger, &relayer, &user, custom, 400, "bad_hash_index").await;
 
     // The program denies; another runs out of fuel.
-    let (_, answer) = post(
+    refuse(
         ledger,
         &relayer,
         &user,
         request(ledger, small, &[7; 17], 1).await,
+        403,
+        "program_denied",
     )
     .await;
-    assert_code(answer, 403, "program_denied");
-    let (_, answer) = post(
+    refuse(
         ledger,
         &relayer,
         &user,
         request(ledger, looping, b"x", 1).await,
+        403,
+        "program_out_of_fuel",
     )
     .await;
-    assert_code(answer, 403, "program_out_of_fuel");
 
     // A message of 1 MiB + 1 byte.
-    let (_, answer) = post(
+    refuse(
         ledger,
         &relayer,
         &user,
         request(ledger, key, &vec![1u8; (1 << 20) + 1], 1).await,
+        413,
+        "message_too_large",
     )
     .await;
-    assert_code(answer, 413, "message_too_large");
 
     // A stale block.
     while head(ledger).await <= WINDOW + 1 {
@@ -273,8 +296,7 @@ async fn the_signing_flow_end_to_end() {
     }
     let mut stale = request(ledger, key, b"x", 1).await;
     stale.block -= WINDOW + 1;
-    let (_, answer) = post(ledger, &relayer, &user, stale).await;
-    assert_code(answer, 400, "stale_block");
+    refuse(ledger, &relayer, &user, stale, 400, "stale_block").await;
 
     // A replayed request id: the same envelope twice.
     let (posted, first) = post(

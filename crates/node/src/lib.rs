@@ -26,5 +26,6 @@ mod state;
 mod view;
 
 pub use args::{NodeArgs, run};
+pub use channel::{TransportChannel, TransportSender};
 pub use error::ApiError;
 pub use node::{Node, NodeConfig};

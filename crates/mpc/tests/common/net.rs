@@ -2,43 +2,13 @@
 //! transports (shared by the transport tests and the benchmark).
 
 use sigil_crypto::NodeSeed;
-use sigil_mpc::{Channel, ChannelError, ChannelSender};
 use sigil_primitives::{AccountId, Endpoint};
-use sigil_transport::{PeerRecord, Session, SessionSender, Transport, TransportConfig};
+use sigil_transport::{PeerRecord, Transport, TransportConfig};
 
-/// The engine's channel over one transport session.
-pub struct TransportChannel(pub Session);
-
-/// Its sending half.
-#[derive(Clone)]
-pub struct TransportSender(SessionSender);
-
-impl ChannelSender for TransportSender {
-    async fn send(&self, to: AccountId, payload: Vec<u8>) -> Result<(), ChannelError> {
-        self.0
-            .send(&to, payload)
-            .await
-            .map_err(|error| ChannelError {
-                peer: to,
-                reason: error.to_string(),
-            })
-    }
-}
-
-impl Channel for TransportChannel {
-    type Sender = TransportSender;
-
-    fn sender(&self) -> TransportSender {
-        TransportSender(self.0.sender())
-    }
-
-    async fn recv(&mut self) -> Option<(AccountId, Vec<u8>)> {
-        self.0
-            .recv()
-            .await
-            .map(|message| (message.from, message.payload))
-    }
-}
+/// The node's adapter of the engine's channel to a transport session, so these tests run the
+/// exact code the node runs.
+#[allow(unused_imports)] // Not every test binary that includes `common` uses it.
+pub use sigil_node::TransportChannel;
 
 /// Starts one transport per dev validator `names` on 127.0.0.1, all knowing each other.
 pub async fn network(names: &[&str]) -> Vec<Transport> {
