@@ -456,15 +456,12 @@ impl Devnet {
 
     /// The current relayers: validators that are not signers, as the ledger lists them.
     pub async fn relayers(&self) -> anyhow::Result<Vec<AccountId>> {
-        let signers = self.signers().await?;
         Ok(self
             .client
-            .rpc()
-            .validators()
+            .relayers()
             .await?
             .into_iter()
             .map(|v| v.account)
-            .filter(|a| !signers.contains(a))
             .collect())
     }
 
