@@ -163,6 +163,8 @@ impl Process {
             .with_context(|| format!("cannot open {}", self.log.display()))?;
         let child = Command::new(binary)
             .args(&self.args)
+            // Children stop when the devnet process dies, even by SIGKILL (see main.rs).
+            .env(crate::EXIT_WITH_PARENT, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(stderr)

@@ -7,3 +7,7 @@
 pub mod devnet;
 pub mod eth;
 pub mod progress;
+
+/// Environment variable that makes a `sigil` process stop when its parent, whose pid it holds,
+/// dies: the devnet sets it on its children so none outlives it, even when killed with SIGKILL.
+pub const EXIT_WITH_PARENT: &str = "SIGIL_EXIT_WITH_PARENT";

@@ -54,6 +54,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    exit_with_parent();
     let result = match cli.command {
         Command::Account(cmd) => account::run(cmd),
         Command::Ledger(args) => ledger::run(args),
@@ -76,6 +77,26 @@ fn main() -> std::process::ExitCode {
                 .join(": ");
             eprintln!("error: {line}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// With [`sigil::EXIT_WITH_PARENT`] set to the parent's pid, asks the kernel to send SIGTERM (a
+/// graceful stop) when the parent dies, and stops at once if it already has.
+fn exit_with_parent() {
+    #[cfg(target_os = "linux")]
+    if let Some(parent) = std::env::var(sigil::EXIT_WITH_PARENT)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+    {
+        use nix::sys::signal::Signal;
+        if let Err(error) = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM) {
+            tracing::warn!(%error, "cannot ask to be stopped with the parent process");
+        }
+        // The parent may have died before the request took effect.
+        if nix::unistd::getppid() != nix::unistd::Pid::from_raw(parent) {
+            eprintln!("error: the parent process {parent} is gone");
+            std::process::exit(1);
         }
     }
 }

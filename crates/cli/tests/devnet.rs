@@ -374,3 +374,60 @@ fn usage_errors_are_one_line() {
     let line = sigil_error(&["devnet", "--signers", "2", "--threshold", "3"]);
     assert!(line.contains("threshold"), "{line}");
 }
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
+/// A devnet killed with SIGKILL cannot clean up, so its children must stop by themselves.
+#[cfg(target_os = "linux")]
+#[test]
+fn children_stop_when_the_devnet_is_killed() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let dir_text = dir.path().to_str().unwrap().to_owned();
+    let mut devnet = Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .args([
+            "devnet",
+            "--no-jump-start",
+            "--validators",
+            "2",
+            "--signers",
+            "2",
+        ])
+        .args(["--dir", &dir_text])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(devnet.stdout.take().unwrap());
+    let ready = stdout
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains("Ctrl-C"));
+    assert!(ready, "the devnet did not start");
+    let children: Vec<u32> = processes_mentioning(&dir_text)
+        .into_iter()
+        .filter(|pid| *pid != devnet.id())
+        .collect();
+    assert_eq!(children.len(), 3, "a ledger and two nodes run");
+    devnet.kill().unwrap();
+    devnet.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !processes_mentioning(&dir_text).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "children outlived the killed devnet: {:?}",
+            processes_mentioning(&dir_text)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
