@@ -347,11 +347,7 @@ async fn the_signing_flow_end_to_end() {
     let outsider = AccountKeypair::generate();
     let forwarded = forwarded_for(ledger, &user, &relayer_info[0], key, 0, None).await;
     let envelope = seal_to(&outsider, &alice_info, &forwarded.0.encode());
-    assert_code(
-        alice_post_sign(&alice, &envelope).await,
-        403,
-        "not_a_validator",
-    );
+    assert_code(alice.sign(&envelope).await, 403, "not_a_validator");
 
     // A relayer (ferdie's identity) that names a wrong committee is refused by the signers.
     let ferdie = dev("ferdie");
@@ -361,11 +357,7 @@ async fn the_signing_flow_end_to_end() {
     let member_info = ledger.rpc().validator(*member).await.unwrap().unwrap();
     let envelope = seal_to(&ferdie, &member_info, &forwarded.encode());
     let member_client = NodeClient::new(member_info.endpoint.as_str());
-    assert_code(
-        alice_post_sign(&member_client, &envelope).await,
-        403,
-        "wrong_committee",
-    );
+    assert_code(member_client.sign(&envelope).await, 403, "wrong_committee");
 
     // A user signature that was tampered with, forwarded by a validator.
     let (mut forwarded, committee, _) =
@@ -380,11 +372,7 @@ async fn the_signing_flow_end_to_end() {
         .unwrap();
     let envelope = seal_to(&ferdie, &member_info, &forwarded.encode());
     let member_client = NodeClient::new(member_info.endpoint.as_str());
-    assert_code(
-        alice_post_sign(&member_client, &envelope).await,
-        401,
-        "bad_signature",
-    );
+    assert_code(member_client.sign(&envelope).await, 401, "bad_signature");
 
     // An outsider dialling /v1/ws is refused by the transport handshake.
     outsider_is_refused(&alice_info).await;
@@ -538,32 +526,6 @@ fn seal_to(
         },
     )
     .unwrap()
-}
-
-/// Posts an envelope to a node's `/v1/sign`, reading the answer as the client does.
-async fn alice_post_sign(
-    node: &NodeClient,
-    envelope: &Envelope,
-) -> Result<serde_json::Value, ClientError> {
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/sign", node.base_url()))
-        .json(envelope)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body: serde_json::Value = response.json().await.unwrap();
-    if status == 200 {
-        return Ok(body);
-    }
-    Err(ClientError::Node {
-        status,
-        code: body["error"]["code"].as_str().unwrap().to_owned(),
-        message: body["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    })
 }
 
 async fn outsider_is_refused(target: &sigil_client::types::ServerInfo) {

@@ -12,7 +12,7 @@ use sigil_crypto::{AccountKeypair, Envelope, SealParams, message_hash, seal_sign
 use sigil_ledger::rpc::LedgerApiClient;
 use sigil_ledger::types::ServerInfo;
 use sigil_primitives::request::{
-    ErrorBody, NodeInfo, RelayResponse, SignatureRequest, SignatureStatus,
+    ErrorBody, NodeInfo, RelayResponse, SignatureRequest, SignatureStatus, SignerResponse,
 };
 use sigil_primitives::{HashingAlgorithm, RequestId, VerifyingKey};
 
@@ -96,6 +96,15 @@ impl NodeClient {
         }
     }
 
+    /// A client for the node at `endpoint` that shares `http`'s connection pool (a relayer
+    /// talks to many members with one pool).
+    pub fn with_http(http: reqwest::Client, endpoint: &str) -> Self {
+        Self {
+            http,
+            base: format!("http://{endpoint}"),
+        }
+    }
+
     /// The base URL, `http://host:port`.
     pub fn base_url(&self) -> &str {
         &self.base
@@ -106,6 +115,18 @@ impl NodeClient {
         let response = self
             .http
             .post(format!("{}/v1/relay", self.base))
+            .json(envelope)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        decode(response).await
+    }
+
+    /// `POST /v1/sign` with an envelope sealed to this committee member; its answer, unverified.
+    pub async fn sign(&self, envelope: &Envelope) -> Result<SignerResponse, ClientError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/sign", self.base))
             .json(envelope)
             .send()
             .await

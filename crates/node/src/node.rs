@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sigil_client::LedgerClient;
 use sigil_client::rpc::LedgerApiClient;
-use sigil_client::types::{Call, ProgramRecord};
+use sigil_client::types::{Call, Parameters, ProgramRecord, ServerInfo, SignerSet};
 use sigil_crypto::{AccountKeypair, X25519StaticKey};
 use sigil_mpc::{AuxData, Engine, KeyShare, SessionConfig};
 use sigil_primitives::{AccountId, Endpoint, ProgramId};
@@ -207,11 +207,8 @@ fn install_metrics() -> Option<PrometheusHandle> {
 pub(crate) async fn fetch_view(
     ledger: &LedgerClient,
 ) -> Result<View, jsonrpsee::core::client::Error> {
-    let rpc = ledger.rpc();
-    let head = rpc.head().await?;
-    let validators = rpc.validators().await?;
-    let signer_set = rpc.signer_set().await?;
-    let params = rpc.parameters().await?;
+    let head = ledger.rpc().head().await?;
+    let (validators, signer_set, params) = fetch_sets(ledger).await?;
     let mut view = View {
         head: head.height.0,
         synced: true,
@@ -222,6 +219,18 @@ pub(crate) async fn fetch_view(
     };
     view.remember_hash(head.height.0, sigil_ledger::chain::header_hash(&head));
     Ok(view)
+}
+
+/// What the node refreshes at every head: validators, the signer set and the parameters.
+async fn fetch_sets(
+    ledger: &LedgerClient,
+) -> Result<(Vec<ServerInfo>, SignerSet, Parameters), jsonrpsee::core::client::Error> {
+    let rpc = ledger.rpc();
+    Ok((
+        rpc.validators().await?,
+        rpc.signer_set().await?,
+        rpc.parameters().await?,
+    ))
 }
 
 impl Inner {
@@ -356,16 +365,7 @@ impl Inner {
         ledger: &LedgerClient,
         header: sigil_client::types::BlockHeader,
     ) {
-        let rpc = ledger.rpc();
-        let fetched = async {
-            Ok::<_, jsonrpsee::core::client::Error>((
-                rpc.validators().await?,
-                rpc.signer_set().await?,
-                rpc.parameters().await?,
-            ))
-        }
-        .await;
-        let (validators, signer_set, params) = match fetched {
+        let (validators, signer_set, params) = match fetch_sets(ledger).await {
             Ok(v) => v,
             Err(error) => {
                 tracing::warn!(%error, "cannot refresh the ledger view");

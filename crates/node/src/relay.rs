@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use futures::future::join_all;
+use sigil_client::{ClientError, NodeClient};
 use sigil_crypto::request::verify_attestation;
 use sigil_crypto::{
     CommitteeSeed, Envelope, OpenPolicy, SealParams, select_committee, verify_ecdsa,
 };
-use sigil_primitives::request::{ErrorBody, ForwardedRequest, RelayResponse, SignerResponse};
+use sigil_primitives::request::{ForwardedRequest, RelayResponse, SignerResponse};
 use sigil_primitives::{AccountId, RequestId};
 
 use crate::checks::Checked;
@@ -18,8 +19,26 @@ use crate::error::ApiError;
 use crate::node::Inner;
 use crate::view::View;
 
-/// Oldest envelope timestamp accepted, in ms; the replay cache covers the same window.
+/// Oldest envelope timestamp accepted, in ms; the replay cache covers twice that.
 pub(crate) const MAX_ENVELOPE_AGE_MS: u64 = 120_000;
+
+impl Inner {
+    /// Records `id` in the replay cache; `409 replayed` with `what` if it was seen within twice
+    /// the envelope age limit.
+    pub(crate) fn first_sighting(&self, id: [u8; 32], what: &str) -> Result<(), ApiError> {
+        let window = std::time::Duration::from_millis(MAX_ENVELOPE_AGE_MS * 2);
+        if self
+            .replay
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, window)
+        {
+            Ok(())
+        } else {
+            Err(ApiError::new(StatusCode::CONFLICT, "replayed", what))
+        }
+    }
+}
 
 impl Inner {
     /// Runs the relayer path. Returns the request id once known, so the outcome can be kept.
@@ -53,24 +72,12 @@ impl Inner {
             Err(error) => return (None, Err(error.into())),
         };
         let request_id = user.request_id;
-        let fresh = self
-            .replay
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                *request_id.as_bytes(),
-                std::time::Duration::from_millis(MAX_ENVELOPE_AGE_MS * 2),
-            );
-        if !fresh {
-            // Not recorded as this request's outcome: the first one's result stays.
-            return (
-                None,
-                Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "replayed",
-                    format!("request {request_id} was already received"),
-                )),
-            );
+        // A replay is not recorded as this request's outcome: the first one's result stays.
+        if let Err(error) = self.first_sighting(
+            *request_id.as_bytes(),
+            &format!("request {request_id} was already received"),
+        ) {
+            return (None, Err(error));
         }
         self.results
             .lock()
@@ -172,47 +179,34 @@ impl Inner {
             },
         )
         .map_err(|e| ApiError::internal(e.to_string()))?;
-        let url = format!("http://{}/v1/sign", info.endpoint.as_str());
-        let response = self
-            .http
-            .post(&url)
-            .json(&envelope)
-            .send()
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "signer_unreachable",
-                    format!("cannot reach signer {member}: {e}"),
-                )
-            })?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "signer_unreachable",
-                format!("reading signer {member}'s answer: {e}"),
-            )
-        })?;
-        if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "bad_signer_answer",
-                    format!("signer {member} answered something unreadable: {e}"),
-                )
-            });
-        }
-        Err(match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(body) => ApiError::new(
-                StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-                &body.error.code,
-                format!("signer {member}: {}", body.error.message),
-            ),
-            Err(_) => ApiError::new(
+        let answer = NodeClient::with_http(self.http.clone(), info.endpoint.as_str())
+            .sign(&envelope)
+            .await;
+        answer.map_err(|error| match error {
+            // An error body that is not `{"error":…}` is a bad answer, not a refusal.
+            ClientError::Node { status, code, .. } if code == "http_error" => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "bad_signer_answer",
                 format!("signer {member} answered HTTP {status}"),
+            ),
+            ClientError::Node {
+                status,
+                code,
+                message,
+            } => ApiError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                &code,
+                format!("signer {member}: {message}"),
+            ),
+            ClientError::NodeUnreachable { reason, .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "signer_unreachable",
+                format!("cannot reach signer {member}: {reason}"),
+            ),
+            other => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "bad_signer_answer",
+                format!("signer {member}: {other}"),
             ),
         })
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::http::StatusCode;
 use sigil_crypto::request::{attest, sign_session_id};
@@ -52,19 +52,10 @@ impl Inner {
             .ok_or_else(|| {
                 ApiError::not_ready("this signer holds no share of the current network key")
             })?;
-        let window = Duration::from_millis(MAX_ENVELOPE_AGE_MS * 2);
-        if !self
-            .replay
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(*outer.request_id.as_bytes(), window)
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "replayed",
-                "this forwarded request was already received",
-            ));
-        }
+        self.first_sighting(
+            *outer.request_id.as_bytes(),
+            "this forwarded request was already received",
+        )?;
         let forwarded = ForwardedRequest::decode(&outer.payload)
             .map_err(|e| ApiError::bad_request("malformed_request", e.to_string()))?;
         let user = verify_signed_plaintext(forwarded.user_plaintext)?;
@@ -97,18 +88,10 @@ impl Inner {
             ));
         }
         let session_id = sign_session_id(&checked.digest, forwarded.attempt);
-        if !self
-            .replay
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(session_id, window)
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "replayed",
-                "this request was already signed or is being signed",
-            ));
-        }
+        self.first_sighting(
+            session_id,
+            "this request was already signed or is being signed",
+        )?;
         let vk = checked.request.verifying_key;
         let block = checked.request.block;
         self.reserve_rate(&checked, &view)?;
