@@ -1,8 +1,10 @@
-//! Regenerates the committed test fixtures: a 3-of-5 secp256k1 network key (production
-//! parameters) and aux data for the five dev validators alice..eve, by running the real DKG
-//! among them in one process. Takes minutes (safe-prime generation); prints progress.
+//! Regenerates the committed test fixtures: a t-of-n secp256k1 network key (production
+//! parameters) and aux data for the first n dev validators, by running the real DKG among them
+//! in one process. Takes a minute or more (safe-prime generation); prints progress.
 //!
-//! `cargo run --release -p sigil-mpc --example make_fixtures -- crates/mpc/fixtures`
+//! `cargo run --release -p sigil-mpc --example make_fixtures -- DIR [THRESHOLD [SIGNERS]]`:
+//! `crates/mpc/fixtures` is 3-of-5 (alice..eve), `crates/mpc/fixtures/2-of-4` is 2-of-4
+//! (alice..dave).
 
 use std::{collections::BTreeSet, path::PathBuf, time::Instant};
 
@@ -10,8 +12,7 @@ use sigil_crypto::NodeSeed;
 use sigil_mpc::{Engine, MemoryChannel, SessionConfig};
 
 /// The dev validators, as in the ledger's dev genesis.
-const NAMES: [&str; 5] = ["alice", "bob", "charlie", "dave", "eve"];
-const THRESHOLD: usize = 3;
+const DEV_NAMES: [&str; 6] = ["alice", "bob", "charlie", "dave", "eve", "ferdie"];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,8 +21,19 @@ async fn main() -> anyhow::Result<()> {
             .nth(1)
             .unwrap_or_else(|| "crates/mpc/fixtures".into()),
     );
+    let number = |n: usize, default: usize| -> anyhow::Result<usize> {
+        std::env::args()
+            .nth(n)
+            .map_or(Ok(default), |a| a.parse().map_err(anyhow::Error::from))
+    };
+    let threshold = number(2, 3)?;
+    let count = number(3, 5)?;
+    if !(2..=count).contains(&threshold) || count > DEV_NAMES.len() {
+        anyhow::bail!("need 2 <= threshold <= signers <= {}", DEV_NAMES.len());
+    }
+    let names = &DEV_NAMES[..count];
     std::fs::create_dir_all(&dir)?;
-    let engines: Vec<(&str, Engine)> = NAMES
+    let engines: Vec<(&str, Engine)> = names
         .iter()
         .map(|name| {
             let config = SessionConfig::with_round_timeout(std::time::Duration::from_secs(1800));
@@ -36,8 +48,8 @@ async fn main() -> anyhow::Result<()> {
     let session_id = [7u8; 32];
 
     println!(
-        "generating a {THRESHOLD}-of-{} network key with production parameters",
-        NAMES.len()
+        "generating a {threshold}-of-{} network key with production parameters",
+        names.len()
     );
     let started = Instant::now();
     let ticker = tokio::spawn(async move {
@@ -56,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
         let signers = signers.clone();
         tasks.push(tokio::spawn(async move {
             let result = engine
-                .generate_network_key(&session_id, &signers, THRESHOLD, &mut channel)
+                .generate_network_key(&session_id, &signers, threshold, &mut channel)
                 .await;
             (name, result)
         }));
@@ -74,12 +86,12 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(dir.join(format!("{name}.aux")), aux.to_bytes().expose())?;
     }
     ticker.abort();
-    let key = key.expect("five parties");
+    let key = key.expect("at least two parties");
     std::fs::write(
         dir.join("network-key.txt"),
         format!(
-            "threshold={THRESHOLD}\nsigners={}\nverifying_key={key}\n",
-            NAMES.join(",")
+            "threshold={threshold}\nsigners={}\nverifying_key={key}\n",
+            names.join(",")
         ),
     )?;
     println!(

@@ -19,13 +19,14 @@ use manul::{
     },
 };
 use rand_core::OsRng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sigil_primitives::AccountId;
 use tokio::sync::mpsc;
 
 use crate::{
     channel::{Channel, ChannelSender},
     error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure},
+    evidence::Wire,
     party::{Party, SigilSession},
 };
 
@@ -35,9 +36,9 @@ pub struct SessionConfig {
     /// How long one round may take before the parties that have not sent are named unresponsive.
     /// Production-parameter rounds spend seconds in proofs, so keep this generous.
     pub round_timeout: Duration,
-    /// Fault injection: this party corrupts the payloads of its own (signed) messages.
+    /// Fault injection: the misbehaviour this party commits, if any.
     #[cfg(feature = "fault-injection")]
-    pub corrupt_messages: bool,
+    pub fault: Option<crate::fault::InjectedFault>,
 }
 
 impl Default for SessionConfig {
@@ -45,7 +46,7 @@ impl Default for SessionConfig {
         Self {
             round_timeout: Duration::from_secs(120),
             #[cfg(feature = "fault-injection")]
-            corrupt_messages: false,
+            fault: None,
         }
     }
 }
@@ -81,13 +82,6 @@ pub struct SessionStats {
     pub bytes_received: u64,
 }
 
-/// A message on the channel: the phase of a multi-protocol operation and the engine's message.
-#[derive(Serialize, Deserialize)]
-struct WireMessage {
-    phase: u8,
-    message: Message<Party>,
-}
-
 /// One party's end of an operation that may run several protocols in turn (phases). Messages
 /// for later phases that arrive early are kept until their phase starts.
 pub(crate) struct Link<'c, C> {
@@ -95,18 +89,26 @@ pub(crate) struct Link<'c, C> {
     me: AccountId,
     parties: BTreeSet<AccountId>,
     phase: u8,
-    early: Vec<(AccountId, u8, Message<Party>)>,
+    early: Vec<(u8, Incoming)>,
     cpu_nanos: Arc<AtomicU64>,
     stats: SessionStats,
-    /// Every message each party sent us, as received: what a fault report proves things with.
-    received: BTreeMap<AccountId, Vec<Vec<u8>>>,
+    /// Every protocol message each party sent us, with its phase, as received: what a fault
+    /// report proves things with.
+    received: BTreeMap<AccountId, Vec<(u8, Vec<u8>)>>,
     /// One queue and sending task per peer: order is kept per peer, and a peer that is slow to
     /// connect delays nobody else. The tasks flush and end when the link is dropped.
     outboxes: BTreeMap<AccountId, mpsc::UnboundedSender<Vec<u8>>>,
+    /// The last phase this party told the others it stopped.
+    stopped: Option<u8>,
+    /// The misbehaviour this party commits (fault injection).
+    #[cfg(feature = "fault-injection")]
+    fault: Option<crate::fault::InjectedFault>,
 }
 
 enum Incoming {
     Message(AccountId, Box<Message<Party>>),
+    /// The sender stopped the phase, naming these faults.
+    Abort(AccountId, Vec<(AccountId, FaultKind)>),
     Undecodable(AccountId, String),
 }
 
@@ -122,6 +124,9 @@ impl<'c, C: Channel> Link<'c, C> {
             stats: SessionStats::default(),
             received: BTreeMap::new(),
             outboxes: BTreeMap::new(),
+            stopped: None,
+            #[cfg(feature = "fault-injection")]
+            fault: None,
         }
     }
 
@@ -137,11 +142,40 @@ impl<'c, C: Channel> Link<'c, C> {
     }
 
     fn send(&mut self, to: &Party, message: Message<Party>) {
-        let wire = WireMessage {
+        let wire = Wire::Protocol {
             phase: self.phase,
             message,
         };
-        let bytes = match postcard::to_allocvec(&wire) {
+        self.push(to.0, &wire);
+    }
+
+    /// Tells every peer, once per phase, that this party stopped the phase and whom it named,
+    /// so that they stop waiting for it and do not take its silence for its own fault.
+    fn abort(&mut self, faults: Vec<(AccountId, FaultKind)>) {
+        if self.stopped == Some(self.phase) {
+            return;
+        }
+        self.stopped = Some(self.phase);
+        let wire: Wire<Message<Party>> = Wire::Abort {
+            phase: self.phase,
+            faults,
+        };
+        let peers: Vec<AccountId> = self
+            .parties
+            .iter()
+            .filter(|peer| **peer != self.me)
+            .copied()
+            .collect();
+        for peer in peers {
+            self.push(peer, &wire);
+        }
+    }
+
+    fn push<M: Serialize>(&mut self, to: AccountId, wire: &Wire<M>) {
+        if self.withheld(&to) {
+            return;
+        }
+        let bytes = match postcard::to_allocvec(wire) {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::error!(%error, "cannot encode a protocol message");
@@ -150,14 +184,13 @@ impl<'c, C: Channel> Link<'c, C> {
         };
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
-        let outbox = self.outboxes.entry(to.0).or_insert_with(|| {
+        let outbox = self.outboxes.entry(to).or_insert_with(|| {
             let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
             let sender = self.channel.sender();
-            let peer = to.0;
             tokio::spawn(async move {
                 while let Some(bytes) = rx.recv().await {
                     // An unreachable peer shows up as unresponsive when the round times out.
-                    if let Err(error) = sender.send(peer, bytes).await {
+                    if let Err(error) = sender.send(to, bytes).await {
                         tracing::warn!(%error, "protocol message not sent");
                     }
                 }
@@ -167,6 +200,22 @@ impl<'c, C: Channel> Link<'c, C> {
         let _ = outbox.send(bytes);
     }
 
+    /// Whether fault injection keeps this party from sending to `to`.
+    #[cfg(feature = "fault-injection")]
+    fn withheld(&self, to: &AccountId) -> bool {
+        use crate::fault::InjectedFault;
+        match &self.fault {
+            Some(InjectedFault::Silent) => true,
+            Some(InjectedFault::DropTo(peer)) => peer == to,
+            _ => false,
+        }
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn withheld(&self, _to: &AccountId) -> bool {
+        false
+    }
+
     /// The next message for the current phase. Cancel-safe: early messages are stashed before
     /// any await point.
     async fn recv(&mut self) -> Option<Incoming> {
@@ -174,10 +223,9 @@ impl<'c, C: Channel> Link<'c, C> {
             if let Some(index) = self
                 .early
                 .iter()
-                .position(|(_, phase, _)| *phase == self.phase)
+                .position(|(phase, _)| *phase == self.phase)
             {
-                let (from, _, message) = self.early.swap_remove(index);
-                return Some(Incoming::Message(from, Box::new(message)));
+                return Some(self.early.swap_remove(index).1);
             }
             let (from, bytes) = self.channel.recv().await?;
             if !self.parties.contains(&from) || from == self.me {
@@ -186,23 +234,23 @@ impl<'c, C: Channel> Link<'c, C> {
             }
             self.stats.messages_received += 1;
             self.stats.bytes_received += bytes.len() as u64;
-            let decoded = postcard::from_bytes::<WireMessage>(&bytes);
-            self.received.entry(from).or_default().push(bytes);
-            let wire = match decoded {
-                Ok(wire) => wire,
+            let (phase, incoming) = match postcard::from_bytes::<Wire<Message<Party>>>(&bytes) {
                 Err(error) => return Some(Incoming::Undecodable(from, error.to_string())),
-            };
-            if wire.message.destination().0 != self.me {
-                return Some(Incoming::Undecodable(
-                    from,
-                    "message addressed to another party".into(),
-                ));
-            }
-            match wire.phase.cmp(&self.phase) {
-                std::cmp::Ordering::Equal => {
-                    return Some(Incoming::Message(from, Box::new(wire.message)));
+                Ok(Wire::Protocol { phase, message }) => {
+                    if message.destination().0 != self.me {
+                        return Some(Incoming::Undecodable(
+                            from,
+                            "message addressed to another party".into(),
+                        ));
+                    }
+                    self.received.entry(from).or_default().push((phase, bytes));
+                    (phase, Incoming::Message(from, Box::new(message)))
                 }
-                std::cmp::Ordering::Greater => self.early.push((from, wire.phase, wire.message)),
+                Ok(Wire::Abort { phase, faults }) => (phase, Incoming::Abort(from, faults)),
+            };
+            match phase.cmp(&self.phase) {
+                std::cmp::Ordering::Equal => return Some(incoming),
+                std::cmp::Ordering::Greater => self.early.push((phase, incoming)),
                 std::cmp::Ordering::Less => {
                     tracing::debug!(%from, "dropped a message for a finished phase")
                 }
@@ -238,16 +286,26 @@ fn with_fault<R>(_corrupt: bool, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Whether this party corrupts its payloads (fault injection).
 fn corrupting(config: &SessionConfig) -> bool {
     #[cfg(feature = "fault-injection")]
     {
-        config.corrupt_messages
+        config.fault == Some(crate::fault::InjectedFault::Corrupt)
     }
     #[cfg(not(feature = "fault-injection"))]
     {
         let _ = config;
         false
     }
+}
+
+/// A session ready to run.
+pub(crate) struct Started<P: Protocol<Party>> {
+    session: Session<P, SigilSession>,
+    /// A second, independent run of the same session whose first-round messages go to some
+    /// peers instead of the real ones (fault injection: equivocation).
+    #[cfg(feature = "fault-injection")]
+    shadow: Option<Session<P, SigilSession>>,
 }
 
 /// Creates a session on the blocking pool (entry rounds can generate Paillier keys).
@@ -257,15 +315,69 @@ pub(crate) async fn new_session<EP>(
     session_id: manul::session::SessionId,
     signer: crate::party::PartySigner,
     entry_point: EP,
-) -> Result<Session<EP::Protocol, SigilSession>, MpcError>
+) -> Result<Started<EP::Protocol>, MpcError>
 where
-    EP: manul::protocol::EntryPoint<Party> + Send + 'static,
+    EP: manul::protocol::EntryPoint<Party> + Clone + Send + 'static,
     EP::Protocol: Send + Sync,
     <EP::Protocol as Protocol<Party>>::ProtocolError: Send + Sync,
     <EP::Protocol as Protocol<Party>>::Result: Send,
 {
+    #[cfg(feature = "fault-injection")]
+    let fault = config.fault.clone();
     blocking(link_cpu, corrupting(config), move || {
-        Session::new(&mut OsRng, session_id, signer, entry_point)
+        #[cfg(feature = "fault-injection")]
+        {
+            use crate::fault::{InjectedFault, Misbound};
+            let shadow = match fault {
+                Some(InjectedFault::Equivocate) => Some(Session::new(
+                    &mut OsRng,
+                    session_id.clone(),
+                    signer.clone(),
+                    entry_point.clone(),
+                )?),
+                _ => None,
+            };
+            let session = match fault {
+                Some(InjectedFault::BadProof) => {
+                    Session::new(&mut OsRng, session_id, signer, Misbound(entry_point))?
+                }
+                _ => Session::new(&mut OsRng, session_id, signer, entry_point)?,
+            };
+            Ok::<_, LocalError>(Started { session, shadow })
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            let session = Session::new(&mut OsRng, session_id, signer, entry_point)?;
+            Ok::<_, LocalError>(Started { session })
+        }
+    })
+    .await?
+    .map_err(MpcError::from)
+}
+
+/// The shadow run's first-round messages for the second half of the peers (the first half gets
+/// the real ones), so the two halves receive different broadcasts.
+#[cfg(feature = "fault-injection")]
+async fn equivocation<P>(
+    cpu: &Arc<AtomicU64>,
+    shadow: Session<P, SigilSession>,
+) -> Result<BTreeMap<Party, Message<Party>>, MpcError>
+where
+    P: Protocol<Party> + Send + Sync,
+    P::ProtocolError: Send + Sync,
+{
+    blocking(cpu, false, move || {
+        let destinations: Vec<Party> = shadow.message_destinations().iter().copied().collect();
+        if destinations.len() < 2 {
+            tracing::warn!("equivocation needs two peers to be seen");
+        }
+        destinations[destinations.len().div_ceil(2)..]
+            .iter()
+            .map(|destination| {
+                let (message, _) = shadow.make_message(&mut OsRng, destination)?;
+                Ok((*destination, message))
+            })
+            .collect::<Result<BTreeMap<_, _>, LocalError>>()
     })
     .await?
     .map_err(MpcError::from)
@@ -275,6 +387,21 @@ impl<C> Link<'_, C> {
     pub(crate) fn cpu_counter(&self) -> &Arc<AtomicU64> {
         &self.cpu_nanos
     }
+
+    /// The protocol messages received in the current phase, by sender.
+    fn phase_messages(&self) -> BTreeMap<AccountId, Vec<&[u8]>> {
+        self.received
+            .iter()
+            .map(|(from, messages)| {
+                let current = messages
+                    .iter()
+                    .filter(|(phase, _)| *phase == self.phase)
+                    .map(|(_, bytes)| bytes.as_slice())
+                    .collect();
+                (*from, current)
+            })
+            .collect()
+    }
 }
 
 /// Results of blocking work coming back to the session loop (manul does not name these types,
@@ -282,6 +409,8 @@ impl<C> Link<'_, C> {
 enum Work<Made, Processed> {
     Made(Party, Result<Made, LocalError>),
     Processed(Processed),
+    /// Processing a message failed in the engine (a panic).
+    Lost(MpcError),
 }
 
 enum RoundEnd {
@@ -289,13 +418,14 @@ enum RoundEnd {
     Never,
     TimedOut,
     ChannelClosed,
+    Aborted,
 }
 
 /// Runs `session` to completion over the link's current phase.
 pub(crate) async fn run<P, C>(
     link: &mut Link<'_, C>,
     protocol: ProtocolKind,
-    session: Session<P, SigilSession>,
+    started: Started<P>,
     config: &SessionConfig,
 ) -> Result<P::Result, MpcError>
 where
@@ -304,10 +434,26 @@ where
     P::ProtocolError: Send + Sync,
     C: Channel,
 {
-    let started = Instant::now();
+    let started_at = Instant::now();
     let corrupt = corrupting(config);
+    // Messages that replace this party's own to some peers (fault injection: equivocation).
+    #[cfg(feature = "fault-injection")]
+    let mut substitutes = {
+        link.fault = config.fault.clone();
+        match started.shadow {
+            Some(shadow) => equivocation(link.cpu_counter(), shadow).await?,
+            None => BTreeMap::new(),
+        }
+    };
+    #[cfg(not(feature = "fault-injection"))]
+    let mut substitutes: BTreeMap<Party, Message<Party>> = BTreeMap::new();
+    let engine_session = started.session.session_id().clone();
     let mut local_faults: BTreeMap<AccountId, String> = BTreeMap::new();
-    let mut session = Arc::new(session);
+    // Parties that stopped this phase, with the faults they named.
+    let mut aborted: Aborted = BTreeMap::new();
+    // Senders of messages cached for the next round.
+    let mut early_senders: BTreeSet<AccountId> = BTreeSet::new();
+    let mut session = Arc::new(started.session);
     let mut cached = Vec::new();
 
     // Verification never corrupts: only outgoing payloads are under fault injection.
@@ -318,12 +464,13 @@ where
             let cpu = link.cpu_counter().clone();
             let message = $message;
             tokio::spawn(async move {
-                match blocking(&cpu, false, move || session.process_message(message)).await {
-                    Ok(processed) => {
-                        let _ = work_tx.send(Work::Processed(processed));
-                    }
-                    Err(error) => tracing::error!(%error, "message processing task failed"),
-                }
+                let work =
+                    match blocking(&cpu, false, move || session.process_message(message)).await {
+                        Ok(processed) => Work::Processed(processed),
+                        // Reported, or the round would wait for it forever.
+                        Err(error) => Work::Lost(error),
+                    };
+                let _ = work_tx.send(work);
             });
         }};
     }
@@ -332,23 +479,28 @@ where
             match $work {
                 Work::Made(destination, made) => {
                     let (message, artifact) = made?;
+                    let message = substitutes.remove(&destination).unwrap_or(message);
                     link.send(&destination, message);
                     session.add_artifact(&mut $accum, artifact)?;
                 }
                 Work::Processed(processed) => {
                     session.add_processed_message(&mut $accum, processed)?
                 }
+                Work::Lost(error) => return Err(error),
             }
         };
     }
 
-    let result = loop {
+    // In a block so that every way out, `?` included, passes the abort notice below.
+    let result: Result<P::Result, MpcError> = async { loop {
         let round = session.round_id().to_string();
         tracing::debug!(%protocol, %round, "round starts");
         let deadline = tokio::time::Instant::now() + config.round_timeout;
         let mut accum = session.make_accumulator();
         let (work_tx, mut work_rx) = mpsc::unbounded_channel();
         let mut in_flight = 0usize;
+        // Parties whose message for this round is in hand.
+        let mut delivered = std::mem::take(&mut early_senders);
 
         for destination in session.message_destinations().clone() {
             let session = session.clone();
@@ -379,6 +531,10 @@ where
                     CanFinalize::NotYet => {}
                 }
             }
+            // A party that stopped sends nothing more: waiting for it is pointless.
+            if aborted.keys().any(|party| !delivered.contains(party)) {
+                break RoundEnd::Aborted;
+            }
             tokio::select! {
                 Some(work) = work_rx.recv() => {
                     in_flight -= 1;
@@ -391,13 +547,21 @@ where
                         tracing::warn!(%from, %reason, "undecodable protocol message");
                         local_faults.entry(from).or_insert(reason);
                     }
+                    Some(Incoming::Abort(from, faults)) => {
+                        tracing::info!(%from, ?faults, "a party stopped the session");
+                        aborted.insert(from, faults);
+                    }
                     Some(Incoming::Message(from, message)) => {
                         match session.preprocess_message(&mut accum, &Party(from), *message)? {
                             PreprocessOutcome::ToProcess(verified) => {
+                                delivered.insert(from);
                                 spawn_processing!(work_tx, *verified);
                                 in_flight += 1;
                             }
-                            PreprocessOutcome::Cached => tracing::debug!(%from, "message for a later round cached"),
+                            PreprocessOutcome::Cached => {
+                                early_senders.insert(from);
+                                tracing::debug!(%from, "message for a later round cached");
+                            }
                             rejected => tracing::warn!(%from, ?rejected, "protocol message rejected"),
                         }
                     }
@@ -426,7 +590,13 @@ where
                 link.stats.rounds += 1;
                 match outcome {
                     RoundOutcome::Finished(report) => {
-                        break finished(protocol, &round, report, local_faults, link);
+                        let blame = Blame {
+                            protocol,
+                            round: &round,
+                            engine_session: engine_session.as_ref(),
+                            local_faults: &local_faults,
+                        };
+                        break finished(&blame, report, &aborted, link);
                     }
                     RoundOutcome::AnotherRound {
                         session: next,
@@ -441,107 +611,180 @@ where
             RoundEnd::Never => FailureReason::Misbehaviour,
             RoundEnd::TimedOut => FailureReason::TimedOut,
             RoundEnd::ChannelClosed => FailureReason::ChannelClosed,
+            RoundEnd::Aborted => FailureReason::Aborted,
         };
         let report = owned.terminate(accum)?;
-        break Err(failure(
+        let blame = Blame {
             protocol,
-            &round,
-            reason,
-            report,
-            local_faults,
-            link,
-        ));
-    };
-    link.stats.wall += started.elapsed();
+            round: &round,
+            engine_session: engine_session.as_ref(),
+            local_faults: &local_faults,
+        };
+        let mut error = failure(&blame, reason, &report, &aborted, link);
+        // Tell the others at once: one of them may be about to time out waiting for us.
+        link.abort(findings(&error));
+        // Parties still missing may be stopping too (their notice in flight): hear them out.
+        if matches!(reason, FailureReason::TimedOut | FailureReason::Aborted) {
+            let missing = report.missing_messages.values().flatten().map(|party| party.0);
+            if await_aborts(link, missing.collect(), &mut aborted, config.round_timeout).await {
+                error = failure(&blame, reason, &report, &aborted, link);
+            }
+        }
+        break Err(error);
+    } }
+    .await;
+    if let Err(error) = &result {
+        link.abort(findings(error));
+    }
+    link.stats.wall += started_at.elapsed();
     let outcome = if result.is_ok() { "ok" } else { "failed" };
     metrics::counter!("sigil_mpc_sessions_total", "protocol" => protocol.as_str(), "outcome" => outcome)
         .increment(1);
     metrics::histogram!("sigil_mpc_session_seconds", "protocol" => protocol.as_str())
-        .record(started.elapsed().as_secs_f64());
+        .record(started_at.elapsed().as_secs_f64());
     result
 }
 
-fn finished<P: Protocol<Party>, C>(
+/// The faults this party found itself (not those it was told of), for its abort notice.
+fn findings(error: &MpcError) -> Vec<(AccountId, FaultKind)> {
+    match error {
+        MpcError::Failed(failure) => failure
+            .faults
+            .iter()
+            .filter(|fault| fault.reported_by.is_none())
+            .map(|fault| (fault.party, fault.kind))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// After a round timed out or a party stopped it: a short wait for the parties about to be
+/// named unresponsive to say they stopped because of someone else (their own round may have
+/// timed out just before). Whether any did.
+async fn await_aborts<C: Channel>(
+    link: &mut Link<'_, C>,
+    missing: BTreeSet<AccountId>,
+    aborted: &mut Aborted,
+    round_timeout: Duration,
+) -> bool {
+    let mut waiting: BTreeSet<AccountId> = missing
+        .into_iter()
+        .filter(|party| !aborted.contains_key(party))
+        .collect();
+    let deadline = tokio::time::Instant::now() + (round_timeout / 4).min(Duration::from_secs(5));
+    let mut heard = false;
+    while !waiting.is_empty() {
+        match tokio::time::timeout_at(deadline, link.recv()).await {
+            Ok(Some(Incoming::Abort(from, faults))) => {
+                waiting.remove(&from);
+                aborted.insert(from, faults);
+                heard = true;
+            }
+            // The session is over: other messages no longer matter.
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    heard
+}
+
+/// What naming the faults of a failed phase needs besides manul's report.
+struct Blame<'a> {
     protocol: ProtocolKind,
-    round: &str,
+    round: &'a str,
+    /// manul's session id of the phase (what message parts are signed for).
+    engine_session: &'a [u8],
+    /// Undecodable messages, by sender.
+    local_faults: &'a BTreeMap<AccountId, String>,
+}
+
+/// Parties that stopped a phase, with the faults they named.
+type Aborted = BTreeMap<AccountId, Vec<(AccountId, FaultKind)>>;
+
+fn finished<P: Protocol<Party>, C>(
+    blame: &Blame<'_>,
     mut report: SessionReport<P, SigilSession>,
-    local_faults: BTreeMap<AccountId, String>,
+    aborted: &Aborted,
     link: &Link<'_, C>,
 ) -> Result<P::Result, MpcError> {
     let errors = report.provable_errors.len() + report.unprovable_errors.len();
     match std::mem::replace(&mut report.outcome, SessionOutcome::Terminated) {
         SessionOutcome::Result(result) => {
             if errors > 0 {
-                tracing::warn!(%protocol, errors, "session succeeded despite misbehaviour");
+                tracing::warn!(protocol = %blame.protocol, errors, "session succeeded despite misbehaviour");
             }
             Ok(result)
         }
         SessionOutcome::NotEnoughMessages | SessionOutcome::Terminated => Err(failure(
-            protocol,
-            round,
+            blame,
             FailureReason::Misbehaviour,
-            report,
-            local_faults,
+            &report,
+            aborted,
             link,
         )),
     }
 }
 
-/// What a fault's evidence bytes hold: the accused's own messages as received (each carries
-/// message parts signed by its account key) and the engine's finding.
-///
-/// synedrion 0.3's evidence objects cannot be serialised (manul's `Evidence` derives serde with
-/// a bound on the protocol marker type, which synedrion does not make serialisable), so the
-/// report carries the signed messages the engine judged instead.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EvidenceRecord {
-    /// The protocol that failed.
-    pub protocol: ProtocolKind,
-    /// The round the session stopped in.
-    pub round: String,
-    /// The engine's description of the fault.
-    pub description: String,
-    /// Every message the accused sent this party during the operation, as received.
-    pub messages: Vec<Vec<u8>>,
+/// How manul's description of a provable error maps to a fault kind.
+fn classify(description: &str) -> FaultKind {
+    if description.starts_with("Echo round error: The echoed message is different") {
+        FaultKind::Equivocation
+    } else if description.starts_with("Protocol error") {
+        FaultKind::FailedProof
+    } else {
+        FaultKind::InvalidMessage
+    }
+}
+
+/// Which of two findings against one party is kept.
+fn severity(kind: FaultKind) -> u8 {
+    match kind {
+        FaultKind::Unresponsive => 0,
+        FaultKind::InvalidMessage => 1,
+        FaultKind::FailedProof => 2,
+        FaultKind::Equivocation => 3,
+    }
 }
 
 /// Names every party at fault, most serious kind first: proven misbehaviour, then invalid
-/// messages, then silence.
+/// messages, then silence (its own observation, then what parties that stopped reported).
 fn failure<P: Protocol<Party>, C>(
-    protocol: ProtocolKind,
-    round: &str,
+    blame: &Blame<'_>,
     reason: FailureReason,
-    report: SessionReport<P, SigilSession>,
-    local_faults: BTreeMap<AccountId, String>,
+    report: &SessionReport<P, SigilSession>,
+    aborted: &Aborted,
     link: &Link<'_, C>,
 ) -> MpcError {
-    let evidence_of = |party: &AccountId, description: &str| {
-        let record = EvidenceRecord {
-            protocol,
-            round: round.to_string(),
-            description: description.to_string(),
-            messages: link.received.get(party).cloned().unwrap_or_default(),
-        };
-        postcard::to_allocvec(&record).ok()
-    };
+    let received = link.phase_messages();
     let mut faults: BTreeMap<AccountId, Fault> = BTreeMap::new();
-    for (party, evidence) in &report.provable_errors {
+    // Keyed by the sender of the message that showed the error; for a mismatched echo that is
+    // the honest echoer, so the accused is the evidence's guilty party.
+    for evidence in report.provable_errors.values() {
+        let party = evidence.guilty_party().0;
         let description = evidence.description().to_string();
-        let kind = if description.starts_with("Echo round error: The echoed message is different") {
-            FaultKind::Equivocation
-        } else if description.starts_with("Protocol error") {
-            FaultKind::FailedProof
-        } else {
-            FaultKind::InvalidMessage
-        };
-        let evidence = evidence_of(&party.0, &description);
+        let kind = classify(&description);
+        if faults
+            .get(&party)
+            .is_some_and(|known| severity(known.kind) >= severity(kind))
+        {
+            continue;
+        }
+        let evidence = crate::evidence::record(
+            kind,
+            blame.protocol,
+            blame.round,
+            blame.engine_session,
+            &party,
+            &received,
+        );
         faults.insert(
-            party.0,
+            party,
             Fault {
-                party: party.0,
+                party,
                 kind,
                 description,
                 evidence,
+                reported_by: None,
             },
         );
     }
@@ -551,30 +794,51 @@ fn failure<P: Protocol<Party>, C>(
             kind: FaultKind::InvalidMessage,
             description: error.to_string(),
             evidence: None,
+            reported_by: None,
         });
     }
-    for (party, reason) in local_faults {
-        faults.entry(party).or_insert_with(|| Fault {
-            party,
+    for (party, reason) in blame.local_faults {
+        faults.entry(*party).or_insert_with(|| Fault {
+            party: *party,
             kind: FaultKind::InvalidMessage,
-            description: reason,
+            description: reason.clone(),
             evidence: None,
+            reported_by: None,
         });
     }
+    // A party that stopped because it named someone is not silent by its own fault.
+    let stopped_for_cause =
+        |party: &AccountId| aborted.get(party).is_some_and(|named| !named.is_empty());
     for (missing_round, parties) in &report.missing_messages {
-        for party in parties {
+        for party in parties.iter().filter(|party| !stopped_for_cause(&party.0)) {
             faults.entry(party.0).or_insert_with(|| Fault {
                 party: party.0,
                 kind: FaultKind::Unresponsive,
                 description: format!("sent nothing in round {missing_round}"),
                 evidence: None,
+                reported_by: None,
             });
         }
     }
+    // Silence toward another party cannot be seen from here: take its word (unproven, and
+    // marked as such).
+    for (reporter, named) in aborted {
+        for (party, kind) in named {
+            if *kind == FaultKind::Unresponsive && *party != link.me && !stopped_for_cause(party) {
+                faults.entry(*party).or_insert_with(|| Fault {
+                    party: *party,
+                    kind: FaultKind::Unresponsive,
+                    description: format!("reported unresponsive by {reporter}"),
+                    evidence: None,
+                    reported_by: Some(*reporter),
+                });
+            }
+        }
+    }
     let failure = SessionFailure {
-        protocol,
+        protocol: blame.protocol,
         reason,
-        round: round.to_string(),
+        round: blame.round.to_string(),
         faults: faults.into_values().collect(),
     };
     tracing::warn!(%failure, "session failed");

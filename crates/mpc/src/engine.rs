@@ -58,13 +58,25 @@ impl Ctx<'_> {
     }
 
     /// The engine session id of one phase, bound to the caller's session id.
-    fn phase_id(&self, label: &str) -> SessionId {
-        let mut seed = b"sigil/v1/mpc/".to_vec();
-        seed.extend_from_slice(label.as_bytes());
-        seed.push(0);
-        seed.extend_from_slice(self.session_id);
-        SessionId::from_seed::<crate::party::SigilSession>(&seed)
+    fn phase_id(&self, protocol: ProtocolKind) -> SessionId {
+        phase_session_id(self.session_id, protocol)
     }
+}
+
+/// The engine (manul) session id of one protocol run of an operation: bound to the caller's
+/// session id and the protocol, so each phase signs under its own id and evidence names both.
+pub(crate) fn phase_session_id(session_id: &[u8; 32], protocol: ProtocolKind) -> SessionId {
+    let label = match protocol {
+        ProtocolKind::KeyInit => "key-init",
+        ProtocolKind::KeyResharing => "reshare",
+        ProtocolKind::AuxGen => "aux-gen",
+        ProtocolKind::Signing => "sign",
+    };
+    let mut seed = b"sigil/v1/mpc/".to_vec();
+    seed.extend_from_slice(label.as_bytes());
+    seed.push(0);
+    seed.extend_from_slice(session_id);
+    SessionId::from_seed::<crate::party::SigilSession>(&seed)
 }
 
 pub(crate) fn parties(ids: &BTreeSet<AccountId>) -> BTreeSet<Party> {
@@ -120,7 +132,7 @@ where
     let aux_session = {
         let cpu = link.cpu_counter().clone();
         let config = ctx.config.clone();
-        let id = ctx.phase_id("aux-gen");
+        let id = ctx.phase_id(ProtocolKind::AuxGen);
         let signer = ctx.party_signer();
         let entry = AuxGen::<P, Party>::new(ids.clone())?;
         tokio::spawn(async move { new_session(&cpu, &config, id, signer, entry).await })
@@ -130,7 +142,7 @@ where
     let session = new_session(
         link.cpu_counter(),
         ctx.config,
-        ctx.phase_id("key-init"),
+        ctx.phase_id(ProtocolKind::KeyInit),
         ctx.party_signer(),
         entry,
     )
@@ -203,7 +215,7 @@ where
     let session = new_session(
         link.cpu_counter(),
         ctx.config,
-        ctx.phase_id("aux-gen"),
+        ctx.phase_id(ProtocolKind::AuxGen),
         ctx.party_signer(),
         entry,
     )
@@ -296,7 +308,7 @@ where
     let session = new_session(
         link.cpu_counter(),
         ctx.config,
-        ctx.phase_id("reshare"),
+        ctx.phase_id(ProtocolKind::KeyResharing),
         ctx.party_signer(),
         entry,
     )
@@ -398,7 +410,7 @@ where
     let session = new_session(
         link.cpu_counter(),
         ctx.config,
-        ctx.phase_id("sign"),
+        ctx.phase_id(ProtocolKind::Signing),
         ctx.party_signer(),
         entry,
     )

@@ -79,8 +79,13 @@ pub struct Fault {
     /// The engine's description of the fault.
     pub description: String,
     /// Evidence for a proven fault: a postcard-encoded [`crate::EvidenceRecord`] holding the
-    /// party's own signed messages. `None` for silence and unsigned garbage.
+    /// party's own signed messages, checked by [`crate::verify_evidence`]. `None` for silence,
+    /// unsigned garbage and faults reported by another party.
     pub evidence: Option<Vec<u8>>,
+    /// `Some(reporter)` when this party did not see the fault itself but was told of it by
+    /// `reporter`, a party that stopped the session because the accused sent it nothing (only
+    /// for unresponsiveness, which nobody can prove); `None` for this party's own findings.
+    pub reported_by: Option<AccountId>,
 }
 
 impl fmt::Debug for Fault {
@@ -90,6 +95,7 @@ impl fmt::Debug for Fault {
             .field("kind", &self.kind)
             .field("description", &self.description)
             .field("evidence_bytes", &self.evidence.as_ref().map(Vec::len))
+            .field("reported_by", &self.reported_by)
             .finish()
     }
 }
@@ -104,6 +110,8 @@ pub enum FailureReason {
     Misbehaviour,
     /// The channel closed under the session.
     ChannelClosed,
+    /// Another party stopped the session (naming a fault it found), so it could not finish.
+    Aborted,
 }
 
 /// A failed session: which protocol, why, and every party at fault.
@@ -162,6 +170,9 @@ pub enum MpcError {
         /// Why it failed.
         reason: String,
     },
+    /// Offence evidence does not prove what it claims.
+    #[error("the evidence does not hold: {0}")]
+    InvalidEvidence(String),
     /// The produced signature did not verify against the derived key (never returned to users).
     #[error("the produced signature does not verify: {0}")]
     BadSignature(String),

@@ -11,6 +11,7 @@ mod channel;
 mod driver;
 mod engine;
 mod error;
+mod evidence;
 #[cfg(feature = "fault-injection")]
 mod fault;
 mod keys;
@@ -19,6 +20,9 @@ mod party;
 mod tests;
 
 pub use channel::{Channel, ChannelError, ChannelSender, MemoryChannel, MemorySender};
-pub use driver::{EvidenceRecord, SessionConfig, SessionStats};
+pub use driver::{SessionConfig, SessionStats};
 pub use error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure};
+pub use evidence::{EvidenceCheck, EvidenceRecord, verify_evidence};
+#[cfg(feature = "fault-injection")]
+pub use fault::InjectedFault;
 pub use keys::{AuxData, Engine, KeyShare, ResharePlan, SECURITY_PARAMETERS, SignRequest, Signed};

@@ -36,7 +36,8 @@ pub(crate) struct PartySignature(Ed25519Signature);
 #[derive(Clone, Debug)]
 pub(crate) struct PartySigner(pub(crate) AccountKeypair);
 
-fn signed_bytes(digest: Sha256) -> Vec<u8> {
+/// The bytes an account key signs for a message part: the domain, then manul's digest.
+pub(crate) fn signed_bytes(digest: Sha256) -> Vec<u8> {
     let mut bytes = MESSAGE_SIGNATURE_DOMAIN.to_vec();
     bytes.extend_from_slice(&digest.finalize());
     bytes

@@ -11,7 +11,9 @@ use crate::{
     channel::MemoryChannel,
     driver::SessionConfig,
     engine::{self, Ctx, Held, HeldAux, Resharing},
-    error::{FailureReason, FaultKind, MpcError},
+    error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind},
+    evidence::{EvidenceCheck, EvidenceRecord, verify_evidence},
+    fault::InjectedFault,
 };
 
 type Toy = TestParams;
@@ -266,32 +268,29 @@ async fn toy_aux(keys: &[AccountKeypair]) -> Vec<HeldAux<Toy>> {
     .await
 }
 
-/// Signs with `committee_idx` of a toy network; party `faulty` behaves per `behaviour`.
+/// Signs with `committee_idx` of a toy network in session `[session; 32]`; party `faulty`
+/// commits `fault`.
 async fn sign_with_fault(
     keys: &[AccountKeypair],
     network: &[(Held<Toy>, HeldAux<Toy>)],
     committee_idx: &[usize],
     faulty: usize,
-    silent: bool,
+    fault: InjectedFault,
+    session: u8,
 ) -> Vec<Result<(), MpcError>> {
     let members: Vec<_> = committee_idx.iter().map(|&i| keys[i].clone()).collect();
     let committee = ids(&members);
     run_parties(&members, |i, key, mut channel| {
         let (share, aux) = network[committee_idx[i]].clone();
         let committee = committee.clone();
-        let is_faulty = committee_idx[i] == faulty;
+        let mut config = config(Duration::from_secs(2));
+        if committee_idx[i] == faulty {
+            config.fault = Some(fault.clone());
+        }
         async move {
-            if is_faulty && silent {
-                // Holds its channel open and says nothing.
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                drop(channel);
-                return Ok(());
-            }
-            let mut config = config(Duration::from_secs(2));
-            config.corrupt_messages = is_faulty;
             let ctx = Ctx {
                 signer: &key,
-                session_id: &[8; 32],
+                session_id: &[session; 32],
                 config: &config,
             };
             let path = DerivationPath::new(vec![3]).unwrap();
@@ -311,25 +310,156 @@ async fn sign_with_fault(
     .await
 }
 
+/// Every honest member's failure names `faulty`, and only it, as one of `kinds`; returns their
+/// faults.
+fn named_by_every_honest_party(
+    results: &[Result<(), MpcError>],
+    keys: &[AccountKeypair],
+    committee_idx: &[usize],
+    faulty: usize,
+    kinds: &[FaultKind],
+) -> Vec<Fault> {
+    let accused = keys[faulty].account_id();
+    let mut faults = Vec::new();
+    for (position, result) in results.iter().enumerate() {
+        if committee_idx[position] == faulty {
+            continue; // the faulty party's own view does not matter
+        }
+        let Err(MpcError::Failed(failure)) = result else {
+            panic!("expected a failed session, got {result:?}")
+        };
+        assert_eq!(failure.accused(), vec![accused], "{failure}");
+        let fault = failure.fault_of(&accused).unwrap();
+        assert!(kinds.contains(&fault.kind), "{fault:?}");
+        faults.push(fault.clone());
+    }
+    assert_eq!(faults.len(), committee_idx.len() - 1);
+    faults
+}
+
+/// `verify_evidence` accepts each fault's evidence as `expected`, and refuses it with any byte
+/// flipped, for another session, offender or kind.
+fn evidence_holds(faults: &[Fault], session: u8, innocent: &AccountId, expected: EvidenceCheck) {
+    let session = [session; 32];
+    for fault in faults {
+        let evidence = fault
+            .evidence
+            .as_deref()
+            .expect("a proven fault carries evidence");
+        let record: EvidenceRecord = postcard::from_bytes(evidence).unwrap();
+        assert_eq!(record.kind, fault.kind);
+        assert_eq!(record.protocol, ProtocolKind::Signing);
+        assert!(!record.messages.is_empty());
+        assert_eq!(
+            verify_evidence(&session, &fault.party, fault.kind, evidence).unwrap(),
+            expected
+        );
+        for index in 0..evidence.len() {
+            let mut flipped = evidence.to_vec();
+            flipped[index] ^= 0x01;
+            assert!(
+                verify_evidence(&session, &fault.party, fault.kind, &flipped).is_err(),
+                "flipped byte {index} of {} accepted",
+                evidence.len()
+            );
+        }
+        let mut truncated = evidence.to_vec();
+        truncated.pop();
+        assert!(verify_evidence(&session, &fault.party, fault.kind, &truncated).is_err());
+        let mut extended = evidence.to_vec();
+        extended.push(0);
+        assert!(verify_evidence(&session, &fault.party, fault.kind, &extended).is_err());
+        let mut other_session = session;
+        other_session[0] ^= 1;
+        assert!(verify_evidence(&other_session, &fault.party, fault.kind, evidence).is_err());
+        assert!(verify_evidence(&session[..31], &fault.party, fault.kind, evidence).is_err());
+        assert!(verify_evidence(&session, innocent, fault.kind, evidence).is_err());
+        for kind in [
+            FaultKind::Unresponsive,
+            FaultKind::InvalidMessage,
+            FaultKind::FailedProof,
+            FaultKind::Equivocation,
+        ] {
+            if kind != fault.kind {
+                assert!(verify_evidence(&session, &fault.party, kind, evidence).is_err());
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_party_is_named_unresponsive_when_the_round_times_out() {
     let keys = keypairs(4);
     let network = toy_network(&keys, 3).await;
     let silent = 2;
     let started = std::time::Instant::now();
-    let results = sign_with_fault(&keys, &network, &[0, 1, 2], silent, true).await;
-    // Well within the faulty party's 5 s: the 2 s round timeout ended the session.
-    assert!(started.elapsed() < Duration::from_secs(6));
+    let results = sign_with_fault(
+        &keys,
+        &network,
+        &[0, 1, 2],
+        silent,
+        InjectedFault::Silent,
+        8,
+    )
+    .await;
+    // The 2 s round timeout and the short wait for stop notices after it ended the session.
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let faults = named_by_every_honest_party(
+        &results,
+        &keys,
+        &[0, 1, 2],
+        silent,
+        &[FaultKind::Unresponsive],
+    );
+    for fault in &faults {
+        assert!(fault.evidence.is_none());
+        assert_eq!(fault.reported_by, None);
+        assert!(
+            verify_evidence(&[8; 32], &fault.party, fault.kind, &[]).is_err(),
+            "unresponsiveness has no evidence"
+        );
+    }
     for result in &results[..2] {
         let Err(MpcError::Failed(failure)) = result else {
-            panic!("expected a failed session, got {result:?}")
+            unreachable!()
         };
         assert_eq!(failure.reason, FailureReason::TimedOut);
-        assert_eq!(failure.accused(), vec![keys[silent].account_id()]);
-        let fault = failure.fault_of(&keys[silent].account_id()).unwrap();
-        assert_eq!(fault.kind, FaultKind::Unresponsive);
-        assert!(fault.evidence.is_none());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_that_drops_one_peer_is_named_unresponsive_by_both_honest_parties() {
+    let keys = keypairs(4);
+    let network = toy_network(&keys, 3).await;
+    let (faulty, starved) = (3, 1);
+    let fault = InjectedFault::DropTo(keys[starved].account_id());
+    let started = std::time::Instant::now();
+    let results = sign_with_fault(&keys, &network, &[0, 1, 3], faulty, fault, 12).await;
+    assert!(started.elapsed() < Duration::from_secs(6));
+    named_by_every_honest_party(
+        &results,
+        &keys,
+        &[0, 1, 3],
+        faulty,
+        &[FaultKind::Unresponsive],
+    );
+    // The starved party saw the silence; the other honest one took its word (and does not
+    // blame it for stopping).
+    let Err(MpcError::Failed(starved_view)) = &results[1] else {
+        unreachable!()
+    };
+    assert_eq!(starved_view.reason, FailureReason::TimedOut);
+    let Err(MpcError::Failed(other_view)) = &results[0] else {
+        unreachable!()
+    };
+    let fault = other_view.fault_of(&keys[faulty].account_id()).unwrap();
+    assert_eq!(
+        fault.reported_by,
+        Some(keys[starved].account_id()),
+        "{fault:?}"
+    );
+    let fault = starved_view.fault_of(&keys[faulty].account_id()).unwrap();
+    assert_eq!(fault.reported_by, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,36 +467,150 @@ async fn a_party_sending_corrupt_signed_messages_is_named_with_evidence() {
     let keys = keypairs(4);
     let network = toy_network(&keys, 3).await;
     let corrupt = 1;
-    let results = sign_with_fault(&keys, &network, &[0, 1, 3], corrupt, false).await;
-    for (position, result) in results.iter().enumerate() {
-        if position == 1 {
-            continue; // the corrupt party's own view does not matter
-        }
-        let Err(MpcError::Failed(failure)) = result else {
-            panic!("expected a failed session, got {result:?}")
-        };
-        assert_eq!(
-            failure.accused(),
-            vec![keys[corrupt].account_id()],
-            "{failure}"
-        );
-        let fault = failure.fault_of(&keys[corrupt].account_id()).unwrap();
+    let results = sign_with_fault(
+        &keys,
+        &network,
+        &[0, 1, 3],
+        corrupt,
+        InjectedFault::Corrupt,
+        13,
+    )
+    .await;
+    // Whether an altered payload still decodes (into a proof that fails) depends on the
+    // random value in its last field.
+    let faults = named_by_every_honest_party(
+        &results,
+        &keys,
+        &[0, 1, 3],
+        corrupt,
+        &[FaultKind::FailedProof, FaultKind::InvalidMessage],
+    );
+    evidence_holds(
+        &faults,
+        13,
+        &keys[0].account_id(),
+        EvidenceCheck::SignedByOffender,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_sending_proofs_that_fail_is_named_with_evidence() {
+    let keys = keypairs(4);
+    let network = toy_network(&keys, 3).await;
+    let faulty = 0;
+    let results = sign_with_fault(
+        &keys,
+        &network,
+        &[0, 2, 3],
+        faulty,
+        InjectedFault::BadProof,
+        14,
+    )
+    .await;
+    let faults = named_by_every_honest_party(
+        &results,
+        &keys,
+        &[0, 2, 3],
+        faulty,
+        &[FaultKind::FailedProof],
+    );
+    for fault in &faults {
         assert!(
-            matches!(
-                fault.kind,
-                FaultKind::FailedProof | FaultKind::InvalidMessage
-            ),
+            fault.description.starts_with("Protocol error: Round 1"),
             "{fault:?}"
         );
-        let evidence: crate::driver::EvidenceRecord = postcard::from_bytes(
-            fault
-                .evidence
-                .as_deref()
-                .expect("a proven fault carries evidence"),
-        )
-        .unwrap();
-        assert!(!evidence.messages.is_empty());
-        assert_eq!(evidence.description, fault.description);
+    }
+    evidence_holds(
+        &faults,
+        14,
+        &keys[2].account_id(),
+        EvidenceCheck::SignedByOffender,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_equivocating_party_is_named_with_a_contradiction() {
+    let keys = keypairs(4);
+    let network = toy_network(&keys, 3).await;
+    let faulty = 2;
+    let results = sign_with_fault(
+        &keys,
+        &network,
+        &[1, 2, 3],
+        faulty,
+        InjectedFault::Equivocate,
+        15,
+    )
+    .await;
+    let faults = named_by_every_honest_party(
+        &results,
+        &keys,
+        &[1, 2, 3],
+        faulty,
+        &[FaultKind::Equivocation],
+    );
+    for fault in &faults {
+        let record: EvidenceRecord =
+            postcard::from_bytes(fault.evidence.as_deref().unwrap()).unwrap();
+        assert_eq!(record.round, "Round 1");
+        // The other version, as the other honest party echoed it.
+        assert_eq!(record.echoes.len(), 1);
+        assert_ne!(record.echoes[0].0, fault.party);
+    }
+    evidence_holds(
+        &faults,
+        15,
+        &keys[1].account_id(),
+        EvidenceCheck::Contradiction,
+    );
+}
+
+#[test]
+fn injected_faults_parse_from_their_names() {
+    let peer = NodeSeed::dev("peer").account_keypair().account_id();
+    for fault in [
+        InjectedFault::Silent,
+        InjectedFault::DropTo(peer),
+        InjectedFault::Corrupt,
+        InjectedFault::BadProof,
+        InjectedFault::Equivocate,
+    ] {
+        assert_eq!(fault.to_string().parse::<InjectedFault>(), Ok(fault));
+    }
+    assert_eq!(
+        format!("drop-to:{peer}").parse::<InjectedFault>(),
+        Ok(InjectedFault::DropTo(peer))
+    );
+    for bad in ["", "Silent", "drop-to:", "drop-to:0x12", "drop-to", "lie"] {
+        let error = bad.parse::<InjectedFault>().unwrap_err();
+        assert!(!error.is_empty(), "{bad}");
+    }
+}
+
+#[test]
+fn garbage_is_not_evidence() {
+    let offender = NodeSeed::dev("offender").account_keypair().account_id();
+    for kind in [
+        FaultKind::InvalidMessage,
+        FaultKind::FailedProof,
+        FaultKind::Equivocation,
+    ] {
+        assert!(matches!(
+            verify_evidence(&[1; 32], &offender, kind, b"not evidence"),
+            Err(MpcError::Decode { .. })
+        ));
+        let empty = EvidenceRecord {
+            kind,
+            protocol: ProtocolKind::Signing,
+            round: "Round 1".into(),
+            messages: vec![],
+            echoes: vec![],
+        };
+        let bytes = postcard::to_allocvec(&empty).unwrap();
+        assert!(matches!(
+            verify_evidence(&[1; 32], &offender, kind, &bytes),
+            Err(MpcError::InvalidEvidence(_))
+        ));
     }
 }
 

@@ -1,6 +1,7 @@
 //! The engine over the real validator transport (Noise over websockets on 127.0.0.1), with
 //! production parameters and the committed fixtures: concurrent signings over the same
-//! connections, a silent committee member and a corrupting one.
+//! connections, a silent committee member, and members that corrupt, equivocate or send
+//! failing proofs.
 
 mod common;
 
@@ -12,7 +13,7 @@ use common::{
     validators,
 };
 use sigil_crypto::{NodeSeed, derive_user_key, keccak256, verify_ecdsa};
-use sigil_mpc::{Engine, FaultKind, MpcError, SessionConfig};
+use sigil_mpc::{Engine, EvidenceCheck, FaultKind, InjectedFault, MpcError, SessionConfig};
 use sigil_primitives::{AccountId, DerivationPath};
 use sigil_transport::{SessionId, Transport};
 
@@ -131,44 +132,110 @@ async fn a_member_that_never_joins_is_named_unresponsive() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_sending_corrupt_messages_is_named_with_evidence() {
-    let all = validators();
+/// Signs with `committee` over the transport in `session`, `faulty` committing `fault`, and
+/// checks that every honest member names `faulty`, and only it, as one of `kinds` with evidence
+/// that `verify_evidence` accepts as `expected` (and refuses altered, for another session or
+/// another offender).
+async fn faulty_signing(
+    committee: &[Validator],
+    faulty: AccountId,
+    fault: InjectedFault,
+    session: [u8; 32],
+    kinds: &[FaultKind],
+    expected: EvidenceCheck,
+) {
     let transports = Arc::new(network(&common::NAMES).await);
-    let committee: Vec<_> = [1, 2, 4].iter().map(|&i| all[i].clone()).collect();
-    let corrupt = all[2].account();
     let engines: Vec<_> = committee
         .iter()
         .map(|v| {
             let mut config = SessionConfig::with_round_timeout(Duration::from_secs(30));
-            config.corrupt_messages = v.account() == corrupt;
+            if v.account() == faulty {
+                config.fault = Some(fault.clone());
+            }
             Engine::new(NodeSeed::dev(v.name).account_keypair(), config)
         })
         .collect();
     let results = sign_over(
         &transports,
-        &committee,
-        [0xc1; 32],
-        keccak256(b"corrupt"),
+        committee,
+        session,
+        keccak256(&session),
         Some(engines),
         None,
     )
     .await;
     for (validator, result) in committee.iter().zip(results) {
-        if validator.account() == corrupt {
+        if validator.account() == faulty {
             continue;
         }
         let Err(MpcError::Failed(failure)) = result else {
             panic!("the session must fail: {result:?}")
         };
-        assert_eq!(failure.accused(), vec![corrupt], "{failure}");
-        let fault = failure.fault_of(&corrupt).unwrap();
-        assert!(matches!(
-            fault.kind,
-            FaultKind::FailedProof | FaultKind::InvalidMessage
-        ));
-        let evidence: sigil_mpc::EvidenceRecord =
-            postcard::from_bytes(fault.evidence.as_ref().unwrap()).unwrap();
-        assert!(!evidence.messages.is_empty());
+        assert_eq!(failure.accused(), vec![faulty], "{failure}");
+        let fault = failure.fault_of(&faulty).unwrap();
+        assert!(kinds.contains(&fault.kind), "{fault:?}");
+        let kind = fault.kind;
+        let evidence = fault.evidence.as_ref().unwrap();
+        let record: sigil_mpc::EvidenceRecord = postcard::from_bytes(evidence).unwrap();
+        assert!(!record.messages.is_empty());
+        assert_eq!(
+            sigil_mpc::verify_evidence(&session, &faulty, kind, evidence).unwrap(),
+            expected
+        );
+        let mut other = session;
+        other[31] ^= 1;
+        assert!(sigil_mpc::verify_evidence(&other, &faulty, kind, evidence).is_err());
+        let honest = validator.account();
+        assert!(sigil_mpc::verify_evidence(&session, &honest, kind, evidence).is_err());
+        let mut flipped = evidence.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x80;
+        assert!(sigil_mpc::verify_evidence(&session, &faulty, kind, &flipped).is_err());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_sending_corrupt_messages_is_named_with_evidence() {
+    let all = validators();
+    let committee: Vec<_> = [1, 2, 4].iter().map(|&i| all[i].clone()).collect();
+    faulty_signing(
+        &committee,
+        all[2].account(),
+        InjectedFault::Corrupt,
+        [0xc1; 32],
+        // Whether the altered payload still decodes depends on its last field.
+        &[FaultKind::FailedProof, FaultKind::InvalidMessage],
+        EvidenceCheck::SignedByOffender,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_equivocating_member_is_named_with_a_contradiction() {
+    let all = validators();
+    let committee: Vec<_> = [0, 2, 3].iter().map(|&i| all[i].clone()).collect();
+    faulty_signing(
+        &committee,
+        all[3].account(),
+        InjectedFault::Equivocate,
+        [0xe1; 32],
+        &[FaultKind::Equivocation],
+        EvidenceCheck::Contradiction,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_sending_failing_proofs_is_named_with_evidence() {
+    let all = validators();
+    let committee: Vec<_> = [0, 1, 4].iter().map(|&i| all[i].clone()).collect();
+    faulty_signing(
+        &committee,
+        all[0].account(),
+        InjectedFault::BadProof,
+        [0xb2; 32],
+        &[FaultKind::FailedProof],
+        EvidenceCheck::SignedByOffender,
+    )
+    .await;
 }
