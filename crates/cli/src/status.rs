@@ -89,6 +89,17 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
                 reshare.new_threshold
             );
         }
+        let excluded = set.excluded_at(head.height.0);
+        if !excluded.is_empty() {
+            println!(
+                "excluded     {}",
+                excluded
+                    .iter()
+                    .map(name_or_account)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
 
         println!();
         println!("validators ({})", validators.len());
@@ -153,17 +164,35 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             .iter()
             .map(|o| {
                 vec![
-                    format!("#{}", o.block.0),
-                    serde_json::to_value(o.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                    format!("#{}", o.reported.0),
+                    o.recorded
+                        .map_or_else(|| "pending".to_owned(), |b| format!("#{}", b.0)),
+                    format!(
+                        "{}{}",
+                        o.kind.as_str(),
+                        if o.proven { " (proven)" } else { "" }
+                    ),
                     name_or_account(&o.offender),
-                    name_or_account(&o.reporter),
+                    o.reporters
+                        .iter()
+                        .map(name_or_account)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    o.slashed.to_string(),
                 ]
             })
             .collect();
-        table(&["BLOCK", "KIND", "OFFENDER", "REPORTER"], &rows);
+        table(
+            &[
+                "REPORTED",
+                "RECORDED",
+                "KIND",
+                "OFFENDER",
+                "REPORTERS",
+                "SLASHED",
+            ],
+            &rows,
+        );
         Ok(())
     })
 }

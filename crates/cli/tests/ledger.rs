@@ -334,15 +334,37 @@ async fn every_transaction_over_real_sockets() {
         .expect("rpc");
     assert_eq!(owned.len(), 1);
 
-    // report_offence
+    // report_offence, with a session ticket from a relayer (ferdie becomes one)
+    client
+        .submit(
+            &ferdie,
+            Call::Validate {
+                x25519: X25519PublicKey::from_bytes([9; 32]).expect("key"),
+                endpoint: Endpoint::new("127.0.0.1:3009").expect("endpoint"),
+                stake: 5_000,
+            },
+            true,
+        )
+        .await
+        .expect("ferdie validates");
+    let head = client.rpc().head().await.expect("head").height;
+    let mut committee = vec![bob.account_id(), dave.account_id()];
+    committee.sort();
+    let ticket =
+        sigil_ledger::tx::sign_ticket(&ferdie, client.chain_id(), [1; 32], head, 0, committee);
     let report = Call::ReportOffence {
-        session: vec![1; 16],
+        ticket,
         offender: dave.account_id(),
         kind: OffenceKind::Unresponsive,
         evidence: vec![],
     };
     client.submit(&bob, report, true).await.expect("report");
-    assert_eq!(client.rpc().offences().await.expect("rpc").len(), 1);
+    let offences = client.rpc().offences().await.expect("rpc");
+    assert_eq!(offences.len(), 1);
+    assert!(
+        offences[0].recorded.is_some(),
+        "the other member reported: recorded"
+    );
 
     // confirm_reshare: no reshare is in progress, so it is refused with the reason.
     let err = client

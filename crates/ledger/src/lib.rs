@@ -1,5 +1,6 @@
 //! The Sigil ledger.
 pub mod chain;
+mod evidence;
 pub mod node;
 pub mod producer;
 pub mod rpc;

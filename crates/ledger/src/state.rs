@@ -195,6 +195,7 @@ impl State {
                     network_key: None,
                     jump_start: JumpStartStatus::Ready,
                     pending_reshare: None,
+                    excluded: vec![],
                 },
                 height: BlockNumber(0),
                 next_offence: 0,
@@ -365,7 +366,9 @@ impl State {
                     joined: ctx.height,
                 };
                 self.validators.insert(sender, info.clone());
-                Ok(vec![Event::ValidatorJoined { info }])
+                let mut events = vec![Event::ValidatorJoined { info }];
+                events.extend(self.rotate(ctx.height));
+                Ok(events)
             }
             Call::ChangeEndpoint { endpoint } => {
                 let info = self
@@ -394,10 +397,38 @@ impl State {
                     .pending_reshare
                     .as_ref()
                     .is_some_and(|r| r.new_signers.contains(&sender));
-                if set.signers.contains(&sender) || incoming {
+                if incoming && !set.signers.contains(&sender) {
                     return Err(TxError::WrongState(
-                        "a signer cannot leave until it is rotated out of the signer set".into(),
+                        "this validator is joining the signer set in a running reshare; leave after it"
+                            .into(),
                     ));
+                }
+                if set.signers.contains(&sender) {
+                    if info.status == ValidatorStatus::Leaving {
+                        return Err(TxError::AlreadyExists(format!(
+                            "{sender} is already leaving"
+                        )));
+                    }
+                    // A signer leaves through a reshare that rotates it out.
+                    let before = self.clone();
+                    if let Some(v) = self.validators.get_mut(&sender) {
+                        v.status = ValidatorStatus::Leaving;
+                    }
+                    let mut events = vec![Event::ValidatorChanged {
+                        info: ServerInfo {
+                            status: ValidatorStatus::Leaving,
+                            ..info
+                        },
+                    }];
+                    let rotation = self.rotate(ctx.height);
+                    if rotation.is_empty() && self.globals.signer_set.pending_reshare.is_none() {
+                        *self = before;
+                        return Err(TxError::WrongState(
+                            "no validator can replace this signer; it cannot leave yet".into(),
+                        ));
+                    }
+                    events.extend(rotation);
+                    return Ok(events);
                 }
                 self.validators.remove(&sender);
                 let have = self.balance(&sender);
@@ -620,45 +651,11 @@ impl State {
                 }])
             }
             Call::ReportOffence {
-                session,
+                ticket,
                 offender,
                 kind,
                 evidence,
-            } => {
-                let signers = &self.globals.signer_set.signers;
-                if !signers.contains(&sender) {
-                    return Err(TxError::Unauthorised(
-                        "only a signer may report an offence".into(),
-                    ));
-                }
-                if !signers.contains(offender) {
-                    return Err(TxError::Invalid(format!("{offender} is not a signer")));
-                }
-                if *offender == sender {
-                    return Err(TxError::Invalid("a signer cannot report itself".into()));
-                }
-                if session.is_empty() || session.len() > 64 {
-                    return Err(TxError::Invalid("session id must be 1 to 64 bytes".into()));
-                }
-                let duplicate = self.offences.iter().any(|(_, o)| {
-                    o.session == *session && o.reporter == sender && o.offender == *offender
-                });
-                if duplicate {
-                    return Err(TxError::AlreadyExists("this report".into()));
-                }
-                let offence = OffenceRecord {
-                    session: session.clone(),
-                    reporter: sender,
-                    offender: *offender,
-                    kind: *kind,
-                    evidence_hash: sha2::Sha256::digest(evidence).to_vec(),
-                    block: ctx.height,
-                };
-                let index = self.globals.next_offence;
-                self.globals.next_offence += 1;
-                self.offences.insert(index, offence.clone());
-                Ok(vec![Event::OffenceReported { offence }])
-            }
+            } => self.report_offence(sender, ticket, *offender, *kind, evidence, ctx),
             Call::ConfirmReshare { verifying_key } => {
                 let network_key = self.globals.signer_set.network_key;
                 let Some(reshare) = self.globals.signer_set.pending_reshare.as_mut() else {
@@ -691,9 +688,29 @@ impl State {
                     self.globals.signer_set.signers = done.new_signers.clone();
                     self.globals.signer_set.threshold = done.new_threshold;
                     events.push(Event::SignerSetChanged {
-                        signers: done.new_signers,
+                        signers: done.new_signers.clone(),
                         threshold: done.new_threshold,
                     });
+                    // Signers that asked to leave go now that they hold no share.
+                    let leaving: Vec<ServerInfo> = self
+                        .validators
+                        .iter()
+                        .filter(|(account, v)| {
+                            v.status == ValidatorStatus::Leaving
+                                && !done.new_signers.contains(account)
+                        })
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    for info in leaving {
+                        self.validators.remove(&info.account);
+                        let have = self.balance(&info.account);
+                        self.set_balance(info.account, have.saturating_add(info.stake));
+                        events.push(Event::ValidatorLeft {
+                            account: info.account,
+                        });
+                    }
+                    // Changes that waited for this reshare start the next one.
+                    events.extend(self.rotate(ctx.height));
                 }
                 Ok(events)
             }
@@ -701,11 +718,283 @@ impl State {
                 self.require_governance(&sender)?;
                 parameters.validate().map_err(TxError::Invalid)?;
                 self.globals.parameters = parameters.clone();
-                Ok(vec![Event::ParametersChanged {
+                let mut events = vec![Event::ParametersChanged {
                     parameters: parameters.clone(),
-                }])
+                }];
+                events.extend(self.rotate(ctx.height));
+                Ok(events)
             }
         }
+    }
+
+    /// `report_offence`: checks the report against the relayer's ticket and the evidence, and
+    /// records the offence once it is proven or every other committee member reported it.
+    fn report_offence(
+        &mut self,
+        sender: AccountId,
+        ticket: &SessionTicket,
+        offender: AccountId,
+        kind: OffenceKind,
+        evidence: &[u8],
+        ctx: &ApplyContext<'_>,
+    ) -> Result<Vec<Event>, TxError> {
+        let params = &self.globals.parameters;
+        let signers = &self.globals.signer_set.signers;
+        if !signers.contains(&sender) {
+            return Err(TxError::Unauthorised(
+                "only a signer may report an offence".into(),
+            ));
+        }
+        if !signers.contains(&offender) {
+            return Err(TxError::Invalid(format!("{offender} is not a signer")));
+        }
+        if offender == sender {
+            return Err(TxError::Invalid("a signer cannot report itself".into()));
+        }
+        if !crate::tx::verify_ticket(&self.globals.chain_id, ticket) {
+            return Err(TxError::Invalid(
+                "the session ticket's signature does not verify".into(),
+            ));
+        }
+        if !self.validators.contains(&ticket.relayer) || signers.contains(&ticket.relayer) {
+            return Err(TxError::Invalid(
+                "the session ticket must come from a relayer (a validator outside the signer set)"
+                    .into(),
+            ));
+        }
+        let committee: BTreeSet<AccountId> = ticket.committee.iter().copied().collect();
+        if committee.len() != ticket.committee.len()
+            || committee.len() < 2
+            || !committee.iter().all(|m| signers.contains(m))
+        {
+            return Err(TxError::Invalid(
+                "the ticket's committee is not a set of current signers".into(),
+            ));
+        }
+        if !committee.contains(&sender) {
+            return Err(TxError::Unauthorised(
+                "the reporter was not in that session's committee".into(),
+            ));
+        }
+        if !committee.contains(&offender) {
+            return Err(TxError::Invalid(
+                "the accused was not in that session's committee".into(),
+            ));
+        }
+        if ticket.block > ctx.height
+            || ctx.height.0.saturating_sub(ticket.block.0) > params.report_window
+        {
+            return Err(TxError::Invalid(format!(
+                "session of block {} is outside the report window",
+                ticket.block
+            )));
+        }
+        let proven = match kind {
+            OffenceKind::Unresponsive => {
+                if !evidence.is_empty() {
+                    return Err(TxError::Invalid(
+                        "unresponsiveness carries no evidence".into(),
+                    ));
+                }
+                false
+            }
+            OffenceKind::InvalidMessage if evidence.is_empty() => false,
+            _ => {
+                crate::evidence::verify(&ticket.session, &offender, kind, evidence)
+                    .map_err(|e| TxError::Invalid(format!("the evidence does not hold: {e}")))?;
+                true
+            }
+        };
+        let session = ticket.session.to_vec();
+        // An offender's unproven claims about its own session do not count.
+        if !proven
+            && self
+                .offences
+                .iter()
+                .any(|(_, o)| o.session == session && o.offender == sender && o.recorded.is_some())
+        {
+            return Err(TxError::WrongState(
+                "the reporter is a recorded offender in that session".into(),
+            ));
+        }
+        let existing = self
+            .offences
+            .iter()
+            .find(|(_, o)| o.session == session && o.offender == offender)
+            .map(|(index, o)| (*index, o.clone()));
+        let (index, mut record) = match existing {
+            Some((index, record)) => {
+                if record.reporters.contains(&sender) {
+                    return Err(TxError::AlreadyExists("this report".into()));
+                }
+                (index, record)
+            }
+            None => {
+                let index = self.globals.next_offence;
+                self.globals.next_offence += 1;
+                let record = OffenceRecord {
+                    session,
+                    reporters: vec![],
+                    offender,
+                    kind,
+                    proven,
+                    committee_size: u16::try_from(committee.len()).unwrap_or(u16::MAX),
+                    evidence_hash: sha2::Sha256::digest(evidence).to_vec(),
+                    reported: ctx.height,
+                    recorded: None,
+                    slashed: 0,
+                };
+                (index, record)
+            }
+        };
+        record.reporters.push(sender);
+        if proven && !record.proven {
+            record.kind = kind;
+            record.proven = true;
+            record.evidence_hash = sha2::Sha256::digest(evidence).to_vec();
+        }
+        let mut events = vec![Event::OffenceReportReceived {
+            reporter: sender,
+            offender,
+            kind,
+        }];
+        let agreed = record.reporters.len() + 1 >= usize::from(record.committee_size);
+        let record_now = record.recorded.is_none() && (record.proven || agreed);
+        self.offences.insert(index, record);
+        if record_now {
+            events.extend(self.record_offence(index, ctx.height));
+        }
+        Ok(events)
+    }
+
+    /// Applies a recorded offence: exclusion for the offence window, a slash, and removal from
+    /// the signer set after repeated offences or when the stake falls below the minimum.
+    fn record_offence(&mut self, index: u64, height: BlockNumber) -> Vec<Event> {
+        let params = self.globals.parameters.clone();
+        let Some(record) = self.offences.get_mut(&index) else {
+            return vec![];
+        };
+        record.recorded = Some(height);
+        let permille = if record.proven {
+            params.slash_misbehaviour_permille
+        } else {
+            params.slash_unresponsive_permille
+        };
+        let offender = record.offender;
+        let mut events = Vec::new();
+        if let Some(info) = self.validators.get_mut(&offender) {
+            let amount =
+                u64::try_from(u128::from(info.stake) * u128::from(permille) / 1000).unwrap_or(0);
+            info.stake -= amount;
+            let stake = info.stake;
+            if let Some(record) = self.offences.get_mut(&index) {
+                record.slashed = amount;
+            }
+            if amount > 0 {
+                events.push(Event::Slashed {
+                    account: offender,
+                    amount,
+                    stake,
+                });
+            }
+        }
+        let until = BlockNumber(height.0.saturating_add(params.offence_window));
+        let excluded = &mut self.globals.signer_set.excluded;
+        excluded.retain(|e| e.until > height && e.account != offender);
+        excluded.push(Exclusion {
+            account: offender,
+            until,
+        });
+        if let Some(record) = self.offences.get(&index) {
+            events.insert(
+                0,
+                Event::OffenceReported {
+                    offence: record.clone(),
+                },
+            );
+        }
+        events.extend(self.rotate(height));
+        events
+    }
+
+    /// Offences recorded against `account` within the offence window ending at `height`.
+    fn recent_offences(&self, account: &AccountId, height: BlockNumber) -> usize {
+        let window = self.globals.parameters.offence_window;
+        self.offences
+            .iter()
+            .filter(|(_, o)| {
+                o.offender == *account
+                    && o.recorded
+                        .is_some_and(|at| height.0.saturating_sub(at.0) < window)
+            })
+            .count()
+    }
+
+    /// Starts a reshare when the signer set the ledger wants differs from the current one:
+    /// signers leaving, slashed below the minimum stake or with too many recent offences go;
+    /// eligible validators (by joining block, then account) fill up to `signer_count`; the
+    /// threshold follows the parameters. Nothing happens during a jump start or another
+    /// reshare; the next change after it picks up what waited.
+    fn rotate(&mut self, height: BlockNumber) -> Vec<Event> {
+        let set = &self.globals.signer_set;
+        if set.jump_start != JumpStartStatus::Done || set.pending_reshare.is_some() {
+            return vec![];
+        }
+        let params = &self.globals.parameters;
+        let must_go = |account: &AccountId| match self.validators.get(account) {
+            None => true,
+            Some(v) => {
+                v.status == ValidatorStatus::Leaving
+                    || v.stake < params.min_stake
+                    || self.recent_offences(account, height) >= params.max_offences as usize
+            }
+        };
+        let mut new_signers: Vec<AccountId> = set
+            .signers
+            .iter()
+            .copied()
+            .filter(|s| !must_go(s))
+            .collect();
+        let excluded = set.excluded_at(height.0);
+        let mut candidates: Vec<&ServerInfo> = self
+            .validators
+            .iter()
+            .map(|(_, v)| v)
+            .filter(|v| {
+                v.status == ValidatorStatus::Active
+                    && !set.signers.contains(&v.account)
+                    && !excluded.contains(&v.account)
+                    && !must_go(&v.account)
+            })
+            .collect();
+        candidates.sort_by_key(|v| (v.joined, v.account));
+        let wanted = usize::from(params.signer_count);
+        new_signers.truncate(wanted);
+        for candidate in candidates {
+            if new_signers.len() >= wanted {
+                break;
+            }
+            new_signers.push(candidate.account);
+        }
+        let new_threshold = params.threshold;
+        let unchanged = new_signers.len() == set.signers.len()
+            && new_signers.iter().all(|s| set.signers.contains(s))
+            && new_threshold == set.threshold;
+        if unchanged || new_signers.len() < usize::from(new_threshold) {
+            return vec![];
+        }
+        let old_signers = set.signers.clone();
+        self.globals.signer_set.pending_reshare = Some(PendingReshare {
+            started: height,
+            old_signers,
+            new_signers: new_signers.clone(),
+            new_threshold,
+            confirmations: vec![],
+        });
+        vec![Event::ReshareStarted {
+            new_signers,
+            new_threshold,
+        }]
     }
 
     fn owned_registration(

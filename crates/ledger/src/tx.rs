@@ -3,7 +3,9 @@
 use sha2::Digest as _;
 use sigil_crypto::{AccountKeypair, verify_signature};
 
-use crate::types::{Call, SignedTransaction, Transaction};
+use sigil_primitives::{AccountId, BlockNumber};
+
+use crate::types::{Call, SessionTicket, SignedTransaction, Transaction};
 
 /// Domain separator of transaction signatures.
 const SIGNING_DOMAIN: &[u8] = b"sigil/v1/transaction";
@@ -56,4 +58,72 @@ pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 /// Decodes a postcard value.
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
     postcard::from_bytes(bytes)
+}
+
+/// Domain separator of session tickets.
+const TICKET_DOMAIN: &[u8] = b"sigil/v1/session-ticket";
+
+/// Bytes a relayer signs for a session ticket: domain ‖ chain id length (u32 BE) ‖ chain id ‖
+/// postcard(session, block, attempt, committee, relayer).
+pub fn ticket_payload(chain_id: &str, ticket: &SessionTicket) -> Vec<u8> {
+    ticket_fields_payload(
+        chain_id,
+        &ticket.session,
+        ticket.block,
+        ticket.attempt,
+        &ticket.committee,
+        &ticket.relayer,
+    )
+}
+
+fn ticket_fields_payload(
+    chain_id: &str,
+    session: &[u8; 32],
+    block: BlockNumber,
+    attempt: u32,
+    committee: &[AccountId],
+    relayer: &AccountId,
+) -> Vec<u8> {
+    let mut out = TICKET_DOMAIN.to_vec();
+    out.extend_from_slice(
+        &u32::try_from(chain_id.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(chain_id.as_bytes());
+    out.extend_from_slice(&encode(&(session, block, attempt, committee, relayer)));
+    out
+}
+
+/// Issues a relayer's ticket for a signing session.
+pub fn sign_ticket(
+    relayer: &AccountKeypair,
+    chain_id: &str,
+    session: [u8; 32],
+    block: BlockNumber,
+    attempt: u32,
+    committee: Vec<AccountId>,
+) -> SessionTicket {
+    let account = relayer.account_id();
+    let signature = relayer.sign(&ticket_fields_payload(
+        chain_id, &session, block, attempt, &committee, &account,
+    ));
+    SessionTicket {
+        session,
+        block,
+        attempt,
+        committee,
+        relayer: account,
+        signature,
+    }
+}
+
+/// Checks a ticket's signature by the relayer it names.
+pub fn verify_ticket(chain_id: &str, ticket: &SessionTicket) -> bool {
+    verify_signature(
+        &ticket.relayer,
+        &ticket_payload(chain_id, ticket),
+        &ticket.signature,
+    )
+    .is_ok()
 }

@@ -24,6 +24,8 @@ pub struct Account {
 pub enum ValidatorStatus {
     /// Serving and eligible to be a signer.
     Active,
+    /// Asked to leave while a signer: leaves (stake returned) once a reshare rotates it out.
+    Leaving,
 }
 
 /// What the ledger holds about a validator.
@@ -88,6 +90,29 @@ pub struct SignerSet {
     pub jump_start: JumpStartStatus,
     /// A reshare in progress, if any.
     pub pending_reshare: Option<PendingReshare>,
+    /// Offenders kept out of committee selection, each until a block.
+    #[serde(default)]
+    pub excluded: Vec<Exclusion>,
+}
+
+/// An offender kept out of committees while the head is below `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exclusion {
+    /// The offender.
+    pub account: AccountId,
+    /// First block at which it may be selected again.
+    pub until: BlockNumber,
+}
+
+impl SignerSet {
+    /// The accounts excluded from committees at block `height`.
+    pub fn excluded_at(&self, height: u64) -> std::collections::BTreeSet<AccountId> {
+        self.excluded
+            .iter()
+            .filter(|e| e.until.0 > height)
+            .map(|e| e.account)
+            .collect()
+    }
 }
 
 /// A stored program.
@@ -127,7 +152,7 @@ pub struct Registration {
 
 /// Tunable parameters, changed by governance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Parameters {
     /// Successful signatures allowed per key per block.
     pub request_limit: u32,
@@ -143,8 +168,17 @@ pub struct Parameters {
     pub threshold: u16,
     /// Blocks an offender stays out of committees.
     pub offence_window: u64,
-    /// Least stake a validator must bond.
+    /// Least stake a validator must bond; a signer slashed below it is rotated out.
     pub min_stake: Balance,
+    /// Stake slashed for an unproven offence (unresponsive, unprovable invalid message), in
+    /// thousandths.
+    pub slash_unresponsive_permille: u32,
+    /// Stake slashed for a proven offence (evidence checked by the ledger), in thousandths.
+    pub slash_misbehaviour_permille: u32,
+    /// Offences within the offence window that remove a signer from the signer set.
+    pub max_offences: u32,
+    /// Blocks after a session's request block during which its offences may be reported.
+    pub report_window: u64,
 }
 
 impl Default for Parameters {
@@ -158,6 +192,10 @@ impl Default for Parameters {
             threshold: 2,
             offence_window: 100,
             min_stake: 1_000,
+            slash_unresponsive_permille: 10,
+            slash_misbehaviour_permille: 100,
+            max_offences: 3,
+            report_window: 1_000,
         }
     }
 }
@@ -176,6 +214,12 @@ impl Parameters {
         }
         if self.max_message_size == 0 || self.max_message_size > (1 << 20) {
             return Err("max_message_size must be between 1 and 1 MiB".into());
+        }
+        if self.slash_unresponsive_permille > 1000 || self.slash_misbehaviour_permille > 1000 {
+            return Err("slash fractions are thousandths: at most 1000".into());
+        }
+        if self.max_offences == 0 || self.report_window == 0 {
+            return Err("max_offences and report_window must be positive".into());
         }
         if self.max_program_size == 0 || self.max_program_size > 1_000_000 {
             return Err("max_program_size must be between 1 and 1,000,000".into());
@@ -198,23 +242,63 @@ pub enum OffenceKind {
     Equivocation,
 }
 
-/// An offence report as recorded.
+impl OffenceKind {
+    /// Stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unresponsive => "unresponsive",
+            Self::InvalidMessage => "invalid_message",
+            Self::FailedProof => "failed_proof",
+            Self::Equivocation => "equivocation",
+        }
+    }
+}
+
+/// A relayer's signed statement that it started signing session `session` (attempt `attempt`
+/// of a request naming block `block`) with `committee`. Reports must carry one: it proves the
+/// session existed and who was in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionTicket {
+    /// The session id (`docs/PROTOCOL.md` §7).
+    #[serde(with = "sigil_primitives::bytes::hex_array")]
+    pub session: [u8; 32],
+    /// The block the user's request named.
+    pub block: BlockNumber,
+    /// Attempt number of the request.
+    pub attempt: u32,
+    /// The committee, in ledger order.
+    pub committee: Vec<AccountId>,
+    /// The relayer that started it.
+    pub relayer: AccountId,
+    /// The relayer's signature over [`crate::tx::ticket_payload`].
+    pub signature: Ed25519Signature,
+}
+
+/// An offence: reported, and recorded once the ledger accepts it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OffenceRecord {
     /// The signing session it concerns.
     #[serde(with = "sigil_primitives::bytes::hex_vec")]
     pub session: Vec<u8>,
-    /// Who reported.
-    pub reporter: AccountId,
+    /// Who reported, first reporter first.
+    pub reporters: Vec<AccountId>,
     /// Who is accused.
     pub offender: AccountId,
     /// What kind of fault.
     pub kind: OffenceKind,
-    /// SHA-256 of the evidence.
+    /// Whether the ledger verified the evidence itself.
+    pub proven: bool,
+    /// Size of the session's committee (an unproven offence needs all its other members).
+    pub committee_size: u16,
+    /// SHA-256 of the first report's evidence.
     #[serde(with = "sigil_primitives::bytes::hex_vec")]
     pub evidence_hash: Vec<u8>,
-    /// Block that recorded it.
-    pub block: BlockNumber,
+    /// Block of the first report.
+    pub reported: BlockNumber,
+    /// Block that recorded it, once enough reporters agree or the evidence proved it.
+    pub recorded: Option<BlockNumber>,
+    /// Stake slashed when it was recorded.
+    pub slashed: Balance,
 }
 
 /// What a transaction asks the ledger to do.
@@ -298,9 +382,8 @@ pub enum Call {
     },
     /// A signer reports a faulty peer.
     ReportOffence {
-        /// Session id.
-        #[serde(with = "sigil_primitives::bytes::hex_vec")]
-        session: Vec<u8>,
+        /// The relayer's ticket for the session.
+        ticket: SessionTicket,
         /// The accused signer.
         offender: AccountId,
         /// Fault kind.
@@ -419,10 +502,35 @@ pub enum Event {
         /// The new owner.
         new_owner: AccountId,
     },
-    /// An offence was recorded.
+    /// A committee member reported an offence that is not recorded yet.
+    OffenceReportReceived {
+        /// The reporter.
+        reporter: AccountId,
+        /// The accused.
+        offender: AccountId,
+        /// What it is accused of.
+        kind: OffenceKind,
+    },
+    /// An offence was recorded: the offender is excluded and slashed.
     OffenceReported {
         /// The record.
         offence: OffenceRecord,
+    },
+    /// A validator's stake was cut.
+    Slashed {
+        /// The validator.
+        account: AccountId,
+        /// Amount burned.
+        amount: Balance,
+        /// Stake left.
+        stake: Balance,
+    },
+    /// The signer set is changing: old and new signers reshare the network key.
+    ReshareStarted {
+        /// The set taking over.
+        new_signers: Vec<AccountId>,
+        /// Its threshold.
+        new_threshold: u16,
     },
     /// A new signer confirmed a reshare.
     ReshareConfirmed {
@@ -461,7 +569,16 @@ impl Event {
             Event::ProgramStored { deployer, .. } => vec![*deployer],
             Event::Registered { owner, .. } => vec![*owner],
             Event::OwnerChanged { new_owner, .. } => vec![*new_owner],
-            Event::OffenceReported { offence } => vec![offence.reporter, offence.offender],
+            Event::OffenceReported { offence } => {
+                let mut accounts = offence.reporters.clone();
+                accounts.push(offence.offender);
+                accounts
+            }
+            Event::OffenceReportReceived {
+                reporter, offender, ..
+            } => vec![*reporter, *offender],
+            Event::Slashed { account, .. } => vec![*account],
+            Event::ReshareStarted { new_signers, .. } => new_signers.clone(),
             Event::ProgramRemoved { .. }
             | Event::ProgramsChanged { .. }
             | Event::JumpStartDone { .. }

@@ -72,13 +72,32 @@ fn every_record_kind_survives_reopen() {
     }])
     .expect("list");
     txs.push(sign("eve", Call::Register { programs }));
+    // eve joins after the jump start, so it is a relayer that can vouch for a session.
+    txs.push(sign(
+        "eve",
+        Call::Validate {
+            x25519: X25519PublicKey::from_bytes([9; 32]).expect("key"),
+            endpoint: Endpoint::new("127.0.0.1:3009").expect("endpoint"),
+            stake: 5_000,
+        },
+    ));
+    let mut committee = vec![k("bob").account_id(), k("dave").account_id()];
+    committee.sort();
+    let ticket = tx::sign_ticket(
+        &k("eve"),
+        &chain_id,
+        [1; 32],
+        sigil_primitives::BlockNumber(1),
+        0,
+        committee,
+    );
     txs.push(sign(
         "bob",
         Call::ReportOffence {
-            session: vec![1],
+            ticket,
             offender: k("dave").account_id(),
-            kind: OffenceKind::FailedProof,
-            evidence: vec![9],
+            kind: OffenceKind::Unresponsive,
+            evidence: vec![],
         },
     ));
     // One invalid transaction: left out of the block, reported in the outcomes.

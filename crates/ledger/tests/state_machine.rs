@@ -400,12 +400,19 @@ fn jump_start_and_confirmations() {
         TxError::WrongState(_)
     ));
 
-    // A signer cannot leave; a non-signer validator can.
+    // A signer leaves through a reshare to a replacement, which cannot leave meanwhile.
+    let events = h
+        .apply("bob", Call::Leave)
+        .expect("a signer leaves by a reshare");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::ReshareStarted { new_signers, .. } if new_signers.contains(&h.id("eve"))))
+    );
     assert!(matches!(
-        h.reject("bob", Call::Leave),
+        h.reject("eve", Call::Leave),
         TxError::WrongState(_)
     ));
-    h.apply("eve", Call::Leave).expect("non-signer leaves");
 }
 
 #[test]
@@ -594,45 +601,284 @@ fn change_programs_and_owner() {
         .expect("new owner changes programs");
 }
 
+impl Harness {
+    /// A relayer's (eve's) ticket for a session of `committee` at the current height.
+    fn ticket(&self, by: &str, session: u8, committee: &[&str]) -> SessionTicket {
+        let mut members: Vec<AccountId> = committee.iter().map(|n| self.id(n)).collect();
+        members.sort();
+        tx::sign_ticket(
+            &self.keys[by],
+            &self.state.globals.chain_id,
+            [session; 32],
+            BlockNumber(self.height),
+            0,
+            members,
+        )
+    }
+
+    fn stake(&self, who: &str) -> Balance {
+        self.state
+            .validators
+            .get(&self.id(who))
+            .expect("validator")
+            .stake
+    }
+}
+
+fn report(ticket: SessionTicket, offender: AccountId, kind: OffenceKind) -> Call {
+    Call::ReportOffence {
+        ticket,
+        offender,
+        kind,
+        evidence: vec![],
+    }
+}
+
 #[test]
-fn offences() {
+fn false_offence_reports_are_refused() {
     let mut h = Harness::new();
     h.ready();
     h.validate("eve", 3010);
-    let dave = h.id("dave");
-    let report = |offender: AccountId| Call::ReportOffence {
-        session: vec![1, 2, 3],
-        offender,
-        kind: OffenceKind::Unresponsive,
-        evidence: b"timeout in round 2".to_vec(),
-    };
+    let (bob, charlie, dave) = (h.id("bob"), h.id("charlie"), h.id("dave"));
+    let pair = h.ticket("eve", 1, &["bob", "charlie"]);
     assert!(
-        matches!(h.reject("eve", report(dave)), TxError::Unauthorised(_)),
+        matches!(
+            h.reject("eve", report(pair.clone(), bob, OffenceKind::Unresponsive)),
+            TxError::Unauthorised(_)
+        ),
         "reporter not a signer"
     );
-    let eve = h.id("eve");
     assert!(
-        matches!(h.reject("bob", report(eve)), TxError::Invalid(_)),
-        "offender not a signer"
-    );
-    let bob = h.id("bob");
-    assert!(
-        matches!(h.reject("bob", report(bob)), TxError::Invalid(_)),
+        matches!(
+            h.reject("bob", report(pair.clone(), bob, OffenceKind::Unresponsive)),
+            TxError::Invalid(_)
+        ),
         "self report"
     );
-    let events = h.apply("bob", report(dave)).expect("report");
-    let Event::OffenceReported { offence } = &events[0] else {
-        panic!()
+    assert!(
+        matches!(
+            h.reject("bob", report(pair.clone(), dave, OffenceKind::Unresponsive)),
+            TxError::Invalid(_)
+        ),
+        "the accused was not in the committee"
+    );
+    assert!(
+        matches!(
+            h.reject(
+                "dave",
+                report(pair.clone(), charlie, OffenceKind::Unresponsive)
+            ),
+            TxError::Unauthorised(_)
+        ),
+        "the reporter was not in the committee"
+    );
+    let own = h.ticket("bob", 1, &["bob", "charlie"]);
+    assert!(
+        matches!(
+            h.reject("bob", report(own, charlie, OffenceKind::Unresponsive)),
+            TxError::Invalid(_)
+        ),
+        "a ticket must come from a relayer"
+    );
+    let mut tampered = pair.clone();
+    tampered.attempt = 1;
+    assert!(
+        matches!(
+            h.reject("bob", report(tampered, charlie, OffenceKind::Unresponsive)),
+            TxError::Invalid(_)
+        ),
+        "the ticket's signature covers the attempt"
+    );
+    let mut future = pair.clone();
+    future.block = BlockNumber(h.height + 10);
+    assert!(matches!(
+        h.reject("bob", report(future, charlie, OffenceKind::Unresponsive)),
+        TxError::Invalid(_)
+    ));
+    let bogus = Call::ReportOffence {
+        ticket: pair.clone(),
+        offender: charlie,
+        kind: OffenceKind::FailedProof,
+        evidence: b"not evidence".to_vec(),
+    };
+    assert!(
+        matches!(h.reject("bob", bogus), TxError::Invalid(_)),
+        "evidence the ledger cannot verify proves nothing"
+    );
+    let with_evidence = Call::ReportOffence {
+        ticket: pair,
+        offender: charlie,
+        kind: OffenceKind::Unresponsive,
+        evidence: vec![1],
+    };
+    assert!(matches!(
+        h.reject("bob", with_evidence),
+        TxError::Invalid(_)
+    ));
+    assert_eq!(h.state.offences.len(), 0);
+}
+
+#[test]
+fn an_offence_is_recorded_when_the_other_members_agree() {
+    let mut h = Harness::new();
+    h.ready();
+    h.validate("eve", 3010);
+    let (bob, charlie, dave) = (h.id("bob"), h.id("charlie"), h.id("dave"));
+    let window = h.state.globals.parameters.offence_window;
+
+    // A committee of two: the other member's report is enough.
+    let pair = h.ticket("eve", 1, &["bob", "charlie"]);
+    let events = h
+        .apply(
+            "bob",
+            report(pair.clone(), charlie, OffenceKind::Unresponsive),
+        )
+        .expect("report");
+    let recorded_at = h.height;
+    let Some(Event::OffenceReported { offence }) = events.get(1) else {
+        panic!("recorded: {events:?}")
     };
     assert_eq!(
-        (offence.reporter, offence.offender, offence.kind),
-        (bob, dave, OffenceKind::Unresponsive)
+        (offence.offender, offence.kind, offence.reporters.clone()),
+        (charlie, OffenceKind::Unresponsive, vec![bob])
     );
-    assert_eq!(h.state.offences.len(), 1);
+    assert_eq!(offence.recorded, Some(BlockNumber(recorded_at)));
+    assert!(!offence.proven);
+    // 1% of 5,000.
+    assert_eq!(offence.slashed, 50);
+    assert_eq!(h.stake("charlie"), 4_950);
+    assert!(events.contains(&Event::Slashed {
+        account: charlie,
+        amount: 50,
+        stake: 4_950
+    }));
+    let set = &h.state.globals.signer_set;
+    assert!(set.excluded_at(recorded_at).contains(&charlie));
+    assert!(set.excluded_at(recorded_at + window - 1).contains(&charlie));
+    assert!(!set.excluded_at(recorded_at + window).contains(&charlie));
+    assert!(matches!(
+        h.reject(
+            "bob",
+            report(pair.clone(), charlie, OffenceKind::Unresponsive)
+        ),
+        TxError::AlreadyExists(_)
+    ));
+    // The recorded offender's counter-accusation about that session counts for nothing.
+    assert!(matches!(
+        h.reject("charlie", report(pair, bob, OffenceKind::Unresponsive)),
+        TxError::WrongState(_)
+    ));
+
+    // A committee of three: one report waits for the second.
+    let trio = h.ticket("eve", 2, &["bob", "charlie", "dave"]);
+    let events = h
+        .apply("bob", report(trio.clone(), dave, OffenceKind::Unresponsive))
+        .expect("first report");
+    assert_eq!(events.len(), 1, "received, not recorded: {events:?}");
+    assert_eq!(h.stake("dave"), 5_000);
+    let events = h
+        .apply("charlie", report(trio, dave, OffenceKind::Unresponsive))
+        .expect("second report");
     assert!(
-        matches!(h.reject("bob", report(dave)), TxError::AlreadyExists(_)),
-        "duplicate report"
+        events
+            .iter()
+            .any(|e| matches!(e, Event::OffenceReported { offence } if offence.reporters == vec![bob, charlie]))
     );
+    assert_eq!(h.stake("dave"), 4_950);
+}
+
+#[test]
+fn repeated_offences_rotate_the_offender_out() {
+    let mut h = Harness::new();
+    let key = h.ready();
+    h.validate("eve", 3010);
+    let mut params = h.state.globals.parameters.clone();
+    params.max_offences = 2;
+    h.apply("alice", Call::SetParameters { parameters: params })
+        .expect("parameters");
+    let (bob, charlie, dave, eve) = (h.id("bob"), h.id("charlie"), h.id("dave"), h.id("eve"));
+    let first = h.ticket("eve", 1, &["bob", "charlie"]);
+    h.apply("bob", report(first, charlie, OffenceKind::Unresponsive))
+        .expect("first offence");
+    assert!(h.state.globals.signer_set.pending_reshare.is_none());
+    let second = h.ticket("eve", 2, &["charlie", "dave"]);
+    let events = h
+        .apply("dave", report(second, charlie, OffenceKind::Unresponsive))
+        .expect("second offence");
+    let mut new_signers = vec![bob, dave, eve];
+    new_signers.sort();
+    let expected_new = {
+        // Order: the staying signers in ledger order, then the replacement.
+        let mut v: Vec<AccountId> = h
+            .state
+            .globals
+            .signer_set
+            .signers
+            .iter()
+            .copied()
+            .filter(|s| *s != charlie)
+            .collect();
+        v.push(eve);
+        v
+    };
+    assert!(events.contains(&Event::ReshareStarted {
+        new_signers: expected_new.clone(),
+        new_threshold: 2
+    }));
+    let pending = h
+        .state
+        .globals
+        .signer_set
+        .pending_reshare
+        .clone()
+        .expect("reshare");
+    assert_eq!(pending.new_signers, expected_new);
+    for who in ["bob", "dave", "eve"] {
+        h.apply(who, Call::ConfirmReshare { verifying_key: key })
+            .expect("confirm");
+    }
+    let mut signers = h.state.globals.signer_set.signers.clone();
+    signers.sort();
+    assert_eq!(signers, new_signers);
+    assert_eq!(h.state.globals.signer_set.network_key, Some(key));
+    assert!(h.state.validators.contains(&charlie), "still a validator");
+}
+
+#[test]
+fn a_signer_leaves_through_a_reshare() {
+    let mut h = Harness::new();
+    let key = h.ready();
+    h.validate("eve", 3010);
+    let balance = h.balance("bob");
+    let events = h.apply("bob", Call::Leave).expect("leave");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::ReshareStarted { .. }))
+    );
+    assert!(matches!(
+        h.reject("bob", Call::Leave),
+        TxError::AlreadyExists(_)
+    ));
+    assert!(h.state.globals.signer_set.signers.contains(&h.id("bob")));
+    for who in ["charlie", "dave", "eve"] {
+        h.apply(who, Call::ConfirmReshare { verifying_key: key })
+            .expect("confirm");
+    }
+    assert!(!h.state.globals.signer_set.signers.contains(&h.id("bob")));
+    assert!(!h.state.validators.contains(&h.id("bob")), "bob left");
+    assert_eq!(h.balance("bob"), balance + 5_000, "stake returned");
+}
+
+#[test]
+fn slash_parameters_are_checked() {
+    let mut h = Harness::new();
+    let mut params = h.state.globals.parameters.clone();
+    params.slash_misbehaviour_permille = 1001;
+    assert!(matches!(
+        h.reject("alice", Call::SetParameters { parameters: params }),
+        TxError::Invalid(_)
+    ));
 }
 
 #[test]
@@ -692,6 +938,7 @@ fn reshare_confirmations() {
     );
     h.apply("dave", Call::Leave)
         .expect("rotated-out signer may leave");
+    assert!(!h.state.validators.contains(&h.id("dave")));
 }
 
 #[test]
