@@ -11,7 +11,7 @@ use sigil::devnet::{Devnet, DevnetConfig};
 use sigil_client::rpc::LedgerApiClient;
 use sigil_client::types::{Call, Event};
 use sigil_client::{ClientError, LedgerClient, NodeClient, SignRequest, seal_request};
-use sigil_crypto::request::request_digest;
+use sigil_crypto::request::{request_digest, sign_session_id};
 use sigil_crypto::{
     AccountKeypair, CommitteeSeed, Envelope, NodeSeed, SealParams, eth_address, recover_signer,
     seal, seal_signed, select_committee, verify_ecdsa,
@@ -499,10 +499,21 @@ async fn forwarded_for(
         committee[0] = swapped_in;
         committee.sort();
     }
+    // The relayer (ferdie) vouches for the session it starts.
+    let ticket = sigil_ledger::tx::sign_ticket(
+        &dev("ferdie"),
+        ledger.chain_id(),
+        sign_session_id(&digest, attempt),
+        sigil_primitives::BlockNumber(request.block),
+        attempt,
+        committee.clone(),
+    );
     (
         ForwardedRequest {
             attempt,
             committee: committee.clone(),
+            excluded: vec![],
+            ticket: ticket.signature,
             user_plaintext: plaintext,
         },
         committee,

@@ -29,7 +29,7 @@ type AppState = State<Arc<Inner>>;
 
 /// The node's routes.
 pub(crate) fn router(inner: Arc<Inner>) -> axum::Router {
-    axum::Router::new()
+    let router = axum::Router::new()
         .route("/v1/relay", post(relay))
         .route("/v1/sign", post(sign))
         .route("/v1/ws", get(websocket))
@@ -37,7 +37,10 @@ pub(crate) fn router(inner: Arc<Inner>) -> axum::Router {
         .route("/v1/info", get(info))
         .route("/v1/hashes", get(hashes))
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
+        .route("/metrics", get(metrics_text));
+    #[cfg(feature = "fault-injection")]
+    let router = router.route("/v1/admin/fault", post(set_fault));
+    router
         .fallback(not_found)
         .layer(middleware::from_fn(observe))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -239,4 +242,30 @@ async fn metrics_text(State(inner): AppState) -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// `POST /v1/admin/fault` (fault-injection builds only): `{"fault": "silent"}` and the like, or
+/// `{"fault": null}` to behave again. Applies to signing sessions started afterwards.
+#[cfg(feature = "fault-injection")]
+async fn set_fault(
+    State(inner): AppState,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let fault = match body.get("fault") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(text)) => Some(
+            text.parse::<sigil_mpc::InjectedFault>()
+                .map_err(|e| ApiError::bad_request("bad_fault", e.to_string()))?,
+        ),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_fault",
+                "\"fault\" must be a string or null",
+            ));
+        }
+    };
+    tracing::warn!(?fault, "fault injection changed");
+    *inner.fault.lock().unwrap_or_else(|e| e.into_inner()) = fault.clone();
+    Ok(Json(serde_json::json!({ "fault": fault })))
 }

@@ -50,6 +50,18 @@ pub struct NodeArgs {
     /// Longest a threshold-protocol round may take before the silent parties are blamed.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub round_timeout: Duration,
+    /// Signing attempts per request when this node relays (each with a new committee).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub max_attempts: u32,
+    /// How long the relayer waits for the ledger to record a failed attempt's offences before
+    /// trying the next committee anyway.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub offence_wait: Duration,
+    /// Misbehave in signing sessions: silent, drop-to:ACCOUNT, corrupt, bad-proof or
+    /// equivocate. Test builds with the `fault-injection` feature only.
+    #[cfg(feature = "fault-injection")]
+    #[arg(long)]
+    pub inject_fault: Option<sigil_mpc::InjectedFault>,
 }
 
 /// Runs a node until Ctrl-C or SIGTERM.
@@ -76,6 +88,10 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         request_window: args.request_window,
         result_ttl: args.result_ttl,
         round_timeout: args.round_timeout,
+        max_attempts: args.max_attempts,
+        offence_wait: args.offence_wait,
+        #[cfg(feature = "fault-injection")]
+        fault: args.inject_fault,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

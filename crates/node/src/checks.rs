@@ -36,6 +36,7 @@ impl Inner {
         &self,
         user: &Opened,
         view: &View,
+        window: u64,
     ) -> Result<Checked, ApiError> {
         let request = SignatureRequest::decode(&user.payload)
             .map_err(|e| ApiError::bad_request("malformed_request", e.to_string()))?;
@@ -63,7 +64,7 @@ impl Inner {
                 format!("block {} is ahead of the head {head}", request.block),
             ));
         }
-        if head - request.block > self.config.request_window {
+        if head - request.block > window {
             return Err(ApiError::bad_request(
                 "stale_block",
                 format!(
@@ -71,7 +72,7 @@ impl Inner {
                     request.block,
                     head - request.block,
                     head,
-                    self.config.request_window
+                    window
                 ),
             ));
         }

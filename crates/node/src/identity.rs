@@ -14,6 +14,9 @@ const SEED: &str = "node-seed";
 const SHARE: &str = "key-share";
 /// Keystore entry of the aux data that goes with the share.
 const AUX: &str = "aux-data";
+/// Entries of a share received in a reshare, kept until the ledger switches to the new set.
+const NEXT_SHARE: &str = "next-key-share";
+const NEXT_AUX: &str = "next-aux-data";
 
 /// How the keystore is unlocked.
 #[derive(Debug, Clone)]
@@ -109,6 +112,45 @@ impl Identity {
         let aux = aux.to_bytes();
         self.keystore
             .put_many(&[(SHARE, share.expose()), (AUX, aux.expose())])?;
+        Ok(())
+    }
+
+    /// The share received in a reshare that the ledger has not switched to yet, if any.
+    pub fn next_key_share(&self) -> anyhow::Result<Option<(KeyShare, AuxData)>> {
+        let (Some(share), Some(aux)) =
+            (self.keystore.get(NEXT_SHARE)?, self.keystore.get(NEXT_AUX)?)
+        else {
+            return Ok(None);
+        };
+        let share = KeyShare::from_bytes(share.expose()).context("stored next key share")?;
+        let aux = AuxData::from_bytes(aux.expose()).context("stored next aux data")?;
+        Ok(Some((share, aux)))
+    }
+
+    /// Keeps a reshared key share until the ledger switches to its signer set.
+    pub fn store_next_key_share(&self, share: &KeyShare, aux: &AuxData) -> anyhow::Result<()> {
+        let share = share.to_bytes();
+        let aux = aux.to_bytes();
+        self.keystore
+            .put_many(&[(NEXT_SHARE, share.expose()), (NEXT_AUX, aux.expose())])?;
+        Ok(())
+    }
+
+    /// Makes the reshared share the current one (the ledger switched to its signer set).
+    pub fn promote_next_key_share(&self) -> anyhow::Result<()> {
+        if let Some((share, aux)) = self.next_key_share()? {
+            self.store_key_share(&share, &aux)?;
+        }
+        self.keystore.delete(NEXT_SHARE)?;
+        self.keystore.delete(NEXT_AUX)?;
+        Ok(())
+    }
+
+    /// Deletes every share this node holds (it was rotated out of the signer set).
+    pub fn delete_key_shares(&self) -> anyhow::Result<()> {
+        for name in [SHARE, AUX, NEXT_SHARE, NEXT_AUX] {
+            self.keystore.delete(name)?;
+        }
         Ok(())
     }
 }

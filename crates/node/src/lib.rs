@@ -21,6 +21,7 @@ mod identity;
 mod jump_start;
 mod node;
 mod relay;
+mod rotation;
 mod signer;
 mod state;
 mod view;

@@ -46,6 +46,13 @@ pub struct NodeConfig {
     pub result_ttl: Duration,
     /// Threshold-protocol round timeout.
     pub round_timeout: Duration,
+    /// Signing attempts a relayer makes per request (each with a new committee).
+    pub max_attempts: u32,
+    /// How long a relayer waits for the ledger to record a failed attempt's offences.
+    pub offence_wait: Duration,
+    /// Misbehaviour this node commits in signing sessions (fault-injection builds only).
+    #[cfg(feature = "fault-injection")]
+    pub fault: Option<sigil_mpc::InjectedFault>,
 }
 
 /// A key share and the aux data that goes with it.
@@ -75,7 +82,14 @@ pub struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) jump_start_running: Mutex<bool>,
+    /// The block of the reshare this node is taking part in, if any.
+    pub(crate) reshare_running: Mutex<Option<u64>>,
     pub(crate) shutdown: watch::Sender<bool>,
+    /// Serialises this node's ledger transactions, so nonces do not collide.
+    pub(crate) tx_lock: tokio::sync::Mutex<()>,
+    /// Misbehaviour to commit in signing sessions, changeable at run time.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fault: Mutex<Option<sigil_mpc::InjectedFault>>,
 }
 
 /// A running node.
@@ -99,6 +113,8 @@ impl Node {
         let me = account.account_id();
         tracing::info!(account = %me, x25519 = %x25519.public_key(), "identity loaded");
 
+        #[cfg(feature = "fault-injection")]
+        let fault = config.fault.clone();
         let ledger = LedgerClient::connect(&config.ledger_url)
             .await
             .context("cannot reach the ledger")?;
@@ -149,7 +165,11 @@ impl Node {
                 .context("cannot build the HTTP client")?,
             metrics,
             jump_start_running: Mutex::new(false),
+            reshare_running: Mutex::new(None),
             shutdown: watch::Sender::new(false),
+            tx_lock: tokio::sync::Mutex::new(()),
+            #[cfg(feature = "fault-injection")]
+            fault: Mutex::new(fault),
         });
         inner.update_peers();
 
@@ -250,6 +270,32 @@ impl Inner {
     /// A snapshot of the ledger view.
     pub(crate) fn view(&self) -> View {
         self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// An engine for one signing session, with the misbehaviour currently injected, if any.
+    pub(crate) fn signing_engine(&self) -> Engine {
+        #[allow(unused_mut)]
+        let mut config = SessionConfig::with_round_timeout(self.config.round_timeout);
+        #[cfg(feature = "fault-injection")]
+        {
+            config.fault = self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        }
+        Engine::new(self.account.clone(), config)
+    }
+
+    /// Whether this node was told to misbehave (always false outside fault-injection builds).
+    pub(crate) fn misbehaving(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        {
+            self.fault
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            false
+        }
     }
 
     /// The held key share, if any.
@@ -390,5 +436,6 @@ impl Inner {
             self.update_peers();
         }
         self.clone().act_on_ledger();
+        self.clone().act_on_rotation();
     }
 }

@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use futures::future::join_all;
+use sigil_client::rpc::LedgerApiClient as _;
 use sigil_client::{ClientError, NodeClient};
-use sigil_crypto::request::verify_attestation;
+use sigil_crypto::request::{sign_session_id, verify_attestation};
 use sigil_crypto::{
     CommitteeSeed, Envelope, OpenPolicy, SealParams, select_committee, verify_ecdsa,
 };
-use sigil_primitives::request::{ForwardedRequest, RelayResponse, SignerResponse};
-use sigil_primitives::{AccountId, RequestId};
+use sigil_primitives::request::{
+    AttemptReport, Attestation, ForwardedRequest, OffenceSummary, RelayResponse, SignerResponse,
+};
+use sigil_primitives::{AccountId, BlockNumber, EcdsaSignature, RequestId};
 
 use crate::checks::Checked;
 use crate::error::ApiError;
@@ -84,7 +87,9 @@ impl Inner {
             .unwrap_or_else(|e| e.into_inner())
             .pending(request_id, self.config.result_ttl);
         let result = async {
-            let checked = self.check_request(&user, &view).await?;
+            let checked = self
+                .check_request(&user, &view, self.config.request_window)
+                .await?;
             // The relayer counts too, so one relayer's users meet the limit exactly even
             // though each signer only sees the requests of its committees.
             self.reserve_rate(&checked, &view)?;
@@ -100,7 +105,9 @@ impl Inner {
         (Some(request_id), result)
     }
 
-    /// Picks the committee and collects a verified signature from every member.
+    /// Picks a committee and collects a verified signature from every member; when an attempt
+    /// fails, waits for the ledger to record the offences and tries a new committee, up to
+    /// the configured number of attempts.
     async fn forward(
         &self,
         view: &View,
@@ -108,20 +115,106 @@ impl Inner {
         user_plaintext: &[u8],
         request_id: RequestId,
     ) -> Result<RelayResponse, ApiError> {
-        let attempt = 0;
-        let committee = committee_for(view, checked, attempt)?;
-        let forwarded = ForwardedRequest {
-            attempt,
-            committee: committee.iter().copied().collect(),
-            user_plaintext: user_plaintext.to_vec(),
+        let mut view = view.clone();
+        let mut attempts: Vec<AttemptReport> = Vec::new();
+        let mut sessions: Vec<(u32, [u8; 32])> = Vec::new();
+        let mut last_error = None;
+        for attempt in 0..self.config.max_attempts {
+            let excluded = view.signer_set.excluded_at(view.head);
+            let committee = match committee_for(&view, checked, attempt, &excluded) {
+                Ok(committee) => committee,
+                Err(error) => {
+                    last_error = Some(error);
+                    break;
+                }
+            };
+            let session = sign_session_id(&checked.digest, attempt);
+            sessions.push((attempt, session));
+            let members: Vec<AccountId> = committee.iter().copied().collect();
+            let excluded: Vec<AccountId> = excluded.into_iter().collect();
+            let ticket = sigil_ledger::tx::sign_ticket(
+                &self.account,
+                self.ledger().chain_id(),
+                session,
+                BlockNumber(checked.request.block),
+                attempt,
+                members.clone(),
+            );
+            let forwarded = ForwardedRequest {
+                attempt,
+                committee: members.clone(),
+                excluded: excluded.clone(),
+                ticket: ticket.signature,
+                user_plaintext: user_plaintext.to_vec(),
+            }
+            .encode();
+            let outcome = self
+                .ask_committee(&view, checked, &committee, &forwarded)
+                .await;
+            let mut report = AttemptReport {
+                attempt,
+                committee: members,
+                excluded,
+                error: None,
+            };
+            match outcome {
+                Ok((signature, attestations)) => {
+                    attempts.push(report);
+                    let offences = self.offences_of(&sessions).await;
+                    return Ok(RelayResponse {
+                        request_id,
+                        verifying_key: checked.request.verifying_key,
+                        message_hash: checked.message_hash,
+                        signature,
+                        block: checked.request.block,
+                        attempt,
+                        committee: committee.into_iter().collect(),
+                        relayer: self.me(),
+                        attestations,
+                        attempts,
+                        offences,
+                    });
+                }
+                Err(error) => {
+                    report.error = Some(error.detail());
+                    self.results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .attempted(&request_id, report.clone());
+                    attempts.push(report);
+                    metrics::counter!("sigil_node_attempts_failed_total").increment(1);
+                    tracing::warn!(%request_id, attempt, code = %error.code, message = %error.message, "signing attempt failed");
+                    // A refusal every member agrees on would not change with another committee.
+                    let retry = error.status.is_server_error();
+                    last_error = Some(error);
+                    if !retry || attempt + 1 >= self.config.max_attempts {
+                        break;
+                    }
+                    view = self.await_offences(&committee, &view).await;
+                }
+            }
         }
-        .encode();
-        let calls = committee.iter().map(|member| {
-            let forwarded = &forwarded;
-            async move { (*member, self.ask_member(view, member, forwarded).await) }
-        });
-        let answers = join_all(calls).await;
+        let offences = self.offences_of(&sessions).await;
+        self.results
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .offences(&request_id, offences);
+        Err(last_error.unwrap_or_else(|| ApiError::internal("no signing attempt was made")))
+    }
 
+    /// Asks every member of `committee` and checks their answers: one signature and every
+    /// member's attestation.
+    async fn ask_committee(
+        &self,
+        view: &View,
+        checked: &Checked,
+        committee: &BTreeSet<AccountId>,
+        forwarded: &[u8],
+    ) -> Result<(EcdsaSignature, Vec<Attestation>), ApiError> {
+        let calls = committee
+            .iter()
+            .map(|member| async move { (*member, self.ask_member(view, member, forwarded).await) });
+        let answers = join_all(calls).await;
         let mut attestations = Vec::new();
         let mut signature = None;
         let mut failures: Vec<(AccountId, ApiError)> = Vec::new();
@@ -143,17 +236,52 @@ impl Inner {
         }
         let signature =
             signature.ok_or_else(|| ApiError::internal("the committee returned no signature"))?;
-        Ok(RelayResponse {
-            request_id,
-            verifying_key: checked.request.verifying_key,
-            message_hash: checked.message_hash,
-            signature,
-            block: checked.request.block,
-            attempt,
-            committee: committee.into_iter().collect(),
-            relayer: self.me(),
-            attestations,
-        })
+        Ok((signature, attestations))
+    }
+
+    /// Waits until the ledger excludes a member of the failed committee (the block recording
+    /// its offence), or the offence wait runs out; returns the view to retry with.
+    async fn await_offences(&self, committee: &BTreeSet<AccountId>, before: &View) -> View {
+        let excluded_before = before.signer_set.excluded_at(before.head);
+        let deadline = tokio::time::Instant::now() + self.config.offence_wait;
+        loop {
+            let view = self.view();
+            let excluded = view.signer_set.excluded_at(view.head);
+            let newly = committee
+                .iter()
+                .any(|m| excluded.contains(m) && !excluded_before.contains(m));
+            if newly || tokio::time::Instant::now() >= deadline {
+                return view;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The offences the ledger holds for a request's sessions.
+    async fn offences_of(&self, sessions: &[(u32, [u8; 32])]) -> Vec<OffenceSummary> {
+        let records = match self.ledger().rpc().offences().await {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read offences from the ledger");
+                return vec![];
+            }
+        };
+        records
+            .into_iter()
+            .filter_map(|record| {
+                let (attempt, _) = sessions
+                    .iter()
+                    .find(|(_, session)| record.session == session.as_slice())?;
+                Some(OffenceSummary {
+                    attempt: *attempt,
+                    offender: record.offender,
+                    kind: record.kind.as_str().to_string(),
+                    reporters: record.reporters,
+                    recorded: record.recorded.map(|b| b.0),
+                    slashed: record.slashed,
+                })
+            })
+            .collect()
     }
 
     /// Seals the forwarded request to `member` and posts it to its `/v1/sign`.
@@ -251,11 +379,12 @@ pub(crate) fn committee_for(
     view: &View,
     checked: &Checked,
     attempt: u32,
+    excluded: &BTreeSet<AccountId>,
 ) -> Result<BTreeSet<AccountId>, ApiError> {
     let signers: BTreeSet<AccountId> = view.signer_set.signers.iter().copied().collect();
     select_committee(
         &signers,
-        &BTreeSet::new(),
+        excluded,
         usize::from(view.signer_set.threshold),
         &CommitteeSeed {
             block_hash: &checked.block_hash,

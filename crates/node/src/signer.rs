@@ -13,10 +13,16 @@ use sigil_primitives::AccountId;
 use sigil_primitives::request::{Attestation, ForwardedRequest, SignerResponse};
 use sigil_transport::SessionId;
 
+use sigil_ledger::types::{Call, OffenceKind, SessionTicket};
+use sigil_mpc::{FaultKind, MpcError, SessionFailure};
+use sigil_primitives::BlockNumber;
+
 use crate::channel::TransportChannel;
+use crate::checks::Checked;
 use crate::error::ApiError;
-use crate::node::Inner;
+use crate::node::{Inner, fetch_view};
 use crate::relay::{MAX_ENVELOPE_AGE_MS, committee_for};
+use crate::view::View;
 
 impl Inner {
     /// Runs the signer path for a relayer's envelope.
@@ -48,7 +54,16 @@ impl Inner {
         }
         let key = self
             .held_key()
-            .filter(|k| view.signer_set.network_key == Some(k.share.verifying_key()))
+            .filter(|k| {
+                view.signer_set.network_key == Some(k.share.verifying_key())
+                    && k.share.holders()
+                        == &view
+                            .signer_set
+                            .signers
+                            .iter()
+                            .copied()
+                            .collect::<BTreeSet<_>>()
+            })
             .ok_or_else(|| {
                 ApiError::not_ready("this signer holds no share of the current network key")
             })?;
@@ -72,8 +87,34 @@ impl Inner {
                 format!("the user's request is {age} ms old"),
             ));
         }
-        let checked = self.check_request(&user, &view).await?;
-        let committee = committee_for(&view, &checked, forwarded.attempt)?;
+        // A retry names the block the relayer checked at attempt 0; its age is bounded by the
+        // user's envelope timestamp (above) instead of the block window.
+        let window = if forwarded.attempt == 0 {
+            self.config.request_window
+        } else {
+            u64::MAX
+        };
+        let checked = self.check_request(&user, &view, window).await?;
+        let session_id = sign_session_id(&checked.digest, forwarded.attempt);
+        let ticket = SessionTicket {
+            session: session_id,
+            block: BlockNumber(checked.request.block),
+            attempt: forwarded.attempt,
+            committee: forwarded.committee.clone(),
+            relayer: outer.sender,
+            signature: forwarded.ticket,
+        };
+        if !sigil_ledger::tx::verify_ticket(self.ledger().chain_id(), &ticket) {
+            return Err(ApiError::bad_request(
+                "bad_ticket",
+                "the relayer's session ticket does not verify",
+            ));
+        }
+        let excluded = self
+            .check_exclusions(&forwarded.excluded, &checked, view)
+            .await?;
+        let view = self.view();
+        let committee = committee_for(&view, &checked, forwarded.attempt, &excluded)?;
         let named: BTreeSet<AccountId> = forwarded.committee.iter().copied().collect();
         if named != committee || named.len() != forwarded.committee.len() {
             return Err(ApiError::forbidden(
@@ -87,7 +128,6 @@ impl Inner {
                 "this signer is not in the request's committee",
             ));
         }
-        let session_id = sign_session_id(&checked.digest, forwarded.attempt);
         self.first_sighting(
             session_id,
             "this request was already signed or is being signed",
@@ -104,7 +144,7 @@ impl Inner {
                 .open_session(SessionId(session_id), &members)
                 .map_err(|e| ApiError::internal(format!("cannot open the signing session: {e}")))?;
             let mut channel = TransportChannel(session);
-            self.engine
+            self.signing_engine()
                 .sign(
                     &session_id,
                     &sigil_mpc::SignRequest {
@@ -117,8 +157,11 @@ impl Inner {
                     &mut channel,
                 )
                 .await
-                .map_err(|e| {
-                    ApiError::new(StatusCode::BAD_GATEWAY, "signing_failed", e.to_string())
+                .map_err(|error| {
+                    if let MpcError::Failed(failure) = &error {
+                        self.report_faults(&ticket, failure);
+                    }
+                    ApiError::new(StatusCode::BAD_GATEWAY, "signing_failed", error.to_string())
                 })
         }
         .await;
@@ -158,5 +201,118 @@ impl Inner {
                 attestation,
             },
         })
+    }
+
+    /// The relayer's exclusions must all be offenders the ledger excludes beyond the request's
+    /// block; a relayer a block ahead of this node makes it read the ledger once more (the
+    /// view itself is left to the head subscription).
+    async fn check_exclusions(
+        &self,
+        named: &[AccountId],
+        checked: &Checked,
+        view: View,
+    ) -> Result<BTreeSet<AccountId>, ApiError> {
+        let excluded: BTreeSet<AccountId> = named.iter().copied().collect();
+        let allowed = |view: &View| {
+            let ledger_excluded: BTreeSet<AccountId> = view
+                .signer_set
+                .excluded
+                .iter()
+                .filter(|e| e.until.0 > checked.request.block)
+                .map(|e| e.account)
+                .collect();
+            excluded.is_subset(&ledger_excluded)
+        };
+        if excluded.len() != named.len() {
+            return Err(ApiError::bad_request(
+                "malformed_request",
+                "the excluded list repeats an account",
+            ));
+        }
+        if allowed(&view) {
+            return Ok(excluded);
+        }
+        let fresh = fetch_view(&self.ledger())
+            .await
+            .map_err(|e| ApiError::not_ready(format!("cannot read the ledger: {e}")))?;
+        let ok = allowed(&fresh);
+        if ok {
+            Ok(excluded)
+        } else {
+            Err(ApiError::forbidden(
+                "wrong_committee",
+                "the relayer excluded a signer the ledger does not exclude",
+            ))
+        }
+    }
+
+    /// Files an offence report for every other member the failed session names (never for
+    /// this node's own errors), one transaction at a time so nonces stay in order.
+    fn report_faults(self: &Arc<Self>, ticket: &SessionTicket, failure: &SessionFailure) {
+        if self.misbehaving() {
+            // A node told to misbehave plays the offender, not a witness.
+            return;
+        }
+        let me = self.me();
+        for fault in &failure.faults {
+            // Only first-hand findings: a fault heard from another member is that member's to
+            // report, and relaying it would let one liar make others accuse for it.
+            if fault.party == me
+                || fault.reported_by.is_some()
+                || !ticket.committee.contains(&fault.party)
+            {
+                continue;
+            }
+            let kind = offence_kind(fault.kind);
+            let evidence = fault.evidence.clone().unwrap_or_default();
+            let inner = self.clone();
+            let ticket = ticket.clone();
+            let offender = fault.party;
+            tokio::spawn(async move {
+                let call = |kind, evidence| Call::ReportOffence {
+                    ticket: ticket.clone(),
+                    offender,
+                    kind,
+                    evidence,
+                };
+                let mut outcome = inner.submit(call(kind, evidence.clone())).await;
+                if outcome.is_err() && !evidence.is_empty() {
+                    // Evidence the ledger cannot check still leaves an unproven report.
+                    outcome = inner
+                        .submit(call(OffenceKind::InvalidMessage, Vec::new()))
+                        .await;
+                }
+                match outcome {
+                    Ok(()) => {
+                        metrics::counter!("sigil_node_offences_reported_total", "kind" => kind.as_str())
+                            .increment(1);
+                        tracing::warn!(%offender, kind = kind.as_str(), "offence reported");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%offender, kind = kind.as_str(), %error, "offence report refused")
+                    }
+                }
+            });
+        }
+    }
+
+    /// Submits a transaction and waits for its block; one at a time, so nonces do not collide.
+    pub(crate) async fn submit(&self, call: Call) -> anyhow::Result<()> {
+        let _turn = self.tx_lock.lock().await;
+        let result = self.ledger().submit(&self.account, call, true).await?;
+        if result.included.is_none() {
+            anyhow::bail!("the ledger did not include transaction {}", result.hash);
+        }
+        Ok(())
+    }
+}
+
+/// The ledger's name for an engine fault.
+fn offence_kind(kind: FaultKind) -> OffenceKind {
+    match kind {
+        FaultKind::Unresponsive => OffenceKind::Unresponsive,
+        FaultKind::InvalidMessage => OffenceKind::InvalidMessage,
+        FaultKind::FailedProof => OffenceKind::FailedProof,
+        FaultKind::Equivocation => OffenceKind::Equivocation,
     }
 }

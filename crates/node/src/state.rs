@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use sigil_primitives::request::{ErrorDetail, RelayResponse, RequestStatus, SignatureStatus};
+use sigil_primitives::request::{
+    AttemptReport, ErrorDetail, OffenceSummary, RelayResponse, RequestStatus, SignatureStatus,
+};
 use sigil_primitives::{RequestId, VerifyingKey};
 
 /// Request ids seen within the freshness window; a repeat is a replay.
@@ -51,9 +53,25 @@ impl Results {
                 status: RequestStatus::Pending,
                 result: None,
                 error: None,
+                attempts: vec![],
+                offences: vec![],
             },
             ttl,
         );
+    }
+
+    /// Adds a finished attempt to a pending request.
+    pub fn attempted(&mut self, request_id: &RequestId, attempt: AttemptReport) {
+        if let Some((status, _)) = self.entries.get_mut(request_id) {
+            status.attempts.push(attempt);
+        }
+    }
+
+    /// Replaces what is known of the offences of a request's sessions.
+    pub fn offences(&mut self, request_id: &RequestId, offences: Vec<OffenceSummary>) {
+        if let Some((status, _)) = self.entries.get_mut(request_id) {
+            status.offences = offences;
+        }
     }
 
     /// Stores a request's signature.
@@ -62,6 +80,8 @@ impl Results {
             SignatureStatus {
                 request_id: response.request_id,
                 status: RequestStatus::Done,
+                attempts: response.attempts.clone(),
+                offences: response.offences.clone(),
                 result: Some(response),
                 error: None,
             },
@@ -71,12 +91,19 @@ impl Results {
 
     /// Stores why a request failed.
     pub fn failed(&mut self, request_id: RequestId, error: ErrorDetail, ttl: Duration) {
+        let (attempts, offences) = self
+            .entries
+            .remove(&request_id)
+            .map(|(status, _)| (status.attempts, status.offences))
+            .unwrap_or_default();
         self.put(
             SignatureStatus {
                 request_id,
                 status: RequestStatus::Failed,
                 result: None,
                 error: Some(error),
+                attempts,
+                offences,
             },
             ttl,
         );

@@ -198,6 +198,11 @@ pub struct ForwardedRequest {
     pub attempt: u32,
     /// The committee the relayer computed, ascending by account id.
     pub committee: Vec<AccountId>,
+    /// Offenders the relayer left out of selection (ledger exclusions it saw), ascending.
+    pub excluded: Vec<AccountId>,
+    /// The relayer's session ticket signature (`docs/PROTOCOL.md` §8.2): what a member's
+    /// offence report proves the session with.
+    pub ticket: Ed25519Signature,
     /// The user's signed envelope plaintext (`docs/PROTOCOL.md` §3.1) exactly as the relayer
     /// decrypted it, so every signer checks the user's own signature.
     pub user_plaintext: Vec<u8>,
@@ -208,23 +213,28 @@ impl std::fmt::Debug for ForwardedRequest {
         f.debug_struct("ForwardedRequest")
             .field("attempt", &self.attempt)
             .field("committee", &self.committee)
+            .field("excluded", &self.excluded)
             .field("user_plaintext_len", &self.user_plaintext.len())
             .finish()
     }
 }
 
 impl ForwardedRequest {
-    /// The binary form: `version(1) ‖ attempt(4) ‖ count(1) ‖ account(32)* ‖ len(4) ‖
-    /// user plaintext`.
+    /// The binary form: `version(1) ‖ attempt(4) ‖ count(1) ‖ account(32)* ‖ count(1) ‖
+    /// excluded account(32)* ‖ ticket signature(64) ‖ len(4) ‖ user plaintext`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(10 + 32 * self.committee.len() + self.user_plaintext.len());
+        let mut out = Vec::with_capacity(
+            75 + 32 * (self.committee.len() + self.excluded.len()) + self.user_plaintext.len(),
+        );
         out.push(REQUEST_VERSION);
         out.extend_from_slice(&self.attempt.to_be_bytes());
-        out.push(u8::try_from(self.committee.len()).unwrap_or(u8::MAX));
-        for member in &self.committee {
-            out.extend_from_slice(member.as_bytes());
+        for list in [&self.committee, &self.excluded] {
+            out.push(u8::try_from(list.len()).unwrap_or(u8::MAX));
+            for member in list {
+                out.extend_from_slice(member.as_bytes());
+            }
         }
+        out.extend_from_slice(self.ticket.as_bytes());
         put_bytes(&mut out, &self.user_plaintext);
         out
     }
@@ -241,11 +251,18 @@ impl ForwardedRequest {
         let committee = (0..count)
             .map(|_| AccountId::from_slice(r.take(32, "committee member")?))
             .collect::<Result<_, _>>()?;
+        let count = usize::from(r.u8("excluded count")?);
+        let excluded = (0..count)
+            .map(|_| AccountId::from_slice(r.take(32, "excluded account")?))
+            .collect::<Result<_, _>>()?;
+        let ticket = Ed25519Signature::from_slice(r.take(64, "ticket signature")?)?;
         let user_plaintext = r.bytes("user plaintext")?.to_vec();
         r.finish()?;
         Ok(Self {
             attempt,
             committee,
+            excluded,
+            ticket,
             user_plaintext,
         })
     }
@@ -295,6 +312,46 @@ pub struct RelayResponse {
     pub relayer: AccountId,
     /// Every committee member's attestation.
     pub attestations: Vec<Attestation>,
+    /// Every attempt, the failed ones with their error.
+    #[serde(default)]
+    pub attempts: Vec<AttemptReport>,
+    /// Offences the ledger holds for this request's sessions.
+    #[serde(default)]
+    pub offences: Vec<OffenceSummary>,
+}
+
+/// One attempt of a request: the committee asked and, if it failed, why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptReport {
+    /// Attempt number (0 first).
+    pub attempt: u32,
+    /// The committee, ascending.
+    pub committee: Vec<AccountId>,
+    /// Signers left out of selection as offenders, ascending.
+    pub excluded: Vec<AccountId>,
+    /// Why it failed; absent for the attempt that signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+/// An offence the ledger holds for one of a request's signing sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffenceSummary {
+    /// The attempt whose session it concerns.
+    pub attempt: u32,
+    /// The accused signer.
+    pub offender: AccountId,
+    /// `unresponsive`, `invalid_message`, `failed_proof` or `equivocation`.
+    pub kind: String,
+    /// Committee members that reported it.
+    pub reporters: Vec<AccountId>,
+    /// The block that recorded it; absent while reports are still short of the rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<u64>,
+    /// Stake slashed.
+    pub slashed: u64,
 }
 
 /// The state of a request kept by a relayer.
@@ -338,6 +395,12 @@ pub struct SignatureStatus {
     /// The error once failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail>,
+    /// Attempts so far (also in `result` once done).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptReport>,
+    /// Offences recorded or reported for the request's sessions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offences: Vec<OffenceSummary>,
 }
 
 /// `GET /v1/info`.
@@ -410,17 +473,22 @@ mod tests {
         assert!(SignatureRequest::decode(&bad_hash).is_err());
     }
 
+    fn account(byte: u8) -> AccountId {
+        AccountId::from_bytes([byte; 32]).unwrap()
+    }
+
     #[test]
     fn forwarded_request_round_trips() {
         let request = ForwardedRequest {
             attempt: 3,
-            committee: vec![],
+            committee: vec![account(1), account(2)],
+            excluded: vec![account(3)],
+            ticket: Ed25519Signature::from_bytes([4; 64]).unwrap(),
             user_plaintext: vec![7; 10],
         };
-        assert_eq!(
-            ForwardedRequest::decode(&request.encode()).unwrap(),
-            request
-        );
+        let bytes = request.encode();
+        assert_eq!(ForwardedRequest::decode(&bytes).unwrap(), request);
+        assert!(ForwardedRequest::decode(&bytes[..bytes.len() - 1]).is_err());
     }
 
     #[test]

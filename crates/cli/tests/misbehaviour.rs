@@ -1,0 +1,644 @@
+//! Misbehaviour end to end: a ledger and five `sigil node` processes built with fault injection
+//! (alice…dave the 2-of-4 signers from a real DKG, eve the relayer), production parameters.
+//!
+//! In order, on one devnet: each injected fault (the user still gets a signature, the faulty
+//! node is the only offender, with the right kind, excluded and slashed by the right amount); a
+//! signer killed mid-session and restarted; false reports that change nothing; a signer
+//! rotated out by resharing (same keys before and after, its share deleted); and a load test
+//! while a signer is killed and restarted every few seconds.
+
+use std::collections::BTreeSet;
+
+use futures::StreamExt as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sigil::devnet::{Devnet, DevnetConfig};
+use sigil_client::rpc::LedgerApiClient;
+use sigil_client::types::{Call, Event, OffenceKind, OffenceRecord, Parameters};
+use sigil_client::{ClientError, LedgerClient, NodeClient, SealedRequest, seal_request};
+use sigil_crypto::request::sign_session_id;
+use sigil_crypto::{AccountKeypair, CommitteeSeed, NodeSeed, select_committee, verify_ecdsa};
+use sigil_primitives::request::{RelayResponse, SignatureRequest};
+use sigil_primitives::{
+    AccountId, BlockNumber, HashingAlgorithm, ProgramInstance, ProgramList, VerifyingKey,
+};
+
+const SIGIL: &str = env!("CARGO_BIN_EXE_sigil");
+/// Blocks an offender stays excluded; short, so each case starts with every signer eligible.
+const WINDOW: u64 = 20;
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn dev(name: &str) -> AccountKeypair {
+    NodeSeed::dev(name).account_keypair()
+}
+
+async fn head(ledger: &LedgerClient) -> u64 {
+    ledger.rpc().head().await.unwrap().height.0
+}
+
+async fn set_parameters(ledger: &LedgerClient, change: impl FnOnce(&mut Parameters)) {
+    let mut parameters = ledger.rpc().parameters().await.unwrap();
+    change(&mut parameters);
+    ledger
+        .submit(&dev("alice"), Call::SetParameters { parameters }, true)
+        .await
+        .unwrap();
+}
+
+async fn stake(ledger: &LedgerClient, account: AccountId) -> u64 {
+    ledger
+        .rpc()
+        .validator(account)
+        .await
+        .unwrap()
+        .unwrap()
+        .stake
+}
+
+async fn offences(ledger: &LedgerClient) -> Vec<OffenceRecord> {
+    ledger.rpc().offences().await.unwrap()
+}
+
+/// Waits until no signer is excluded, so the next case can put any signer in a committee.
+async fn wait_exclusions_expire(ledger: &LedgerClient) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let set = ledger.rpc().signer_set().await.unwrap();
+        if set.excluded_at(head(ledger).await).is_empty() {
+            // Let every node see the head where it expired.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            return;
+        }
+        assert!(Instant::now() < deadline, "exclusions never expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A sealed request whose first committee contains `members`.
+async fn request_with(
+    ledger: &LedgerClient,
+    user: &AccountKeypair,
+    key: VerifyingKey,
+    members: &[AccountId],
+) -> (SignatureRequest, SealedRequest) {
+    let relayer = &ledger.relayers().await.unwrap()[0];
+    loop {
+        let request = SignatureRequest {
+            verifying_key: key,
+            block: head(ledger).await,
+            hashing: HashingAlgorithm::Keccak256,
+            aux_data: vec![vec![]],
+            message: sigil_crypto::secret::random_array::<16>().to_vec(),
+        };
+        let sealed = seal_request(user, relayer, &request).unwrap();
+        let set = ledger.rpc().signer_set().await.unwrap();
+        let block = ledger.rpc().block(request.block).await.unwrap().unwrap();
+        let committee = select_committee(
+            &set.signers.iter().copied().collect(),
+            &set.excluded_at(request.block),
+            usize::from(set.threshold),
+            &CommitteeSeed {
+                block_hash: &sigil_ledger::chain::header_hash(&block.header),
+                request_digest: &sealed.digest,
+                attempt: 0,
+            },
+        )
+        .unwrap();
+        if members.iter().all(|m| committee.contains(m)) {
+            return (request, sealed);
+        }
+    }
+}
+
+async fn relayer(ledger: &LedgerClient) -> NodeClient {
+    NodeClient::new(ledger.relayers().await.unwrap()[0].endpoint.as_str())
+}
+
+/// Posts `sealed` to the relayer and checks the signature and every attestation.
+async fn sign_checked(
+    ledger: &LedgerClient,
+    request: &SignatureRequest,
+    sealed: &SealedRequest,
+) -> RelayResponse {
+    let response = relayer(ledger)
+        .await
+        .relay(&sealed.envelope)
+        .await
+        .expect("the user still gets a signature");
+    sigil_client::verify_response(sealed, request, &response).expect("a valid signature");
+    response
+}
+
+async fn set_fault(node: &NodeClient, fault: Option<&str>) {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/v1/admin/fault", node.base_url()))
+        .json(&serde_json::json!({ "fault": fault }))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{answer:?}");
+}
+
+/// One injected fault: `name` misbehaves as told; the request is signed by a new committee and
+/// the ledger holds exactly one offence, against `name`, of `kind`, with the matching slash.
+async fn injected_fault_case(
+    devnet: &Devnet,
+    key: VerifyingKey,
+    name: &str,
+    fault: &str,
+    kinds: &[OffenceKind],
+    with: &[AccountId],
+) {
+    let ledger = devnet.client();
+    wait_exclusions_expire(ledger).await;
+    let node = devnet.node(name).unwrap();
+    let faulty = node.account;
+    let client = NodeClient::new(&node.endpoint);
+    let known = offences(ledger).await.len();
+    let stake_before = stake(ledger, faulty).await;
+    let parameters = ledger.rpc().parameters().await.unwrap();
+
+    set_fault(&client, Some(fault)).await;
+    let members = [&[faulty][..], with].concat();
+    let (request, sealed) = request_with(ledger, &dev("bob"), key, &members).await;
+    let response = sign_checked(ledger, &request, &sealed).await;
+    set_fault(&client, None).await;
+
+    assert!(
+        response.attempts.len() >= 2,
+        "{fault}: the first committee failed and another signed: {:?}",
+        response.attempts
+    );
+    assert!(response.attempts[0].committee.contains(&faulty));
+    assert!(response.attempts[0].error.is_some());
+    assert!(
+        !response.committee.contains(&faulty),
+        "{fault}: the signing committee excluded the offender"
+    );
+    assert!(response.attempts.last().unwrap().excluded.contains(&faulty));
+    let reported: Vec<_> = response
+        .offences
+        .iter()
+        .map(|o| (o.offender, o.kind.as_str()))
+        .collect();
+    assert_eq!(reported.len(), 1, "{fault}: {reported:?}");
+    assert_eq!(reported[0].0, faulty);
+    let kind = *kinds
+        .iter()
+        .find(|k| k.as_str() == reported[0].1)
+        .unwrap_or_else(|| panic!("{fault}: unexpected kind {}", reported[0].1));
+
+    let new: Vec<OffenceRecord> = offences(ledger).await.into_iter().skip(known).collect();
+    assert_eq!(
+        new.len(),
+        1,
+        "{fault}: one offence, no honest node accused: {new:?}"
+    );
+    let record = &new[0];
+    assert_eq!((record.offender, record.kind), (faulty, kind), "{fault}");
+    assert!(record.recorded.is_some(), "{fault}: recorded");
+    let session = sign_session_id(&sealed.digest, 0);
+    assert_eq!(record.session, session.to_vec());
+    let permille = if record.proven {
+        parameters.slash_misbehaviour_permille
+    } else {
+        parameters.slash_unresponsive_permille
+    };
+    let expected = stake_before * u64::from(permille) / 1000;
+    assert_eq!(record.slashed, expected, "{fault}");
+    assert_eq!(
+        stake(ledger, faulty).await,
+        stake_before - expected,
+        "{fault}"
+    );
+    let excluded = ledger
+        .rpc()
+        .signer_set()
+        .await
+        .unwrap()
+        .excluded_at(head(ledger).await);
+    assert!(excluded.contains(&faulty), "{fault}: excluded");
+
+    // The next committees leave it out too.
+    let next = sigil_client::types::ServerInfo::clone(&ledger.relayers().await.unwrap()[0]);
+    let request = SignatureRequest {
+        verifying_key: key,
+        block: head(ledger).await,
+        hashing: HashingAlgorithm::Keccak256,
+        aux_data: vec![vec![]],
+        message: b"after the offence".to_vec(),
+    };
+    let sealed = seal_request(&dev("bob"), &next, &request).unwrap();
+    let after = sign_checked(ledger, &request, &sealed).await;
+    assert!(!after.committee.contains(&faulty));
+    assert_eq!(after.attempts.len(), 1);
+    eprintln!(
+        "fault {fault}: {} attempts, offence {} ({}), slashed {}",
+        response.attempts.len(),
+        record.kind.as_str(),
+        if record.proven { "proven" } else { "reported" },
+        record.slashed
+    );
+}
+
+/// False reports: by a non-signer, with a ticket no relayer signed, about a non-member, with
+/// evidence that does not hold. Each is refused and nothing changes.
+async fn false_reports(devnet: &Devnet) {
+    let ledger = devnet.client();
+    let (alice, bob, charlie) = (
+        devnet.node("alice").unwrap().account,
+        devnet.node("bob").unwrap().account,
+        devnet.node("charlie").unwrap().account,
+    );
+    let relayer_name = devnet
+        .name_of(&ledger.relayers().await.unwrap()[0].account)
+        .unwrap()
+        .to_owned();
+    let block = BlockNumber(head(ledger).await);
+    let ticket = |by: &str, committee: Vec<AccountId>| {
+        let mut committee = committee;
+        committee.sort();
+        sigil_ledger::tx::sign_ticket(
+            &dev(by),
+            ledger.chain_id(),
+            sigil_crypto::secret::random_array::<32>(),
+            block,
+            0,
+            committee,
+        )
+    };
+    let before = (
+        offences(ledger).await,
+        stake(ledger, bob).await,
+        ledger.rpc().signer_set().await.unwrap(),
+    );
+    let report = |ticket, kind, evidence: Vec<u8>| Call::ReportOffence {
+        ticket,
+        offender: bob,
+        kind,
+        evidence,
+    };
+    let cases = [
+        (
+            relayer_name.as_str(),
+            report(
+                ticket(&relayer_name, vec![alice, bob]),
+                OffenceKind::Unresponsive,
+                vec![],
+            ),
+            "only a signer may report",
+        ),
+        (
+            "alice",
+            report(
+                ticket("alice", vec![alice, bob]),
+                OffenceKind::Unresponsive,
+                vec![],
+            ),
+            "must come from a relayer",
+        ),
+        (
+            "alice",
+            report(
+                ticket(&relayer_name, vec![alice, charlie]),
+                OffenceKind::Unresponsive,
+                vec![],
+            ),
+            "not in that session's committee",
+        ),
+        (
+            "alice",
+            report(
+                ticket(&relayer_name, vec![alice, bob]),
+                OffenceKind::FailedProof,
+                b"not evidence".to_vec(),
+            ),
+            "evidence does not hold",
+        ),
+    ];
+    for (by, call, why) in cases {
+        let error = ledger
+            .submit(&dev(by), call, true)
+            .await
+            .expect_err("a false report is refused");
+        assert!(error.to_string().contains(why), "{why}: {error}");
+    }
+    let after = (
+        offences(ledger).await,
+        stake(ledger, bob).await,
+        ledger.rpc().signer_set().await.unwrap(),
+    );
+    assert_eq!(before.0, after.0, "no offence recorded");
+    assert_eq!(before.1, after.1, "no stake slashed");
+    assert_eq!(before.2.excluded, after.2.excluded, "nobody excluded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaviour_is_named_reported_and_survived() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DevnetConfig::new(SIGIL, dir.path());
+    config.validators = 5;
+    config.signers = 4;
+    config.threshold = 2;
+    config.block_time = Duration::from_millis(300);
+    config.key_share_fixtures = Some(workspace().join("crates/mpc/fixtures/2-of-4"));
+    config.extra_node_args = [
+        "--round-timeout",
+        "15s",
+        "--offence-wait",
+        "30s",
+        "--max-attempts",
+        "4",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut devnet = Devnet::start(config).await.expect("devnet");
+    let ledger = LedgerClient::connect(devnet.ledger_url()).await.unwrap();
+    let ledger = &ledger;
+    let network_key = devnet.network_key().unwrap();
+    set_parameters(ledger, |p| {
+        p.offence_window = WINDOW;
+        p.max_offences = 100;
+        p.request_limit = 1000;
+    })
+    .await;
+
+    let program = ledger
+        .submit(
+            &dev("alice"),
+            Call::StoreProgram {
+                bytecode: std::fs::read(workspace().join("programs/dist/message-size.wasm"))
+                    .unwrap(),
+                config_schema: vec![],
+                aux_schema: vec![],
+                oracle_keys: vec![],
+                version: 1,
+            },
+            true,
+        )
+        .await
+        .unwrap()
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::ProgramStored { program, .. } => Some(*program),
+            _ => None,
+        })
+        .unwrap();
+    let programs = ProgramList::new(vec![ProgramInstance {
+        program,
+        config: br#"{"max_length": 1024}"#.to_vec(),
+    }])
+    .unwrap();
+    let key = ledger
+        .submit(&dev("bob"), Call::Register { programs }, true)
+        .await
+        .unwrap()
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Registered { verifying_key, .. } => Some(*verifying_key),
+            _ => None,
+        })
+        .unwrap();
+
+    // Each injected fault in turn, all by dave.
+    let charlie = devnet.node("charlie").unwrap().account;
+    for (fault, kinds, with) in [
+        ("silent", &[OffenceKind::Unresponsive][..], &[][..]),
+        (
+            format!("drop-to:{charlie}").as_str(),
+            &[OffenceKind::Unresponsive],
+            &[charlie],
+        ),
+        // A flipped byte either breaks decoding or a proof, depending on where it lands.
+        (
+            "corrupt",
+            &[OffenceKind::InvalidMessage, OffenceKind::FailedProof],
+            &[],
+        ),
+        ("bad-proof", &[OffenceKind::FailedProof], &[]),
+    ] {
+        injected_fault_case(&devnet, key, "dave", fault, kinds, with).await;
+    }
+
+    // A signer killed mid-session: the request is still signed, by another committee; the
+    // restarted signer signs again once its exclusion ends.
+    wait_exclusions_expire(ledger).await;
+    let (request, sealed) = request_with(ledger, &dev("bob"), key, &[charlie]).await;
+    let pending = {
+        let ledger = LedgerClient::connect(devnet.ledger_url()).await.unwrap();
+        let (request, sealed) = (request.clone(), sealed.clone());
+        tokio::spawn(async move { sign_checked(&ledger, &request, &sealed).await })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    devnet.kill("charlie").await.unwrap();
+    let response = pending.await.unwrap();
+    assert!(response.attempts.len() >= 2 && !response.committee.contains(&charlie));
+    devnet.restart("charlie").await.unwrap();
+    wait_exclusions_expire(ledger).await;
+    let (request, sealed) = request_with(ledger, &dev("bob"), key, &[charlie]).await;
+    let rejoined = sign_checked(ledger, &request, &sealed).await;
+    assert!(rejoined.committee.contains(&charlie), "charlie signs again");
+
+    false_reports(&devnet).await;
+
+    // Rotation: dave, slashed below the new minimum stake, leaves the signer set; eve takes its
+    // place through a reshare. The network key and the user's key stay the same.
+    let dave = devnet.node("dave").unwrap().account;
+    let eve = devnet.node("eve").unwrap().account;
+    let dave_stake = stake(ledger, dave).await;
+    for name in ["alice", "bob", "charlie", "eve"] {
+        assert!(stake(ledger, devnet.node(name).unwrap().account).await > dave_stake);
+    }
+    set_parameters(ledger, |p| p.min_stake = dave_stake + 1).await;
+    let started = Instant::now();
+    let expected: BTreeSet<AccountId> = ["alice", "bob", "charlie", "eve"]
+        .iter()
+        .map(|n| devnet.node(n).unwrap().account)
+        .collect();
+    loop {
+        let set = ledger.rpc().signer_set().await.unwrap();
+        if set.pending_reshare.is_none()
+            && set.signers.iter().copied().collect::<BTreeSet<_>>() == expected
+        {
+            assert_eq!(set.network_key, Some(network_key), "same network key");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the reshare did not finish: {set:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("reshare to eve took {:?}", started.elapsed());
+    assert!(
+        ledger
+            .relayers()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.account == dave)
+    );
+    let (request, sealed) = request_with(ledger, &dev("bob"), key, &[eve]).await;
+    let response = sign_checked(ledger, &request, &sealed).await;
+    assert!(response.committee.contains(&eve), "the new signer signs");
+    // dave deleted its share once the switch happened.
+    let dave_node = devnet.node("dave").unwrap();
+    let (dave_endpoint, dave_data, dave_key_file) = (
+        dave_node.endpoint.clone(),
+        dave_node.data_dir.clone(),
+        dave_node.key_file.clone(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = NodeClient::new(&dave_endpoint).info().await.unwrap();
+        if !info.signer {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    devnet.kill("dave").await.unwrap();
+    let keystore = sigil_keystore::Keystore::open(
+        &dave_data.join("keystore.redb"),
+        &sigil_keystore::KeySource::KeyFile(dave_key_file),
+    )
+    .unwrap();
+    let names = keystore.names().unwrap();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("share") || n.contains("aux")),
+        "the removed signer's keystore holds no share: {names:?}"
+    );
+    drop(keystore);
+    devnet.restart("dave").await.unwrap();
+
+    // Equivocation needs two recipients to contradict: governance raises the threshold to 3,
+    // which reshares the key to 3-of-4; then eve equivocates. The threshold goes back to 2.
+    set_threshold(ledger, 3, network_key).await;
+    injected_fault_case(
+        &devnet,
+        key,
+        "eve",
+        "equivocate",
+        &[OffenceKind::Equivocation],
+        &[],
+    )
+    .await;
+    set_threshold(ledger, 2, network_key).await;
+
+    load_test(&mut devnet, key).await;
+    devnet.stop().await.unwrap();
+}
+
+/// Governance sets the threshold; waits for the reshare to finish with the same network key.
+async fn set_threshold(ledger: &LedgerClient, threshold: u16, network_key: VerifyingKey) {
+    let started = Instant::now();
+    set_parameters(ledger, |p| p.threshold = threshold).await;
+    loop {
+        let set = ledger.rpc().signer_set().await.unwrap();
+        if set.pending_reshare.is_none() && set.threshold == threshold {
+            assert_eq!(set.network_key, Some(network_key), "same network key");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the reshare to threshold {threshold} did not finish: {set:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Let every node see the switch.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!(
+        "reshare to threshold {threshold} took {:?}",
+        started.elapsed()
+    );
+}
+
+/// 200 requests while bob is killed and restarted every few seconds: each gets a valid
+/// signature or a clear error.
+async fn load_test(devnet: &mut Devnet, key: VerifyingKey) {
+    const REQUESTS: usize = 200;
+    const CONCURRENCY: usize = 6;
+    let ledger = LedgerClient::connect(devnet.ledger_url()).await.unwrap();
+    wait_exclusions_expire(&ledger).await;
+    let offences_before = offences(&ledger).await.len();
+    let started = Instant::now();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let requests = {
+        let ledger = LedgerClient::connect(devnet.ledger_url()).await.unwrap();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let relayer_info = ledger.relayers().await.unwrap()[0].clone();
+            let relayer = NodeClient::new(relayer_info.endpoint.as_str());
+            let user = dev("bob");
+            let outcomes = futures::stream::iter(0..REQUESTS)
+                .map(|i| {
+                    let (ledger, relayer, relayer_info, user) =
+                        (&ledger, &relayer, &relayer_info, &user);
+                    async move {
+                        let request = SignatureRequest {
+                            verifying_key: key,
+                            block: head(ledger).await,
+                            hashing: HashingAlgorithm::Keccak256,
+                            aux_data: vec![vec![]],
+                            message: format!("load {i}").into_bytes(),
+                        };
+                        let sealed = seal_request(user, relayer_info, &request).unwrap();
+                        let answer = relayer.relay(&sealed.envelope).await;
+                        (request, sealed, answer)
+                    }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await;
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            outcomes
+        })
+    };
+    let mut kills = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        devnet.kill("bob").await.unwrap();
+        kills += 1;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        devnet.restart("bob").await.unwrap();
+    }
+    let outcomes = requests.await.unwrap();
+    let (mut ok, mut retried) = (0, 0);
+    let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
+    for (request, sealed, answer) in outcomes {
+        match answer {
+            Ok(response) => {
+                sigil_client::verify_response(&sealed, &request, &response)
+                    .expect("every signature verifies");
+                let hash =
+                    sigil_crypto::message_hash(HashingAlgorithm::Keccak256, &request.message)
+                        .unwrap();
+                verify_ecdsa(&key, &hash, &response.signature).unwrap();
+                ok += 1;
+                if response.attempts.len() > 1 {
+                    retried += 1;
+                }
+            }
+            Err(ClientError::Node { code, message, .. }) => {
+                assert!(!code.is_empty() && !message.is_empty());
+                *errors.entry(code).or_default() += 1;
+            }
+            Err(other) => panic!("not a clear error: {other:?}"),
+        }
+    }
+    let recorded = offences(&ledger).await.len() - offences_before;
+    eprintln!(
+        "load test: {REQUESTS} requests in {:?}, {ok} signed ({retried} after a retry), errors {errors:?}, bob killed {kills} times, {recorded} offences recorded",
+        started.elapsed()
+    );
+    assert!(ok >= REQUESTS / 2, "most requests are signed: {ok}");
+}

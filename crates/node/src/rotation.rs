@@ -1,0 +1,225 @@
+//! Rotation: when the ledger changes the signer set, old and new signers reshare the unchanged
+//! network key, new signers generate aux data together and confirm; once the ledger switches,
+//! new signers make the reshared share current and signers rotated out delete theirs.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+use sigil_client::types::{Call, JumpStartStatus, PendingReshare};
+use sigil_mpc::ResharePlan;
+use sigil_primitives::AccountId;
+use sigil_transport::SessionId;
+
+use crate::channel::TransportChannel;
+use crate::node::{HeldKey, Inner};
+use crate::view::View;
+
+/// Session id of the reshare the ledger started at `block` on `chain_id`; `phase` separates
+/// the resharing from the new signers' aux-data generation.
+fn reshare_session_id(chain_id: &str, block: u64, phase: &[u8]) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"sigil/v1/reshare")
+        .chain_update((chain_id.len() as u32).to_be_bytes())
+        .chain_update(chain_id.as_bytes())
+        .chain_update(block.to_be_bytes())
+        .chain_update(phase)
+        .finalize()
+        .into()
+}
+
+impl Inner {
+    /// Acts on the signer set in `view`: settles shares after a switch and takes part in a
+    /// pending reshare that involves this node.
+    pub(crate) fn act_on_rotation(self: Arc<Self>) {
+        let view = self.view();
+        if view.signer_set.jump_start != JumpStartStatus::Done {
+            return;
+        }
+        if let Err(error) = self.settle_shares(&view) {
+            tracing::error!(error = format!("{error:#}"), "cannot settle key shares");
+        }
+        let me = self.me();
+        let Some(reshare) = view.signer_set.pending_reshare.clone() else {
+            return;
+        };
+        if reshare.confirmations.contains(&me)
+            || !(reshare.old_signers.contains(&me) || reshare.new_signers.contains(&me))
+        {
+            return;
+        }
+        {
+            let mut running = self
+                .reshare_running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if *running == Some(reshare.started.0) {
+                return;
+            }
+            *running = Some(reshare.started.0);
+        }
+        tokio::spawn(async move {
+            let started = reshare.started.0;
+            match self.reshare(&reshare, &view).await {
+                Ok(()) => {}
+                Err(error) => {
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "reshare failed; will retry at the next block"
+                    );
+                    let mut running = self
+                        .reshare_running
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    if *running == Some(started) {
+                        *running = None;
+                    }
+                }
+            }
+        });
+    }
+
+    /// After a switch: a reshared share whose holders are the signer set becomes current; a
+    /// node outside the set (and not joining it) deletes what it holds.
+    fn settle_shares(&self, view: &View) -> anyhow::Result<()> {
+        let me = self.me();
+        let signers: BTreeSet<AccountId> = view.signer_set.signers.iter().copied().collect();
+        if let Some((share, aux)) = self.identity.next_key_share()?
+            && share.holders() == &signers
+            && usize::from(view.signer_set.threshold) == share.threshold()
+        {
+            self.identity.promote_next_key_share()?;
+            *self.key.write().unwrap_or_else(|e| e.into_inner()) =
+                Some(Arc::new(HeldKey { share, aux }));
+            tracing::info!(
+                signers = signers.len(),
+                "the reshared key share is now current"
+            );
+            return Ok(());
+        }
+        let joining = view
+            .signer_set
+            .pending_reshare
+            .as_ref()
+            .is_some_and(|r| r.new_signers.contains(&me));
+        if !signers.contains(&me) && !joining && self.held_key().is_some() {
+            self.identity.delete_key_shares()?;
+            *self.key.write().unwrap_or_else(|e| e.into_inner()) = None;
+            tracing::warn!("rotated out of the signer set: key share deleted");
+        }
+        Ok(())
+    }
+
+    /// This node's part of a reshare: hand over (old signer), receive (new signer), generate
+    /// aux data with the other new signers, keep the new share and confirm it.
+    async fn reshare(&self, reshare: &PendingReshare, view: &View) -> anyhow::Result<()> {
+        let me = self.me();
+        let network_key = view
+            .signer_set
+            .network_key
+            .context("the ledger holds no network key")?;
+        let old: BTreeSet<AccountId> = reshare.old_signers.iter().copied().collect();
+        let new: BTreeSet<AccountId> = reshare.new_signers.iter().copied().collect();
+        let old_threshold = usize::from(view.signer_set.threshold);
+        // Signers leaving for an offence may be down: rely on the ones that stay when enough do.
+        let staying: BTreeSet<AccountId> = old.intersection(&new).copied().collect();
+        let old_holders = if staying.len() >= old_threshold {
+            staying
+        } else {
+            old.clone()
+        };
+        let participants: BTreeSet<AccountId> = old_holders.union(&new).copied().collect();
+        if !participants.contains(&me) {
+            return Ok(());
+        }
+        let chain_id = self.ledger().chain_id().to_string();
+        let block = reshare.started.0;
+        let new_share = match self.identity.next_key_share()? {
+            Some((share, aux)) if share.holders() == &new => Some((share, aux)),
+            _ => None,
+        };
+        let (share, aux) = match new_share {
+            Some(pair) => {
+                tracing::info!("already holding the reshared share; confirming it");
+                pair
+            }
+            None => {
+                let old_share = if old_holders.contains(&me) {
+                    let held = self
+                        .held_key()
+                        .context("this old signer holds no key share")?;
+                    Some(held.share.clone())
+                } else {
+                    None
+                };
+                let plan = ResharePlan {
+                    verifying_key: network_key,
+                    old_holders: old_holders.clone(),
+                    old_threshold,
+                    new_holders: new.clone(),
+                    new_threshold: usize::from(reshare.new_threshold),
+                };
+                let session_id = reshare_session_id(&chain_id, block, b"share");
+                let members: Vec<AccountId> = participants.iter().copied().collect();
+                let session = self
+                    .transport
+                    .open_session(SessionId(session_id), &members)
+                    .context("cannot open the reshare session")?;
+                tracing::info!(
+                    old = old_holders.len(),
+                    new = new.len(),
+                    threshold = reshare.new_threshold,
+                    "resharing the network key"
+                );
+                let started = Instant::now();
+                let mut channel = TransportChannel(session);
+                let (share, _) = self
+                    .engine
+                    .reshare(&session_id, old_share.as_ref(), &plan, &mut channel)
+                    .await
+                    .context("the reshare failed")?;
+                drop(channel);
+                let Some(share) = share else {
+                    tracing::info!(
+                        seconds = started.elapsed().as_secs_f64(),
+                        "handed over the key share"
+                    );
+                    return Ok(());
+                };
+                let aux_id = reshare_session_id(&chain_id, block, b"aux");
+                let members: Vec<AccountId> = new.iter().copied().collect();
+                let session = self
+                    .transport
+                    .open_session(SessionId(aux_id), &members)
+                    .context("cannot open the aux-data session")?;
+                let mut channel = TransportChannel(session);
+                let (aux, _) = self
+                    .engine
+                    .generate_aux_data(&aux_id, &new, &mut channel)
+                    .await
+                    .context("aux-data generation for the new signer set failed")?;
+                if share.verifying_key() != network_key {
+                    anyhow::bail!("the reshare produced a share of another key");
+                }
+                self.identity.store_next_key_share(&share, &aux)?;
+                metrics::histogram!("sigil_node_reshare_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                tracing::info!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "received a share of the unchanged network key"
+                );
+                (share, aux)
+            }
+        };
+        drop(aux);
+        self.submit(Call::ConfirmReshare {
+            verifying_key: share.verifying_key(),
+        })
+        .await
+        .context("confirm_reshare was refused")?;
+        tracing::info!("reshare confirmed");
+        Ok(())
+    }
+}
