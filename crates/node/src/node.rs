@@ -55,6 +55,9 @@ pub struct NodeConfig {
     pub fault: Option<sigil_mpc::InjectedFault>,
 }
 
+/// Shortest round timeout of key generation and resharing sessions.
+const KEYGEN_ROUND_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// A key share and the aux data that goes with it.
 pub struct HeldKey {
     /// The share.
@@ -82,8 +85,8 @@ pub struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) jump_start_running: Mutex<bool>,
-    /// The block of the reshare this node is taking part in, if any.
-    pub(crate) reshare_running: Mutex<Option<u64>>,
+    /// This node's progress in the current reshare.
+    pub(crate) reshare_state: Mutex<crate::rotation::ReshareState>,
     pub(crate) shutdown: watch::Sender<bool>,
     /// Serialises this node's ledger transactions, so nonces do not collide.
     pub(crate) tx_lock: tokio::sync::Mutex<()>,
@@ -123,9 +126,11 @@ impl Node {
             .context("cannot read the ledger")?;
 
         let transport = Transport::new(account.clone(), x25519.clone(), TransportConfig::default());
+        // Key generation and resharing run production Paillier proofs for every party at once:
+        // their rounds get minutes, whatever the signing round timeout.
         let engine = Engine::new(
             account.clone(),
-            SessionConfig::with_round_timeout(config.round_timeout),
+            SessionConfig::with_round_timeout(config.round_timeout.max(KEYGEN_ROUND_TIMEOUT)),
         );
         let host = Arc::new(
             ProgramHost::new(HostConfig::default()).context("cannot start the program host")?,
@@ -165,7 +170,7 @@ impl Node {
                 .context("cannot build the HTTP client")?,
             metrics,
             jump_start_running: Mutex::new(false),
-            reshare_running: Mutex::new(None),
+            reshare_state: Mutex::default(),
             shutdown: watch::Sender::new(false),
             tx_lock: tokio::sync::Mutex::new(()),
             #[cfg(feature = "fault-injection")]
@@ -232,6 +237,7 @@ pub(crate) async fn fetch_view(
     let mut view = View {
         head: head.height.0,
         synced: true,
+        head_timestamp_ms: head.timestamp_ms,
         hashes: Default::default(),
         validators: validators.into_iter().map(|v| (v.account, v)).collect(),
         signer_set,
@@ -420,6 +426,9 @@ impl Inner {
         };
         let peers_changed = {
             let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+            if header.height.0 >= view.head {
+                view.head_timestamp_ms = header.timestamp_ms;
+            }
             view.head = view.head.max(header.height.0);
             view.synced = true;
             view.remember_hash(header.height.0, sigil_ledger::chain::header_hash(&header));

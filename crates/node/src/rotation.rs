@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
+use sigil_client::rpc::LedgerApiClient as _;
 use sigil_client::types::{Call, JumpStartStatus, PendingReshare};
 use sigil_mpc::ResharePlan;
 use sigil_primitives::AccountId;
@@ -17,14 +18,29 @@ use crate::channel::TransportChannel;
 use crate::node::{HeldKey, Inner};
 use crate::view::View;
 
-/// Session id of the reshare the ledger started at `block` on `chain_id`; `phase` separates
-/// the resharing from the new signers' aux-data generation.
-fn reshare_session_id(chain_id: &str, block: u64, phase: &[u8]) -> [u8; 32] {
+/// How long one reshare attempt may take: a failed attempt is tried again, with new session
+/// ids, once the ledger's clock enters the next period of this length after the reshare began.
+const RESHARE_ATTEMPT_MS: u64 = 10 * 60 * 1000;
+
+/// This node's progress in the reshare started at block `started`.
+#[derive(Debug, Default)]
+pub(crate) struct ReshareState {
+    started: u64,
+    started_timestamp_ms: Option<u64>,
+    running: bool,
+    done: bool,
+    tried: Option<u64>,
+}
+
+/// Session id of attempt `attempt` of the reshare the ledger started at `block` on
+/// `chain_id`; `phase` separates the resharing from the new signers' aux-data generation.
+fn reshare_session_id(chain_id: &str, block: u64, attempt: u64, phase: &[u8]) -> [u8; 32] {
     Sha256::new()
         .chain_update(b"sigil/v1/reshare")
         .chain_update((chain_id.len() as u32).to_be_bytes())
         .chain_update(chain_id.as_bytes())
         .chain_update(block.to_be_bytes())
+        .chain_update(attempt.to_be_bytes())
         .chain_update(phase)
         .finalize()
         .into()
@@ -50,35 +66,74 @@ impl Inner {
         {
             return;
         }
+        let started = reshare.started.0;
         {
-            let mut running = self
-                .reshare_running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if *running == Some(reshare.started.0) {
+            let mut state = self.reshare_state.lock().unwrap_or_else(|e| e.into_inner());
+            if state.started != started {
+                *state = ReshareState {
+                    started,
+                    ..ReshareState::default()
+                };
+            }
+            if state.running || state.done {
                 return;
             }
-            *running = Some(reshare.started.0);
+            state.running = true;
         }
         tokio::spawn(async move {
-            let started = reshare.started.0;
-            match self.reshare(&reshare, &view).await {
-                Ok(()) => {}
-                Err(error) => {
-                    tracing::error!(
+            let outcome = match self.reshare_attempt(started, &view).await {
+                Ok(None) => Ok(false),
+                Ok(Some(attempt)) => self
+                    .reshare(&reshare, &view, attempt)
+                    .await
+                    .map(|()| true)
+                    .with_context(|| format!("reshare attempt {attempt}")),
+                Err(error) => Err(error),
+            };
+            let mut state = self.reshare_state.lock().unwrap_or_else(|e| e.into_inner());
+            if state.started == started {
+                state.running = false;
+                match outcome {
+                    Ok(done) => state.done = done,
+                    Err(error) => tracing::error!(
                         error = format!("{error:#}"),
-                        "reshare failed; will retry at the next block"
-                    );
-                    let mut running = self
-                        .reshare_running
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
-                    if *running == Some(started) {
-                        *running = None;
-                    }
+                        "reshare failed; trying again in the next attempt period"
+                    ),
                 }
             }
         });
+    }
+
+    /// The attempt due now (from the ledger's clock), or `None` if this node already tried it.
+    async fn reshare_attempt(&self, started: u64, view: &View) -> anyhow::Result<Option<u64>> {
+        let known = self
+            .reshare_state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .started_timestamp_ms;
+        let started_ms = match known {
+            Some(ms) => ms,
+            None => {
+                let block = self
+                    .ledger()
+                    .rpc()
+                    .block(started)
+                    .await?
+                    .context("the reshare's block is missing")?;
+                block.header.timestamp_ms
+            }
+        };
+        let attempt = view.head_timestamp_ms.saturating_sub(started_ms) / RESHARE_ATTEMPT_MS;
+        let mut state = self.reshare_state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.started != started {
+            return Ok(None);
+        }
+        state.started_timestamp_ms = Some(started_ms);
+        if state.tried.is_some_and(|tried| tried >= attempt) {
+            return Ok(None);
+        }
+        state.tried = Some(attempt);
+        Ok(Some(attempt))
     }
 
     /// After a switch: a reshared share whose holders are the signer set becomes current; a
@@ -114,7 +169,12 @@ impl Inner {
 
     /// This node's part of a reshare: hand over (old signer), receive (new signer), generate
     /// aux data with the other new signers, keep the new share and confirm it.
-    async fn reshare(&self, reshare: &PendingReshare, view: &View) -> anyhow::Result<()> {
+    async fn reshare(
+        &self,
+        reshare: &PendingReshare,
+        view: &View,
+        attempt: u64,
+    ) -> anyhow::Result<()> {
         let me = self.me();
         let network_key = view
             .signer_set
@@ -161,7 +221,7 @@ impl Inner {
                     new_holders: new.clone(),
                     new_threshold: usize::from(reshare.new_threshold),
                 };
-                let session_id = reshare_session_id(&chain_id, block, b"share");
+                let session_id = reshare_session_id(&chain_id, block, attempt, b"share");
                 let members: Vec<AccountId> = participants.iter().copied().collect();
                 let session = self
                     .transport
@@ -188,7 +248,7 @@ impl Inner {
                     );
                     return Ok(());
                 };
-                let aux_id = reshare_session_id(&chain_id, block, b"aux");
+                let aux_id = reshare_session_id(&chain_id, block, attempt, b"aux");
                 let members: Vec<AccountId> = new.iter().copied().collect();
                 let session = self
                     .transport

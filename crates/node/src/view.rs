@@ -15,6 +15,8 @@ pub struct View {
     pub head: u64,
     /// Whether a head was seen at all.
     pub synced: bool,
+    /// The head's timestamp, in ms.
+    pub head_timestamp_ms: u64,
     /// Hashes of recent blocks by height.
     pub hashes: BTreeMap<u64, [u8; 32]>,
     /// Every validator by account.
