@@ -4,8 +4,9 @@
 //! In order, on one devnet: each injected fault (the user still gets a signature, the faulty
 //! node is the only offender, with the right kind, excluded and slashed by the right amount); a
 //! signer killed mid-session and restarted; false reports that change nothing; a signer
-//! rotated out by resharing (same keys before and after, its share deleted); and a load test
-//! while a signer is killed and restarted every few seconds.
+//! rotated out by resharing (same keys before and after, its share deleted); governance
+//! raising the threshold (a reshare) so an equivocation has two recipients to contradict. A
+//! tagged load test signs 200 requests while a signer is killed and restarted every few seconds.
 
 use std::collections::BTreeSet;
 
@@ -340,71 +341,10 @@ async fn false_reports(devnet: &Devnet) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misbehaviour_is_named_reported_and_survived() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = DevnetConfig::new(SIGIL, dir.path());
-    config.validators = 5;
-    config.signers = 4;
-    config.threshold = 2;
-    config.block_time = Duration::from_millis(300);
-    config.key_share_fixtures = Some(workspace().join("crates/mpc/fixtures/2-of-4"));
-    config.extra_node_args = [
-        "--round-timeout",
-        "15s",
-        "--offence-wait",
-        "30s",
-        "--max-attempts",
-        "4",
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut devnet = Devnet::start(config).await.expect("devnet");
+    let (mut devnet, key) = start(dir.path()).await;
     let ledger = LedgerClient::connect(devnet.ledger_url()).await.unwrap();
     let ledger = &ledger;
     let network_key = devnet.network_key().unwrap();
-    set_parameters(ledger, |p| {
-        p.offence_window = WINDOW;
-        p.max_offences = 100;
-        p.request_limit = 1000;
-    })
-    .await;
-
-    let program = ledger
-        .submit(
-            &dev("alice"),
-            Call::StoreProgram {
-                bytecode: std::fs::read(workspace().join("programs/dist/message-size.wasm"))
-                    .unwrap(),
-                config_schema: vec![],
-                aux_schema: vec![],
-                oracle_keys: vec![],
-                version: 1,
-            },
-            true,
-        )
-        .await
-        .unwrap()
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::ProgramStored { program, .. } => Some(*program),
-            _ => None,
-        })
-        .unwrap();
-    let programs = ProgramList::new(vec![ProgramInstance {
-        program,
-        config: br#"{"max_length": 1024}"#.to_vec(),
-    }])
-    .unwrap();
-    let key = ledger
-        .submit(&dev("bob"), Call::Register { programs }, true)
-        .await
-        .unwrap()
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::Registered { verifying_key, .. } => Some(*verifying_key),
-            _ => None,
-        })
-        .unwrap();
 
     // Each injected fault in turn, all by dave.
     let charlie = devnet.node("charlie").unwrap().account;
@@ -533,7 +473,84 @@ async fn misbehaviour_is_named_reported_and_survived() {
     )
     .await;
     set_threshold(ledger, 2, network_key).await;
+    devnet.stop().await.unwrap();
+}
 
+/// The devnet of these tests: alice…dave the 2-of-4 signers from fixture shares, eve the
+/// relayer, short offence windows; returns it with a registered key (owner bob).
+async fn start(dir: &std::path::Path) -> (Devnet, VerifyingKey) {
+    let mut config = DevnetConfig::new(SIGIL, dir);
+    config.validators = 5;
+    config.signers = 4;
+    config.threshold = 2;
+    config.block_time = Duration::from_millis(300);
+    config.key_share_fixtures = Some(workspace().join("crates/mpc/fixtures/2-of-4"));
+    config.extra_node_args = [
+        "--round-timeout",
+        "15s",
+        "--offence-wait",
+        "30s",
+        "--max-attempts",
+        "4",
+    ]
+    .map(String::from)
+    .to_vec();
+    let devnet = Devnet::start(config).await.expect("devnet");
+    let ledger = devnet.client();
+    set_parameters(ledger, |p| {
+        p.offence_window = WINDOW;
+        p.max_offences = 100;
+        p.request_limit = 1000;
+    })
+    .await;
+    let program = ledger
+        .submit(
+            &dev("alice"),
+            Call::StoreProgram {
+                bytecode: std::fs::read(workspace().join("programs/dist/message-size.wasm"))
+                    .unwrap(),
+                config_schema: vec![],
+                aux_schema: vec![],
+                oracle_keys: vec![],
+                version: 1,
+            },
+            true,
+        )
+        .await
+        .unwrap()
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::ProgramStored { program, .. } => Some(*program),
+            _ => None,
+        })
+        .unwrap();
+    let programs = ProgramList::new(vec![ProgramInstance {
+        program,
+        config: br#"{"max_length": 1024}"#.to_vec(),
+    }])
+    .unwrap();
+    let key = ledger
+        .submit(&dev("bob"), Call::Register { programs }, true)
+        .await
+        .unwrap()
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Registered { verifying_key, .. } => Some(*verifying_key),
+            _ => None,
+        })
+        .unwrap();
+    (devnet, key)
+}
+
+/// The load test: 200 production-parameter signatures take about ten minutes on two cores, so
+/// it is tagged; run it with `cargo test -p sigil --test misbehaviour -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "load test, about ten minutes on two cores"]
+async fn load_while_a_signer_is_killed_and_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut devnet, key) = start(dir.path()).await;
     load_test(&mut devnet, key).await;
     devnet.stop().await.unwrap();
 }
