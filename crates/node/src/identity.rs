@@ -98,41 +98,48 @@ impl Identity {
 
     /// The stored key share and aux data, if any.
     pub fn key_share(&self) -> anyhow::Result<Option<(KeyShare, AuxData)>> {
-        let (Some(share), Some(aux)) = (self.keystore.get(SHARE)?, self.keystore.get(AUX)?) else {
-            return Ok(None);
-        };
-        let share = KeyShare::from_bytes(share.expose()).context("stored key share")?;
-        let aux = AuxData::from_bytes(aux.expose()).context("stored aux data")?;
-        Ok(Some((share, aux)))
+        self.read_pair(SHARE, AUX)
     }
 
     /// Stores a key share and its aux data in one transaction.
     pub fn store_key_share(&self, share: &KeyShare, aux: &AuxData) -> anyhow::Result<()> {
-        let share = share.to_bytes();
-        let aux = aux.to_bytes();
-        self.keystore
-            .put_many(&[(SHARE, share.expose()), (AUX, aux.expose())])?;
-        Ok(())
+        self.write_pair(SHARE, AUX, share, aux)
     }
 
     /// The share received in a reshare that the ledger has not switched to yet, if any.
     pub fn next_key_share(&self) -> anyhow::Result<Option<(KeyShare, AuxData)>> {
-        let (Some(share), Some(aux)) =
-            (self.keystore.get(NEXT_SHARE)?, self.keystore.get(NEXT_AUX)?)
-        else {
-            return Ok(None);
-        };
-        let share = KeyShare::from_bytes(share.expose()).context("stored next key share")?;
-        let aux = AuxData::from_bytes(aux.expose()).context("stored next aux data")?;
-        Ok(Some((share, aux)))
+        self.read_pair(NEXT_SHARE, NEXT_AUX)
     }
 
     /// Keeps a reshared key share until the ledger switches to its signer set.
     pub fn store_next_key_share(&self, share: &KeyShare, aux: &AuxData) -> anyhow::Result<()> {
+        self.write_pair(NEXT_SHARE, NEXT_AUX, share, aux)
+    }
+
+    fn read_pair(&self, share: &str, aux: &str) -> anyhow::Result<Option<(KeyShare, AuxData)>> {
+        let (Some(share_bytes), Some(aux_bytes)) =
+            (self.keystore.get(share)?, self.keystore.get(aux)?)
+        else {
+            return Ok(None);
+        };
+        let parsed_share = KeyShare::from_bytes(share_bytes.expose())
+            .with_context(|| format!("stored entry {share}"))?;
+        let parsed_aux = AuxData::from_bytes(aux_bytes.expose())
+            .with_context(|| format!("stored entry {aux}"))?;
+        Ok(Some((parsed_share, parsed_aux)))
+    }
+
+    fn write_pair(
+        &self,
+        share_name: &str,
+        aux_name: &str,
+        share: &KeyShare,
+        aux: &AuxData,
+    ) -> anyhow::Result<()> {
         let share = share.to_bytes();
         let aux = aux.to_bytes();
         self.keystore
-            .put_many(&[(NEXT_SHARE, share.expose()), (NEXT_AUX, aux.expose())])?;
+            .put_many(&[(share_name, share.expose()), (aux_name, aux.expose())])?;
         Ok(())
     }
 
