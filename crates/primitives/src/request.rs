@@ -474,7 +474,8 @@ mod tests {
     }
 
     fn account(byte: u8) -> AccountId {
-        AccountId::from_bytes([byte; 32]).unwrap()
+        let key = ed25519_dalek::SigningKey::from_bytes(&[byte; 32]).verifying_key();
+        AccountId::from_bytes(key.to_bytes()).unwrap()
     }
 
     #[test]
