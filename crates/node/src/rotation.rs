@@ -200,7 +200,7 @@ impl Inner {
             Some((share, aux)) if share.holders() == &new => Some((share, aux)),
             _ => None,
         };
-        let (share, aux) = match new_share {
+        let (share, _) = match new_share {
             Some(pair) => {
                 tracing::info!("already holding the reshared share; confirming it");
                 pair
@@ -273,7 +273,6 @@ impl Inner {
                 (share, aux)
             }
         };
-        drop(aux);
         self.submit(Call::ConfirmReshare {
             verifying_key: share.verifying_key(),
         })

@@ -13,14 +13,15 @@ use sigil_primitives::AccountId;
 use sigil_primitives::request::{Attestation, ForwardedRequest, SignerResponse};
 use sigil_transport::SessionId;
 
-use sigil_ledger::types::{Call, OffenceKind, SessionTicket};
+use sigil_client::rpc::LedgerApiClient as _;
+use sigil_ledger::types::{Call, OffenceKind, SessionTicket, SignerSet};
 use sigil_mpc::{FaultKind, MpcError, SessionFailure};
 use sigil_primitives::BlockNumber;
 
 use crate::channel::TransportChannel;
 use crate::checks::Checked;
 use crate::error::ApiError;
-use crate::node::{Inner, fetch_view};
+use crate::node::Inner;
 use crate::relay::{MAX_ENVELOPE_AGE_MS, committee_for};
 use crate::view::View;
 
@@ -204,8 +205,8 @@ impl Inner {
     }
 
     /// The relayer's exclusions must all be offenders the ledger excludes beyond the request's
-    /// block; a relayer a block ahead of this node makes it read the ledger once more (the
-    /// view itself is left to the head subscription).
+    /// block; a relayer a block ahead of this node makes it read the ledger's signer set once
+    /// more (the view itself is left to the head subscription).
     async fn check_exclusions(
         &self,
         named: &[AccountId],
@@ -213,9 +214,8 @@ impl Inner {
         view: View,
     ) -> Result<BTreeSet<AccountId>, ApiError> {
         let excluded: BTreeSet<AccountId> = named.iter().copied().collect();
-        let allowed = |view: &View| {
-            let ledger_excluded: BTreeSet<AccountId> = view
-                .signer_set
+        let allowed = |set: &SignerSet| {
+            let ledger_excluded: BTreeSet<AccountId> = set
                 .excluded
                 .iter()
                 .filter(|e| e.until.0 > checked.request.block)
@@ -229,10 +229,14 @@ impl Inner {
                 "the excluded list repeats an account",
             ));
         }
-        if allowed(&view) {
+        if allowed(&view.signer_set) {
             return Ok(excluded);
         }
-        let fresh = fetch_view(&self.ledger())
+        // Only the signer set can have changed what is excluded.
+        let fresh = self
+            .ledger()
+            .rpc()
+            .signer_set()
             .await
             .map_err(|e| ApiError::not_ready(format!("cannot read the ledger: {e}")))?;
         let ok = allowed(&fresh);
