@@ -25,6 +25,14 @@ pub struct TransportConfig {
     pub keepalive_interval: Duration,
     /// A connection with nothing received for this long is closed. Default 45 s.
     pub idle_timeout: Duration,
+    /// Keep each peer's connection across sessions. Default `true`.
+    ///
+    /// `false` closes a peer's connection as soon as no open session includes that peer, so
+    /// every new session after an idle period performs a fresh TCP + websocket + Noise
+    /// handshake. The close is graceful: what was queued is written first, and what the peer
+    /// could not write goes out on the next connection. Meant for benchmarking the
+    /// per-session-connection design, not for production.
+    pub persistent_connections: bool,
 }
 
 impl Default for TransportConfig {
@@ -40,6 +48,7 @@ impl Default for TransportConfig {
             backoff_max: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
+            persistent_connections: true,
         }
     }
 }

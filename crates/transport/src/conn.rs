@@ -3,11 +3,14 @@
 //! Both run concurrently in one task so that two peers sending large messages to each other
 //! never block on full socket buffers.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{Bytes, Message},
@@ -18,6 +21,13 @@ use crate::transport::{Inner, shut_down};
 use crate::wire::{self, NOISE_MAX_MESSAGE, NOISE_TAG_LEN, Reassembled, Reassembler};
 use crate::{Kind, SessionId, metrics as m};
 
+/// How long a retired connection keeps reading after its Close for the peer's, and how long a
+/// connection waits for its predecessor to the same peer to finish.
+pub(crate) const RETIRE_GRACE: Duration = Duration::from_secs(5);
+
+/// The reader's reason when the peer sent a websocket Close.
+const CLOSED_BY_PEER: &str = "closed by peer";
+
 /// A session message waiting for the writer.
 #[derive(Clone)]
 pub(crate) struct Outgoing {
@@ -27,14 +37,64 @@ pub(crate) struct Outgoing {
     pub payload: Arc<Vec<u8>>,
 }
 
-/// Runs the connection until it closes; returns why, for the log.
+/// Signals between the transport and one connection's driver.
+pub(crate) struct Control {
+    /// Stop now (replaced, peer record changed); what is not written is handed back.
+    pub kill: Notify,
+    /// The link holds messages an ended connection did not write: write them first.
+    pub pending: Notify,
+    /// Set before the transport drops the queue's sender: write what is queued, send Close,
+    /// then keep reading until the peer closes too.
+    pub retired: AtomicBool,
+    /// Set once the driver has ended and its unwritten messages are back on the link.
+    pub done: watch::Sender<bool>,
+}
+
+impl Control {
+    pub(crate) fn new() -> Self {
+        Self {
+            kill: Notify::new(),
+            pending: Notify::new(),
+            retired: AtomicBool::new(false),
+            done: watch::Sender::new(false),
+        }
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
+    }
+
+    async fn finished(&self) {
+        // Same shape as `shut_down`: the read guard must not live across an await.
+        let _ = self.done.subscribe().wait_for(|done| *done).await;
+    }
+}
+
+/// How a connection ended.
+pub(crate) struct Ended {
+    /// Why, for the log.
+    pub reason: String,
+    /// Messages taken for this connection but not completely written, oldest first.
+    pub unsent: Vec<Outgoing>,
+}
+
+enum WriterEnd {
+    Closed(String),
+    /// Everything queued was written and Close sent.
+    Retired,
+}
+
+/// Runs the connection until it closes. With `after` (the previous connection to the same
+/// peer), writes and deliveries wait until that one has finished, so a peer's messages stay
+/// in order across connections.
 pub(crate) async fn run<S>(
     inner: &Arc<Inner>,
     ws: WebSocketStream<S>,
     est: Established,
     mut queue: mpsc::Receiver<Outgoing>,
-    kill: Arc<Notify>,
-) -> String
+    control: &Control,
+    after: Option<Arc<Control>>,
+) -> Ended
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -43,33 +103,55 @@ where
     let peer = est.peer;
     let config = inner.config();
     let mut shutdown = inner.shutdown_signal();
+    let after = after.as_deref();
+    let predecessor = move || async move {
+        if let Some(prev) = after {
+            let _ = tokio::time::timeout(RETIRE_GRACE, prev.finished()).await;
+        }
+    };
+    // Outside the writer, so a message whose write is cut short is handed back, not lost.
+    let mut backlog: VecDeque<Outgoing> = VecDeque::new();
 
     let writer = async {
+        predecessor().await;
         let mut nonce = est.send_nonce;
         let start = tokio::time::Instant::now() + config.keepalive_interval;
         let mut ping = tokio::time::interval_at(start, config.keepalive_interval);
         let reason = loop {
-            tokio::select! {
-                _ = kill.notified() => break "closed locally (replaced or peer record changed)",
-                _ = shut_down(&mut shutdown) => break "transport shut down",
-                next = queue.recv() => {
-                    let Some(out) = next else { break "closed locally" };
-                    if let Err(e) = write_message(&mut sink, noise, &mut nonce, &out).await {
-                        return e;
-                    }
+            if let Some(out) = backlog.front() {
+                if let Err(e) = write_message(&mut sink, noise, &mut nonce, out).await {
+                    return WriterEnd::Closed(e);
                 }
+                backlog.pop_front();
+                continue;
+            }
+            // Biased: handed-back messages are older than anything in the queue.
+            tokio::select! {
+                biased;
+                _ = control.kill.notified() => break "closed locally (replaced or peer record changed)",
+                _ = shut_down(&mut shutdown) => break "transport shut down",
+                _ = control.pending.notified() => backlog.extend(inner.take_pending(&peer)),
+                next = queue.recv() => match next {
+                    Some(out) => backlog.push_back(out),
+                    None if control.is_retired() => {
+                        let _ = sink.send(Message::Close(None)).await;
+                        return WriterEnd::Retired;
+                    }
+                    None => break "closed locally",
+                },
                 _ = ping.tick() => {
                     if let Err(e) = sink.send(Message::Ping(Bytes::new())).await {
-                        return format!("websocket: {e}");
+                        return WriterEnd::Closed(format!("websocket: {e}"));
                     }
                 }
             }
         };
         let _ = sink.send(Message::Close(None)).await;
-        reason.to_owned()
+        WriterEnd::Closed(reason.to_owned())
     };
 
     let reader = async {
+        predecessor().await;
         let mut nonce = est.recv_nonce;
         let mut reassembler = Reassembler::new(config.message_cap());
         let mut buf = vec![0u8; NOISE_MAX_MESSAGE];
@@ -81,7 +163,7 @@ where
             let bytes = match next {
                 Some(Ok(Message::Binary(bytes))) => bytes,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Close(_))) | None => return "closed by peer".to_owned(),
+                Some(Ok(Message::Close(_))) | None => return CLOSED_BY_PEER.to_owned(),
                 Some(Ok(_)) => return "protocol error: non-binary websocket message".to_owned(),
                 Some(Err(e)) => return format!("websocket: {e}"),
             };
@@ -111,10 +193,34 @@ where
             }
         }
     };
+    let mut reader = std::pin::pin!(reader);
 
-    tokio::select! {
-        reason = writer => reason,
-        reason = reader => reason,
+    let mut grace_shutdown = inner.shutdown_signal();
+    let reason = tokio::select! {
+        end = writer => match end {
+            WriterEnd::Closed(reason) => reason,
+            // Deliver what the peer wrote before it saw our Close.
+            WriterEnd::Retired => tokio::select! {
+                reason = &mut reader => format!("retired; {reason}"),
+                _ = shut_down(&mut grace_shutdown) => "retired; transport shut down".to_owned(),
+                _ = tokio::time::sleep(RETIRE_GRACE) => "retired; the peer did not close in time".to_owned(),
+            },
+        },
+        reason = &mut reader => reason,
+    };
+
+    // Answer the peer's Close, unless a cut-short write may have left part of a message in
+    // the websocket's buffer (flushing it could complete a message we are about to re-send).
+    if reason == CLOSED_BY_PEER && backlog.is_empty() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    }
+    queue.close();
+    while let Some(out) = queue.recv().await {
+        backlog.push_back(out);
+    }
+    Ended {
+        reason,
+        unsent: backlog.into(),
     }
 }
 

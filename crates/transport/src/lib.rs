@@ -15,7 +15,10 @@
 //!   The responder checks it against its directory and answers accepted or a
 //!   [`RefusalCode`]; the dialler surfaces a refusal as [`TransportError::Refused`]. The dialling
 //!   side keeps a peer connected once any session needed it, redialling with exponential
-//!   backoff; a newer connection for a pair replaces an older one.
+//!   backoff; a newer connection for a pair replaces an older one. Messages a closing
+//!   connection did not write go out first on the next one (waiting up to `send_timeout`).
+//!   With [`TransportConfig::persistent_connections`] off (a benchmark baseline), a peer's
+//!   connection is closed gracefully once no open session includes it.
 //! - **Sessions.** [`Transport::open_session`] names a 32-byte [`SessionId`] and its members.
 //!   [`Session::send`] (direct) and [`Session::broadcast`] queue a message on the peer's
 //!   connection, waiting up to `send_timeout` for one; [`Session::recv`] yields messages from

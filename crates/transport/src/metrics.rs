@@ -14,8 +14,9 @@ pub const MESSAGES_RECEIVED: &str = "sigil_transport_messages_received_total";
 pub const BYTES_SENT: &str = "sigil_transport_bytes_sent_total";
 /// Counter: websocket payload bytes (Noise ciphertext) read.
 pub const BYTES_RECEIVED: &str = "sigil_transport_bytes_received_total";
-/// Counter: incoming messages dropped, by `reason` (`too_large`, `not_member`, `hold_expired`,
-/// `hold_full`).
+/// Counter: messages dropped, by `reason`: incoming `too_large`, `not_member`, `hold_expired`,
+/// `hold_full`; outgoing `send_timeout` (its connection closed before writing it and no new one
+/// came within `send_timeout`).
 pub const MESSAGES_DROPPED: &str = "sigil_transport_messages_dropped_total";
 
 pub(crate) fn handshake(role: &'static str, result: &str) {

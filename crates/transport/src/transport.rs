@@ -5,18 +5,19 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use sigil_crypto::keys::{AccountKeypair, X25519StaticKey};
 use sigil_primitives::{AccountId, X25519PublicKey};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
-use crate::conn::{self, Outgoing};
+use crate::conn::{self, Control, Outgoing};
 use crate::handshake::{self, Established, Identity};
 use crate::{
     Incoming, Kind, PeerRecord, SessionId, TransportConfig, TransportError, WS_PATH, metrics as m,
@@ -87,10 +88,18 @@ struct Link {
     conn: Option<ConnHandle>,
     /// A dial loop task is alive for this peer.
     dialing: bool,
-    /// Someone needed this peer; the dialling side keeps it connected from then on.
+    /// Someone needed this peer; the dialling side keeps it connected from then on (with
+    /// `persistent_connections` off, until no open session includes the peer).
     wanted: bool,
     last_error: Option<TransportError>,
     events: watch::Sender<LinkEvent>,
+    /// Open sessions that include this peer (counted only with `persistent_connections` off).
+    sessions: usize,
+    /// Messages an ended connection did not write, with their deadline; the next connection
+    /// writes them before its queue.
+    pending: VecDeque<(Outgoing, Instant)>,
+    /// The most recently registered connection, which may still be closing.
+    last: Option<Arc<Control>>,
 }
 
 #[derive(Clone, Debug)]
@@ -109,6 +118,21 @@ impl Link {
             wanted: false,
             last_error: None,
             events: watch::Sender::new(LinkEvent::Idle),
+            sessions: 0,
+            pending: VecDeque::new(),
+            last: None,
+        }
+    }
+
+    /// No open session includes the peer any more: stop redialling and close the connection
+    /// gracefully (its driver writes what is queued, sends Close and reads until the peer's).
+    fn retire(&mut self, peer: &AccountId) {
+        self.wanted = false;
+        if let Some(conn) = self.conn.take() {
+            // Set before the queue's sender drops: the writer checks it when the queue ends.
+            conn.control.retired.store(true, Ordering::SeqCst);
+            self.events.send_replace(LinkEvent::Disconnected);
+            tracing::debug!(%peer, "no open session includes the peer; closing its connection");
         }
     }
 }
@@ -117,7 +141,7 @@ struct ConnHandle {
     id: u64,
     remote_static: X25519PublicKey,
     queue: mpsc::Sender<Outgoing>,
-    kill: Arc<Notify>,
+    control: Arc<Control>,
 }
 
 struct SessionSlot {
@@ -187,7 +211,7 @@ impl Transport {
                     .is_some_and(|r| r.x25519 == conn.remote_static);
                 if !still_valid {
                     tracing::info!(peer = %account, "peer left the directory or changed its key; closing its connection");
-                    conn.kill.notify_one();
+                    conn.control.kill.notify_one();
                 }
             }
         }
@@ -355,6 +379,11 @@ impl Transport {
                 tx,
             },
         );
+        if !inner.config.persistent_connections {
+            for peer in members.iter().filter(|p| **p != inner.me) {
+                st.links.entry(*peer).or_insert_with(Link::new).sessions += 1;
+            }
+        }
         for peer in members.iter() {
             if *peer != inner.me && inner.dials(peer) && st.peers.contains_key(peer) {
                 inner.ensure_dialer(&mut st, *peer);
@@ -415,9 +444,10 @@ impl Transport {
             st.held.clear();
             st.held_count = 0;
             st.held_bytes = 0;
-            for link in st.links.values() {
+            for link in st.links.values_mut() {
+                link.pending.clear();
                 if let Some(conn) = &link.conn {
-                    conn.kill.notify_one();
+                    conn.control.kill.notify_one();
                 }
             }
         }
@@ -555,20 +585,23 @@ impl Inner {
         }
     }
 
-    /// Keeps `peer` connected while it is in the directory: dial, run, redial with backoff.
+    /// Keeps `peer` connected while it is in the directory (and, with `persistent_connections`
+    /// off, while it is wanted): dial, run, redial with backoff.
     async fn dial_loop(self: Arc<Self>, peer: AccountId) {
         let mut shutdown = self.shutdown_signal();
         let mut backoff = self.config.backoff_initial;
         loop {
             let record = {
                 let mut st = self.lock();
-                let record = if st.closed {
+                let record = if st.closed || !self.still_wanted(&st, &peer) {
                     None
                 } else {
                     st.peers.get(&peer).cloned()
                 };
                 match record {
                     Some(r) => r,
+                    // Under the lock, so `ensure_dialer` either sees `dialing` cleared or its
+                    // `wanted` is seen here.
                     None => {
                         if let Some(link) = st.links.get_mut(&peer) {
                             link.dialing = false;
@@ -590,9 +623,14 @@ impl Inner {
                 Ok((ws, est)) => {
                     m::handshake("initiator", "ok");
                     backoff = self.config.backoff_initial;
-                    self.run_connection(ws, est).await;
-                    // Redial soon, but never in a tight loop against a peer that hangs up.
-                    self.config.backoff_initial
+                    let retired = self.run_connection(ws, est).await;
+                    // We closed it on purpose, or nobody needs the peer: no reason to wait.
+                    if retired || !self.still_wanted(&self.lock(), &peer) {
+                        Duration::ZERO
+                    } else {
+                        // Redial soon, but never in a tight loop against a peer that hangs up.
+                        self.config.backoff_initial
+                    }
                 }
                 Err(e) => {
                     let result = match &e {
@@ -609,14 +647,26 @@ impl Inner {
                     }
                     let pause = backoff;
                     backoff = (backoff * 2).min(self.config.backoff_max);
-                    pause
+                    if self.still_wanted(&self.lock(), &peer) {
+                        pause
+                    } else {
+                        Duration::ZERO
+                    }
                 }
             };
-            tokio::select! {
-                _ = shut_down(&mut shutdown) => {}
-                _ = tokio::time::sleep(pause) => {}
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = shut_down(&mut shutdown) => {}
+                    _ = tokio::time::sleep(pause) => {}
+                }
             }
         }
+    }
+
+    /// Whether the dial loop for `peer` should go on: always with persistent connections,
+    /// else while a session (or a sender) needs the peer.
+    fn still_wanted(&self, st: &State, peer: &AccountId) -> bool {
+        self.config.persistent_connections || st.links.get(peer).is_some_and(|l| l.wanted)
     }
 
     /// One dial: TCP, websocket upgrade, Noise as initiator.
@@ -642,51 +692,121 @@ impl Inner {
     }
 
     /// Registers an established connection (replacing an older one), drives it, unregisters.
-    async fn run_connection<S>(self: &Arc<Self>, ws: WebSocketStream<S>, est: Established)
+    /// Returns whether it ended because it was retired (no open session needed the peer).
+    async fn run_connection<S>(self: &Arc<Self>, ws: WebSocketStream<S>, est: Established) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let peer = est.peer;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, rx) = mpsc::channel(QUEUE_PER_CONNECTION);
-        let kill = Arc::new(Notify::new());
+        let control = Arc::new(Control::new());
+        let after;
         {
             let mut st = self.lock();
             if st.closed {
-                return;
+                return false;
             }
             let Some(record) = st.peers.get(&peer) else {
-                return;
+                return false;
             };
             let remote_static = record.x25519;
+            let persistent = self.config.persistent_connections;
+            let dials = self.dials(&peer);
             let link = st.links.entry(peer).or_insert_with(Link::new);
             let fresh = ConnHandle {
                 id,
                 remote_static,
                 queue,
-                kill: kill.clone(),
+                control: control.clone(),
             };
             if let Some(old) = link.conn.replace(fresh) {
                 tracing::info!(%peer, "a newer connection replaces the older one");
-                old.kill.notify_one();
+                old.control.kill.notify_one();
+            }
+            after = if persistent {
+                None
+            } else {
+                link.last.replace(control.clone())
+            };
+            if !link.pending.is_empty() {
+                control.pending.notify_one();
             }
             link.last_error = None;
             link.events.send_replace(LinkEvent::Connected);
+            if !persistent && dials && !link.wanted {
+                // Every session that wanted it ended while we dialled.
+                link.retire(&peer);
+            }
         }
+        // Successors wait for `done`; set it even if this task is dropped.
+        let _done = SetDone(control.clone());
         self.handshakes_ok.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!(m::CONNECTIONS).increment(1.0);
         tracing::info!(%peer, "validator connection open");
 
-        let reason = conn::run(self, ws, est, rx, kill).await;
+        let ended = conn::run(self, ws, est, rx, &control, after).await;
 
         metrics::gauge!(m::CONNECTIONS).decrement(1.0);
-        tracing::info!(%peer, %reason, "validator connection closed");
+        tracing::info!(%peer, reason = %ended.reason, "validator connection closed");
         let mut st = self.lock();
         if let Some(link) = st.links.get_mut(&peer)
             && link.conn.as_ref().is_some_and(|c| c.id == id)
         {
             link.conn = None;
             link.events.send_replace(LinkEvent::Disconnected);
+        }
+        self.stash_unsent(&mut st, peer, ended.unsent);
+        control.is_retired()
+    }
+
+    /// Keeps messages a connection did not write for the next connection to `peer`, for up
+    /// to `send_timeout`. Call with the state locked.
+    fn stash_unsent(self: &Arc<Self>, st: &mut State, peer: AccountId, unsent: Vec<Outgoing>) {
+        if unsent.is_empty() || st.closed {
+            return;
+        }
+        tracing::debug!(%peer, count = unsent.len(), "messages not written; they go out on the next connection");
+        let deadline = Instant::now() + self.config.send_timeout;
+        let dial = self.dials(&peer) && st.peers.contains_key(&peer);
+        let link = st.links.entry(peer).or_insert_with(Link::new);
+        link.pending
+            .extend(unsent.into_iter().map(|out| (out, deadline)));
+        if let Some(conn) = &link.conn {
+            conn.control.pending.notify_one();
+        } else if dial {
+            self.ensure_dialer(st, peer);
+        }
+        let inner = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            inner.expire_pending(&mut inner.lock(), &peer);
+        });
+    }
+
+    /// The messages waiting for the next connection to `peer`, oldest first.
+    pub(crate) fn take_pending(&self, peer: &AccountId) -> Vec<Outgoing> {
+        let mut st = self.lock();
+        self.expire_pending(&mut st, peer);
+        st.links.get_mut(peer).map_or_else(Vec::new, |link| {
+            link.pending.drain(..).map(|(out, _)| out).collect()
+        })
+    }
+
+    /// Drops waiting messages whose `send_timeout` passed without a connection.
+    fn expire_pending(&self, st: &mut State, peer: &AccountId) {
+        let Some(link) = st.links.get_mut(peer) else {
+            return;
+        };
+        let now = Instant::now();
+        while link
+            .pending
+            .front()
+            .is_some_and(|(_, deadline)| *deadline <= now)
+        {
+            let (out, _) = link.pending.pop_front().expect("front exists");
+            m::dropped("send_timeout");
+            tracing::warn!(%peer, session = %out.session, "dropping a message: no connection to the peer within send_timeout");
         }
     }
 
@@ -813,7 +933,8 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let mut st = self.inner.lock();
+        let inner = &self.inner;
+        let mut st = inner.lock();
         if st
             .sessions
             .get(&self.id)
@@ -821,6 +942,26 @@ impl Drop for Session {
         {
             st.sessions.remove(&self.id);
         }
+        if !inner.config.persistent_connections {
+            let closed = st.closed;
+            for peer in self.members.iter().filter(|p| **p != inner.me) {
+                if let Some(link) = st.links.get_mut(peer) {
+                    link.sessions = link.sessions.saturating_sub(1);
+                    if link.sessions == 0 && !closed {
+                        link.retire(peer);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Marks a connection's driver as finished when dropped.
+struct SetDone(Arc<Control>);
+
+impl Drop for SetDone {
+    fn drop(&mut self) {
+        self.0.done.send_replace(true);
     }
 }
 
