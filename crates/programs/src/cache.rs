@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use sigil_primitives::ProgramId;
 
-/// Keeps at most `capacity` entries and evicts the least recently used one.
+/// Keeps at most `capacity` entries and evicts the least recently used one; a capacity of 0
+/// keeps nothing, so every lookup misses.
 ///
 /// Eviction scans all entries, which is cheap at the few hundred entries a node keeps and avoids
 /// a linked list; lookups are O(1).
@@ -18,7 +19,7 @@ pub(crate) struct LruCache<V> {
 impl<V> LruCache<V> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            capacity: capacity.max(1),
+            capacity,
             tick: 0,
             entries: HashMap::new(),
         }
@@ -37,6 +38,9 @@ impl<V> LruCache<V> {
     pub(crate) fn insert(&mut self, id: ProgramId, value: Arc<V>) -> Arc<V> {
         if let Some(existing) = self.get(&id) {
             return existing;
+        }
+        if self.capacity == 0 {
+            return value;
         }
         if self.entries.len() >= self.capacity
             && let Some(oldest) = self
@@ -80,6 +84,14 @@ mod tests {
         assert!(!cache.contains(&id(2)));
         assert!(cache.contains(&id(3)));
         assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn zero_capacity_keeps_nothing() {
+        let mut cache = LruCache::new(0);
+        assert_eq!(*cache.insert(id(1), Arc::new(1)), 1);
+        assert!(cache.get(&id(1)).is_none());
+        assert_eq!(cache.len(), 0);
     }
 
     #[test]

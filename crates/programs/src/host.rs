@@ -33,13 +33,41 @@ const EVALUATE: &str = "evaluate";
 /// The optional `custom-hash` export.
 const CUSTOM_HASH: &str = "custom-hash";
 
+/// How [`ProgramHost::evaluate_all`] splits fuel between the programs of one request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FuelPolicy {
+    /// Each program gets the whole budget: one program's cost never starves another.
+    #[default]
+    PerProgram,
+    /// All programs draw on one budget, each getting what the previous ones left (the
+    /// Entropy-style path, kept for benchmark baselines).
+    Shared,
+}
+
+impl std::str::FromStr for FuelPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "per-program" => Ok(Self::PerProgram),
+            "shared" => Ok(Self::Shared),
+            other => Err(format!(
+                "unknown fuel policy `{other}`: use per-program or shared"
+            )),
+        }
+    }
+}
+
 /// Limits applied to every evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostConfig {
     /// Largest linear memory a program may grow to, in bytes.
     pub memory_limit_bytes: usize,
-    /// How many compiled programs to keep; the least recently used is dropped first.
+    /// How many compiled programs to keep; the least recently used is dropped first. 0 compiles
+    /// a program on every evaluation.
     pub cache_capacity: usize,
+    /// How a request's programs share the fuel budget.
+    pub fuel_policy: FuelPolicy,
 }
 
 impl Default for HostConfig {
@@ -47,6 +75,7 @@ impl Default for HostConfig {
         Self {
             memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
+            fuel_policy: FuelPolicy::PerProgram,
         }
     }
 }
@@ -335,38 +364,45 @@ impl ProgramHost {
         }
     }
 
-    /// Runs every program of a key on one message, each with its own budget of `fuel_per_program`
-    /// (budgets are not shared), stopping at the first that does not pass.
+    /// Runs every program of a key on one message with `fuel` units of fuel, stopping at the
+    /// first that does not pass. Under [`FuelPolicy::PerProgram`] (the default) each program
+    /// gets all of `fuel`; under [`FuelPolicy::Shared`] they draw on it in turn.
     pub fn evaluate_all(
         &self,
         message: &[u8],
         programs: &[ProgramCall<'_>],
         oracle: &[OracleEntry],
-        fuel_per_program: u64,
+        fuel: u64,
     ) -> Result<Vec<EvalOutcome>, ProgramFailure> {
-        programs
-            .iter()
-            .enumerate()
-            .map(|(index, program)| {
-                let request = Request {
-                    message,
-                    aux_data: program.aux_data,
-                };
-                self.evaluate(
+        let mut left = fuel;
+        let mut outcomes = Vec::with_capacity(programs.len());
+        for (index, program) in programs.iter().enumerate() {
+            let request = Request {
+                message,
+                aux_data: program.aux_data,
+            };
+            let budget = match self.config.fuel_policy {
+                FuelPolicy::PerProgram => fuel,
+                FuelPolicy::Shared => left,
+            };
+            let outcome = self
+                .evaluate(
                     program.id,
                     program.bytecode,
                     &request,
                     program.config,
                     oracle,
-                    fuel_per_program,
+                    budget,
                 )
                 .map_err(|error| ProgramFailure {
                     index,
                     program: program.id,
                     error,
-                })
-            })
-            .collect()
+                })?;
+            left = left.saturating_sub(outcome.fuel_used);
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
     }
 
     /// Runs the program's `custom-hash` on `data` with `fuel` units of fuel and checks that it

@@ -16,8 +16,9 @@
 //!   node that evaluates the same request at the same block reaches the same verdict. NaNs are
 //!   canonicalised and relaxed SIMD is deterministic for the same reason.
 //! - **Metering.** Each evaluation gets its own [`Store`](wasmtime::Store) with its own fuel
-//!   budget (the ledger parameter); budgets are per program, never shared between the programs
-//!   of a key ([`ProgramHost::evaluate_all`]). A program's linear memory is capped
+//!   budget (the ledger parameter); budgets are per program, not shared between the programs
+//!   of a key ([`ProgramHost::evaluate_all`]; [`FuelPolicy::Shared`] exists for benchmark
+//!   baselines). A program's linear memory is capped
 //!   ([`HostConfig::memory_limit_bytes`], 64 MiB by default) and it may have one memory, few
 //!   tables and few instances. Running out of either is its own error
 //!   ([`ProgramError::OutOfFuel`], [`ProgramError::MemoryLimit`]), not a generic trap.
@@ -52,7 +53,7 @@ mod host;
 
 pub use error::{MAX_PROGRAM_MESSAGE_LEN, ProgramError};
 pub use host::{
-    DEFAULT_CACHE_CAPACITY, DEFAULT_MEMORY_LIMIT_BYTES, EvalOutcome, HostConfig, HostError,
+    DEFAULT_CACHE_CAPACITY, DEFAULT_MEMORY_LIMIT_BYTES, EvalOutcome, FuelPolicy, HostConfig, HostError,
     OracleEntry, ProgramCall, ProgramFailure, ProgramHost, ProgramInfo, Request, VALIDATION_FUEL,
     oracle,
 };

@@ -8,7 +8,7 @@ use std::process::Command;
 use common::{FUEL, dist_dir, host, program};
 use sigil_primitives::{MAX_MESSAGE_SIZE, ProgramId, ProgramInstance};
 use sigil_programs::{
-    HostConfig, OracleEntry, ProgramCall, ProgramError, ProgramHost, Request, VALIDATION_FUEL,
+    FuelPolicy, HostConfig, OracleEntry, ProgramCall, ProgramError, ProgramHost, Request, VALIDATION_FUEL,
     oracle,
 };
 
@@ -218,6 +218,39 @@ fn fuel_is_per_program_not_shared() {
         .evaluate(p.id, &p.bytecode, &request(b""), &double, &[], budget)
         .expect_err("120% of the budget");
     assert_eq!(err, ProgramError::OutOfFuel);
+
+    // The same two programs under a shared budget: the second runs out.
+    let shared = ProgramHost::new(HostConfig {
+        fuel_policy: FuelPolicy::Shared,
+        ..HostConfig::default()
+    })
+    .expect("host");
+    let failure = shared
+        .evaluate_all(b"", &[call, call], &[], budget)
+        .expect_err("120% of one shared budget");
+    assert_eq!(failure.index, 1);
+    assert_eq!(failure.error, ProgramError::OutOfFuel);
+    // One program alone still fits.
+    shared
+        .evaluate_all(b"", &[call], &[], budget)
+        .expect("60% of the budget");
+}
+
+#[test]
+fn a_zero_capacity_cache_compiles_every_time() {
+    let host = ProgramHost::new(HostConfig {
+        cache_capacity: 0,
+        ..HostConfig::default()
+    })
+    .expect("host");
+    let p = program("fuel-burner");
+    let config = burner_config(10);
+    for _ in 0..2 {
+        host.evaluate(p.id, &p.bytecode, &request(b""), &config, &[], FUEL)
+            .expect("evaluates");
+        assert!(!host.is_cached(&p.id));
+    }
+    assert_eq!(host.cached_programs(), 0);
 }
 
 #[test]
