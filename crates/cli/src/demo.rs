@@ -24,17 +24,17 @@ use sigil_primitives::{HashingAlgorithm, ProgramInstance, ProgramList};
 use sigil_programs::INTERFACE_VERSION;
 
 /// The `eth-allowlist` program, embedded so the demo runs from any directory.
-const ETH_ALLOWLIST: &[u8] = include_bytes!("../../../programs/dist/eth-allowlist.wasm");
+pub(crate) const ETH_ALLOWLIST: &[u8] = include_bytes!("../../../programs/dist/eth-allowlist.wasm");
 /// The chain the demo's transactions are for (Sepolia).
-const CHAIN_ID: u64 = 11_155_111;
+pub(crate) const CHAIN_ID: u64 = 11_155_111;
 /// The one address the user's key may pay.
-const ALLOWED: Address = address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
+pub(crate) const ALLOWED: Address = address!("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
 /// An address that is not on the allow-list.
 const FORBIDDEN: Address = address!("0x000000000000000000000000000000000000dEaD");
 /// The most the key may send in one transaction: 1 ether.
 const MAX_VALUE_WEI: u128 = 1_000_000_000_000_000_000;
 /// What the allowed transaction sends: 0.01 ether.
-const VALUE_WEI: u128 = 10_000_000_000_000_000;
+pub(crate) const VALUE_WEI: u128 = 10_000_000_000_000_000;
 
 /// Options of `sigil demo`.
 #[derive(Args)]
@@ -154,48 +154,8 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
 
     // A fresh user deploys the program and registers a key that may only pay ALLOWED.
     let user = AccountKeypair::generate();
-    let program_id = ProgramContents {
-        bytecode: ETH_ALLOWLIST,
-        config_schema: &[],
-        aux_schema: &[],
-        oracle_keys: &[],
-        version: INTERFACE_VERSION,
-    }
-    .id();
-    if client.rpc().program(program_id).await?.is_none() {
-        let step = Step::start("deploying eth-allowlist");
-        let result = client
-            .submit(
-                &user,
-                Call::StoreProgram {
-                    bytecode: ETH_ALLOWLIST.to_vec(),
-                    config_schema: Vec::new(),
-                    aux_schema: Vec::new(),
-                    oracle_keys: Vec::new(),
-                    version: INTERFACE_VERSION,
-                },
-                true,
-            )
-            .await
-            .context("cannot store eth-allowlist")?;
-        if !result
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::ProgramStored { program, .. } if *program == program_id))
-        {
-            bail!("the ledger did not store eth-allowlist as {program_id}");
-        }
-        step.finish(&format!("program {program_id}"));
-    }
-    let config = serde_json::json!({
-        "allow": [ALLOWED.to_checksum(None)],
-        "max_value": MAX_VALUE_WEI.to_string(),
-        "chain_id": CHAIN_ID,
-    });
-    let programs = ProgramList::new(vec![ProgramInstance {
-        program: program_id,
-        config: serde_json::to_vec(&config)?,
-    }])?;
+    let program_id = deploy_allowlist(client, &user).await?;
+    let programs = allowlist_programs(program_id)?;
     let registered = crate::register::register(client, &user, programs).await?;
     let verifying_key = registered.verifying_key;
     let eth_address = eth::address(&verifying_key);
@@ -306,6 +266,62 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
         sign_seconds: sign_time.as_secs_f64(),
         topology,
     })
+}
+
+/// Stores `eth-allowlist` on the ledger as `user` unless it is there already; returns its id.
+pub(crate) async fn deploy_allowlist(
+    client: &sigil_client::LedgerClient,
+    user: &AccountKeypair,
+) -> anyhow::Result<sigil_primitives::ProgramId> {
+    let program_id = ProgramContents {
+        bytecode: ETH_ALLOWLIST,
+        config_schema: &[],
+        aux_schema: &[],
+        oracle_keys: &[],
+        version: INTERFACE_VERSION,
+    }
+    .id();
+    if client.rpc().program(program_id).await?.is_none() {
+        let step = Step::start("deploying eth-allowlist");
+        let result = client
+            .submit(
+                user,
+                Call::StoreProgram {
+                    bytecode: ETH_ALLOWLIST.to_vec(),
+                    config_schema: Vec::new(),
+                    aux_schema: Vec::new(),
+                    oracle_keys: Vec::new(),
+                    version: INTERFACE_VERSION,
+                },
+                true,
+            )
+            .await
+            .context("cannot store eth-allowlist")?;
+        if !result
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ProgramStored { program, .. } if *program == program_id))
+        {
+            bail!("the ledger did not store eth-allowlist as {program_id}");
+        }
+        step.finish(&format!("program {program_id}"));
+    }
+    Ok(program_id)
+}
+
+/// The program list of a key that may pay only [`ALLOWED`], at most 1 ETH, on [`CHAIN_ID`].
+pub(crate) fn allowlist_programs(
+    program_id: sigil_primitives::ProgramId,
+) -> anyhow::Result<ProgramList> {
+    let config = serde_json::json!({
+        "allow": [ALLOWED.to_checksum(None)],
+        "max_value": MAX_VALUE_WEI.to_string(),
+        "chain_id": CHAIN_ID,
+    });
+    Ok(ProgramList::new(vec![ProgramInstance {
+        program: program_id,
+        config: serde_json::to_vec(&config)?,
+    }])?)
 }
 
 /// Verifies `r ‖ s` over the prehash with k256 alone.

@@ -552,6 +552,26 @@ impl Devnet {
         wait_healthy(&http, node).await
     }
 
+    /// Replaces the extra arguments every `sigil node` gets (see
+    /// [`DevnetConfig::extra_node_args`]) and restarts each validator with them, one after
+    /// another, waiting for each to answer `/healthz`. Data directories, and so key shares, stay.
+    pub async fn restart_all_with(&mut self, extra_node_args: Vec<String>) -> anyhow::Result<()> {
+        let old = self.config.extra_node_args.len();
+        for node in &mut self.nodes {
+            let keep = node.process.args.len() - old;
+            node.process.args.truncate(keep);
+            node.process
+                .args
+                .extend(extra_node_args.iter().map(OsString::from));
+        }
+        self.config.extra_node_args = extra_node_args;
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        for name in names {
+            self.restart(&name).await?;
+        }
+        Ok(())
+    }
+
     /// Stops every validator, then the ledger: SIGTERM, then SIGKILL after a few seconds.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         futures::future::join_all(

@@ -3,6 +3,7 @@
 //! Errors end the process with a non-zero status and one readable line on stderr.
 
 mod account;
+mod bench;
 mod common;
 mod demo;
 mod devnet_cmd;
@@ -49,6 +50,9 @@ enum Command {
     /// Start a local network, sign an Ethereum transaction under a program's policy, show a
     /// refused one, verify the signature, and stop: Sigil in one command.
     Demo(demo::DemoArgs),
+    /// Measure a network: signature latency and throughput, registration, programs, DKG and
+    /// resharing, the engine alone, and with --baseline the Entropy-style path for comparison.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Status(args) => status::run(args),
         Command::Devnet(args) => devnet_cmd::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::TokioIo;
 use sigil_crypto::Envelope;
-use sigil_primitives::request::{NodeInfo, SignatureStatus};
+use sigil_primitives::request::{NodeInfo, PathSettings, SignatureStatus};
 use sigil_primitives::{HashingAlgorithm, MAX_PROGRAMS_PER_KEY, RequestId};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -206,6 +206,20 @@ async fn info(State(inner): AppState) -> Json<NodeInfo> {
         head: view.head,
         network_key: view.signer_set.network_key,
         security_parameters: sigil_mpc::SECURITY_PARAMETERS.to_owned(),
+        path: PathSettings {
+            connections: if inner.config.persistent_connections {
+                "persistent"
+            } else {
+                "per-session"
+            }
+            .to_owned(),
+            program_fuel: match inner.config.fuel_policy {
+                sigil_programs::FuelPolicy::PerProgram => "per-program",
+                sigil_programs::FuelPolicy::Shared => "shared",
+            }
+            .to_owned(),
+            program_cache: inner.config.program_cache,
+        },
     })
 }
 

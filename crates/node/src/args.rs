@@ -57,6 +57,18 @@ pub struct NodeArgs {
     /// trying the next committee anyway.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub offence_wait: Duration,
+    /// Validator connections: `persistent` keeps one per peer across sessions; `per-session`
+    /// closes it when no session needs it, so each new session handshakes again (the
+    /// Entropy-style path, for benchmark baselines).
+    #[arg(long, default_value = "persistent", value_parser = ["persistent", "per-session"])]
+    pub connections: String,
+    /// How a request's programs share the fuel budget: `per-program` (each gets all of it) or
+    /// `shared` (the Entropy-style path, for benchmark baselines).
+    #[arg(long, default_value = "per-program")]
+    pub program_fuel: sigil_programs::FuelPolicy,
+    /// How many compiled programs to keep; 0 compiles a program on every evaluation.
+    #[arg(long, default_value_t = sigil_programs::DEFAULT_CACHE_CAPACITY)]
+    pub program_cache: usize,
     /// Misbehave in signing sessions: silent, drop-to:ACCOUNT, corrupt, bad-proof or
     /// equivocate. Test builds with the `fault-injection` feature only.
     #[cfg(feature = "fault-injection")]
@@ -90,6 +102,9 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         round_timeout: args.round_timeout,
         max_attempts: args.max_attempts,
         offence_wait: args.offence_wait,
+        persistent_connections: args.connections == "persistent",
+        fuel_policy: args.program_fuel,
+        program_cache: args.program_cache,
         #[cfg(feature = "fault-injection")]
         fault: args.inject_fault,
     };

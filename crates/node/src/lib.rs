@@ -29,4 +29,5 @@ mod view;
 pub use args::{NodeArgs, run};
 pub use channel::{TransportChannel, TransportSender};
 pub use error::ApiError;
+pub use identity::{Identity, KeySourceArg};
 pub use node::{Node, NodeConfig};

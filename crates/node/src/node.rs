@@ -50,6 +50,12 @@ pub struct NodeConfig {
     pub max_attempts: u32,
     /// How long a relayer waits for the ledger to record a failed attempt's offences.
     pub offence_wait: Duration,
+    /// Keep validator connections across sessions (false: one handshake per session).
+    pub persistent_connections: bool,
+    /// How a request's programs share the fuel budget.
+    pub fuel_policy: sigil_programs::FuelPolicy,
+    /// Compiled programs kept in memory (0: compile on every evaluation).
+    pub program_cache: usize,
     /// Misbehaviour this node commits in signing sessions (fault-injection builds only).
     #[cfg(feature = "fault-injection")]
     pub fault: Option<sigil_mpc::InjectedFault>,
@@ -125,7 +131,14 @@ impl Node {
             .await
             .context("cannot read the ledger")?;
 
-        let transport = Transport::new(account.clone(), x25519.clone(), TransportConfig::default());
+        let transport = Transport::new(
+            account.clone(),
+            x25519.clone(),
+            TransportConfig {
+                persistent_connections: config.persistent_connections,
+                ..TransportConfig::default()
+            },
+        );
         // Key generation and resharing run production Paillier proofs for every party at once:
         // their rounds get minutes, whatever the signing round timeout.
         let engine = Engine::new(
@@ -133,7 +146,12 @@ impl Node {
             SessionConfig::with_round_timeout(config.round_timeout.max(KEYGEN_ROUND_TIMEOUT)),
         );
         let host = Arc::new(
-            ProgramHost::new(HostConfig::default()).context("cannot start the program host")?,
+            ProgramHost::new(HostConfig {
+                cache_capacity: config.program_cache,
+                fuel_policy: config.fuel_policy,
+                ..HostConfig::default()
+            })
+            .context("cannot start the program host")?,
         );
         let key = identity.key_share()?.map(|(share, aux)| {
             tracing::info!(

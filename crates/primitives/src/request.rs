@@ -427,6 +427,21 @@ pub struct NodeInfo {
     pub network_key: Option<VerifyingKey>,
     /// The threshold engine's parameter set: `production` or `test`.
     pub security_parameters: String,
+    /// How this node's signing path is configured (benchmarks report and check it).
+    #[serde(default)]
+    pub path: PathSettings,
+}
+
+/// The switches that turn a node's signing path into the Entropy-style baseline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathSettings {
+    /// `persistent` (one validator connection per peer, kept) or `per-session` (a new
+    /// connection and handshake for every session).
+    pub connections: String,
+    /// `per-program` (each program gets the whole fuel budget) or `shared`.
+    pub program_fuel: String,
+    /// Compiled programs kept in memory; 0 compiles on every evaluation.
+    pub program_cache: usize,
 }
 
 #[cfg(test)]

@@ -1,0 +1,492 @@
+//! What `sigil bench` measured: one serialisable report, printed as a table or as JSON.
+
+use serde::Serialize;
+use sigil_client::NodeClient;
+use sigil_client::types::{ServerInfo, SignerSet};
+use sigil_primitives::request::PathSettings;
+
+use super::BenchArgs;
+use super::engine::{EngineRun, ProgramEval};
+use super::load::{Latency, Level, round};
+
+/// Every figure of one run.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// `sigil` version.
+    pub version: String,
+    /// When the run started (RFC 3339, UTC).
+    pub date: String,
+    /// The git commit of the working directory, when run from a checkout.
+    pub commit: Option<String>,
+    /// The machine.
+    pub machine: Machine,
+    /// The threshold engine's parameter set (`production`).
+    pub parameters: String,
+    /// Validators, signers, threshold, relayer.
+    pub topology: Topology,
+    /// Network set-up times.
+    pub setup: Setup,
+    /// Registration and program figures.
+    pub figures: Figures,
+    /// Sigil's own path.
+    pub ours: Option<PathRun>,
+    /// The Entropy-style baseline, with `--baseline`.
+    pub baseline: Option<PathRun>,
+    /// Ours divided by the baseline's.
+    pub ratios: Option<Ratios>,
+    /// The same signature in one process over in-memory channels.
+    pub engine: Option<EngineRun>,
+    /// What the network path adds to the engine's own time.
+    pub network_overhead: Option<Overhead>,
+    /// Wall time of the whole benchmark, in seconds.
+    pub total_seconds: f64,
+}
+
+/// The machine the figures come from.
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    /// Cores available to this process.
+    pub cores: usize,
+    /// CPU model, from /proc/cpuinfo when there is one.
+    pub cpu: Option<String>,
+    /// Operating system and architecture.
+    pub os: String,
+}
+
+/// Who is in the network.
+#[derive(Debug, Serialize)]
+pub struct Topology {
+    /// Validators (TSS nodes).
+    pub validators: usize,
+    /// Signers when the run started.
+    pub signers: usize,
+    /// Their names (devnet) or accounts.
+    pub signer_names: Vec<String>,
+    /// Signatures need this many signers: the committee size.
+    pub threshold: u16,
+    /// The relayer every request went to.
+    pub relayer: String,
+    /// Its devnet name.
+    pub relayer_name: Option<String>,
+    /// Block time of the devnet, in milliseconds (`None` when attached).
+    pub block_time_ms: Option<u64>,
+    /// Whether the run attached to an existing network instead of starting a devnet.
+    pub attached: bool,
+}
+
+/// Set-up times, in seconds.
+#[derive(Debug, Default, Serialize)]
+pub struct Setup {
+    /// Starting the ledger and the validators.
+    pub devnet_seconds: Option<f64>,
+    /// The jump-start DKG (key generation and aux data), from `jump_start` to every confirmation.
+    pub dkg_seconds: Option<f64>,
+    /// A reshare to one more signer, from `set_parameters` until the ledger switched.
+    pub reshare_seconds: Option<f64>,
+    /// What was reshared, or why it was not.
+    pub reshare: Option<String>,
+}
+
+/// Registration and programs.
+#[derive(Debug, Default, Serialize)]
+pub struct Figures {
+    /// Registering a key: one transaction until its block is final.
+    pub register: Option<Latency>,
+    /// Evaluating the key's program.
+    pub program: Option<ProgramEval>,
+}
+
+/// One signing path's runs.
+#[derive(Debug, Serialize)]
+pub struct PathRun {
+    /// How the relayer said its path is configured (`/v1/info`).
+    pub settings: PathSettings,
+    /// The latency run.
+    pub latency: Level,
+    /// The throughput sweep, by increasing concurrency.
+    pub throughput: Vec<Level>,
+    /// The best throughput of the sweep.
+    pub peak_signatures_per_second: f64,
+    /// The concurrency it was reached at.
+    pub peak_concurrency: usize,
+    /// Validator connections opened (Noise handshakes) during the latency run and the sweep,
+    /// from the validators' metrics.
+    pub handshakes: Option<u64>,
+    /// The same per signed request.
+    pub handshakes_per_signature: Option<f64>,
+}
+
+impl PathRun {
+    /// Collects the runs of one path.
+    pub fn new(settings: PathSettings, latency: Level, throughput: Vec<Level>) -> Self {
+        let peak = throughput
+            .iter()
+            .max_by(|a, b| a.signatures_per_second.total_cmp(&b.signatures_per_second));
+        Self {
+            settings,
+            peak_signatures_per_second: peak.map_or(0.0, |l| l.signatures_per_second),
+            peak_concurrency: peak.map_or(0, |l| l.concurrency),
+            latency,
+            throughput,
+            handshakes: None,
+            handshakes_per_signature: None,
+        }
+    }
+
+    /// Records the handshakes counted during the runs.
+    pub fn set_handshakes(&mut self, handshakes: Option<u64>) {
+        let signed = self.latency.signed + self.throughput.iter().map(|l| l.signed).sum::<usize>();
+        self.handshakes = handshakes;
+        self.handshakes_per_signature = handshakes.map(|h| ratio3(h as f64 / signed.max(1) as f64));
+    }
+}
+
+/// Ours over the baseline's: below 1 is faster for latency, above 1 is more for throughput.
+#[derive(Debug, Serialize)]
+pub struct Ratios {
+    /// Median latency, ours / baseline.
+    pub latency_p50: Option<f64>,
+    /// 90th percentile, ours / baseline.
+    pub latency_p90: Option<f64>,
+    /// 99th percentile, ours / baseline.
+    pub latency_p99: Option<f64>,
+    /// Peak throughput, ours / baseline.
+    pub throughput_peak: f64,
+    /// Throughput at each concurrency both ran, ours / baseline.
+    pub throughput_by_concurrency: Vec<(usize, f64)>,
+}
+
+/// The network path's cost over the engine's.
+#[derive(Debug, Serialize)]
+pub struct Overhead {
+    /// End-to-end median latency (ours, latency run).
+    pub end_to_end_p50_ms: f64,
+    /// The engine's median signature time in one process.
+    pub engine_p50_ms: f64,
+    /// The difference: envelope, programs, committee, transport, ledger reads, HTTP.
+    pub overhead_ms: f64,
+    /// The difference as a share of the end-to-end latency.
+    pub overhead_share: f64,
+}
+
+impl Report {
+    /// A report with the run's identity filled in.
+    pub async fn new(
+        args: &BenchArgs,
+        relayer: &ServerInfo,
+        validators: usize,
+        set: &SignerSet,
+        attached: bool,
+    ) -> anyhow::Result<Self> {
+        let info = NodeClient::new(relayer.endpoint.as_str()).info().await?;
+        Ok(Self {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            commit: git_commit(),
+            machine: Machine {
+                cores: std::thread::available_parallelism().map_or(1, usize::from),
+                cpu: cpu_model(),
+                os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            },
+            parameters: info.security_parameters,
+            topology: Topology {
+                validators,
+                signers: set.signers.len(),
+                signer_names: set.signers.iter().map(ToString::to_string).collect(),
+                threshold: set.threshold,
+                relayer: relayer.account.to_string(),
+                relayer_name: None,
+                block_time_ms: (!attached).then_some(args.block_time.as_millis() as u64),
+                attached,
+            },
+            setup: Setup::default(),
+            figures: Figures::default(),
+            ours: None,
+            baseline: None,
+            ratios: None,
+            engine: None,
+            network_overhead: None,
+            total_seconds: 0.0,
+        })
+    }
+
+    /// Computes [`Ratios`] once both paths ran.
+    pub fn finish_ratios(&mut self) {
+        let (Some(ours), Some(base)) = (&self.ours, &self.baseline) else {
+            return;
+        };
+        let ratio = |a: f64, b: f64| (b > 0.0).then(|| ratio3(a / b));
+        let lat = |f: fn(&Latency) -> f64| match (&ours.latency.latency, &base.latency.latency) {
+            (Some(o), Some(b)) => ratio(f(o), f(b)),
+            _ => None,
+        };
+        self.ratios = Some(Ratios {
+            latency_p50: lat(|l| l.p50_ms),
+            latency_p90: lat(|l| l.p90_ms),
+            latency_p99: lat(|l| l.p99_ms),
+            throughput_peak: ratio(
+                ours.peak_signatures_per_second,
+                base.peak_signatures_per_second,
+            )
+            .unwrap_or(0.0),
+            throughput_by_concurrency: ours
+                .throughput
+                .iter()
+                .filter_map(|o| {
+                    let b = base
+                        .throughput
+                        .iter()
+                        .find(|b| b.concurrency == o.concurrency)?;
+                    Some((
+                        o.concurrency,
+                        ratio(o.signatures_per_second, b.signatures_per_second)?,
+                    ))
+                })
+                .collect(),
+        });
+    }
+
+    /// Computes [`Overhead`] once the engine-alone run is done.
+    pub fn finish_overhead(&mut self) {
+        let (Some(ours), Some(engine)) = (&self.ours, &self.engine) else {
+            return;
+        };
+        let Some(latency) = &ours.latency.latency else {
+            return;
+        };
+        let overhead = latency.p50_ms - engine.wall.p50_ms;
+        self.network_overhead = Some(Overhead {
+            end_to_end_p50_ms: latency.p50_ms,
+            engine_p50_ms: engine.wall.p50_ms,
+            overhead_ms: round(overhead),
+            overhead_share: ratio3(overhead / latency.p50_ms.max(1e-9)),
+        });
+    }
+}
+
+fn ratio3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+/// `git rev-parse --short HEAD` of the working directory, if it is a checkout.
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+fn cpu_model() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    text.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+fn ms(v: f64) -> String {
+    format!("{v:.0} ms")
+}
+
+fn opt_s(v: Option<f64>) -> String {
+    v.map_or_else(|| "not measured".to_owned(), |s| format!("{s:.1} s"))
+}
+
+/// Prints the report as a table on stdout.
+pub fn print_table(r: &Report) {
+    let t = &r.topology;
+    println!();
+    println!("Sigil benchmark");
+    println!(
+        "  run          {} {}, sigil {}, {} parameters",
+        r.date,
+        r.commit.as_deref().unwrap_or("(no commit)"),
+        r.version,
+        r.parameters
+    );
+    println!(
+        "  machine      {} cores{}, {}",
+        r.machine.cores,
+        r.machine
+            .cpu
+            .as_deref()
+            .map_or_else(String::new, |c| format!(" ({c})")),
+        r.machine.os
+    );
+    println!(
+        "  topology     {} validators, {} signers, threshold {} (committee of {}), relayer {}{}",
+        t.validators,
+        t.signers,
+        t.threshold,
+        t.threshold,
+        t.relayer_name.as_deref().unwrap_or(&t.relayer),
+        t.block_time_ms
+            .map_or_else(String::new, |b| format!(", {b} ms blocks"))
+    );
+    println!();
+    println!("  {:<44} {:>12}", "setup", "");
+    println!(
+        "  {:<44} {:>12}",
+        "  DKG (jump start)",
+        opt_s(r.setup.dkg_seconds)
+    );
+    println!(
+        "  {:<44} {:>12}",
+        format!(
+            "  reshare ({})",
+            r.setup.reshare.as_deref().unwrap_or("skipped")
+        ),
+        opt_s(r.setup.reshare_seconds)
+    );
+    if let Some(reg) = &r.figures.register {
+        println!(
+            "  {:<44} {:>12}",
+            format!(
+                "  register a key (p50 of {}, max {:.0} ms)",
+                reg.samples, reg.max_ms
+            ),
+            ms(reg.p50_ms)
+        );
+    }
+    if let Some(p) = &r.figures.program {
+        println!(
+            "  {:<44} {:>12}",
+            format!("  program {} (cached, p50)", p.program),
+            format!("{:.3} ms", p.cached_p50_ms)
+        );
+        println!(
+            "  {:<44} {:>12}",
+            "  program compile + evaluate (no cache, p50)",
+            format!("{:.1} ms", p.uncached_p50_ms)
+        );
+    }
+    println!();
+    let header = |label: &str| {
+        println!(
+            "  {label:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            "p50", "p90", "p99", "max", "mean", "errors"
+        );
+    };
+    let row = |name: &str, level: &Level| match &level.latency {
+        Some(l) => println!(
+            "  {name:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            ms(l.p50_ms),
+            ms(l.p90_ms),
+            ms(l.p99_ms),
+            ms(l.max_ms),
+            ms(l.mean_ms),
+            level.errors
+        ),
+        None => println!("  {name:<22} no request signed ({} errors)", level.errors),
+    };
+    header(&format!(
+        "latency ({} at c={})",
+        r.ours.as_ref().map_or(0, |o| o.latency.requests),
+        r.ours.as_ref().map_or(0, |o| o.latency.concurrency)
+    ));
+    if let Some(o) = &r.ours {
+        row("sigil", &o.latency);
+    }
+    if let Some(b) = &r.baseline {
+        row("baseline", &b.latency);
+    }
+    if let Some(e) = &r.engine {
+        println!(
+            "  {:<22} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "engine alone",
+            ms(e.wall.p50_ms),
+            ms(e.wall.p90_ms),
+            ms(e.wall.p99_ms),
+            ms(e.wall.max_ms),
+            ms(e.wall.mean_ms)
+        );
+    }
+    if let Some(o) = &r.network_overhead {
+        println!(
+            "  network path overhead: {:.0} ms of {:.0} ms ({:.0}%)",
+            o.overhead_ms,
+            o.end_to_end_p50_ms,
+            o.overhead_share * 100.0
+        );
+    }
+    println!();
+    println!(
+        "  {:<22} {:>14} {:>14} {:>8}",
+        "throughput (sig/s)", "sigil", "baseline", "ratio"
+    );
+    if let Some(o) = &r.ours {
+        for level in &o.throughput {
+            let base = r.baseline.as_ref().and_then(|b| {
+                b.throughput
+                    .iter()
+                    .find(|l| l.concurrency == level.concurrency)
+            });
+            let ratio = base.filter(|b| b.signatures_per_second > 0.0).map(|b| {
+                format!(
+                    "{:.2}",
+                    level.signatures_per_second / b.signatures_per_second
+                )
+            });
+            println!(
+                "  {:<22} {:>14} {:>14} {:>8}",
+                format!("  concurrency {}", level.concurrency),
+                format!("{:.2}", level.signatures_per_second),
+                base.map_or_else(|| "-".into(), |b| format!("{:.2}", b.signatures_per_second)),
+                ratio.unwrap_or_else(|| "-".into())
+            );
+        }
+        println!(
+            "  {:<22} {:>14} {:>14}",
+            "  peak",
+            format!(
+                "{:.2} @c={}",
+                o.peak_signatures_per_second, o.peak_concurrency
+            ),
+            r.baseline.as_ref().map_or_else(
+                || "-".into(),
+                |b| format!(
+                    "{:.2} @c={}",
+                    b.peak_signatures_per_second, b.peak_concurrency
+                )
+            )
+        );
+    }
+    if let Some(x) = &r.ratios {
+        println!();
+        let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
+        println!(
+            "  ratios (sigil / baseline): latency p50 {}, p90 {}, p99 {}; peak throughput {:.3}",
+            f(x.latency_p50),
+            f(x.latency_p90),
+            f(x.latency_p99),
+            x.throughput_peak
+        );
+        if let (Some(o), Some(b)) = (&r.ours, &r.baseline) {
+            let handshakes = |p: &PathRun| {
+                p.handshakes_per_signature
+                    .map_or_else(|| "?".into(), |h| format!("{h:.2}"))
+            };
+            println!(
+                "  baseline path: connections {}, program fuel {}, program cache {}; {} handshakes per signature",
+                b.settings.connections,
+                b.settings.program_fuel,
+                b.settings.program_cache,
+                handshakes(b)
+            );
+            println!(
+                "  sigil path:    connections {}, program fuel {}, program cache {}; {} handshakes per signature",
+                o.settings.connections,
+                o.settings.program_fuel,
+                o.settings.program_cache,
+                handshakes(o)
+            );
+        }
+    }
+    println!();
+    println!("  total {:.0} s", r.total_seconds);
+}
