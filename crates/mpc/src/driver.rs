@@ -80,6 +80,88 @@ pub struct SessionStats {
     pub messages_received: u64,
     /// Bytes received for this session.
     pub bytes_received: u64,
+    /// Every completed round, in the order this party went through them (all phases of the
+    /// operation); one entry per round counted in `rounds`.
+    pub rounds_profile: Vec<RoundProfile>,
+}
+
+/// What one completed round of a session cost this party: where a signature's time goes.
+///
+/// Rounds are manul's: each synedrion round that sends an echo broadcast is followed by an
+/// echo round (`Round N (echo)`), in which the parties confirm they all got the same broadcast
+/// and whose finalization runs the synedrion round's own finalization. The crate documentation
+/// lists what each round of interactive signing computes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundProfile {
+    /// The protocol (phase of the operation) the round belongs to.
+    pub protocol: ProtocolKind,
+    /// The round as the engine (manul) names it, e.g. `Round 2` or `Round 2 (echo)`.
+    pub round: String,
+    /// Thread CPU time this party spent on the round: making its messages, checking received
+    /// ones (part signatures, then the proofs), and finalizing, which in manul also builds the
+    /// next round and its broadcasts. The first round of a phase also carries the creation of
+    /// the phase's session (synedrion's entry round), even when that ran in the background.
+    /// Work runs on the blocking pool in parallel, so this can exceed `wall`.
+    pub cpu: Duration,
+    /// Wall-clock time from the round's start to the end of its finalization. A round starts
+    /// when the previous one is finalized; the first of a phase when this party began creating
+    /// the phase's session, or when the previous phase ended if it was created in the
+    /// background.
+    pub wall: Duration,
+    /// The part of `wall` this party spent blocked on the channel with none of its own work
+    /// running, while the round still needed messages: waiting on its peers and the network.
+    pub waiting: Duration,
+    /// Messages this party sent in the round.
+    pub messages_sent: u64,
+    /// Bytes this party sent in the round.
+    pub bytes_sent: u64,
+    /// Messages received for the round (one that arrived early, during the previous round,
+    /// counts here), plus undecodable or refused ones received during it.
+    pub messages_received: u64,
+    /// Bytes of `messages_received`.
+    pub bytes_received: u64,
+}
+
+impl RoundProfile {
+    /// The part of `wall` this party had work of its own in progress (computing, or that work
+    /// waiting for a free core): `wall - waiting`.
+    pub fn busy(&self) -> Duration {
+        self.wall.saturating_sub(self.waiting)
+    }
+}
+
+/// Where a piece of engine work adds its thread CPU time: the operation's total and the
+/// current round's (or the session creation's) share of it.
+#[derive(Clone)]
+pub(crate) struct CpuMeter {
+    total: Arc<AtomicU64>,
+    part: Arc<AtomicU64>,
+}
+
+impl CpuMeter {
+    fn new(total: &Arc<AtomicU64>) -> Self {
+        Self {
+            total: total.clone(),
+            part: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn add(&self, time: Duration) {
+        let nanos = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        self.total.fetch_add(nanos, Ordering::Relaxed);
+        self.part.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Counts `time`, already in the total, in this meter's part (work done before the round).
+    fn carry(&self, time: Duration) {
+        let nanos = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        self.part.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// What was added through this meter.
+    fn part(&self) -> Duration {
+        Duration::from_nanos(self.part.load(Ordering::Relaxed))
+    }
 }
 
 /// One party's end of an operation that may run several protocols in turn (phases). Messages
@@ -89,9 +171,15 @@ pub(crate) struct Link<'c, C> {
     me: AccountId,
     parties: BTreeSet<AccountId>,
     phase: u8,
-    early: Vec<(u8, Incoming)>,
+    /// Messages for later phases, with their phase and size.
+    early: Vec<(u8, usize, Incoming)>,
     cpu_nanos: Arc<AtomicU64>,
     stats: SessionStats,
+    /// When the operation started.
+    opened: Instant,
+    /// When the last phase ended (or the operation started): the earliest a phase's first
+    /// round can be said to start.
+    idle_since: Instant,
     /// Every protocol message each party sent us, with its phase, as received: what a fault
     /// report proves things with.
     received: BTreeMap<AccountId, Vec<(u8, Vec<u8>)>>,
@@ -122,6 +210,8 @@ impl<'c, C: Channel> Link<'c, C> {
             early: Vec::new(),
             cpu_nanos: Arc::new(AtomicU64::new(0)),
             stats: SessionStats::default(),
+            opened: Instant::now(),
+            idle_since: Instant::now(),
             received: BTreeMap::new(),
             outboxes: BTreeMap::new(),
             stopped: None,
@@ -216,16 +306,17 @@ impl<'c, C: Channel> Link<'c, C> {
         false
     }
 
-    /// The next message for the current phase. Cancel-safe: early messages are stashed before
-    /// any await point.
-    async fn recv(&mut self) -> Option<Incoming> {
+    /// The next message for the current phase, with its size. Cancel-safe: early messages are
+    /// stashed before any await point.
+    async fn recv(&mut self) -> Option<(Incoming, usize)> {
         loop {
             if let Some(index) = self
                 .early
                 .iter()
-                .position(|(phase, _)| *phase == self.phase)
+                .position(|(phase, _, _)| *phase == self.phase)
             {
-                return Some(self.early.swap_remove(index).1);
+                let (_, len, incoming) = self.early.swap_remove(index);
+                return Some((incoming, len));
             }
             let (from, bytes) = self.channel.recv().await?;
             if !self.parties.contains(&from) || from == self.me {
@@ -234,13 +325,17 @@ impl<'c, C: Channel> Link<'c, C> {
             }
             self.stats.messages_received += 1;
             self.stats.bytes_received += bytes.len() as u64;
+            let len = bytes.len();
             let (phase, incoming) = match postcard::from_bytes::<Wire<Message<Party>>>(&bytes) {
-                Err(error) => return Some(Incoming::Undecodable(from, error.to_string())),
+                Err(error) => return Some((Incoming::Undecodable(from, error.to_string()), len)),
                 Ok(Wire::Protocol { phase, message }) => {
                     if message.destination().0 != self.me {
-                        return Some(Incoming::Undecodable(
-                            from,
-                            "message addressed to another party".into(),
+                        return Some((
+                            Incoming::Undecodable(
+                                from,
+                                "message addressed to another party".into(),
+                            ),
+                            len,
                         ));
                     }
                     self.received.entry(from).or_default().push((phase, bytes));
@@ -249,8 +344,8 @@ impl<'c, C: Channel> Link<'c, C> {
                 Ok(Wire::Abort { phase, faults }) => (phase, Incoming::Abort(from, faults)),
             };
             match phase.cmp(&self.phase) {
-                std::cmp::Ordering::Equal => return Some(incoming),
-                std::cmp::Ordering::Greater => self.early.push((phase, incoming)),
+                std::cmp::Ordering::Equal => return Some((incoming, len)),
+                std::cmp::Ordering::Greater => self.early.push((phase, len, incoming)),
                 std::cmp::Ordering::Less => {
                     tracing::debug!(%from, "dropped a message for a finished phase")
                 }
@@ -259,17 +354,17 @@ impl<'c, C: Channel> Link<'c, C> {
     }
 }
 
-/// Runs `f` on the blocking pool, adding its thread CPU time to `cpu_nanos`.
+/// Runs `f` on the blocking pool, adding its thread CPU time to `meter`.
 async fn blocking<R: Send + 'static>(
-    cpu_nanos: &Arc<AtomicU64>,
+    meter: &CpuMeter,
     corrupt: bool,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, MpcError> {
-    let cpu_nanos = cpu_nanos.clone();
+    let meter = meter.clone();
     tokio::task::spawn_blocking(move || {
         let start = cpu_time::ThreadTime::now();
         let result = with_fault(corrupt, f);
-        cpu_nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        meter.add(start.elapsed());
         result
     })
     .await
@@ -302,6 +397,10 @@ fn corrupting(config: &SessionConfig) -> bool {
 /// A session ready to run.
 pub(crate) struct Started<P: Protocol<Party>> {
     session: Session<P, SigilSession>,
+    /// When creating the session began.
+    created_at: Instant,
+    /// CPU time creating it took (synedrion's entry round).
+    setup_cpu: Duration,
     /// A second, independent run of the same session whose first-round messages go to some
     /// peers instead of the real ones (fault injection: equivocation).
     #[cfg(feature = "fault-injection")]
@@ -324,7 +423,9 @@ where
 {
     #[cfg(feature = "fault-injection")]
     let fault = config.fault.clone();
-    blocking(link_cpu, corrupting(config), move || {
+    let created_at = Instant::now();
+    let meter = CpuMeter::new(link_cpu);
+    let created = blocking(&meter, corrupting(config), move || {
         #[cfg(feature = "fault-injection")]
         {
             use crate::fault::{InjectedFault, Misbound};
@@ -343,23 +444,33 @@ where
                 }
                 _ => Session::new(&mut OsRng, session_id, signer, entry_point)?,
             };
-            Ok::<_, LocalError>(Started { session, shadow })
+            Ok::<_, LocalError>((session, shadow))
         }
         #[cfg(not(feature = "fault-injection"))]
         {
-            let session = Session::new(&mut OsRng, session_id, signer, entry_point)?;
-            Ok::<_, LocalError>(Started { session })
+            Session::new(&mut OsRng, session_id, signer, entry_point)
         }
     })
     .await?
-    .map_err(MpcError::from)
+    .map_err(MpcError::from)?;
+    #[cfg(feature = "fault-injection")]
+    let (session, shadow) = created;
+    #[cfg(not(feature = "fault-injection"))]
+    let session = created;
+    Ok(Started {
+        session,
+        created_at,
+        setup_cpu: meter.part(),
+        #[cfg(feature = "fault-injection")]
+        shadow,
+    })
 }
 
 /// The shadow run's first-round messages for the second half of the peers (the first half gets
 /// the real ones), so the two halves receive different broadcasts.
 #[cfg(feature = "fault-injection")]
 async fn equivocation<P>(
-    cpu: &Arc<AtomicU64>,
+    cpu: &CpuMeter,
     shadow: Session<P, SigilSession>,
 ) -> Result<BTreeMap<Party, Message<Party>>, MpcError>
 where
@@ -413,6 +524,13 @@ enum Work<Made, Processed> {
     Lost(MpcError),
 }
 
+/// What woke the session loop.
+enum Event<W> {
+    Work(W),
+    Incoming(Option<(Incoming, usize)>),
+    TimedOut,
+}
+
 enum RoundEnd {
     Ready,
     Never,
@@ -436,12 +554,16 @@ where
 {
     let started_at = Instant::now();
     let corrupt = corrupting(config);
+    // The first round carries the cost of preparing the phase.
+    let mut round_start = started.created_at.max(link.idle_since);
+    let prepared = CpuMeter::new(link.cpu_counter());
+    prepared.carry(started.setup_cpu);
     // Messages that replace this party's own to some peers (fault injection: equivocation).
     #[cfg(feature = "fault-injection")]
     let mut substitutes = {
         link.fault = config.fault.clone();
         match started.shadow {
-            Some(shadow) => equivocation(link.cpu_counter(), shadow).await?,
+            Some(shadow) => equivocation(&prepared, shadow).await?,
             None => BTreeMap::new(),
         }
     };
@@ -453,15 +575,18 @@ where
     let mut aborted: Aborted = BTreeMap::new();
     // Senders of messages cached for the next round.
     let mut early_senders: BTreeSet<AccountId> = BTreeSet::new();
+    // Messages and bytes cached for the next round, counted there.
+    let mut early_received = (0u64, 0u64);
+    let mut carried_cpu = prepared.part();
     let mut session = Arc::new(started.session);
     let mut cached = Vec::new();
 
     // Verification never corrupts: only outgoing payloads are under fault injection.
     macro_rules! spawn_processing {
-        ($work_tx:expr, $message:expr) => {{
+        ($work_tx:expr, $meter:expr, $message:expr) => {{
             let session = session.clone();
             let work_tx = $work_tx.clone();
-            let cpu = link.cpu_counter().clone();
+            let cpu = $meter.clone();
             let message = $message;
             tokio::spawn(async move {
                 let work =
@@ -492,151 +617,205 @@ where
     }
 
     // In a block so that every way out, `?` included, passes the abort notice below.
-    let result: Result<P::Result, MpcError> = async { loop {
-        let round = session.round_id().to_string();
-        tracing::debug!(%protocol, %round, "round starts");
-        let deadline = tokio::time::Instant::now() + config.round_timeout;
-        let mut accum = session.make_accumulator();
-        let (work_tx, mut work_rx) = mpsc::unbounded_channel();
-        let mut in_flight = 0usize;
-        // Parties whose message for this round is in hand.
-        let mut delivered = std::mem::take(&mut early_senders);
+    let result: Result<P::Result, MpcError> = async {
+        loop {
+            let round = session.round_id().to_string();
+            tracing::debug!(%protocol, %round, "round starts");
+            let deadline = tokio::time::Instant::now() + config.round_timeout;
+            let meter = CpuMeter::new(link.cpu_counter());
+            meter.carry(std::mem::take(&mut carried_cpu));
+            let sent_before = (link.stats.messages_sent, link.stats.bytes_sent);
+            let mut received = std::mem::take(&mut early_received);
+            let mut waiting = Duration::ZERO;
+            let mut accum = session.make_accumulator();
+            let (work_tx, mut work_rx) = mpsc::unbounded_channel();
+            let mut in_flight = 0usize;
+            // Parties whose message for this round is in hand.
+            let mut delivered = std::mem::take(&mut early_senders);
 
-        for destination in session.message_destinations().clone() {
-            let session = session.clone();
-            let work_tx = work_tx.clone();
-            let cpu = link.cpu_counter().clone();
-            in_flight += 1;
-            tokio::spawn(async move {
-                let made = blocking(&cpu, corrupt, move || {
-                    session.make_message(&mut OsRng, &destination)
-                })
-                .await
-                .unwrap_or_else(|error| Err(LocalError::new(error.to_string())));
-                let _ = work_tx.send(Work::Made(destination, made));
-            });
-        }
-        for message in std::mem::take(&mut cached) {
-            spawn_processing!(work_tx, message);
-            in_flight += 1;
-        }
+            for destination in session.message_destinations().clone() {
+                let session = session.clone();
+                let work_tx = work_tx.clone();
+                let cpu = meter.clone();
+                in_flight += 1;
+                tokio::spawn(async move {
+                    let made = blocking(&cpu, corrupt, move || {
+                        session.make_message(&mut OsRng, &destination)
+                    })
+                    .await
+                    .unwrap_or_else(|error| Err(LocalError::new(error.to_string())));
+                    let _ = work_tx.send(Work::Made(destination, made));
+                });
+            }
+            for message in std::mem::take(&mut cached) {
+                spawn_processing!(work_tx, meter, message);
+                in_flight += 1;
+            }
 
-        let mut channel_open = true;
-        let end = loop {
-            if in_flight == 0 {
-                match session.can_finalize(&accum) {
-                    CanFinalize::Yes => break RoundEnd::Ready,
-                    CanFinalize::Never => break RoundEnd::Never,
-                    CanFinalize::NotYet if !channel_open => break RoundEnd::ChannelClosed,
-                    CanFinalize::NotYet => {}
+            let mut channel_open = true;
+            let end = loop {
+                if in_flight == 0 {
+                    match session.can_finalize(&accum) {
+                        CanFinalize::Yes => break RoundEnd::Ready,
+                        CanFinalize::Never => break RoundEnd::Never,
+                        CanFinalize::NotYet if !channel_open => break RoundEnd::ChannelClosed,
+                        CanFinalize::NotYet => {}
+                    }
                 }
-            }
-            // A party that stopped sends nothing more: waiting for it is pointless.
-            if aborted.keys().any(|party| !delivered.contains(party)) {
-                break RoundEnd::Aborted;
-            }
-            tokio::select! {
-                Some(work) = work_rx.recv() => {
-                    in_flight -= 1;
-                    apply_work!(accum, work);
+                // A party that stopped sends nothing more: waiting for it is pointless.
+                if aborted.keys().any(|party| !delivered.contains(party)) {
+                    break RoundEnd::Aborted;
                 }
-                incoming = link.recv(), if channel_open => match incoming {
+                // With none of its own work running, only a peer's message can move the round on.
+                let idle_since = (in_flight == 0).then(Instant::now);
+                let event = tokio::select! {
+                    Some(work) = work_rx.recv() => Event::Work(work),
+                    incoming = link.recv(), if channel_open => Event::Incoming(incoming),
+                    _ = tokio::time::sleep_until(deadline) => Event::TimedOut,
+                };
+                if let Some(since) = idle_since {
+                    waiting += since.elapsed();
+                }
+                let (incoming, len) = match event {
+                    Event::Work(work) => {
+                        in_flight -= 1;
+                        apply_work!(accum, work);
+                        continue;
+                    }
+                    Event::TimedOut => break RoundEnd::TimedOut,
                     // Finish the work in flight: the last messages may still complete the round.
-                    None => channel_open = false,
-                    Some(Incoming::Undecodable(from, reason)) => {
+                    Event::Incoming(None) => {
+                        channel_open = false;
+                        continue;
+                    }
+                    Event::Incoming(Some(message)) => message,
+                };
+                let len = len as u64;
+                match incoming {
+                    Incoming::Undecodable(from, reason) => {
+                        received = (received.0 + 1, received.1 + len);
                         tracing::warn!(%from, %reason, "undecodable protocol message");
                         local_faults.entry(from).or_insert(reason);
                     }
-                    Some(Incoming::Abort(from, faults)) => {
+                    Incoming::Abort(from, faults) => {
+                        received = (received.0 + 1, received.1 + len);
                         tracing::info!(%from, ?faults, "a party stopped the session");
                         aborted.insert(from, faults);
                     }
-                    Some(Incoming::Message(from, message)) => {
-                        match session.preprocess_message(&mut accum, &Party(from), *message)? {
+                    Incoming::Message(from, message) => {
+                        // Checking the part signatures is work of this round too.
+                        let checking = cpu_time::ThreadTime::now();
+                        let outcome =
+                            session.preprocess_message(&mut accum, &Party(from), *message);
+                        meter.add(checking.elapsed());
+                        match outcome? {
                             PreprocessOutcome::ToProcess(verified) => {
+                                received = (received.0 + 1, received.1 + len);
                                 delivered.insert(from);
-                                spawn_processing!(work_tx, *verified);
+                                spawn_processing!(work_tx, meter, *verified);
                                 in_flight += 1;
                             }
                             PreprocessOutcome::Cached => {
+                                early_received = (early_received.0 + 1, early_received.1 + len);
                                 early_senders.insert(from);
                                 tracing::debug!(%from, "message for a later round cached");
                             }
-                            rejected => tracing::warn!(%from, ?rejected, "protocol message rejected"),
+                            rejected => {
+                                received = (received.0 + 1, received.1 + len);
+                                tracing::warn!(%from, ?rejected, "protocol message rejected");
+                            }
                         }
                     }
-                },
-                _ = tokio::time::sleep_until(deadline) => break RoundEnd::TimedOut,
-            }
-        };
-        // Finish what is in flight so the session can be taken back.
-        while in_flight > 0 {
-            let Some(work) = work_rx.recv().await else {
-                break;
+                }
             };
-            in_flight -= 1;
-            apply_work!(accum, work);
-        }
-        drop(work_tx);
-        let owned = Arc::into_inner(session)
-            .ok_or_else(|| MpcError::Local("session still shared".into()))?;
-        let reason = match end {
-            RoundEnd::Ready => {
-                let cpu = link.cpu_counter().clone();
-                let outcome = blocking(&cpu, corrupt, move || {
-                    owned.finalize_round(&mut OsRng, accum)
-                })
-                .await??;
-                link.stats.rounds += 1;
-                match outcome {
-                    RoundOutcome::Finished(report) => {
-                        let blame = Blame {
-                            protocol,
-                            round: &round,
-                            engine_session: engine_session.as_ref(),
-                            local_faults: &local_faults,
-                        };
-                        break finished(&blame, report, &aborted, link);
-                    }
-                    RoundOutcome::AnotherRound {
-                        session: next,
-                        cached_messages,
-                    } => {
-                        session = Arc::new(next);
-                        cached = cached_messages;
-                        continue;
+            // Finish what is in flight so the session can be taken back.
+            while in_flight > 0 {
+                let Some(work) = work_rx.recv().await else {
+                    break;
+                };
+                in_flight -= 1;
+                apply_work!(accum, work);
+            }
+            drop(work_tx);
+            let owned = Arc::into_inner(session)
+                .ok_or_else(|| MpcError::Local("session still shared".into()))?;
+            let reason = match end {
+                RoundEnd::Ready => {
+                    let outcome = blocking(&meter, corrupt, move || {
+                        owned.finalize_round(&mut OsRng, accum)
+                    })
+                    .await??;
+                    let finalized = Instant::now();
+                    link.stats.rounds += 1;
+                    link.stats.rounds_profile.push(RoundProfile {
+                        protocol,
+                        round: round.clone(),
+                        cpu: meter.part(),
+                        wall: finalized.saturating_duration_since(round_start),
+                        waiting,
+                        messages_sent: link.stats.messages_sent - sent_before.0,
+                        bytes_sent: link.stats.bytes_sent - sent_before.1,
+                        messages_received: received.0,
+                        bytes_received: received.1,
+                    });
+                    round_start = finalized;
+                    match outcome {
+                        RoundOutcome::Finished(report) => {
+                            let blame = Blame {
+                                protocol,
+                                round: &round,
+                                engine_session: engine_session.as_ref(),
+                                local_faults: &local_faults,
+                            };
+                            break finished(&blame, report, &aborted, link);
+                        }
+                        RoundOutcome::AnotherRound {
+                            session: next,
+                            cached_messages,
+                        } => {
+                            session = Arc::new(next);
+                            cached = cached_messages;
+                            continue;
+                        }
                     }
                 }
+                RoundEnd::Never => FailureReason::Misbehaviour,
+                RoundEnd::TimedOut => FailureReason::TimedOut,
+                RoundEnd::ChannelClosed => FailureReason::ChannelClosed,
+                RoundEnd::Aborted => FailureReason::Aborted,
+            };
+            let report = owned.terminate(accum)?;
+            let blame = Blame {
+                protocol,
+                round: &round,
+                engine_session: engine_session.as_ref(),
+                local_faults: &local_faults,
+            };
+            let mut error = failure(&blame, reason, &report, &aborted, link);
+            // Tell the others at once: one of them may be about to time out waiting for us.
+            link.abort(findings(&error));
+            // Parties still missing may be stopping too (their notice in flight): hear them out.
+            if matches!(reason, FailureReason::TimedOut | FailureReason::Aborted) {
+                let missing = report
+                    .missing_messages
+                    .values()
+                    .flatten()
+                    .map(|party| party.0);
+                if await_aborts(link, missing.collect(), &mut aborted, config.round_timeout).await {
+                    error = failure(&blame, reason, &report, &aborted, link);
+                }
             }
-            RoundEnd::Never => FailureReason::Misbehaviour,
-            RoundEnd::TimedOut => FailureReason::TimedOut,
-            RoundEnd::ChannelClosed => FailureReason::ChannelClosed,
-            RoundEnd::Aborted => FailureReason::Aborted,
-        };
-        let report = owned.terminate(accum)?;
-        let blame = Blame {
-            protocol,
-            round: &round,
-            engine_session: engine_session.as_ref(),
-            local_faults: &local_faults,
-        };
-        let mut error = failure(&blame, reason, &report, &aborted, link);
-        // Tell the others at once: one of them may be about to time out waiting for us.
-        link.abort(findings(&error));
-        // Parties still missing may be stopping too (their notice in flight): hear them out.
-        if matches!(reason, FailureReason::TimedOut | FailureReason::Aborted) {
-            let missing = report.missing_messages.values().flatten().map(|party| party.0);
-            if await_aborts(link, missing.collect(), &mut aborted, config.round_timeout).await {
-                error = failure(&blame, reason, &report, &aborted, link);
-            }
+            break Err(error);
         }
-        break Err(error);
-    } }
+    }
     .await;
     if let Err(error) = &result {
         link.abort(findings(error));
     }
-    link.stats.wall += started_at.elapsed();
+    // From the start of the operation, so that creating sessions (Paillier keys in aux-data
+    // generation) counts too.
+    link.idle_since = Instant::now();
+    link.stats.wall = link.idle_since.saturating_duration_since(link.opened);
     let outcome = if result.is_ok() { "ok" } else { "failed" };
     metrics::counter!("sigil_mpc_sessions_total", "protocol" => protocol.as_str(), "outcome" => outcome)
         .increment(1);
@@ -675,7 +854,7 @@ async fn await_aborts<C: Channel>(
     let mut heard = false;
     while !waiting.is_empty() {
         match tokio::time::timeout_at(deadline, link.recv()).await {
-            Ok(Some(Incoming::Abort(from, faults))) => {
+            Ok(Some((Incoming::Abort(from, faults), _))) => {
                 waiting.remove(&from);
                 aborted.insert(from, faults);
                 heard = true;

@@ -9,7 +9,7 @@ use synedrion::{SchemeParams, dev::TestParams};
 
 use crate::{
     channel::MemoryChannel,
-    driver::SessionConfig,
+    driver::{SessionConfig, SessionStats},
     engine::{self, Ctx, Held, HeldAux, Resharing},
     error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind},
     evidence::{EvidenceCheck, EvidenceRecord, verify_evidence},
@@ -101,7 +101,7 @@ async fn toy_network(keys: &[AccountKeypair], threshold: usize) -> Vec<(Held<Toy
 type ToySigned = (
     synedrion::RecoverableSignature<Toy>,
     ecdsa::VerifyingKey<<Toy as SchemeParams>::Curve>,
-    crate::driver::SessionStats,
+    SessionStats,
 );
 
 /// Every one of `signers`, with its share and aux data, signs `prehash(message)` at `path`.
@@ -137,6 +137,79 @@ async fn toy_sign(
     .await
 }
 
+/// The rounds of synedrion 0.3's interactive signing as manul runs them, failure-free: each
+/// round with an echo broadcast is followed by its echo round.
+const SIGNING_ROUNDS: [&str; 7] = [
+    "Round 1",
+    "Round 1 (echo)",
+    "Round 2",
+    "Round 2 (echo)",
+    "Round 3",
+    "Round 3 (echo)",
+    "Round 4",
+];
+
+/// What holds for the per-round profile of any successful operation.
+fn check_profile(stats: &SessionStats) {
+    let profile = &stats.rounds_profile;
+    assert_eq!(profile.len(), stats.rounds as usize, "one entry per round");
+    let cpu: Duration = profile.iter().map(|round| round.cpu).sum();
+    assert!(cpu <= stats.cpu, "rounds {cpu:?} > total {:?}", stats.cpu);
+    // Rounds follow each other without overlapping, inside the operation.
+    let wall: Duration = profile.iter().map(|round| round.wall).sum();
+    assert!(
+        wall <= stats.wall,
+        "rounds {wall:?} > total {:?}",
+        stats.wall
+    );
+    for round in profile {
+        assert!(round.waiting <= round.wall, "{round:?}");
+        assert_eq!(round.busy() + round.waiting, round.wall);
+        assert!(round.cpu > Duration::ZERO, "{round:?}");
+        assert!(round.messages_sent > 0 && round.bytes_sent > 0, "{round:?}");
+    }
+    let sent: u64 = profile.iter().map(|round| round.messages_sent).sum();
+    let sent_bytes: u64 = profile.iter().map(|round| round.bytes_sent).sum();
+    assert_eq!(
+        (sent, sent_bytes),
+        (stats.messages_sent, stats.bytes_sent),
+        "a successful operation sends only in its rounds"
+    );
+    let received: u64 = profile.iter().map(|round| round.messages_received).sum();
+    let received_bytes: u64 = profile.iter().map(|round| round.bytes_received).sum();
+    assert!(received <= stats.messages_received && received_bytes <= stats.bytes_received);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_party_signature_profiles_each_of_its_seven_rounds() {
+    let keys = keypairs(2);
+    let network = toy_network(&keys, 2).await;
+    let path = DerivationPath::new(vec![1, 2]).unwrap();
+    for result in toy_sign(&keys, network, 12, &path, 3).await {
+        let (_, _, stats) = result.unwrap();
+        check_profile(&stats);
+        let rounds: Vec<&str> = stats
+            .rounds_profile
+            .iter()
+            .map(|round| round.round.as_str())
+            .collect();
+        assert_eq!(rounds, SIGNING_ROUNDS);
+        for round in &stats.rounds_profile {
+            assert_eq!(round.protocol, ProtocolKind::Signing);
+            // One peer: one message each way per round, the early one counted for its round.
+            assert_eq!(
+                (round.messages_sent, round.messages_received),
+                (1, 1),
+                "{round:?}"
+            );
+        }
+        // Creating the session and running the rounds is all of signing's work.
+        let cpu: Duration = stats.rounds_profile.iter().map(|round| round.cpu).sum();
+        assert_eq!(cpu, stats.cpu);
+        assert_eq!(stats.messages_received, 7);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dkg_among_five_gives_one_key_that_any_three_sign_with() {
     let keys = keypairs(5);
@@ -158,6 +231,8 @@ async fn dkg_among_five_gives_one_key_that_any_three_sign_with() {
         .map(|result| {
             let (signature, derived, stats) = result.unwrap();
             assert!(stats.rounds >= 3 && stats.messages_sent > 0 && stats.cpu > Duration::ZERO);
+            check_profile(&stats);
+            assert_eq!(stats.rounds_profile.len(), SIGNING_ROUNDS.len());
             (signature.to_backend(), derived)
         })
         .collect();
@@ -670,6 +745,20 @@ async fn refresh_gives_new_shares_and_aux_data_of_the_same_key_that_sign() {
         assert_eq!(share.holders, ids(&keys));
         assert_eq!(aux.parties, ids(&keys));
         assert!(stats.rounds > 0);
+        // Two phases in one operation: the resharing's rounds, then the aux-data rounds.
+        check_profile(stats);
+        let phases: Vec<ProtocolKind> = stats.rounds_profile.iter().map(|r| r.protocol).collect();
+        let resharing = phases
+            .iter()
+            .take_while(|p| **p == ProtocolKind::KeyResharing)
+            .count();
+        assert!(resharing > 0 && resharing < phases.len(), "{phases:?}");
+        assert!(
+            phases[resharing..]
+                .iter()
+                .all(|p| *p == ProtocolKind::AuxGen),
+            "{phases:?}"
+        );
     }
 
     let signers = vec![keys[0].clone(), keys[2].clone()];

@@ -9,7 +9,7 @@ use std::{collections::BTreeSet, time::Duration};
 use common::{Validator, accounts, engine, recorded_network_key, run_all, validators};
 use k256::ecdsa::signature::hazmat::PrehashVerifier;
 use sigil_crypto::{derive_user_key, keccak256, recover_signer};
-use sigil_mpc::{MpcError, ResharePlan};
+use sigil_mpc::{MpcError, ProtocolKind, ResharePlan, SessionStats};
 use sigil_primitives::{DerivationPath, EcdsaSignature, VerifyingKey};
 
 /// Signs `prehash` at `path` with `committee` over an in-memory network.
@@ -35,10 +35,46 @@ async fn sign(
                 .await
                 .unwrap();
             assert!(signed.stats.cpu > Duration::ZERO);
+            check_profile(&signed.stats);
             (signed.signature, signed.verifying_key)
         }
     })
     .await
+}
+
+/// Interactive signing runs seven manul rounds whatever the committee size (no echo round
+/// after round 4, which has no echo broadcast), and the profile accounts for the session.
+fn check_profile(stats: &SessionStats) {
+    let rounds: Vec<&str> = stats
+        .rounds_profile
+        .iter()
+        .map(|round| round.round.as_str())
+        .collect();
+    assert_eq!(
+        rounds,
+        [
+            "Round 1",
+            "Round 1 (echo)",
+            "Round 2",
+            "Round 2 (echo)",
+            "Round 3",
+            "Round 3 (echo)",
+            "Round 4"
+        ]
+    );
+    assert_eq!(stats.rounds as usize, rounds.len());
+    let cpu: Duration = stats.rounds_profile.iter().map(|round| round.cpu).sum();
+    assert!(cpu <= stats.cpu, "rounds {cpu:?} > total {:?}", stats.cpu);
+    let wall: Duration = stats.rounds_profile.iter().map(|round| round.wall).sum();
+    assert!(
+        wall <= stats.wall,
+        "rounds {wall:?} > total {:?}",
+        stats.wall
+    );
+    for round in &stats.rounds_profile {
+        assert_eq!(round.protocol, ProtocolKind::Signing);
+        assert!(round.waiting <= round.wall, "{round:?}");
+    }
 }
 
 fn check_signature(
