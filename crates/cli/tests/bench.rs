@@ -17,7 +17,9 @@ fn f(json: &serde_json::Value, pointer: &str) -> f64 {
 
 /// Checks one path's runs: every request signed, percentiles ordered, throughput positive.
 fn check_path(json: &serde_json::Value, path: &str, sweep: &[u64]) {
-    let run = json.pointer(path).unwrap_or_else(|| panic!("{path} missing"));
+    let run = json
+        .pointer(path)
+        .unwrap_or_else(|| panic!("{path} missing"));
     let latency = &run["latency"];
     assert_eq!(latency["requests"], 3, "{path}");
     assert_eq!(latency["signed"], 3, "{path}: {latency}");
@@ -103,7 +105,7 @@ fn bench_with_baseline_reports_both_paths_ratios_and_a_plot() {
     assert_eq!(json["figures"]["register"]["samples"], 2);
     let program = &json["figures"]["program"];
     assert!(f(program, "/fuel_used") > 0.0);
-    assert!(f(program, "/uncached_p50_ms") > f(program, "/cached_p50_ms"));
+    assert!(f(program, "/uncached_p50_ms") * 1000.0 > f(program, "/cached_p50_us"));
 
     // Both paths ran with the configuration they claim, and signed everything.
     check_path(&json, "/ours", &[1, 2]);
@@ -143,6 +145,17 @@ fn bench_with_baseline_reports_both_paths_ratios_and_a_plot() {
         (sum - f(overhead, "/end_to_end_p50_ms")).abs() < 0.1,
         "{overhead}"
     );
+
+    // Where the time goes: the signers' per-round profile of the latency run (from their
+    // metrics) and the engine's own, round for round.
+    let net = json["ours"]["profile"]["rounds"].as_array().expect("network profile");
+    let alone = engine["profile"].as_array().expect("engine profile");
+    assert_eq!(net.len() as f64, f(engine, "/rounds"), "{net:?}");
+    assert_eq!(alone.len(), net.len(), "{alone:?}");
+    assert!(net.iter().all(|r| f(r, "/wall_ms") >= f(r, "/wait_ms")));
+    assert!(f(&net[0], "/cpu_ms") > 1.0, "round 1 makes proofs: {net:?}");
+    assert!(f(&json, "/ours/profile/session_ms") > 0.0);
+    assert!(f(&json, "/ours/profile/checks_ms") > 0.0);
 
     let svg = std::fs::read_to_string(&plot).expect("the plot exists");
     assert!(svg.starts_with("<svg"), "an SVG");

@@ -31,6 +31,7 @@ impl Inner {
         self: &Arc<Self>,
         envelope: Envelope,
     ) -> Result<SignerResponse, ApiError> {
+        let received = Instant::now();
         let outer = sigil_crypto::open(
             &envelope,
             &self.x25519,
@@ -138,6 +139,9 @@ impl Inner {
         self.reserve_rate(&checked, &view)?;
 
         let started = Instant::now();
+        // Envelope, ledger reads, programs, committee: what precedes the engine.
+        metrics::histogram!("sigil_node_sign_checks_seconds")
+            .record(started.duration_since(received).as_secs_f64());
         let signed = async {
             let members: Vec<AccountId> = committee.iter().copied().collect();
             let session = self
@@ -182,6 +186,7 @@ impl Inner {
         })?;
         metrics::counter!("sigil_node_signatures_total", "outcome" => "ok").increment(1);
         metrics::histogram!("sigil_node_signing_seconds").record(started.elapsed().as_secs_f64());
+        record_rounds(&signed.stats);
         tracing::info!(
             %vk,
             attempt = forwarded.attempt,
@@ -318,5 +323,25 @@ fn offence_kind(kind: FaultKind) -> OffenceKind {
         FaultKind::InvalidMessage => OffenceKind::InvalidMessage,
         FaultKind::FailedProof => OffenceKind::FailedProof,
         FaultKind::Equivocation => OffenceKind::Equivocation,
+    }
+}
+
+/// Per-round cost of a signing session as Prometheus histograms, so a benchmark (or an
+/// operator) can see which rounds compute and which wait on the network.
+fn record_rounds(stats: &sigil_mpc::SessionStats) {
+    for round in &stats.rounds_profile {
+        let name = round.round.clone();
+        for (part, value) in [
+            ("cpu", round.cpu),
+            ("wait", round.waiting),
+            ("wall", round.wall),
+        ] {
+            metrics::histogram!(
+                "sigil_node_sign_round_seconds",
+                "round" => name.clone(),
+                "part" => part
+            )
+            .record(value.as_secs_f64());
+        }
     }
 }

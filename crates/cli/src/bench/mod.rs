@@ -18,6 +18,7 @@
 
 mod engine;
 mod load;
+mod metrics;
 mod plot;
 mod report;
 
@@ -91,7 +92,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "1,2,4,8", value_delimiter = ',')]
     sweep: Vec<usize>,
     /// Requests per sweep level (at least three per request in flight).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     sweep_requests: u64,
     /// Signatures of the engine-alone run.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -476,7 +477,7 @@ async fn measure_path(
         .iter()
         .map(|v| v.endpoint.as_str().to_owned())
         .collect();
-    let handshakes_before = handshakes(&endpoints).await;
+    let before = metrics::Metrics::scrape(&endpoints).await;
 
     let concurrency = args.concurrency as usize;
     let mut step = Step::start(format!(
@@ -487,6 +488,7 @@ async fn measure_path(
         .run(args.requests as usize, concurrency, &mut step)
         .await;
     step.finish(&summary(&latency));
+    let after_latency = metrics::Metrics::scrape(&endpoints).await;
 
     let mut throughput: Vec<Level> = Vec::new();
     for &level in &args.sweep {
@@ -502,44 +504,15 @@ async fn measure_path(
             break;
         }
     }
-    let handshakes = match (handshakes_before, handshakes(&endpoints).await) {
-        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
-        _ => None,
-    };
+    let after = metrics::Metrics::scrape(&endpoints).await;
     let mut run = PathRun::new(info.path, latency, throughput);
-    run.set_handshakes(handshakes);
-    Ok(run)
-}
-
-/// Validator connections opened so far (successful handshakes, counted once, at the dialling
-/// side) across the validators at `endpoints`, from their Prometheus metrics; `None` if one
-/// cannot be read.
-async fn handshakes(endpoints: &[String]) -> Option<u64> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .ok()?;
-    let mut total = 0u64;
-    for endpoint in endpoints {
-        let text = http
-            .get(format!("http://{endpoint}/metrics"))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        total += text
-            .lines()
-            .filter(|l| {
-                l.starts_with("sigil_transport_handshakes_total{")
-                    && l.contains(r#"role="initiator""#)
-                    && l.contains(r#"result="ok""#)
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64;
+    if let (Some(before), Some(after)) = (&before, &after) {
+        run.set_handshakes(Some(after.since(before).handshakes()));
     }
-    Some(total)
+    if let (Some(before), Some(after)) = (&before, &after_latency) {
+        run.profile = Some(after.since(before).profile());
+    }
+    Ok(run)
 }
 
 /// Throughput stopped growing (under 10% over the best level so far) while latency grew by

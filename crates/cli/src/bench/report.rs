@@ -114,6 +114,8 @@ pub struct PathRun {
     pub handshakes: Option<u64>,
     /// The same per signed request.
     pub handshakes_per_signature: Option<f64>,
+    /// Where a signature's time went on the signers during the latency run.
+    pub profile: Option<super::metrics::NetProfile>,
 }
 
 impl PathRun {
@@ -130,6 +132,7 @@ impl PathRun {
             throughput,
             handshakes: None,
             handshakes_per_signature: None,
+            profile: None,
         }
     }
 
@@ -357,7 +360,7 @@ pub fn print_table(r: &Report) {
         println!(
             "  {:<44} {:>12}",
             format!("  program {} (cached, p50)", p.program),
-            format!("{:.3} ms", p.cached_p50_ms)
+            format!("{:.1} µs", p.cached_p50_us)
         );
         println!(
             "  {:<44} {:>12}",
@@ -456,6 +459,7 @@ pub fn print_table(r: &Report) {
             )
         );
     }
+    print_profile(r);
     if let Some(x) = &r.ratios {
         println!();
         let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
@@ -489,4 +493,39 @@ pub fn print_table(r: &Report) {
     }
     println!();
     println!("  total {:.0} s", r.total_seconds);
+}
+
+/// Where one signature's time goes: each round's CPU and waiting on a signer of the network
+/// path (latency run), beside the engine alone.
+fn print_profile(r: &Report) {
+    let Some(net) = r.ours.as_ref().and_then(|o| o.profile.as_ref()) else {
+        return;
+    };
+    println!();
+    println!(
+        "  one signature on a signer (mean): checks {}, program {}, session {}",
+        net.checks_ms.map_or_else(|| "-".into(), ms),
+        net.program_ms
+            .map_or_else(|| "-".into(), |v| format!("{v:.2} ms")),
+        net.session_ms.map_or_else(|| "-".into(), ms)
+    );
+    println!(
+        "  {:<18} {:>10} {:>10} {:>10}   {:>10} {:>10}",
+        "round", "net CPU", "net wait", "net wall", "alone CPU", "alone wait"
+    );
+    for round in &net.rounds {
+        let alone = r
+            .engine
+            .as_ref()
+            .and_then(|e| e.profile.iter().find(|p| p.round == round.round));
+        println!(
+            "  {:<18} {:>10} {:>10} {:>10}   {:>10} {:>10}",
+            round.round,
+            ms(round.cpu_ms),
+            ms(round.wait_ms),
+            ms(round.wall_ms),
+            alone.map_or_else(|| "-".into(), |a| ms(a.cpu_ms)),
+            alone.map_or_else(|| "-".into(), |a| ms(a.wait_ms)),
+        );
+    }
 }
