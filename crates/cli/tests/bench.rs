@@ -148,7 +148,9 @@ fn bench_with_baseline_reports_both_paths_ratios_and_a_plot() {
 
     // Where the time goes: the signers' per-round profile of the latency run (from their
     // metrics) and the engine's own, round for round.
-    let net = json["ours"]["profile"]["rounds"].as_array().expect("network profile");
+    let net = json["ours"]["profile"]["rounds"]
+        .as_array()
+        .expect("network profile");
     let alone = engine["profile"].as_array().expect("engine profile");
     assert_eq!(net.len() as f64, f(engine, "/rounds"), "{net:?}");
     assert_eq!(alone.len(), net.len(), "{alone:?}");

@@ -158,10 +158,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         plot::write(path, &report).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("plot written to {}", path.display());
     }
+    // With --json the table goes to stderr, beside the progress, so stdout stays one object.
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
+        eprint!("{}", report::table(&report));
     } else {
-        report::print_table(&report);
+        print!("{}", report::table(&report));
     }
     Ok(())
 }

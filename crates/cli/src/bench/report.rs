@@ -300,19 +300,33 @@ fn opt_s(v: Option<f64>) -> String {
     v.map_or_else(|| "not measured".to_owned(), |s| format!("{s:.1} s"))
 }
 
-/// Prints the report as a table on stdout.
-pub fn print_table(r: &Report) {
+/// `println!` into a `String`.
+macro_rules! line {
+    ($out:expr) => {
+        $out.push('\n')
+    };
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
+
+/// The report as a table.
+pub fn table(r: &Report) -> String {
+    let mut out = String::new();
     let t = &r.topology;
-    println!();
-    println!("Sigil benchmark");
-    println!(
+    line!(out);
+    line!(out, "Sigil benchmark");
+    line!(
+        out,
         "  run          {} {}, sigil {}, {} parameters",
         r.date,
         r.commit.as_deref().unwrap_or("(no commit)"),
         r.version,
         r.parameters
     );
-    println!(
+    line!(
+        out,
         "  machine      {} cores{}, {}",
         r.machine.cores,
         r.machine
@@ -321,7 +335,8 @@ pub fn print_table(r: &Report) {
             .map_or_else(String::new, |c| format!(" ({c})")),
         r.machine.os
     );
-    println!(
+    line!(
+        out,
         "  topology     {} validators, {} signers, threshold {} (committee of {}), relayer {}{}",
         t.validators,
         t.signers,
@@ -331,14 +346,16 @@ pub fn print_table(r: &Report) {
         t.block_time_ms
             .map_or_else(String::new, |b| format!(", {b} ms blocks"))
     );
-    println!();
-    println!("  {:<44} {:>12}", "setup", "");
-    println!(
+    line!(out);
+    line!(out, "  {:<44} {:>12}", "setup", "");
+    line!(
+        out,
         "  {:<44} {:>12}",
         "  DKG (jump start)",
         opt_s(r.setup.dkg_seconds)
     );
-    println!(
+    line!(
+        out,
         "  {:<44} {:>12}",
         format!(
             "  reshare ({})",
@@ -347,7 +364,8 @@ pub fn print_table(r: &Report) {
         opt_s(r.setup.reshare_seconds)
     );
     if let Some(reg) = &r.figures.register {
-        println!(
+        line!(
+            out,
             "  {:<44} {:>12}",
             format!(
                 "  register a key (p50 of {}, max {:.0} ms)",
@@ -357,26 +375,35 @@ pub fn print_table(r: &Report) {
         );
     }
     if let Some(p) = &r.figures.program {
-        println!(
+        line!(
+            out,
             "  {:<44} {:>12}",
             format!("  program {} (cached, p50)", p.program),
             format!("{:.1} µs", p.cached_p50_us)
         );
-        println!(
+        line!(
+            out,
             "  {:<44} {:>12}",
             "  program compile + evaluate (no cache, p50)",
             format!("{:.1} ms", p.uncached_p50_ms)
         );
     }
-    println!();
-    let header = |label: &str| {
-        println!(
+    line!(out);
+    let header = |out: &mut String, label: &str| {
+        line!(
+            out,
             "  {label:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
-            "p50", "p90", "p99", "max", "mean", "errors"
+            "p50",
+            "p90",
+            "p99",
+            "max",
+            "mean",
+            "errors"
         );
     };
-    let row = |name: &str, level: &Level| match &level.latency {
-        Some(l) => println!(
+    let row = |out: &mut String, name: &str, level: &Level| match &level.latency {
+        Some(l) => line!(
+            out,
             "  {name:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
             ms(l.p50_ms),
             ms(l.p90_ms),
@@ -385,21 +412,29 @@ pub fn print_table(r: &Report) {
             ms(l.mean_ms),
             level.errors
         ),
-        None => println!("  {name:<22} no request signed ({} errors)", level.errors),
+        None => line!(
+            out,
+            "  {name:<22} no request signed ({} errors)",
+            level.errors
+        ),
     };
-    header(&format!(
-        "latency ({} at c={})",
-        r.ours.as_ref().map_or(0, |o| o.latency.requests),
-        r.ours.as_ref().map_or(0, |o| o.latency.concurrency)
-    ));
+    header(
+        &mut out,
+        &format!(
+            "latency ({} at c={})",
+            r.ours.as_ref().map_or(0, |o| o.latency.requests),
+            r.ours.as_ref().map_or(0, |o| o.latency.concurrency)
+        ),
+    );
     if let Some(o) = &r.ours {
-        row("sigil", &o.latency);
+        row(&mut out, "sigil", &o.latency);
     }
     if let Some(b) = &r.baseline {
-        row("baseline", &b.latency);
+        row(&mut out, "baseline", &b.latency);
     }
     if let Some(e) = &r.engine {
-        println!(
+        line!(
+            out,
             "  {:<22} {:>10} {:>10} {:>10} {:>10} {:>10}",
             "engine alone",
             ms(e.wall.p50_ms),
@@ -410,17 +445,22 @@ pub fn print_table(r: &Report) {
         );
     }
     if let Some(o) = &r.network_overhead {
-        println!(
+        line!(
+            out,
             "  network path overhead: {:.0} ms of {:.0} ms ({:.0}%)",
             o.overhead_ms,
             o.end_to_end_p50_ms,
             o.overhead_share * 100.0
         );
     }
-    println!();
-    println!(
+    line!(out);
+    line!(
+        out,
         "  {:<22} {:>14} {:>14} {:>8}",
-        "throughput (sig/s)", "sigil", "baseline", "ratio"
+        "throughput (sig/s)",
+        "sigil",
+        "baseline",
+        "ratio"
     );
     if let Some(o) = &r.ours {
         for level in &o.throughput {
@@ -435,7 +475,8 @@ pub fn print_table(r: &Report) {
                     level.signatures_per_second / b.signatures_per_second
                 )
             });
-            println!(
+            line!(
+                out,
                 "  {:<22} {:>14} {:>14} {:>8}",
                 format!("  concurrency {}", level.concurrency),
                 format!("{:.2}", level.signatures_per_second),
@@ -443,7 +484,8 @@ pub fn print_table(r: &Report) {
                 ratio.unwrap_or_else(|| "-".into())
             );
         }
-        println!(
+        line!(
+            out,
             "  {:<22} {:>14} {:>14}",
             "  peak",
             format!(
@@ -459,11 +501,12 @@ pub fn print_table(r: &Report) {
             )
         );
     }
-    print_profile(r);
+    profile_table(r, &mut out);
     if let Some(x) = &r.ratios {
-        println!();
+        line!(out);
         let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
-        println!(
+        line!(
+            out,
             "  ratios (sigil / baseline): latency p50 {}, p90 {}, p99 {}; peak throughput {:.3}",
             f(x.latency_p50),
             f(x.latency_p90),
@@ -475,14 +518,16 @@ pub fn print_table(r: &Report) {
                 p.handshakes_per_signature
                     .map_or_else(|| "?".into(), |h| format!("{h:.2}"))
             };
-            println!(
+            line!(
+                out,
                 "  baseline path: connections {}, program fuel {}, program cache {}; {} handshakes per signature",
                 b.settings.connections,
                 b.settings.program_fuel,
                 b.settings.program_cache,
                 handshakes(b)
             );
-            println!(
+            line!(
+                out,
                 "  sigil path:    connections {}, program fuel {}, program cache {}; {} handshakes per signature",
                 o.settings.connections,
                 o.settings.program_fuel,
@@ -491,34 +536,43 @@ pub fn print_table(r: &Report) {
             );
         }
     }
-    println!();
-    println!("  total {:.0} s", r.total_seconds);
+    line!(out);
+    line!(out, "  total {:.0} s", r.total_seconds);
+    out
 }
 
 /// Where one signature's time goes: each round's CPU and waiting on a signer of the network
 /// path (latency run), beside the engine alone.
-fn print_profile(r: &Report) {
+fn profile_table(r: &Report, out: &mut String) {
     let Some(net) = r.ours.as_ref().and_then(|o| o.profile.as_ref()) else {
         return;
     };
-    println!();
-    println!(
+    line!(out);
+    line!(
+        out,
         "  one signature on a signer (mean): checks {}, program {}, session {}",
         net.checks_ms.map_or_else(|| "-".into(), ms),
         net.program_ms
             .map_or_else(|| "-".into(), |v| format!("{v:.2} ms")),
         net.session_ms.map_or_else(|| "-".into(), ms)
     );
-    println!(
+    line!(
+        out,
         "  {:<18} {:>10} {:>10} {:>10}   {:>10} {:>10}",
-        "round", "net CPU", "net wait", "net wall", "alone CPU", "alone wait"
+        "round",
+        "net CPU",
+        "net wait",
+        "net wall",
+        "alone CPU",
+        "alone wait"
     );
     for round in &net.rounds {
         let alone = r
             .engine
             .as_ref()
             .and_then(|e| e.profile.iter().find(|p| p.round == round.round));
-        println!(
+        line!(
+            out,
             "  {:<18} {:>10} {:>10} {:>10}   {:>10} {:>10}",
             round.round,
             ms(round.cpu_ms),
