@@ -462,11 +462,14 @@ async fn measure_path(
         .await
         .context("reading the relayer's /v1/info")?;
 
-    let mut step = Step::start(format!("{label}: warm-up signature"));
-    let warm = workload.run(1, 1, &mut step).await;
-    if warm.signed != 1 {
+    // One request per signer, so that most likely every signer has compiled the program and
+    // opened its connections before anything is timed.
+    let warm_up = ledger_signers(&workload.ledger).await?.max(1);
+    let mut step = Step::start(format!("{label}: {warm_up} warm-up signatures"));
+    let warm = workload.run(warm_up, 1, &mut step).await;
+    if warm.signed != warm_up {
         bail!(
-            "{label}: the warm-up signature failed: {}",
+            "{label}: a warm-up signature failed: {}",
             warm.error_samples.join("; ")
         );
     }
@@ -515,6 +518,10 @@ async fn measure_path(
         run.profile = Some(after.since(before).profile());
     }
     Ok(run)
+}
+
+async fn ledger_signers(ledger: &LedgerClient) -> anyhow::Result<usize> {
+    Ok(ledger.rpc().signer_set().await?.signers.len())
 }
 
 /// Throughput stopped growing (under 10% over the best level so far) while latency grew by
@@ -593,11 +600,10 @@ async fn reshare(devnet: &Devnet) -> anyhow::Result<Option<(Duration, String)>> 
         return Ok(None);
     }
     let target = signers + 1;
-    let what = format!(
-        "{signers} → {target} signers at threshold {} (resharing, then aux data for the new set)",
-        set.threshold
-    );
-    let mut step = Step::start(format!("resharing: {what}"));
+    let what = format!("{signers} → {target} signers, threshold {}", set.threshold);
+    let mut step = Step::start(format!(
+        "resharing: {what} (resharing, then aux data for the new set)"
+    ));
     let current: Parameters = ledger.rpc().parameters().await?;
     let parameters = Parameters {
         signer_count: u16::try_from(target)?,

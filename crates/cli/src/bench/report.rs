@@ -550,7 +550,7 @@ fn profile_table(r: &Report, out: &mut String) {
     line!(out);
     line!(
         out,
-        "  one signature on a signer (mean): checks {}, program {}, session {}",
+        "  one signature on a signer (mean): checks {}, program evaluation {}, session {}",
         net.checks_ms.map_or_else(|| "-".into(), ms),
         net.program_ms
             .map_or_else(|| "-".into(), |v| format!("{v:.2} ms")),
