@@ -72,17 +72,7 @@ struct Outcome {
 /// Runs `sigil demo`.
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let binary = std::env::current_exe().context("cannot find the sigil executable")?;
-    let (temp, dir) = match &args.dir {
-        Some(dir) => (None, dir.clone()),
-        None => {
-            let temp = tempfile::Builder::new()
-                .prefix("sigil-demo-")
-                .tempdir()
-                .context("cannot create a temporary directory")?;
-            let dir = temp.path().to_path_buf();
-            (Some(temp), dir)
-        }
-    };
+    let (temp, dir) = sigil::devnet::work_dir(args.dir.as_deref(), "sigil-demo-")?;
     let started = Instant::now();
     let config = DevnetConfig {
         jump_start: false,

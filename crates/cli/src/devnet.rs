@@ -60,6 +60,25 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Pause between polls.
 const POLL: Duration = Duration::from_millis(200);
 
+/// The directory a command keeps its devnet in: `dir` if given (kept), else a new temporary
+/// directory named `PREFIX…`, deleted when the returned guard drops.
+pub fn work_dir(
+    dir: Option<&Path>,
+    prefix: &str,
+) -> anyhow::Result<(Option<tempfile::TempDir>, PathBuf)> {
+    match dir {
+        Some(dir) => Ok((None, dir.to_path_buf())),
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .context("cannot create a temporary directory")?;
+            let dir = temp.path().to_path_buf();
+            Ok((Some(temp), dir))
+        }
+    }
+}
+
 /// The name of the validator at `index` (0-based).
 pub fn validator_name(index: usize) -> String {
     DEV_NAMES

@@ -38,17 +38,7 @@ pub struct DevnetArgs {
 pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let binary = std::env::current_exe().context("cannot find the sigil executable")?;
     // A temporary directory lives until this function returns, after the devnet stopped.
-    let (temp, dir) = match &args.dir {
-        Some(dir) => (None, dir.clone()),
-        None => {
-            let temp = tempfile::Builder::new()
-                .prefix("sigil-devnet-")
-                .tempdir()
-                .context("cannot create a temporary directory")?;
-            let dir = temp.path().to_path_buf();
-            (Some(temp), dir)
-        }
-    };
+    let (temp, dir) = sigil::devnet::work_dir(args.dir.as_deref(), "sigil-devnet-")?;
     let config = DevnetConfig {
         validators: args.validators,
         signers: args.signers,

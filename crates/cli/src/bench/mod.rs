@@ -40,15 +40,26 @@ use sigil_primitives::{DerivationPath, ProgramList, VerifyingKey};
 use load::{BenchKey, Latency, Level, Workload, round};
 use report::{Figures, PathRun, Report, Setup};
 
-/// What the baseline's nodes run with: the Entropy-style path, by configuration.
-pub const BASELINE_NODE_ARGS: [&str; 6] = [
-    "--connections",
-    "per-session",
-    "--program-fuel",
-    "shared",
-    "--program-cache",
-    "0",
-];
+/// One switch of the Entropy-style baseline and the `sigil node` arguments that turn it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// A new connection and Noise handshake per session (`--connections per-session`).
+    Connections,
+    /// One fuel budget shared by a request's programs (`--program-fuel shared`).
+    Fuel,
+    /// No compile cache: every evaluation compiles the program (`--program-cache 0`).
+    Compile,
+}
+
+impl Switch {
+    fn node_args(self) -> [&'static str; 2] {
+        match self {
+            Self::Connections => ["--connections", "per-session"],
+            Self::Fuel => ["--program-fuel", "shared"],
+            Self::Compile => ["--program-cache", "0"],
+        }
+    }
+}
 
 /// How long restarted nodes get to report ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -100,6 +111,15 @@ pub struct BenchArgs {
     /// Also run the Entropy-style baseline on the same nodes and print ratios to it.
     #[arg(long)]
     baseline: bool,
+    /// Which switches make the baseline (default: all three).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "connections,fuel,compile",
+        requires = "baseline"
+    )]
+    baseline_switches: Vec<Switch>,
     /// Skip the resharing measurement.
     #[arg(long)]
     no_reshare: bool,
@@ -191,17 +211,7 @@ async fn attached(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
 /// The benchmark on a devnet it starts and stops.
 async fn on_devnet(args: &BenchArgs) -> anyhow::Result<Report> {
     let binary = std::env::current_exe().context("cannot find the sigil executable")?;
-    let (temp, dir) = match &args.dir {
-        Some(dir) => (None, dir.clone()),
-        None => {
-            let temp = tempfile::Builder::new()
-                .prefix("sigil-bench-")
-                .tempdir()
-                .context("cannot create a temporary directory")?;
-            let dir = temp.path().to_path_buf();
-            (Some(temp), dir)
-        }
-    };
+    let (temp, dir) = sigil::devnet::work_dir(args.dir.as_deref(), "sigil-bench-")?;
     let config = DevnetConfig {
         validators: args.validators,
         signers: args.signers,
@@ -278,9 +288,19 @@ async fn bench_devnet(
 
     if args.baseline {
         let step = Step::start("restarting the nodes on the Entropy-style path (baseline)");
-        let baseline_args: Vec<String> = BASELINE_NODE_ARGS.map(str::to_owned).to_vec();
+        let baseline_args: Vec<String> = args
+            .baseline_switches
+            .iter()
+            .flat_map(|s| s.node_args())
+            .map(str::to_owned)
+            .collect();
         devnet.restart_all_with(baseline_args).await?;
-        wait_ready(devnet, "per-session").await?;
+        let connections = if args.baseline_switches.contains(&Switch::Connections) {
+            "per-session"
+        } else {
+            "persistent"
+        };
+        wait_ready(devnet, connections).await?;
         step.finish("");
         let keys = rebuild_keys(&owners, &vks);
         let sweep = report
@@ -357,6 +377,7 @@ impl BenchArgs {
             sweep_requests: self.sweep_requests,
             engine_signatures: self.engine_signatures,
             baseline: false,
+            baseline_switches: self.baseline_switches.clone(),
             no_reshare: true,
             json: self.json,
             plot: None,
