@@ -53,9 +53,9 @@ mod host;
 
 pub use error::{MAX_PROGRAM_MESSAGE_LEN, ProgramError};
 pub use host::{
-    DEFAULT_CACHE_CAPACITY, DEFAULT_MEMORY_LIMIT_BYTES, EvalOutcome, FuelPolicy, HostConfig, HostError,
-    OracleEntry, ProgramCall, ProgramFailure, ProgramHost, ProgramInfo, Request, VALIDATION_FUEL,
-    oracle,
+    DEFAULT_CACHE_CAPACITY, DEFAULT_MEMORY_LIMIT_BYTES, EvalOutcome, FuelPolicy, HostConfig,
+    HostError, OracleEntry, ProgramCall, ProgramFailure, ProgramHost, ProgramInfo, Request,
+    VALIDATION_FUEL, oracle,
 };
 
 /// The version of the program interface in [`WIT`]; part of every program id

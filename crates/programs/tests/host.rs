@@ -8,8 +8,8 @@ use std::process::Command;
 use common::{FUEL, dist_dir, host, program};
 use sigil_primitives::{MAX_MESSAGE_SIZE, ProgramId, ProgramInstance};
 use sigil_programs::{
-    FuelPolicy, HostConfig, OracleEntry, ProgramCall, ProgramError, ProgramHost, Request, VALIDATION_FUEL,
-    oracle,
+    FuelPolicy, HostConfig, OracleEntry, ProgramCall, ProgramError, ProgramHost, Request,
+    VALIDATION_FUEL, oracle,
 };
 
 fn request(message: &[u8]) -> Request<'_> {

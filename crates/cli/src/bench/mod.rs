@@ -663,3 +663,37 @@ async fn reshare(devnet: &Devnet) -> anyhow::Result<Option<(Duration, String)>> 
     let elapsed = step.finish("same network key");
     Ok(Some((elapsed, what)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level(concurrency: usize, rate: f64, p50: u64) -> Level {
+        let samples = vec![Duration::from_millis(p50)];
+        Level {
+            concurrency,
+            requests: 1,
+            signed: 1,
+            errors: 0,
+            error_samples: Vec::new(),
+            retried: 0,
+            seconds: 1.0,
+            signatures_per_second: rate,
+            latency: Latency::of(&samples),
+            samples,
+        }
+    }
+
+    #[test]
+    fn the_sweep_stops_when_throughput_stalls_and_latency_grows() {
+        let first = [level(1, 1.2, 800)];
+        // More throughput: keep going, whatever the latency.
+        assert!(!saturated(&first, &level(2, 2.0, 1600)));
+        // Flat throughput, latency doubled: saturated.
+        assert!(saturated(&first, &level(2, 1.25, 1600)));
+        // Flat throughput but latency barely moved: not yet.
+        assert!(!saturated(&first, &level(2, 1.25, 900)));
+        // Nothing measured before: never saturated.
+        assert!(!saturated(&[], &level(1, 1.0, 800)));
+    }
+}

@@ -104,8 +104,10 @@ where
             .label(*name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
     }
+    // Between the two paths' clusters, where the bars usually leave room.
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperMiddle)
         .border_style(BLACK)
         .background_style(WHITE.mix(0.8))
         .draw()
