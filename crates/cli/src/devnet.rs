@@ -60,6 +60,41 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Pause between polls.
 const POLL: Duration = Duration::from_millis(200);
 
+/// The shape of a devnet, as `sigil devnet` and `sigil bench` take it on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevnetOpts {
+    /// Number of validators (TSS nodes).
+    #[arg(long, default_value_t = 5)]
+    pub validators: usize,
+    /// Number of signers the jump start chooses; the other validators are relayers.
+    #[arg(long, default_value_t = 3)]
+    pub signers: u16,
+    /// Signatures need this many signers.
+    #[arg(long, default_value_t = 2)]
+    pub threshold: u16,
+    /// Time between ledger blocks.
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub block_time: Duration,
+    /// Load committed key shares (e.g. `crates/mpc/fixtures`, or `crates/mpc/fixtures/2-of-4`
+    /// with --signers 4) instead of running the DKG (which `sigil bench` then does not measure).
+    #[arg(long, value_name = "DIR")]
+    pub dev_key_shares: Option<PathBuf>,
+}
+
+impl DevnetOpts {
+    /// `config` with this shape.
+    pub fn apply(&self, config: DevnetConfig) -> DevnetConfig {
+        DevnetConfig {
+            validators: self.validators,
+            signers: self.signers,
+            threshold: self.threshold,
+            block_time: self.block_time,
+            key_share_fixtures: self.dev_key_shares.clone(),
+            ..config
+        }
+    }
+}
+
 /// The directory a command keeps its devnet in: `dir` if given (kept), else a new temporary
 /// directory named `PREFIX…`, deleted when the returned guard drops.
 pub fn work_dir(

@@ -5,30 +5,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use sigil::devnet::{Devnet, DevnetConfig};
+use sigil::devnet::{Devnet, DevnetConfig, DevnetOpts};
 
 /// Options of `sigil devnet`.
 #[derive(Args)]
 pub struct DevnetArgs {
-    /// Number of validators (TSS nodes).
-    #[arg(long, default_value_t = 5)]
-    validators: usize,
-    /// Number of signers the jump start chooses; the other validators are relayers.
-    #[arg(long, default_value_t = 3)]
-    signers: u16,
-    /// Signatures need this many signers.
-    #[arg(long, default_value_t = 2)]
-    threshold: u16,
+    #[command(flatten)]
+    devnet: DevnetOpts,
     /// Keep the data and logs here (kept at exit); default: a temporary directory, deleted at
     /// exit.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Time between ledger blocks.
-    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
-    block_time: Duration,
-    /// Load committed key shares (e.g. `crates/mpc/fixtures`) instead of running the DKG.
-    #[arg(long, value_name = "DIR")]
-    dev_key_shares: Option<PathBuf>,
     /// Start the nodes but do not jump-start the network.
     #[arg(long)]
     no_jump_start: bool,
@@ -39,15 +26,10 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let binary = std::env::current_exe().context("cannot find the sigil executable")?;
     // A temporary directory lives until this function returns, after the devnet stopped.
     let (temp, dir) = sigil::devnet::work_dir(args.dir.as_deref(), "sigil-devnet-")?;
-    let config = DevnetConfig {
-        validators: args.validators,
-        signers: args.signers,
-        threshold: args.threshold,
-        block_time: args.block_time,
-        key_share_fixtures: args.dev_key_shares.clone(),
+    let config = args.devnet.apply(DevnetConfig {
         jump_start: !args.no_jump_start,
         ..DevnetConfig::new(binary, dir.clone())
-    };
+    });
     crate::block_on(async move {
         let started = Instant::now();
         eprintln!(

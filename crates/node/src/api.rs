@@ -213,11 +213,7 @@ async fn info(State(inner): AppState) -> Json<NodeInfo> {
                 "per-session"
             }
             .to_owned(),
-            program_fuel: match inner.config.fuel_policy {
-                sigil_programs::FuelPolicy::PerProgram => "per-program",
-                sigil_programs::FuelPolicy::Shared => "shared",
-            }
-            .to_owned(),
+            program_fuel: inner.config.fuel_policy.as_str().to_owned(),
             program_cache: inner.config.program_cache,
         },
     })

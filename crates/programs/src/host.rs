@@ -44,17 +44,24 @@ pub enum FuelPolicy {
     Shared,
 }
 
+impl FuelPolicy {
+    /// Its name, as [`FromStr`](std::str::FromStr) reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PerProgram => "per-program",
+            Self::Shared => "shared",
+        }
+    }
+}
+
 impl std::str::FromStr for FuelPolicy {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "per-program" => Ok(Self::PerProgram),
-            "shared" => Ok(Self::Shared),
-            other => Err(format!(
-                "unknown fuel policy `{other}`: use per-program or shared"
-            )),
-        }
+        [Self::PerProgram, Self::Shared]
+            .into_iter()
+            .find(|policy| policy.as_str() == s)
+            .ok_or_else(|| format!("unknown fuel policy `{s}`: use per-program or shared"))
     }
 }
 

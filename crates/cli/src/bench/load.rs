@@ -21,6 +21,7 @@ use crate::demo::{ALLOWED, CHAIN_ID, VALUE_WEI};
 
 /// A registered key and its owner; each concurrent worker signs with its own key, so the
 /// per-key rate limit never throttles the benchmark.
+#[derive(Clone)]
 pub struct BenchKey {
     /// The owner, who signs requests.
     pub owner: AccountKeypair,

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::load::round;
+
 /// Every series of every scraped validator, summed over validators.
 #[derive(Debug, Default, Clone)]
 pub struct Metrics(BTreeMap<String, f64>);
@@ -136,10 +138,6 @@ fn label(series: &str, key: &str) -> Option<String> {
     let start = series.find(&format!("{key}=\""))? + key.len() + 2;
     let len = series[start..].find('"')?;
     Some(series[start..start + len].to_owned())
-}
-
-fn round(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
-use sigil::devnet::{Devnet, DevnetConfig, dev_keypair};
+use sigil::devnet::{Devnet, DevnetConfig, DevnetOpts, dev_keypair};
 use sigil::progress::Step;
 use sigil_client::rpc::LedgerApiClient as _;
 use sigil_client::types::{Call, Parameters, ServerInfo};
@@ -77,22 +77,8 @@ pub struct BenchArgs {
     /// the ledger lists).
     #[arg(long, value_name = "HOST:PORT", requires = "ledger")]
     relayer: Option<String>,
-    /// Devnet validators.
-    #[arg(long, default_value_t = 5)]
-    validators: usize,
-    /// Devnet signers (the other validators relay).
-    #[arg(long, default_value_t = 3)]
-    signers: u16,
-    /// Signatures need this many signers.
-    #[arg(long, default_value_t = 2)]
-    threshold: u16,
-    /// Devnet block time.
-    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
-    block_time: Duration,
-    /// Load committed key shares (e.g. `crates/mpc/fixtures/2-of-4`) instead of running the DKG
-    /// (the DKG is then not measured).
-    #[arg(long, value_name = "DIR")]
-    dev_key_shares: Option<PathBuf>,
+    #[command(flatten)]
+    devnet: DevnetOpts,
     /// Requests in the latency run.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     requests: u64,
@@ -203,7 +189,7 @@ async fn attached(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     let mut figures = Figures::default();
     let (keys, registered) = register_keys(&ledger, args.max_concurrency(), &mut figures).await?;
     program_figures(&registered.1, &mut figures)?;
-    report.ours = Some(measure_path(args, url, &relayer, keys, "ours").await?);
+    report.ours = Some(measure_path(args, &args.sweep, url, &relayer, keys, "ours").await?);
     report.figures = figures;
     Ok(report)
 }
@@ -212,15 +198,10 @@ async fn attached(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
 async fn on_devnet(args: &BenchArgs) -> anyhow::Result<Report> {
     let binary = std::env::current_exe().context("cannot find the sigil executable")?;
     let (temp, dir) = sigil::devnet::work_dir(args.dir.as_deref(), "sigil-bench-")?;
-    let config = DevnetConfig {
-        validators: args.validators,
-        signers: args.signers,
-        threshold: args.threshold,
-        block_time: args.block_time,
-        key_share_fixtures: args.dev_key_shares.clone(),
+    let config = args.devnet.apply(DevnetConfig {
         jump_start: false,
         ..DevnetConfig::new(binary, dir)
-    };
+    });
     let result = async {
         let step = Step::start("starting the devnet");
         let mut devnet = Devnet::start(config).await?;
@@ -259,6 +240,7 @@ async fn bench_devnet(
     report.setup = Setup {
         devnet_seconds: Some(round(devnet_seconds.as_secs_f64())),
         dkg_seconds: args
+            .devnet
             .dev_key_shares
             .is_none()
             .then(|| round(dkg.as_secs_f64())),
@@ -282,9 +264,8 @@ async fn bench_devnet(
     program_figures(&programs, &mut figures)?;
     let url = devnet.ledger_url().to_owned();
     let engine_prehash = engine::sample_prehash();
-    let owners: Vec<AccountKeypair> = keys.iter().map(|k| k.owner.clone()).collect();
-    let vks: Vec<VerifyingKey> = keys.iter().map(|k| k.verifying_key).collect();
-    report.ours = Some(measure_path(args, &url, &relayer, keys, "ours").await?);
+    report.ours =
+        Some(measure_path(args, &args.sweep, &url, &relayer, keys.clone(), "ours").await?);
 
     if args.baseline {
         let step = Step::start("restarting the nodes on the Entropy-style path (baseline)");
@@ -302,18 +283,13 @@ async fn bench_devnet(
         };
         wait_ready(devnet, connections).await?;
         step.finish("");
-        let keys = rebuild_keys(&owners, &vks);
-        let sweep = report
+        // The same levels ours ran, so every level has a ratio.
+        let sweep: Vec<usize> = report
             .ours
             .as_ref()
             .map(|o| o.throughput.iter().map(|l| l.concurrency).collect())
             .unwrap_or_default();
-        let baseline_args = BenchArgs {
-            sweep,
-            ..args.clone_for_baseline()
-        };
-        report.baseline =
-            Some(measure_path(&baseline_args, &url, &relayer, keys, "baseline").await?);
+        report.baseline = Some(measure_path(args, &sweep, &url, &relayer, keys, "baseline").await?);
         if !args.no_reshare {
             let step = Step::start("restarting the nodes on Sigil's own path");
             devnet.restart_all_with(Vec::new()).await?;
@@ -358,43 +334,6 @@ async fn bench_devnet(
     });
     report.figures = figures;
     Ok((report, input))
-}
-
-impl BenchArgs {
-    /// The options of the baseline's run: the same loads.
-    fn clone_for_baseline(&self) -> Self {
-        Self {
-            ledger: None,
-            relayer: None,
-            validators: self.validators,
-            signers: self.signers,
-            threshold: self.threshold,
-            block_time: self.block_time,
-            dev_key_shares: None,
-            requests: self.requests,
-            concurrency: self.concurrency,
-            sweep: self.sweep.clone(),
-            sweep_requests: self.sweep_requests,
-            engine_signatures: self.engine_signatures,
-            baseline: false,
-            baseline_switches: self.baseline_switches.clone(),
-            no_reshare: true,
-            json: self.json,
-            plot: None,
-            dir: None,
-        }
-    }
-}
-
-fn rebuild_keys(owners: &[AccountKeypair], vks: &[VerifyingKey]) -> Vec<BenchKey> {
-    owners
-        .iter()
-        .zip(vks)
-        .map(|(owner, vk)| BenchKey {
-            owner: owner.clone(),
-            verifying_key: *vk,
-        })
-        .collect()
 }
 
 /// The first relayer the ledger lists.
@@ -462,9 +401,10 @@ fn program_figures(programs: &ProgramList, figures: &mut Figures) -> anyhow::Res
     Ok(())
 }
 
-/// Latency run and throughput sweep through `relayer`.
+/// Latency run and throughput sweep (at the `sweep` levels) through `relayer`.
 async fn measure_path(
     args: &BenchArgs,
+    sweep: &[usize],
     ledger_url: &str,
     relayer: &ServerInfo,
     keys: Vec<BenchKey>,
@@ -517,7 +457,7 @@ async fn measure_path(
     let after_latency = metrics::Metrics::scrape(&endpoints).await;
 
     let mut throughput: Vec<Level> = Vec::new();
-    for &level in &args.sweep {
+    for &level in sweep {
         let requests = (args.sweep_requests as usize).max(3 * level);
         let mut step = Step::start(format!(
             "{label}: throughput, {requests} requests at concurrency {level}"

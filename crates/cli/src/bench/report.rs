@@ -199,7 +199,7 @@ impl Report {
                 threshold: set.threshold,
                 relayer: relayer.account.to_string(),
                 relayer_name: None,
-                block_time_ms: (!attached).then_some(args.block_time.as_millis() as u64),
+                block_time_ms: (!attached).then_some(args.devnet.block_time.as_millis() as u64),
                 attached,
             },
             setup: Setup::default(),
