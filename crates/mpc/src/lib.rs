@@ -44,6 +44,8 @@ mod keys;
 mod party;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "transport")]
+mod transport;
 
 pub use channel::{Channel, ChannelError, ChannelSender, MemoryChannel, MemorySender};
 pub use driver::{RoundProfile, SessionConfig, SessionStats};
@@ -51,4 +53,6 @@ pub use error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, Session
 pub use evidence::{EvidenceCheck, EvidenceRecord, verify_evidence};
 #[cfg(feature = "fault-injection")]
 pub use fault::InjectedFault;
+#[cfg(feature = "transport")]
+pub use transport::{TransportChannel, TransportSender};
 pub use keys::{AuxData, Engine, KeyShare, ResharePlan, SECURITY_PARAMETERS, SignRequest, Signed};

@@ -12,7 +12,7 @@ use sigil_mpc::{AuxData, KeyShare};
 use sigil_primitives::AccountId;
 use sigil_transport::SessionId;
 
-use crate::channel::TransportChannel;
+use sigil_mpc::TransportChannel;
 use crate::node::{HeldKey, Inner};
 
 /// The DKG session id of the jump start chosen at `block` on `chain_id`.

@@ -14,7 +14,6 @@
 
 mod api;
 mod args;
-mod channel;
 mod checks;
 mod error;
 mod identity;
@@ -27,7 +26,6 @@ mod state;
 mod view;
 
 pub use args::{NodeArgs, run};
-pub use channel::{TransportChannel, TransportSender};
 pub use error::ApiError;
 pub use identity::{Identity, KeySourceArg};
 pub use node::{Node, NodeConfig};

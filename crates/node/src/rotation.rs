@@ -14,7 +14,7 @@ use sigil_mpc::ResharePlan;
 use sigil_primitives::AccountId;
 use sigil_transport::SessionId;
 
-use crate::channel::TransportChannel;
+use sigil_mpc::TransportChannel;
 use crate::node::{HeldKey, Inner};
 use crate::view::View;
 

@@ -18,7 +18,7 @@ use sigil_ledger::types::{Call, OffenceKind, SessionTicket, SignerSet};
 use sigil_mpc::{FaultKind, MpcError, SessionFailure};
 use sigil_primitives::BlockNumber;
 
-use crate::channel::TransportChannel;
+use sigil_mpc::TransportChannel;
 use crate::checks::Checked;
 use crate::error::ApiError;
 use crate::node::Inner;

@@ -5,10 +5,9 @@ use sigil_crypto::NodeSeed;
 use sigil_primitives::{AccountId, Endpoint};
 use sigil_transport::{PeerRecord, Transport, TransportConfig};
 
-/// The node's adapter of the engine's channel to a transport session, so these tests run the
-/// exact code the node runs.
+/// The adapter of the engine's channel to a transport session that the node uses too.
 #[allow(unused_imports)] // Not every test binary that includes `common` uses it.
-pub use sigil_node::TransportChannel;
+pub use sigil_mpc::TransportChannel;
 
 /// Starts one transport per dev validator `names` on 127.0.0.1, all knowing each other.
 pub async fn network(names: &[&str]) -> Vec<Transport> {

@@ -1,6 +1,10 @@
-//! The threshold engine's message channel over a transport session.
+//! The engine's [`Channel`] over a validator transport session (feature `transport`).
+//!
+//! The engine stays sans-IO: this adapter only moves opaque payloads between a session of
+//! `sigil-transport` and the engine's channel, so the node and this crate's tests run the
+//! same code.
 
-use sigil_mpc::{Channel, ChannelError, ChannelSender};
+use crate::channel::{Channel, ChannelError, ChannelSender};
 use sigil_primitives::AccountId;
 use sigil_transport::{Session, SessionSender};
 
