@@ -249,7 +249,7 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
         committee: response.committee.iter().map(&name).collect(),
         relayer: name(&response.relayer),
         security_parameters,
-        refused_code,
+        refused_code: refused_code.to_string(),
         refused_message,
         devnet_seconds,
         dkg_seconds: dkg.as_secs_f64(),

@@ -355,7 +355,7 @@ async fn every_transaction_over_real_sockets() {
     let report = Call::ReportOffence {
         ticket,
         offender: dave.account_id(),
-        kind: OffenceKind::Unresponsive,
+        kind: FaultKind::Unresponsive,
         evidence: vec![],
     };
     client.submit(&bob, report, true).await.expect("report");

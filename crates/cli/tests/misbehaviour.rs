@@ -8,6 +8,9 @@
 //! raising the threshold (a reshare) so an equivocation has two recipients to contradict. A
 //! tagged load test signs 200 requests while a signer is killed and restarted every few seconds.
 
+mod common;
+
+use common::*;
 use std::collections::BTreeSet;
 
 use futures::StreamExt as _;
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use sigil::devnet::{Devnet, DevnetConfig};
 use sigil_client::rpc::LedgerApiClient;
-use sigil_client::types::{Call, Event, OffenceKind, OffenceRecord, Parameters};
+use sigil_client::types::{Call, Event, FaultKind, OffenceRecord, Parameters};
 use sigil_client::{ClientError, LedgerClient, NodeClient, SealedRequest, seal_request};
 use sigil_crypto::request::sign_session_id;
 use sigil_crypto::{AccountKeypair, CommitteeSeed, NodeSeed, select_committee, verify_ecdsa};
@@ -25,30 +28,8 @@ use sigil_primitives::{
     AccountId, BlockNumber, HashingAlgorithm, ProgramInstance, ProgramList, VerifyingKey,
 };
 
-const SIGIL: &str = env!("CARGO_BIN_EXE_sigil");
 /// Blocks an offender stays excluded; short, so each case starts with every signer eligible.
 const WINDOW: u64 = 20;
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn dev(name: &str) -> AccountKeypair {
-    NodeSeed::dev(name).account_keypair()
-}
-
-async fn head(ledger: &LedgerClient) -> u64 {
-    ledger.rpc().head().await.unwrap().height.0
-}
-
-async fn set_parameters(ledger: &LedgerClient, change: impl FnOnce(&mut Parameters)) {
-    let mut parameters = ledger.rpc().parameters().await.unwrap();
-    change(&mut parameters);
-    ledger
-        .submit(&dev("alice"), Call::SetParameters { parameters }, true)
-        .await
-        .unwrap();
-}
 
 async fn stake(ledger: &LedgerClient, account: AccountId) -> u64 {
     ledger
@@ -103,7 +84,7 @@ async fn request_with(
             &set.excluded_at(request.block),
             usize::from(set.threshold),
             &CommitteeSeed {
-                block_hash: &sigil_ledger::chain::header_hash(&block.header),
+                block_hash: &sigil_client::header::header_hash(&block.header),
                 request_digest: &sealed.digest,
                 attempt: 0,
             },
@@ -151,7 +132,7 @@ async fn injected_fault_case(
     key: VerifyingKey,
     name: &str,
     fault: &str,
-    kinds: &[OffenceKind],
+    kinds: &[FaultKind],
     with: &[AccountId],
 ) {
     let ledger = devnet.client();
@@ -225,7 +206,7 @@ async fn injected_fault_case(
     assert!(excluded.contains(&faulty), "{fault}: excluded");
 
     // The next committees leave it out too.
-    let next = sigil_client::types::ServerInfo::clone(&ledger.relayers().await.unwrap()[0]);
+    let next = sigil_client::types::ValidatorRecord::clone(&ledger.relayers().await.unwrap()[0]);
     let request = SignatureRequest {
         verifying_key: key,
         block: head(ledger).await,
@@ -288,7 +269,7 @@ async fn false_reports(devnet: &Devnet) {
             relayer_name.as_str(),
             report(
                 ticket(&relayer_name, vec![alice, bob]),
-                OffenceKind::Unresponsive,
+                FaultKind::Unresponsive,
                 vec![],
             ),
             "only a signer may report",
@@ -297,7 +278,7 @@ async fn false_reports(devnet: &Devnet) {
             "alice",
             report(
                 ticket("alice", vec![alice, bob]),
-                OffenceKind::Unresponsive,
+                FaultKind::Unresponsive,
                 vec![],
             ),
             "must come from a relayer",
@@ -306,7 +287,7 @@ async fn false_reports(devnet: &Devnet) {
             "alice",
             report(
                 ticket(&relayer_name, vec![alice, charlie]),
-                OffenceKind::Unresponsive,
+                FaultKind::Unresponsive,
                 vec![],
             ),
             "not in that session's committee",
@@ -315,7 +296,7 @@ async fn false_reports(devnet: &Devnet) {
             "alice",
             report(
                 ticket(&relayer_name, vec![alice, bob]),
-                OffenceKind::FailedProof,
+                FaultKind::FailedProof,
                 b"not evidence".to_vec(),
             ),
             "evidence does not hold",
@@ -349,19 +330,19 @@ async fn misbehaviour_is_named_reported_and_survived() {
     // Each injected fault in turn, all by dave.
     let charlie = devnet.node("charlie").unwrap().account;
     for (fault, kinds, with) in [
-        ("silent", &[OffenceKind::Unresponsive][..], &[][..]),
+        ("silent", &[FaultKind::Unresponsive][..], &[][..]),
         (
             format!("drop-to:{charlie}").as_str(),
-            &[OffenceKind::Unresponsive],
+            &[FaultKind::Unresponsive],
             &[charlie],
         ),
         // A flipped byte either breaks decoding or a proof, depending on where it lands.
         (
             "corrupt",
-            &[OffenceKind::InvalidMessage, OffenceKind::FailedProof],
+            &[FaultKind::InvalidMessage, FaultKind::FailedProof],
             &[],
         ),
-        ("bad-proof", &[OffenceKind::FailedProof], &[]),
+        ("bad-proof", &[FaultKind::FailedProof], &[]),
     ] {
         injected_fault_case(&devnet, key, "dave", fault, kinds, with).await;
     }
@@ -468,7 +449,7 @@ async fn misbehaviour_is_named_reported_and_survived() {
         key,
         "eve",
         "equivocate",
-        &[OffenceKind::Equivocation],
+        &[FaultKind::Equivocation],
         &[],
     )
     .await;
@@ -503,44 +484,8 @@ async fn start(dir: &std::path::Path) -> (Devnet, VerifyingKey) {
         p.request_limit = 1000;
     })
     .await;
-    let program = ledger
-        .submit(
-            &dev("alice"),
-            Call::StoreProgram {
-                bytecode: std::fs::read(workspace().join("programs/dist/message-size.wasm"))
-                    .unwrap(),
-                config_schema: vec![],
-                aux_schema: vec![],
-                oracle_keys: vec![],
-                version: 1,
-            },
-            true,
-        )
-        .await
-        .unwrap()
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::ProgramStored { program, .. } => Some(*program),
-            _ => None,
-        })
-        .unwrap();
-    let programs = ProgramList::new(vec![ProgramInstance {
-        program,
-        config: br#"{"max_length": 1024}"#.to_vec(),
-    }])
-    .unwrap();
-    let key = ledger
-        .submit(&dev("bob"), Call::Register { programs }, true)
-        .await
-        .unwrap()
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::Registered { verifying_key, .. } => Some(*verifying_key),
-            _ => None,
-        })
-        .unwrap();
+    let program = deploy(ledger, "message-size").await;
+    let key = register(ledger, &dev("bob"), &[(program, r#"{"max_length": 1024}"#)]).await;
     (devnet, key)
 }
 
@@ -646,8 +591,8 @@ async fn load_test(devnet: &mut Devnet, key: VerifyingKey) {
                 }
             }
             Err(ClientError::Node { code, message, .. }) => {
-                assert!(!code.is_empty() && !message.is_empty());
-                *errors.entry(code).or_default() += 1;
+                assert!(code != sigil_primitives::ErrorCode::Unknown && !message.is_empty());
+                *errors.entry(code.as_str().to_owned()).or_default() += 1;
             }
             Err(other) => panic!("not a clear error: {other:?}"),
         }

@@ -4,6 +4,9 @@
 //! One devnet serves every case, run in order, because starting one costs seconds; each case
 //! asserts the exact error code the protocol specifies (docs/PROTOCOL.md §7).
 
+mod common;
+
+use common::*;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,78 +24,11 @@ use sigil_primitives::{
     AccountId, HashingAlgorithm, ProgramId, ProgramInstance, ProgramList, RequestId, VerifyingKey,
 };
 
-const SIGIL: &str = env!("CARGO_BIN_EXE_sigil");
 /// Requests may name a block at most this far behind the head.
 const WINDOW: u64 = 8;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn program_bytes(name: &str) -> Vec<u8> {
-    std::fs::read(workspace().join(format!("programs/dist/{name}.wasm"))).unwrap()
-}
-
-fn dev(name: &str) -> AccountKeypair {
-    NodeSeed::dev(name).account_keypair()
-}
-
 fn random_id() -> RequestId {
     RequestId::from_slice(&sigil_crypto::secret::random_array::<32>()).unwrap()
-}
-
-async fn deploy(ledger: &LedgerClient, name: &str) -> ProgramId {
-    let result = ledger
-        .submit(
-            &dev("alice"),
-            Call::StoreProgram {
-                bytecode: program_bytes(name),
-                config_schema: vec![],
-                aux_schema: vec![],
-                oracle_keys: vec![],
-                version: 1,
-            },
-            true,
-        )
-        .await
-        .unwrap();
-    result
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::ProgramStored { program, .. } => Some(*program),
-            _ => None,
-        })
-        .expect("ProgramStored event")
-}
-
-async fn register(
-    ledger: &LedgerClient,
-    owner: &AccountKeypair,
-    programs: &[(ProgramId, &str)],
-) -> VerifyingKey {
-    let list = ProgramList::new(
-        programs
-            .iter()
-            .map(|(program, config)| ProgramInstance {
-                program: *program,
-                config: config.as_bytes().to_vec(),
-            })
-            .collect(),
-    )
-    .unwrap();
-    let result = ledger
-        .submit(owner, Call::Register { programs: list }, true)
-        .await
-        .unwrap();
-    result
-        .events
-        .iter()
-        .find_map(|e| match e {
-            Event::Registered { verifying_key, .. } => Some(*verifying_key),
-            _ => None,
-        })
-        .expect("Registered event")
 }
 
 /// A request posted by hand, with what is needed to check its answer.
@@ -100,10 +36,6 @@ async fn register(
 struct Posted {
     request: SignatureRequest,
     sealed: sigil_client::SealedRequest,
-}
-
-async fn head(ledger: &LedgerClient) -> u64 {
-    ledger.rpc().head().await.unwrap().height.0
 }
 
 async fn request(
@@ -314,7 +246,7 @@ async fn the_signing_flow_end_to_end() {
     );
     let failed = relayer.signature(&posted.sealed.request_id).await.unwrap();
     assert_eq!(failed.status, RequestStatus::Failed);
-    assert_eq!(failed.error.unwrap().code, "program_denied");
+    assert_eq!(failed.error.unwrap().code.as_str(), "program_denied");
 
     // An envelope sealed to another node (alice) posted to the relayer.
     let alice_info = ledger
@@ -458,7 +390,7 @@ async fn the_signing_flow_end_to_end() {
 async fn forwarded_for(
     ledger: &LedgerClient,
     user: &AccountKeypair,
-    relayer: &sigil_client::types::ServerInfo,
+    relayer: &sigil_client::types::ValidatorRecord,
     key: VerifyingKey,
     attempt: u32,
     wrong: Option<()>,
@@ -523,7 +455,7 @@ async fn forwarded_for(
 
 fn seal_to(
     sender: &AccountKeypair,
-    to: &sigil_client::types::ServerInfo,
+    to: &sigil_client::types::ValidatorRecord,
     payload: &[u8],
 ) -> Envelope {
     seal(
@@ -539,8 +471,8 @@ fn seal_to(
     .unwrap()
 }
 
-async fn outsider_is_refused(target: &sigil_client::types::ServerInfo) {
-    use sigil_transport::{PeerRecord, Transport, TransportConfig, TransportError};
+async fn outsider_is_refused(target: &sigil_client::types::ValidatorRecord) {
+    use sigil_transport::{Transport, TransportConfig, TransportError, ValidatorInfo};
     // The outsider must be the dialling side: its account id must be the larger.
     let seed = loop {
         let seed = NodeSeed::generate();
@@ -553,7 +485,7 @@ async fn outsider_is_refused(target: &sigil_client::types::ServerInfo) {
         seed.x25519_key(),
         TransportConfig::default(),
     );
-    transport.set_peers(vec![PeerRecord {
+    transport.set_peers(vec![ValidatorInfo {
         account: target.account,
         x25519: target.x25519,
         endpoint: target.endpoint.clone(),

@@ -14,11 +14,11 @@ pub use node::{
 use jsonrpsee::core::client::{Error as RpcError, Subscription};
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use sigil_crypto::AccountKeypair;
-use sigil_ledger::rpc::{EventFilter, EventNotification, LedgerApiClient, SubmitResult};
-use sigil_ledger::types::{BlockHeader, Call};
+use sigil_ledger_api::rpc::{EventFilter, EventNotification, LedgerApiClient, SubmitResult};
+use sigil_ledger_api::types::{BlockHeader, Call};
+use sigil_primitives::ErrorCode;
 
-pub use sigil_ledger::rpc;
-pub use sigil_ledger::types;
+pub use sigil_ledger_api::{header, rpc, tx, types};
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +47,20 @@ pub enum ClientError {
     Node {
         /// HTTP status.
         status: u16,
-        /// Stable snake_case error code, e.g. `program_denied`.
-        code: String,
+        /// Stable error code, e.g. `program_denied` ([`ErrorCode::Unknown`] for a code this
+        /// build does not know).
+        code: ErrorCode,
         /// The node's explanation.
         message: String,
+    },
+    /// A node answered with an error status but not with an `{"error": …}` body (a proxy in
+    /// between, or not a Sigil node).
+    #[error("unexpected answer (HTTP {status}): {body}")]
+    UnexpectedAnswer {
+        /// HTTP status.
+        status: u16,
+        /// The start of the body.
+        body: String,
     },
     /// A node's answer failed verification.
     #[error("the node's answer is not valid: {0}")]
@@ -70,8 +80,8 @@ impl LedgerClient {
     /// Connects to `url` (`ws://host:port`) and learns the chain id.
     pub async fn connect(url: &str) -> Result<Self, ClientError> {
         let rpc = WsClientBuilder::default()
-            .max_request_size(sigil_ledger::rpc::MAX_REQUEST_BYTES)
-            .max_response_size(sigil_ledger::rpc::MAX_REQUEST_BYTES * 2)
+            .max_request_size(sigil_ledger_api::rpc::MAX_REQUEST_BYTES)
+            .max_response_size(sigil_ledger_api::rpc::MAX_REQUEST_BYTES * 2)
             .build(url)
             .await
             .map_err(|e| ClientError::Connect {
@@ -101,7 +111,7 @@ impl LedgerClient {
         wait: bool,
     ) -> Result<SubmitResult, ClientError> {
         let nonce = self.rpc.next_nonce(key.account_id()).await?;
-        let tx = sigil_ledger::tx::sign(key, &self.chain_id, nonce, call);
+        let tx = sigil_ledger_api::tx::sign(key, &self.chain_id, nonce, call);
         Ok(self.rpc.submit(tx, wait).await?)
     }
 

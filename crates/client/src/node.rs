@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use sigil_crypto::request::{request_digest, verify_attestation};
 use sigil_crypto::{AccountKeypair, Envelope, SealParams, message_hash, seal_signed, verify_ecdsa};
-use sigil_ledger::rpc::LedgerApiClient;
-use sigil_ledger::types::ServerInfo;
+use sigil_ledger_api::rpc::LedgerApiClient;
+use sigil_ledger_api::types::ValidatorRecord;
 use sigil_primitives::request::{
     ErrorBody, NodeInfo, RelayResponse, SignatureRequest, SignatureStatus, SignerResponse,
 };
@@ -52,7 +52,7 @@ pub struct SealedRequest {
 /// `relayer`'s x25519 key.
 pub fn seal_request(
     account: &AccountKeypair,
-    relayer: &ServerInfo,
+    relayer: &ValidatorRecord,
     request: &SignatureRequest,
 ) -> Result<SealedRequest, ClientError> {
     let request_id = RequestId::from_slice(&sigil_crypto::secret::random_array::<32>())
@@ -183,10 +183,9 @@ async fn decode<T: serde::de::DeserializeOwned>(
             code: body.error.code,
             message: body.error.message,
         }),
-        Err(_) => Err(ClientError::Node {
+        Err(_) => Err(ClientError::UnexpectedAnswer {
             status: status.as_u16(),
-            code: "http_error".into(),
-            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            body: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
         }),
     }
 }
@@ -244,7 +243,7 @@ pub fn verify_response(
 
 impl LedgerClient {
     /// The validators that relay requests: every validator that is not a signer.
-    pub async fn relayers(&self) -> Result<Vec<ServerInfo>, ClientError> {
+    pub async fn relayers(&self) -> Result<Vec<ValidatorRecord>, ClientError> {
         let signers = self.rpc().signer_set().await?.signers;
         Ok(self
             .rpc()

@@ -4,12 +4,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use sha2::Digest as _;
 use sigil_primitives::BlockNumber;
 
 use crate::state::{ApplyContext, ProgramValidator, State, Tracked, TxError};
 use crate::tx::{decode, encode, hash as tx_hash};
 use crate::types::*;
+pub use sigil_ledger_api::header::{body_hash, header_hash};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
@@ -73,23 +73,6 @@ pub struct Chain {
     state: State,
     head: BlockHeader,
     validate_program: Arc<ProgramValidator>,
-}
-
-/// Hash of a block header.
-pub fn header_hash(header: &BlockHeader) -> [u8; 32] {
-    sha2::Sha256::new()
-        .chain_update(b"sigil/v1/header")
-        .chain_update(encode(header))
-        .finalize()
-        .into()
-}
-
-fn body_hash(transactions: &[SignedTransaction], events: &[Event]) -> [u8; 32] {
-    sha2::Sha256::new()
-        .chain_update(b"sigil/v1/body")
-        .chain_update(encode(&(transactions, events)))
-        .finalize()
-        .into()
 }
 
 impl Chain {

@@ -56,7 +56,7 @@ where
         .map(|(i, account)| {
             let channel = TransportChannel(
                 transport_of(transports, account)
-                    .open_session(SessionId(session), members)
+                    .open_session(SessionId::new(session), members)
                     .expect("fresh session"),
             );
             tokio::spawn(op(i, channel))

@@ -37,37 +37,7 @@ impl fmt::Display for ProtocolKind {
     }
 }
 
-/// How a party misbehaved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// Sent nothing for a round before its timeout.
-    Unresponsive,
-    /// Sent a message that does not decode, is not signed by it, or is not for this session.
-    InvalidMessage,
-    /// Sent a well-formed, signed message whose proof or consistency check fails.
-    FailedProof,
-    /// Sent different broadcasts to different parties.
-    Equivocation,
-}
-
-impl FaultKind {
-    /// Stable snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unresponsive => "unresponsive",
-            Self::InvalidMessage => "invalid_message",
-            Self::FailedProof => "failed_proof",
-            Self::Equivocation => "equivocation",
-        }
-    }
-}
-
-impl fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use sigil_primitives::FaultKind;
 
 /// One party at fault.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

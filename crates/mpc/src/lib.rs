@@ -53,6 +53,6 @@ pub use error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, Session
 pub use evidence::{EvidenceCheck, EvidenceRecord, verify_evidence};
 #[cfg(feature = "fault-injection")]
 pub use fault::InjectedFault;
+pub use keys::{AuxData, Engine, KeyShare, ResharePlan, SECURITY_PARAMETERS, SignRequest, Signed};
 #[cfg(feature = "transport")]
 pub use transport::{TransportChannel, TransportSender};
-pub use keys::{AuxData, Engine, KeyShare, ResharePlan, SECURITY_PARAMETERS, SignRequest, Signed};

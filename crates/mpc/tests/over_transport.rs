@@ -45,7 +45,7 @@ async fn sign_over(
                 let transport = transport_of(&transports, &validator.account());
                 let mut channel = TransportChannel(
                     transport
-                        .open_session(SessionId(session), &member_list)
+                        .open_session(SessionId::new(session), &member_list)
                         .unwrap(),
                 );
                 let request = validator.sign_request(&members, &path, &prehash);

@@ -1,5 +1,6 @@
 //! The HTTP API (`docs/PROTOCOL.md` §7): routes, body handling and per-route metrics.
 
+use sigil_primitives::ErrorCode;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -66,16 +67,19 @@ async fn observe(request: Request, next: Next) -> Response {
 /// An envelope from a JSON body, or the JSON error explaining why not.
 fn envelope(body: Result<Bytes, BytesRejection>) -> Result<Envelope, ApiError> {
     let body = body.map_err(|rejection| {
-        let status = rejection.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "payload_too_large"
+        let code = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ErrorCode::PayloadTooLarge
         } else {
-            "bad_request"
+            ErrorCode::BadRequest
         };
-        ApiError::new(status, code, rejection.body_text())
+        ApiError::new(code, rejection.body_text())
     })?;
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("malformed_envelope", format!("not an envelope: {e}")))
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedEnvelope,
+            format!("not an envelope: {e}"),
+        )
+    })
 }
 
 async fn relay(State(inner): AppState, body: Result<Bytes, BytesRejection>) -> Response {
@@ -96,7 +100,7 @@ async fn relay(State(inner): AppState, body: Result<Bytes, BytesRejection>) -> R
             Json(response).into_response()
         }
         Err(error) => {
-            metrics::counter!("sigil_node_relayed_total", "outcome" => error.code.clone())
+            metrics::counter!("sigil_node_relayed_total", "outcome" => error.code.as_str())
                 .increment(1);
             tracing::info!(code = %error.code, message = %error.message, "relay refused");
             if let Some(id) = request_id {
@@ -134,11 +138,11 @@ async fn websocket(State(inner): AppState, mut request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).cloned() else {
-        return ApiError::bad_request("not_a_websocket", "expected a websocket upgrade")
+        return ApiError::new(ErrorCode::NotAWebsocket, "expected a websocket upgrade")
             .into_response();
     };
     if !upgrade_ok {
-        return ApiError::bad_request("not_a_websocket", "expected a websocket upgrade")
+        return ApiError::new(ErrorCode::NotAWebsocket, "expected a websocket upgrade")
             .into_response();
     }
     let on_upgrade = hyper::upgrade::on(&mut request);
@@ -176,7 +180,7 @@ async fn signature(
 ) -> Result<Json<SignatureStatus>, ApiError> {
     let id: RequestId = request_id
         .parse()
-        .map_err(|e| ApiError::bad_request("bad_request_id", format!("{e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::BadRequestId, format!("{e}")))?;
     inner
         .results
         .lock()
@@ -185,8 +189,7 @@ async fn signature(
         .map(Json)
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_request",
+                ErrorCode::UnknownRequest,
                 format!("no result kept for request {id}"),
             )
         })
@@ -242,8 +245,7 @@ async fn metrics_text(State(inner): AppState) -> Response {
         )
             .into_response(),
         None => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "metrics_unavailable",
+            ErrorCode::MetricsUnavailable,
             "another metrics recorder is installed in this process",
         )
         .into_response(),
@@ -251,7 +253,7 @@ async fn metrics_text(State(inner): AppState) -> Response {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+    ApiError::new(ErrorCode::NotFound, "no such route")
 }
 
 /// `POST /v1/admin/fault` (fault-injection builds only): `{"fault": "silent"}` and the like, or
@@ -261,16 +263,16 @@ async fn set_fault(
     State(inner): AppState,
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let Json(body) = body.map_err(|e| ApiError::new(ErrorCode::BadJson, e.body_text()))?;
     let fault = match body.get("fault") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(text)) => Some(
             text.parse::<sigil_mpc::InjectedFault>()
-                .map_err(|e| ApiError::bad_request("bad_fault", e.to_string()))?,
+                .map_err(|e| ApiError::new(ErrorCode::BadFault, e.to_string()))?,
         ),
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "bad_fault",
+            return Err(ApiError::new(
+                ErrorCode::BadFault,
                 "\"fault\" must be a string or null",
             ));
         }

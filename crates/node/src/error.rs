@@ -1,65 +1,60 @@
-//! API errors: `{"error":{"code","message"}}` with a fitting HTTP status (`docs/PROTOCOL.md` §7.6).
+//! API errors: `{"error":{"code","message"}}` with the code's HTTP status
+//! (`docs/PROTOCOL.md` §7.6); the status of every code is set in one place,
+//! [`ErrorCode::status`].
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sigil_crypto::EnvelopeError;
+use sigil_primitives::ErrorCode;
 use sigil_primitives::request::{ErrorBody, ErrorDetail};
 
-/// An error answered by the node: a status, a stable code and a message for people.
-#[derive(Debug, Clone, thiserror::Error)]
+/// An error answered by the node: a stable code (which fixes the status) and a message for
+/// people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Stable snake_case code.
-    pub code: String,
+    /// Stable code.
+    pub code: ErrorCode,
     /// What went wrong.
     pub message: String,
 }
 
 impl ApiError {
-    /// An error with this status, code and message.
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    /// An error with this code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
-            code: code.to_owned(),
+            code,
             message: message.into(),
         }
     }
 
-    /// 400 with `code`.
-    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    /// The HTTP status of the code.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    /// 403 with `code`.
-    pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
-    }
-
-    /// 503 `not_ready`.
+    /// `not_ready`.
     pub fn not_ready(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message)
+        Self::new(ErrorCode::NotReady, message)
     }
 
-    /// 502 `ledger_unavailable`: the ledger could not be read.
+    /// `ledger_unavailable`: the ledger could not be read.
     pub fn ledger(error: impl std::fmt::Display) -> Self {
         Self::new(
-            StatusCode::BAD_GATEWAY,
-            "ledger_unavailable",
+            ErrorCode::LedgerUnavailable,
             format!("cannot read the ledger: {error}"),
         )
     }
 
-    /// 500 `internal`: something failed on this node.
+    /// `internal`: something failed on this node.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        Self::new(ErrorCode::Internal, message)
     }
 
     /// The JSON detail.
     pub fn detail(&self) -> ErrorDetail {
         ErrorDetail {
-            code: self.code.clone(),
+            code: self.code,
             message: self.message.clone(),
         }
     }
@@ -68,24 +63,19 @@ impl ApiError {
 impl From<EnvelopeError> for ApiError {
     fn from(error: EnvelopeError) -> Self {
         let code = match &error {
-            EnvelopeError::UnsupportedVersion(_) => "unsupported_version",
-            EnvelopeError::NotForThisRecipient(_) => "wrong_recipient",
-            EnvelopeError::DecryptionFailed => "decryption_failed",
-            EnvelopeError::Malformed(_) => "malformed_envelope",
-            EnvelopeError::BadSignature(_) => "bad_signature",
-            EnvelopeError::RecipientMismatch { .. } => "recipient_mismatch",
-            EnvelopeError::UnexpectedSender { .. } => "unexpected_sender",
-            EnvelopeError::Expired { .. } => "expired",
-            EnvelopeError::FromTheFuture { .. } => "from_the_future",
-            EnvelopeError::PayloadTooLarge(_) => "payload_too_large",
-            EnvelopeError::NoReplyKey | EnvelopeError::SealFailed => "malformed_envelope",
+            EnvelopeError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+            EnvelopeError::NotForThisRecipient(_) => ErrorCode::WrongRecipient,
+            EnvelopeError::DecryptionFailed => ErrorCode::DecryptionFailed,
+            EnvelopeError::Malformed(_) => ErrorCode::MalformedEnvelope,
+            EnvelopeError::BadSignature(_) => ErrorCode::BadSignature,
+            EnvelopeError::RecipientMismatch { .. } => ErrorCode::RecipientMismatch,
+            EnvelopeError::UnexpectedSender { .. } => ErrorCode::UnexpectedSender,
+            EnvelopeError::Expired { .. } => ErrorCode::Expired,
+            EnvelopeError::FromTheFuture { .. } => ErrorCode::FromTheFuture,
+            EnvelopeError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            EnvelopeError::NoReplyKey | EnvelopeError::SealFailed => ErrorCode::MalformedEnvelope,
         };
-        let status = match &error {
-            EnvelopeError::BadSignature(_) => StatusCode::UNAUTHORIZED,
-            EnvelopeError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        Self::new(status, code, error.to_string())
+        Self::new(code, error.to_string())
     }
 }
 
@@ -94,6 +84,6 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.detail(),
         };
-        (self.status, axum::Json(body)).into_response()
+        (self.status(), axum::Json(body)).into_response()
     }
 }

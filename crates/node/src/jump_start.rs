@@ -12,8 +12,8 @@ use sigil_mpc::{AuxData, KeyShare};
 use sigil_primitives::AccountId;
 use sigil_transport::SessionId;
 
-use sigil_mpc::TransportChannel;
 use crate::node::{HeldKey, Inner};
+use sigil_mpc::TransportChannel;
 
 /// The DKG session id of the jump start chosen at `block` on `chain_id`.
 fn dkg_session_id(chain_id: &str, block: u64) -> [u8; 32] {
@@ -143,7 +143,7 @@ impl Inner {
         let members: Vec<AccountId> = signers.iter().copied().collect();
         let session = self
             .transport
-            .open_session(SessionId(session_id), &members)
+            .open_session(SessionId::new(session_id), &members)
             .context("cannot open the DKG session")?;
         tracing::info!(
             signers = members.len(),

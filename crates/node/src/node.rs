@@ -9,16 +9,16 @@ use anyhow::Context as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sigil_client::LedgerClient;
 use sigil_client::rpc::LedgerApiClient;
-use sigil_client::types::{Call, Parameters, ProgramRecord, ServerInfo, SignerSet};
+use sigil_client::types::{Call, Parameters, SignerSet, ValidatorRecord};
 use sigil_crypto::{AccountKeypair, X25519StaticKey};
 use sigil_mpc::{AuxData, Engine, KeyShare, SessionConfig};
-use sigil_primitives::{AccountId, Endpoint, ProgramId};
+use sigil_primitives::{AccountId, Endpoint};
 use sigil_programs::{HostConfig, ProgramHost};
-use sigil_transport::{PeerRecord, Transport, TransportConfig};
+use sigil_transport::{Backoff, Transport, TransportConfig};
 use tokio::sync::watch;
 
 use crate::identity::{Identity, KeySourceArg};
-use crate::state::{RateLimiter, ReplayCache, Results};
+use crate::state::{Limits, ProgramCache, Results};
 use crate::view::View;
 
 /// Everything a node needs to start.
@@ -61,6 +61,14 @@ pub struct NodeConfig {
     pub fault: Option<sigil_mpc::InjectedFault>,
 }
 
+/// First wait before reconnecting to the ledger; it doubles up to [`LEDGER_RETRY_MAX`].
+const LEDGER_RETRY_INITIAL: Duration = Duration::from_millis(200);
+/// Longest wait between attempts to reconnect to the ledger.
+const LEDGER_RETRY_MAX: Duration = Duration::from_secs(5);
+/// Longest a request to another node may take: a signing session with production parameters
+/// and retries fits well inside.
+const NODE_HTTP_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Shortest round timeout of key generation and resharing sessions.
 const KEYGEN_ROUND_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -79,15 +87,15 @@ pub struct Inner {
     pub(crate) x25519: X25519StaticKey,
     pub(crate) identity: Identity,
     pub(crate) ledger: RwLock<Arc<LedgerClient>>,
-    pub(crate) view: RwLock<View>,
+    /// The ledger view, replaced (never mutated) at every head; waiters use `subscribe`.
+    pub(crate) view: watch::Sender<Arc<View>>,
     pub(crate) transport: Transport,
     pub(crate) engine: Engine,
     pub(crate) host: Arc<ProgramHost>,
     pub(crate) key: RwLock<Option<Arc<HeldKey>>>,
-    pub(crate) programs: Mutex<std::collections::HashMap<ProgramId, Arc<ProgramRecord>>>,
-    pub(crate) replay: Mutex<ReplayCache>,
+    pub(crate) programs: ProgramCache,
+    pub(crate) limits: Limits,
     pub(crate) results: Mutex<Results>,
-    pub(crate) rate: Mutex<RateLimiter>,
     pub(crate) http: reqwest::Client,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) jump_start_running: Mutex<bool>,
@@ -173,17 +181,16 @@ impl Node {
             x25519,
             identity,
             ledger: RwLock::new(Arc::new(ledger)),
-            view: RwLock::new(view),
+            view: watch::Sender::new(Arc::new(view)),
             transport,
             engine,
             host,
             key: RwLock::new(key),
-            programs: Mutex::default(),
-            replay: Mutex::default(),
+            programs: ProgramCache::default(),
+            limits: Limits::default(),
             results: Mutex::default(),
-            rate: Mutex::default(),
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(600))
+                .timeout(NODE_HTTP_TIMEOUT)
                 .build()
                 .context("cannot build the HTTP client")?,
             metrics,
@@ -256,19 +263,19 @@ pub(crate) async fn fetch_view(
         head: head.height.0,
         synced: true,
         head_timestamp_ms: head.timestamp_ms,
-        hashes: Default::default(),
+        blocks: Default::default(),
         validators: validators.into_iter().map(|v| (v.account, v)).collect(),
         signer_set,
         params,
     };
-    view.remember_hash(head.height.0, sigil_ledger::chain::header_hash(&head));
+    view.remember_block(&head);
     Ok(view)
 }
 
 /// What the node refreshes at every head: validators, the signer set and the parameters.
 async fn fetch_sets(
     ledger: &LedgerClient,
-) -> Result<(Vec<ServerInfo>, SignerSet, Parameters), jsonrpsee::core::client::Error> {
+) -> Result<(Vec<ValidatorRecord>, SignerSet, Parameters), jsonrpsee::core::client::Error> {
     let rpc = ledger.rpc();
     Ok((
         rpc.validators().await?,
@@ -291,9 +298,9 @@ impl Inner {
             .clone()
     }
 
-    /// A snapshot of the ledger view.
-    pub(crate) fn view(&self) -> View {
-        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The current ledger view.
+    pub(crate) fn view(&self) -> Arc<View> {
+        self.view.borrow().clone()
     }
 
     /// An engine for one signing session, with the misbehaviour currently injected, if any.
@@ -340,17 +347,12 @@ impl Inner {
 
     /// Hands the ledger's validators to the transport as its peer directory.
     pub(crate) fn update_peers(&self) {
-        let view = self.view.read().unwrap_or_else(|e| e.into_inner());
-        let peers = view
+        let peers = self
+            .view()
             .validators
             .values()
-            .map(|v| PeerRecord {
-                account: v.account,
-                x25519: v.x25519,
-                endpoint: v.endpoint.clone(),
-            })
+            .map(ValidatorRecord::info)
             .collect();
-        drop(view);
         self.transport.set_peers(peers);
     }
 
@@ -390,7 +392,7 @@ impl Inner {
             }
         }
         let view = fetch_view(&ledger).await?;
-        *self.view.write().unwrap_or_else(|e| e.into_inner()) = view;
+        self.view.send_replace(Arc::new(view));
         self.update_peers();
         Ok(())
     }
@@ -398,7 +400,7 @@ impl Inner {
     /// Follows new heads, refreshing the view; reconnects when the ledger goes away.
     async fn follow_ledger(self: Arc<Self>) {
         let mut stop = self.shutdown.subscribe();
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new(LEDGER_RETRY_INITIAL, LEDGER_RETRY_MAX);
         loop {
             if *stop.borrow() {
                 return;
@@ -406,7 +408,7 @@ impl Inner {
             let ledger = self.ledger();
             match ledger.heads().await {
                 Ok(mut heads) => {
-                    backoff = Duration::from_millis(200);
+                    backoff.reset();
                     loop {
                         let next = tokio::select! {
                             next = heads.next() => next,
@@ -419,8 +421,7 @@ impl Inner {
                 }
                 Err(error) => tracing::warn!(%error, "cannot subscribe to the ledger"),
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            tokio::time::sleep(backoff.next_wait()).await;
             match LedgerClient::connect(&self.config.ledger_url).await {
                 Ok(client) => {
                     *self.ledger.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(client);
@@ -443,13 +444,13 @@ impl Inner {
             }
         };
         let peers_changed = {
-            let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+            let mut view = View::clone(&self.view());
             if header.height.0 >= view.head {
                 view.head_timestamp_ms = header.timestamp_ms;
             }
             view.head = view.head.max(header.height.0);
             view.synced = true;
-            view.remember_hash(header.height.0, sigil_ledger::chain::header_hash(&header));
+            view.remember_block(&header);
             let validators: std::collections::BTreeMap<_, _> =
                 validators.into_iter().map(|v| (v.account, v)).collect();
             let changed = validators != view.validators;
@@ -457,6 +458,7 @@ impl Inner {
             view.signer_set = signer_set;
             view.params = params;
             metrics::gauge!("sigil_node_ledger_head").set(view.head as f64);
+            self.view.send_replace(Arc::new(view));
             changed
         };
         if peers_changed {

@@ -4,20 +4,17 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use futures::future::join_all;
 use sigil_client::rpc::LedgerApiClient as _;
 use sigil_client::{ClientError, NodeClient};
 use sigil_crypto::request::{sign_session_id, verify_attestation};
-use sigil_crypto::{
-    CommitteeSeed, Envelope, OpenPolicy, SealParams, select_committee, verify_ecdsa,
-};
+use sigil_crypto::{Envelope, OpenPolicy, SealParams, verify_ecdsa};
 use sigil_primitives::request::{
     AttemptReport, Attestation, ForwardedRequest, OffenceSummary, RelayResponse, SignerResponse,
 };
-use sigil_primitives::{AccountId, BlockNumber, EcdsaSignature, RequestId};
+use sigil_primitives::{AccountId, BlockNumber, EcdsaSignature, ErrorCode, RequestId, SessionId};
 
-use crate::checks::Checked;
+use crate::checks::{self, Checked, committee_for};
 use crate::error::ApiError;
 use crate::node::Inner;
 use crate::view::View;
@@ -30,15 +27,10 @@ impl Inner {
     /// the envelope age limit.
     pub(crate) fn first_sighting(&self, id: [u8; 32], what: &str) -> Result<(), ApiError> {
         let window = std::time::Duration::from_millis(MAX_ENVELOPE_AGE_MS * 2);
-        if self
-            .replay
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, window)
-        {
+        if self.limits.replay().insert(id, window) {
             Ok(())
         } else {
-            Err(ApiError::new(StatusCode::CONFLICT, "replayed", what))
+            Err(ApiError::new(ErrorCode::Replayed, what))
         }
     }
 }
@@ -50,21 +42,8 @@ impl Inner {
         envelope: Envelope,
     ) -> (Option<RequestId>, Result<RelayResponse, ApiError>) {
         let view = self.view();
-        let me = self.me();
-        if !view.is_validator(&me) {
-            return (
-                None,
-                Err(ApiError::not_ready("this node is not a validator yet")),
-            );
-        }
-        if view.is_signer(&me) {
-            return (
-                None,
-                Err(ApiError::forbidden(
-                    "not_a_relayer",
-                    "this node is a signer; send requests to a relayer (a validator outside the signer set)",
-                )),
-            );
+        if let Err(error) = checks::admit_relayer(&view, &self.me()) {
+            return (None, Err(error));
         }
         let user = match sigil_crypto::open(
             &envelope,
@@ -110,7 +89,7 @@ impl Inner {
     /// the configured number of attempts.
     async fn forward(
         &self,
-        view: &View,
+        view: &Arc<View>,
         checked: &Checked,
         user_plaintext: &[u8],
         request_id: RequestId,
@@ -121,7 +100,7 @@ impl Inner {
         let mut last_error = None;
         for attempt in 0..self.config.max_attempts {
             let excluded = view.signer_set.excluded_at(view.head);
-            let committee = match committee_for(&view, checked, attempt, &excluded) {
+            let committee = match committee_for(&view.signer_set, checked, attempt, &excluded) {
                 Ok(committee) => committee,
                 Err(error) => {
                     last_error = Some(error);
@@ -132,7 +111,7 @@ impl Inner {
             sessions.push((attempt, session));
             let members: Vec<AccountId> = committee.iter().copied().collect();
             let excluded: Vec<AccountId> = excluded.into_iter().collect();
-            let ticket = sigil_ledger::tx::sign_ticket(
+            let ticket = sigil_ledger_api::tx::sign_ticket(
                 &self.account,
                 self.ledger().chain_id(),
                 session,
@@ -185,7 +164,7 @@ impl Inner {
                     metrics::counter!("sigil_node_attempts_failed_total").increment(1);
                     tracing::warn!(%request_id, attempt, code = %error.code, message = %error.message, "signing attempt failed");
                     // A refusal every member agrees on would not change with another committee.
-                    let retry = error.status.is_server_error();
+                    let retry = error.code.is_server_side();
                     last_error = Some(error);
                     if !retry || attempt + 1 >= self.config.max_attempts {
                         break;
@@ -241,25 +220,30 @@ impl Inner {
 
     /// Waits until the ledger excludes a member of the failed committee (the block recording
     /// its offence), or the offence wait runs out; returns the view to retry with.
-    async fn await_offences(&self, committee: &BTreeSet<AccountId>, before: &View) -> View {
+    async fn await_offences(&self, committee: &BTreeSet<AccountId>, before: &View) -> Arc<View> {
         let excluded_before = before.signer_set.excluded_at(before.head);
-        let deadline = tokio::time::Instant::now() + self.config.offence_wait;
-        loop {
-            let view = self.view();
+        let newly_excluded = |view: &Arc<View>| {
             let excluded = view.signer_set.excluded_at(view.head);
-            let newly = committee
+            committee
                 .iter()
-                .any(|m| excluded.contains(m) && !excluded_before.contains(m));
-            if newly || tokio::time::Instant::now() >= deadline {
-                return view;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                .any(|m| excluded.contains(m) && !excluded_before.contains(m))
+        };
+        let mut views = self.view.subscribe();
+        let waited =
+            tokio::time::timeout(self.config.offence_wait, views.wait_for(newly_excluded)).await;
+        match waited {
+            Ok(Ok(view)) => view.clone(),
+            _ => self.view(),
         }
     }
 
     /// The offences the ledger holds for a request's sessions.
     async fn offences_of(&self, sessions: &[(u32, [u8; 32])]) -> Vec<OffenceSummary> {
-        let records = match self.ledger().rpc().offences().await {
+        let ids = sessions
+            .iter()
+            .map(|(_, session)| SessionId::new(*session))
+            .collect();
+        let records = match self.ledger().rpc().session_offences(ids).await {
             Ok(records) => records,
             Err(error) => {
                 tracing::warn!(%error, "cannot read offences from the ledger");
@@ -275,7 +259,7 @@ impl Inner {
                 Some(OffenceSummary {
                     attempt: *attempt,
                     offender: record.offender,
-                    kind: record.kind.as_str().to_string(),
+                    kind: record.kind,
                     reporters: record.reporters,
                     recorded: record.recorded.map(|b| b.0),
                     slashed: record.slashed,
@@ -310,33 +294,7 @@ impl Inner {
         let answer = NodeClient::with_http(self.http.clone(), info.endpoint.as_str())
             .sign(&envelope)
             .await;
-        answer.map_err(|error| match error {
-            // An error body that is not `{"error":…}` is a bad answer, not a refusal.
-            ClientError::Node { status, code, .. } if code == "http_error" => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "bad_signer_answer",
-                format!("signer {member} answered HTTP {status}"),
-            ),
-            ClientError::Node {
-                status,
-                code,
-                message,
-            } => ApiError::new(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-                &code,
-                format!("signer {member}: {message}"),
-            ),
-            ClientError::NodeUnreachable { reason, .. } => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "signer_unreachable",
-                format!("cannot reach signer {member}: {reason}"),
-            ),
-            other => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "bad_signer_answer",
-                format!("signer {member}: {other}"),
-            ),
-        })
+        answer.map_err(|error| member_error(member, error))
     }
 
     /// A member's answer must carry a signature that verifies and its own valid attestation.
@@ -348,8 +306,7 @@ impl Inner {
     ) -> Result<(), ApiError> {
         let bad = |what: &str| {
             ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "bad_signer_answer",
+                ErrorCode::BadSignerAnswer,
                 format!("signer {member}: {what}"),
             )
         };
@@ -374,42 +331,30 @@ impl Inner {
     }
 }
 
-/// The committee for attempt `attempt` of a checked request (`docs/PROTOCOL.md` §6).
-pub(crate) fn committee_for(
-    view: &View,
-    checked: &Checked,
-    attempt: u32,
-    excluded: &BTreeSet<AccountId>,
-) -> Result<BTreeSet<AccountId>, ApiError> {
-    let signers: BTreeSet<AccountId> = view.signer_set.signers.iter().copied().collect();
-    select_committee(
-        &signers,
-        excluded,
-        usize::from(view.signer_set.threshold),
-        &CommitteeSeed {
-            block_hash: &checked.block_hash,
-            request_digest: &checked.digest,
-            attempt,
-        },
-    )
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_committee",
-            e.to_string(),
-        )
-    })
+/// What a member's failed answer means for the relayer: its own refusal passes through; a
+/// code this build does not know, an answer that is not an error body or a broken
+/// connection are the member's fault.
+fn member_error(member: &AccountId, error: ClientError) -> ApiError {
+    match error {
+        ClientError::Node { code, message, .. } if code != ErrorCode::Unknown => {
+            ApiError::new(code, format!("signer {member}: {message}"))
+        }
+        ClientError::NodeUnreachable { reason, .. } => ApiError::new(
+            ErrorCode::SignerUnreachable,
+            format!("cannot reach signer {member}: {reason}"),
+        ),
+        other => ApiError::new(
+            ErrorCode::BadSignerAnswer,
+            format!("signer {member}: {other}"),
+        ),
+    }
 }
 
 /// One error for the user from the members' failures: a refusal they all agree on passes
 /// through; anything else is `signing_failed` naming each member's error.
 fn summarise(failures: Vec<(AccountId, ApiError)>) -> ApiError {
     let first = &failures[0].1;
-    if first.status.is_client_error()
-        && failures
-            .iter()
-            .all(|(_, e)| e.code == first.code && e.status == first.status)
-    {
+    if !first.code.is_server_side() && failures.iter().all(|(_, e)| e.code == first.code) {
         return first.clone();
     }
     let detail = failures
@@ -417,5 +362,5 @@ fn summarise(failures: Vec<(AccountId, ApiError)>) -> ApiError {
         .map(|(member, e)| format!("{member}: {}: {}", e.code, e.message))
         .collect::<Vec<_>>()
         .join("; ");
-    ApiError::new(StatusCode::BAD_GATEWAY, "signing_failed", detail)
+    ApiError::new(ErrorCode::SigningFailed, detail)
 }

@@ -14,9 +14,9 @@ use sigil_mpc::ResharePlan;
 use sigil_primitives::AccountId;
 use sigil_transport::SessionId;
 
-use sigil_mpc::TransportChannel;
 use crate::node::{HeldKey, Inner};
 use crate::view::View;
+use sigil_mpc::TransportChannel;
 
 /// How long one reshare attempt may take: a failed attempt is tried again, with new session
 /// ids, once the ledger's clock enters the next period of this length after the reshare began.
@@ -225,7 +225,7 @@ impl Inner {
                 let members: Vec<AccountId> = participants.iter().copied().collect();
                 let session = self
                     .transport
-                    .open_session(SessionId(session_id), &members)
+                    .open_session(SessionId::new(session_id), &members)
                     .context("cannot open the reshare session")?;
                 tracing::info!(
                     old = old_holders.len(),
@@ -252,7 +252,7 @@ impl Inner {
                 let members: Vec<AccountId> = new.iter().copied().collect();
                 let session = self
                     .transport
-                    .open_session(SessionId(aux_id), &members)
+                    .open_session(SessionId::new(aux_id), &members)
                     .context("cannot open the aux-data session")?;
                 let mut channel = TransportChannel(session);
                 let (aux, _) = self

@@ -1,12 +1,69 @@
-//! The node's short-lived memory: seen request ids, kept results and rate-limit counters.
+//! The node's short-lived memory: seen request ids, kept results, rate-limit counters and
+//! the program records it has read.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use sigil_client::types::ProgramRecord;
+use sigil_primitives::ProgramId;
+use sigil_programs::LruCache;
 
 use sigil_primitives::request::{
     AttemptReport, ErrorDetail, OffenceSummary, RelayResponse, RequestStatus, SignatureStatus,
 };
 use sigil_primitives::{RequestId, VerifyingKey};
+
+/// Entries the replay cache holds before it sweeps out expired ones.
+const REPLAY_SWEEP_AT: usize = 4096;
+
+/// Program records kept in memory; ids are content hashes, so entries never go stale.
+pub const PROGRAM_RECORDS_CACHED: usize = 256;
+
+/// Locks `mutex`, recovering the data of a holder that panicked (every update is one step).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What admits a request: the replay cache and the rate limits.
+#[derive(Default)]
+pub struct Limits {
+    replay: Mutex<ReplayCache>,
+    rate: Mutex<RateLimiter>,
+}
+
+impl Limits {
+    /// The replay cache.
+    pub fn replay(&self) -> MutexGuard<'_, ReplayCache> {
+        lock(&self.replay)
+    }
+
+    /// The rate limiter.
+    pub fn rate(&self) -> MutexGuard<'_, RateLimiter> {
+        lock(&self.rate)
+    }
+}
+
+/// Program records read from the ledger, least recently used evicted first.
+pub struct ProgramCache(Mutex<LruCache<ProgramRecord>>);
+
+impl Default for ProgramCache {
+    fn default() -> Self {
+        Self(Mutex::new(LruCache::new(PROGRAM_RECORDS_CACHED)))
+    }
+}
+
+impl ProgramCache {
+    /// The cached record of `id`.
+    pub fn get(&self, id: &ProgramId) -> Option<Arc<ProgramRecord>> {
+        lock(&self.0).get(id)
+    }
+
+    /// Caches `record`; returns the record now cached for `id`.
+    pub fn insert(&self, id: ProgramId, record: Arc<ProgramRecord>) -> Arc<ProgramRecord> {
+        lock(&self.0).insert(id, record)
+    }
+}
 
 /// Request ids seen within the freshness window; a repeat is a replay.
 #[derive(Default)]
@@ -18,7 +75,7 @@ impl ReplayCache {
     /// Records `id`; false if it was already seen within `window`.
     pub fn insert(&mut self, id: [u8; 32], window: Duration) -> bool {
         let now = Instant::now();
-        if self.seen.len() > 4096 {
+        if self.seen.len() > REPLAY_SWEEP_AT {
             self.seen.retain(|_, at| now.duration_since(*at) < window);
         }
         match self.seen.get(&id) {
@@ -210,14 +267,17 @@ mod tests {
         results.failed(
             id,
             ErrorDetail {
-                code: "program_denied".into(),
+                code: sigil_primitives::ErrorCode::ProgramDenied,
                 message: "no".into(),
             },
             Duration::from_secs(60),
         );
         let kept = results.get(&id, Duration::from_secs(60)).unwrap();
         assert_eq!(kept.status, RequestStatus::Failed);
-        assert_eq!(kept.error.unwrap().code, "program_denied");
+        assert_eq!(
+            kept.error.unwrap().code,
+            sigil_primitives::ErrorCode::ProgramDenied
+        );
         assert!(results.get(&id, Duration::ZERO).is_none());
     }
 }

@@ -86,6 +86,23 @@ fixed_bytes!(
 );
 
 fixed_bytes!(
+    /// One protocol session across the validators taking part (a signing attempt, a DKG, a
+    /// reshare): 32 bytes every member derives the same way (`docs/PROTOCOL.md` §7.4). It
+    /// names the transport session, the engine session and the ledger's offence records.
+    SessionId,
+    32,
+    "session id",
+    |_| Ok(())
+);
+
+impl SessionId {
+    /// The session id `bytes`; every 32-byte value is one.
+    pub const fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
+fixed_bytes!(
     /// A 20-byte Ethereum address (the last 20 bytes of keccak256 of the uncompressed key).
     EthAddress,
     20,

@@ -1,5 +1,6 @@
 //! Sigil's shared vocabulary: account ids, keys, validator records, programs, derivation paths,
-//! hashing algorithms, request ids and block numbers.
+//! hashing algorithms, request and session ids, block numbers, fault kinds and the API's error
+//! codes.
 //!
 //! Every type validates on construction and on decode: wrong lengths, bad hex and points that
 //! are not on their curve are errors ([`PrimitiveError`]), never panics. In human-readable
@@ -8,6 +9,8 @@
 
 pub mod bytes;
 mod error;
+mod error_code;
+mod fault;
 mod hashing;
 mod ids;
 mod path;
@@ -16,10 +19,12 @@ pub mod request;
 mod validator;
 
 pub use error::PrimitiveError;
+pub use error_code::ErrorCode;
+pub use fault::FaultKind;
 pub use hashing::HashingAlgorithm;
 pub use ids::{
     AccountId, BlockNumber, EcdsaSignature, Ed25519Signature, EthAddress, ProgramId, RequestId,
-    VerifyingKey, X25519PublicKey,
+    SessionId, VerifyingKey, X25519PublicKey,
 };
 pub use path::{DerivationPath, HARDENED_OFFSET, MAX_DEPTH};
 pub use program::{ProgramInstance, ProgramList};

@@ -343,8 +343,8 @@ pub struct OffenceSummary {
     pub attempt: u32,
     /// The accused signer.
     pub offender: AccountId,
-    /// `unresponsive`, `invalid_message`, `failed_proof` or `equivocation`.
-    pub kind: String,
+    /// What it did.
+    pub kind: crate::FaultKind,
     /// Committee members that reported it.
     pub reporters: Vec<AccountId>,
     /// The block that recorded it; absent while reports are still short of the rule.
@@ -377,7 +377,7 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     /// Stable snake_case code.
-    pub code: String,
+    pub code: crate::ErrorCode,
     /// What went wrong, for people.
     pub message: String,
 }

@@ -10,14 +10,15 @@ use sigil_primitives::ProgramId;
 ///
 /// Eviction scans all entries, which is cheap at the few hundred entries a node keeps and avoids
 /// a linked list; lookups are O(1).
-pub(crate) struct LruCache<V> {
+pub struct LruCache<V> {
     capacity: usize,
     tick: u64,
     entries: HashMap<ProgramId, (Arc<V>, u64)>,
 }
 
 impl<V> LruCache<V> {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// An empty cache that keeps at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
             tick: 0,
@@ -25,7 +26,8 @@ impl<V> LruCache<V> {
         }
     }
 
-    pub(crate) fn get(&mut self, id: &ProgramId) -> Option<Arc<V>> {
+    /// The entry for `id`, now the most recently used.
+    pub fn get(&mut self, id: &ProgramId) -> Option<Arc<V>> {
         self.tick += 1;
         let tick = self.tick;
         self.entries.get_mut(id).map(|(value, used)| {
@@ -35,7 +37,7 @@ impl<V> LruCache<V> {
     }
 
     /// Inserts `value` unless another thread already did; returns the entry now cached.
-    pub(crate) fn insert(&mut self, id: ProgramId, value: Arc<V>) -> Arc<V> {
+    pub fn insert(&mut self, id: ProgramId, value: Arc<V>) -> Arc<V> {
         if let Some(existing) = self.get(&id) {
             return existing;
         }
@@ -56,11 +58,13 @@ impl<V> LruCache<V> {
         value
     }
 
-    pub(crate) fn len(&self) -> usize {
+    /// How many entries it holds.
+    pub fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub(crate) fn contains(&self, id: &ProgramId) -> bool {
+    /// Whether `id` is cached (without counting as a use).
+    pub fn contains(&self, id: &ProgramId) -> bool {
         self.entries.contains_key(id)
     }
 }

@@ -66,22 +66,23 @@ pub enum ProgramError {
 }
 
 impl ProgramError {
-    /// A stable snake_case code for APIs (`{"error":{"code":...}}`).
-    pub fn code(&self) -> &'static str {
+    /// The stable API code (`{"error":{"code":...}}`) this failure is answered with.
+    pub fn code(&self) -> sigil_primitives::ErrorCode {
+        use sigil_primitives::ErrorCode;
         match self {
-            Self::InvalidBytecode(_) => "program_invalid_bytecode",
-            Self::ForbiddenImport(_) => "program_forbidden_import",
-            Self::MissingExport(_) => "program_missing_export",
-            Self::BadExportType { .. } => "program_bad_export_type",
-            Self::OutOfFuel => "program_out_of_fuel",
-            Self::MemoryLimit { .. } => "program_memory_limit",
-            Self::Trap(_) => "program_trap",
-            Self::Instantiation(_) => "program_instantiation",
-            Self::Denied(_) => "program_denied",
-            Self::InvalidConfig(_) => "program_invalid_config",
-            Self::InvalidAuxData(_) => "program_invalid_aux_data",
-            Self::MessageTooLarge { .. } => "message_too_large",
-            Self::BadCustomHashOutput { .. } => "program_bad_custom_hash",
+            Self::InvalidBytecode(_) => ErrorCode::ProgramInvalidBytecode,
+            Self::ForbiddenImport(_) => ErrorCode::ProgramForbiddenImport,
+            Self::MissingExport(_) => ErrorCode::ProgramMissingExport,
+            Self::BadExportType { .. } => ErrorCode::ProgramBadExportType,
+            Self::OutOfFuel => ErrorCode::ProgramOutOfFuel,
+            Self::MemoryLimit { .. } => ErrorCode::ProgramMemoryLimit,
+            Self::Trap(_) => ErrorCode::ProgramTrap,
+            Self::Instantiation(_) => ErrorCode::ProgramInstantiation,
+            Self::Denied(_) => ErrorCode::ProgramDenied,
+            Self::InvalidConfig(_) => ErrorCode::ProgramInvalidConfig,
+            Self::InvalidAuxData(_) => ErrorCode::ProgramInvalidAuxData,
+            Self::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
+            Self::BadCustomHashOutput { .. } => ErrorCode::ProgramBadCustomHash,
         }
     }
 }

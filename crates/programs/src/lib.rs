@@ -51,6 +51,7 @@ mod cache;
 mod error;
 mod host;
 
+pub use cache::LruCache;
 pub use error::{MAX_PROGRAM_MESSAGE_LEN, ProgramError};
 pub use host::{
     DEFAULT_CACHE_CAPACITY, DEFAULT_MEMORY_LIMIT_BYTES, EvalOutcome, FuelPolicy, HostConfig,

@@ -12,7 +12,7 @@ use crate::wire::{
     HELLO_LEN, Hello, NOISE_MAX_MESSAGE, NOISE_PARAMS, PROLOGUE, PROTOCOL_VERSION, Verdict,
     hello_signed_bytes,
 };
-use crate::{PeerRecord, RefusalCode, TransportError};
+use crate::{RefusalCode, TransportError, ValidatorInfo};
 
 /// This node's keys, as the handshake needs them.
 pub(crate) struct Identity {
@@ -101,7 +101,7 @@ fn hash32(hs: &HandshakeState) -> [u8; 32] {
 pub(crate) async fn initiate<S>(
     ws: &mut WebSocketStream<S>,
     local: &Identity,
-    peer: &PeerRecord,
+    peer: &ValidatorInfo,
 ) -> Result<Established, TransportError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -131,7 +131,7 @@ where
 pub(crate) async fn initiate_with<S>(
     ws: &mut WebSocketStream<S>,
     local: &Identity,
-    peer: &PeerRecord,
+    peer: &ValidatorInfo,
     make_hello: impl FnOnce(&[u8; 32]) -> Vec<u8>,
 ) -> Result<Established, TransportError>
 where
@@ -147,7 +147,7 @@ where
 async fn initiate_inner<S>(
     ws: &mut WebSocketStream<S>,
     local: &Identity,
-    peer: &PeerRecord,
+    peer: &ValidatorInfo,
     make_hello: impl FnOnce(&[u8; 32]) -> Vec<u8>,
 ) -> Result<Established, TransportError>
 where
@@ -381,8 +381,8 @@ mod tests {
         }
     }
 
-    fn record(id: &Identity) -> PeerRecord {
-        PeerRecord {
+    fn record(id: &Identity) -> ValidatorInfo {
+        ValidatorInfo {
             account: id.account.account_id(),
             x25519: id.static_key.public_key(),
             endpoint: Endpoint::new("127.0.0.1:1").expect("endpoint"),
@@ -415,7 +415,7 @@ mod tests {
     async fn run(
         dialer: &Identity,
         listener: &Identity,
-        known: Option<PeerRecord>,
+        known: Option<ValidatorInfo>,
         make_hello: impl FnOnce(&[u8; 32]) -> Vec<u8>,
     ) -> (
         Result<Established, TransportError>,

@@ -36,7 +36,7 @@
 //!
 //! # Example
 //! ```no_run
-//! # async fn demo(peers: Vec<sigil_transport::PeerRecord>, members: Vec<sigil_primitives::AccountId>) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo(peers: Vec<sigil_transport::ValidatorInfo>, members: Vec<sigil_primitives::AccountId>) -> Result<(), Box<dyn std::error::Error>> {
 //! use sigil_crypto::keys::NodeSeed;
 //! use sigil_transport::{SessionId, Transport, TransportConfig};
 //!
@@ -46,7 +46,7 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:7000").await?;
 //! tokio::spawn({ let t = transport.clone(); async move { t.serve(listener).await } });
 //!
-//! let mut session = transport.open_session(SessionId([7; 32]), &members)?;
+//! let mut session = transport.open_session(SessionId::new([7; 32]), &members)?;
 //! session.broadcast(b"round 1".to_vec()).await?;
 //! while let Some(message) = session.recv().await {
 //!     println!("{} sent {} bytes", message.from, message.payload.len());
@@ -54,6 +54,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backoff;
 mod config;
 mod conn;
 mod error;
@@ -62,7 +63,7 @@ pub mod metrics;
 mod transport;
 mod wire;
 
-use sigil_primitives::{AccountId, Endpoint, X25519PublicKey};
+use sigil_primitives::AccountId;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use config::TransportConfig;
@@ -82,47 +83,8 @@ pub fn websocket_config() -> WebSocketConfig {
         .max_frame_size(Some(wire::NOISE_MAX_MESSAGE))
 }
 
-/// What the transport needs to know about a validator, from its ledger record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerRecord {
-    /// The validator's account (ed25519 public key).
-    pub account: AccountId,
-    /// Its Noise static key.
-    pub x25519: X25519PublicKey,
-    /// Where it serves [`WS_PATH`].
-    pub endpoint: Endpoint,
-}
-
-impl From<sigil_primitives::ValidatorInfo> for PeerRecord {
-    fn from(info: sigil_primitives::ValidatorInfo) -> Self {
-        Self {
-            account: info.account,
-            x25519: info.x25519,
-            endpoint: info.endpoint,
-        }
-    }
-}
-
-/// Identifies one protocol session across the validators taking part: 32 bytes the caller
-/// derives (e.g. a hash of the request and the attempt).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SessionId(pub [u8; 32]);
-
-impl std::fmt::Display for SessionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("0x")?;
-        for b in &self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SessionId({self})")
-    }
-}
+pub use backoff::Backoff;
+pub use sigil_primitives::{SessionId, ValidatorInfo};
 
 /// How a message was addressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,7 +137,7 @@ mod tests {
 
     #[test]
     fn session_id_shows_as_hex() {
-        let id = SessionId([0xab; 32]);
+        let id = SessionId::new([0xab; 32]);
         assert_eq!(id.to_string(), format!("0x{}", "ab".repeat(32)));
         assert_eq!(
             format!("{id:?}"),

@@ -20,8 +20,8 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 use crate::conn::{self, Control, Outgoing};
 use crate::handshake::{self, Established, Identity};
 use crate::{
-    Incoming, Kind, PeerRecord, SessionId, TransportConfig, TransportError, WS_PATH, metrics as m,
-    websocket_config,
+    Backoff, Incoming, Kind, SessionId, TransportConfig, TransportError, ValidatorInfo, WS_PATH,
+    metrics as m, websocket_config,
 };
 
 /// Messages queued per connection before senders wait.
@@ -75,7 +75,7 @@ pub(crate) struct Inner {
 #[derive(Default)]
 struct State {
     closed: bool,
-    peers: HashMap<AccountId, PeerRecord>,
+    peers: HashMap<AccountId, ValidatorInfo>,
     links: HashMap<AccountId, Link>,
     sessions: HashMap<SessionId, SessionSlot>,
     held: HashMap<SessionId, VecDeque<Held>>,
@@ -192,7 +192,7 @@ impl Transport {
     /// Replaces the peer directory (call it whenever the ledger's validator set changes). This
     /// node's own record is ignored. A connection whose peer left or whose x25519 key changed is
     /// closed.
-    pub fn set_peers(&self, peers: Vec<PeerRecord>) {
+    pub fn set_peers(&self, peers: Vec<ValidatorInfo>) {
         let inner = &self.inner;
         let mut st = inner.lock();
         if st.closed {
@@ -589,7 +589,7 @@ impl Inner {
     /// off, while it is wanted): dial, run, redial with backoff.
     async fn dial_loop(self: Arc<Self>, peer: AccountId) {
         let mut shutdown = self.shutdown_signal();
-        let mut backoff = self.config.backoff_initial;
+        let mut backoff = Backoff::new(self.config.backoff_initial, self.config.backoff_max);
         loop {
             let record = {
                 let mut st = self.lock();
@@ -622,7 +622,7 @@ impl Inner {
             let pause = match attempt {
                 Ok((ws, est)) => {
                     m::handshake("initiator", "ok");
-                    backoff = self.config.backoff_initial;
+                    backoff.reset();
                     let retired = self.run_connection(ws, est).await;
                     // We closed it on purpose, or nobody needs the peer: no reason to wait.
                     if retired || !self.still_wanted(&self.lock(), &peer) {
@@ -638,15 +638,14 @@ impl Inner {
                         _ => "failed".to_owned(),
                     };
                     m::handshake("initiator", &result);
-                    tracing::warn!(%peer, endpoint = %record.endpoint, error = %e, retry_in = ?backoff, "dial failed");
+                    tracing::warn!(%peer, endpoint = %record.endpoint, error = %e, retry_in = ?backoff.current(), "dial failed");
                     {
                         let mut st = self.lock();
                         let link = st.links.entry(peer).or_insert_with(Link::new);
                         link.last_error = Some(e.clone());
                         link.events.send_replace(LinkEvent::DialFailed(e));
                     }
-                    let pause = backoff;
-                    backoff = (backoff * 2).min(self.config.backoff_max);
+                    let pause = backoff.next_wait();
                     if self.still_wanted(&self.lock(), &peer) {
                         pause
                     } else {
@@ -672,7 +671,7 @@ impl Inner {
     /// One dial: TCP, websocket upgrade, Noise as initiator.
     async fn dial(
         &self,
-        record: &PeerRecord,
+        record: &ValidatorInfo,
     ) -> Result<(WebSocketStream<TcpStream>, Established), TransportError> {
         let fail = |reason: String| TransportError::Handshake {
             peer: record.account.to_string(),

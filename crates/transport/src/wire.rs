@@ -173,7 +173,7 @@ pub fn frames(kind: Kind, session: &SessionId, payload: &[u8]) -> impl Iterator<
         let mut out = Vec::with_capacity(FRAME_HEADER_LEN + chunk.len());
         out.push(PROTOCOL_VERSION);
         out.push(kind.to_byte());
-        out.extend_from_slice(&session.0);
+        out.extend_from_slice(session.as_bytes());
         out.extend_from_slice(&total.to_be_bytes());
         out.extend_from_slice(&(start as u32).to_be_bytes());
         out.extend_from_slice(chunk);
@@ -254,7 +254,7 @@ impl Reassembler {
         let kind = Kind::from_byte(frame[1]).ok_or(FrameError::Kind(frame[1]))?;
         let mut session = [0u8; 32];
         session.copy_from_slice(&frame[2..34]);
-        let session = SessionId(session);
+        let session = SessionId::new(session);
         let total = u32::from_be_bytes([frame[34], frame[35], frame[36], frame[37]]) as usize;
         let offset = u32::from_be_bytes([frame[38], frame[39], frame[40], frame[41]]) as usize;
         let data = &frame[FRAME_HEADER_LEN..];
@@ -328,7 +328,7 @@ mod tests {
     use sigil_crypto::keys::NodeSeed;
 
     fn sid(b: u8) -> SessionId {
-        SessionId([b; 32])
+        SessionId::new([b; 32])
     }
 
     #[test]

@@ -74,7 +74,7 @@ async fn handshake(name: &str, node: &Node) -> (Ws, snow::TransportState, Vec<u8
 
 fn frame(kind: u8, session: &SessionId, total: u32, offset: u32, data: &[u8]) -> Vec<u8> {
     let mut f = vec![0x01, kind];
-    f.extend_from_slice(&session.0);
+    f.extend_from_slice(session.as_bytes());
     f.extend_from_slice(&total.to_be_bytes());
     f.extend_from_slice(&offset.to_be_bytes());
     f.extend_from_slice(data);

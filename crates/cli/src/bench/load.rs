@@ -9,7 +9,7 @@ use alloy_primitives::U256;
 use futures::StreamExt as _;
 use serde::Serialize;
 use sigil_client::rpc::LedgerApiClient as _;
-use sigil_client::types::ServerInfo;
+use sigil_client::types::ValidatorRecord;
 use sigil_client::{LedgerClient, NodeClient, seal_request, verify_response};
 use sigil_crypto::AccountKeypair;
 use sigil_primitives::request::SignatureRequest;
@@ -34,7 +34,7 @@ pub struct Workload {
     /// The ledger, for the current block of each request.
     pub ledger: LedgerClient,
     /// The relayer every request is sent to.
-    pub relayer: ServerInfo,
+    pub relayer: ValidatorRecord,
     /// Its HTTP client (one connection pool for the whole run).
     pub node: NodeClient,
     /// One key per worker.

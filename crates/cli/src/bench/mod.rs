@@ -32,7 +32,7 @@ use clap::Args;
 use sigil::devnet::{Devnet, DevnetConfig, DevnetOpts, dev_keypair};
 use sigil::progress::Step;
 use sigil_client::rpc::LedgerApiClient as _;
-use sigil_client::types::{Call, Parameters, ServerInfo};
+use sigil_client::types::{Call, Parameters, ValidatorRecord};
 use sigil_client::{LedgerClient, NodeClient};
 use sigil_crypto::AccountKeypair;
 use sigil_primitives::{DerivationPath, ProgramList, VerifyingKey};
@@ -337,7 +337,7 @@ async fn bench_devnet(
 }
 
 /// The first relayer the ledger lists.
-async fn first_relayer(ledger: &LedgerClient) -> anyhow::Result<ServerInfo> {
+async fn first_relayer(ledger: &LedgerClient) -> anyhow::Result<ValidatorRecord> {
     ledger
         .relayers()
         .await?
@@ -347,7 +347,7 @@ async fn first_relayer(ledger: &LedgerClient) -> anyhow::Result<ServerInfo> {
 }
 
 /// The validator at `endpoint`, which must be a relayer.
-async fn relayer_at(ledger: &LedgerClient, endpoint: &str) -> anyhow::Result<ServerInfo> {
+async fn relayer_at(ledger: &LedgerClient, endpoint: &str) -> anyhow::Result<ValidatorRecord> {
     let info = NodeClient::new(endpoint)
         .info()
         .await
@@ -406,7 +406,7 @@ async fn measure_path(
     args: &BenchArgs,
     sweep: &[usize],
     ledger_url: &str,
-    relayer: &ServerInfo,
+    relayer: &ValidatorRecord,
     keys: Vec<BenchKey>,
     label: &str,
 ) -> anyhow::Result<PathRun> {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use sigil_client::NodeClient;
-use sigil_client::types::{ServerInfo, SignerSet};
+use sigil_client::types::{SignerSet, ValidatorRecord};
 use sigil_primitives::request::PathSettings;
 
 use super::BenchArgs;
@@ -176,7 +176,7 @@ impl Report {
     /// A report with the run's identity filled in.
     pub async fn new(
         args: &BenchArgs,
-        relayer: &ServerInfo,
+        relayer: &ValidatorRecord,
         validators: usize,
         set: &SignerSet,
         attached: bool,

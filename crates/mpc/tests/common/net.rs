@@ -3,7 +3,7 @@
 
 use sigil_crypto::NodeSeed;
 use sigil_primitives::{AccountId, Endpoint};
-use sigil_transport::{PeerRecord, Transport, TransportConfig};
+use sigil_transport::{Transport, TransportConfig, ValidatorInfo};
 
 /// The adapter of the engine's channel to a transport session that the node uses too.
 #[allow(unused_imports)] // Not every test binary that includes `common` uses it.
@@ -26,7 +26,7 @@ pub async fn network(names: &[&str]) -> Vec<Transport> {
             let transport = transport.clone();
             async move { transport.serve(listener).await }
         });
-        records.push(PeerRecord {
+        records.push(ValidatorInfo {
             account: seed.account_keypair().account_id(),
             x25519: seed.x25519_key().public_key(),
             endpoint: Endpoint::new(format!("127.0.0.1:{port}")).unwrap(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sigil_crypto::keys::{NodeSeed, X25519StaticKey};
 use sigil_primitives::{AccountId, Endpoint};
-use sigil_transport::{PeerRecord, SessionId, Transport, TransportConfig};
+use sigil_transport::{SessionId, Transport, TransportConfig, ValidatorInfo};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -47,7 +47,7 @@ impl Node {
     }
 
     /// This node's record as honest peers know it.
-    pub fn record(&self) -> PeerRecord {
+    pub fn record(&self) -> ValidatorInfo {
         record(&self.name, self.addr)
     }
 
@@ -63,9 +63,9 @@ pub fn account(name: &str) -> AccountId {
     NodeSeed::dev(name).account_keypair().account_id()
 }
 
-pub fn record(name: &str, addr: SocketAddr) -> PeerRecord {
+pub fn record(name: &str, addr: SocketAddr) -> ValidatorInfo {
     let seed = NodeSeed::dev(name);
-    PeerRecord {
+    ValidatorInfo {
         account: seed.account_keypair().account_id(),
         x25519: seed.x25519_key().public_key(),
         endpoint: Endpoint::new(addr.to_string()).expect("endpoint"),
@@ -119,7 +119,7 @@ pub async fn network(names: &[&str], config: TransportConfig) -> Vec<Node> {
     for name in names {
         nodes.push(start(name, config.clone()).await);
     }
-    let records: Vec<PeerRecord> = nodes.iter().map(Node::record).collect();
+    let records: Vec<ValidatorInfo> = nodes.iter().map(Node::record).collect();
     for n in &nodes {
         n.transport.set_peers(records.clone());
     }
@@ -129,7 +129,7 @@ pub async fn network(names: &[&str], config: TransportConfig) -> Vec<Node> {
 pub fn sid(n: u32) -> SessionId {
     let mut id = [0u8; 32];
     id[..4].copy_from_slice(&n.to_be_bytes());
-    SessionId(id)
+    SessionId::new(id)
 }
 
 /// Awaits `f`, failing the test if it takes longer than [`LIMIT`].

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sigil_primitives::{
     AccountId, BlockNumber, DerivationPath, Ed25519Signature, Endpoint, ProgramId, ProgramList,
-    VerifyingKey, X25519PublicKey,
+    ValidatorInfo, VerifyingKey, X25519PublicKey,
 };
 
 /// A balance or stake, in the ledger's smallest unit.
@@ -28,9 +28,10 @@ pub enum ValidatorStatus {
     Leaving,
 }
 
-/// What the ledger holds about a validator.
+/// What the ledger holds about a validator: how to reach it ([`ValidatorRecord::info`]) and
+/// its stake and standing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerInfo {
+pub struct ValidatorRecord {
     /// The validator's account.
     pub account: AccountId,
     /// Its x25519 static key, for envelopes and Noise.
@@ -44,6 +45,21 @@ pub struct ServerInfo {
     /// Block at which it joined.
     pub joined: BlockNumber,
 }
+
+impl ValidatorRecord {
+    /// How to reach and authenticate it: what the transport and envelopes need.
+    pub fn info(&self) -> ValidatorInfo {
+        ValidatorInfo {
+            account: self.account,
+            x25519: self.x25519,
+            endpoint: self.endpoint.clone(),
+        }
+    }
+}
+
+/// Former name, kept until the ledger state machine is renamed too.
+#[doc(hidden)]
+pub type ServerInfo = ValidatorRecord;
 
 /// Progress of bringing the network key into existence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,31 +244,11 @@ impl Parameters {
     }
 }
 
-/// What a reported signer did wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OffenceKind {
-    /// Sent nothing before a round timed out.
-    Unresponsive,
-    /// Sent an undecodable or wrongly signed message.
-    InvalidMessage,
-    /// Failed a proof, with the engine's evidence.
-    FailedProof,
-    /// Sent different broadcasts to different peers.
-    Equivocation,
-}
+pub use sigil_primitives::FaultKind;
 
-impl OffenceKind {
-    /// Stable snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unresponsive => "unresponsive",
-            Self::InvalidMessage => "invalid_message",
-            Self::FailedProof => "failed_proof",
-            Self::Equivocation => "equivocation",
-        }
-    }
-}
+/// Former name, kept until the ledger state machine is renamed too.
+#[doc(hidden)]
+pub type OffenceKind = FaultKind;
 
 /// A relayer's signed statement that it started signing session `session` (attempt `attempt`
 /// of a request naming block `block`) with `committee`. Reports must carry one: it proves the
@@ -285,7 +281,7 @@ pub struct OffenceRecord {
     /// Who is accused.
     pub offender: AccountId,
     /// What kind of fault.
-    pub kind: OffenceKind,
+    pub kind: FaultKind,
     /// Whether the ledger verified the evidence itself.
     pub proven: bool,
     /// Size of the session's committee (an unproven offence needs all its other members).
@@ -387,7 +383,7 @@ pub enum Call {
         /// The accused signer.
         offender: AccountId,
         /// Fault kind.
-        kind: OffenceKind,
+        kind: FaultKind,
         /// Evidence bytes (hashed into the record).
         #[serde(with = "sigil_primitives::bytes::hex_vec")]
         evidence: Vec<u8>,
@@ -440,12 +436,12 @@ pub enum Event {
     /// A validator joined.
     ValidatorJoined {
         /// Its record.
-        info: ServerInfo,
+        info: ValidatorRecord,
     },
     /// A validator's endpoint or keys changed.
     ValidatorChanged {
         /// Its record.
-        info: ServerInfo,
+        info: ValidatorRecord,
     },
     /// A validator left.
     ValidatorLeft {
@@ -509,7 +505,7 @@ pub enum Event {
         /// The accused.
         offender: AccountId,
         /// What it is accused of.
-        kind: OffenceKind,
+        kind: FaultKind,
     },
     /// An offence was recorded: the offender is excluded and slashed.
     OffenceReported {
