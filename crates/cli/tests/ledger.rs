@@ -485,7 +485,7 @@ async fn sigkill_loses_no_included_transaction() {
         included.extend(submitter.await.expect("submitter"));
 
         let validate = Arc::new(|b: &[u8]| component_header_check(b));
-        let (replayed, recorded) = Chain::replay_digest(&data, validate).expect("replays");
+        let (replayed, recorded) = Chain::replay_digest(&data, validate, None).expect("replays");
         assert_eq!(
             replayed.to_vec(),
             recorded,

@@ -1,6 +1,5 @@
 //! The Sigil ledger.
 pub mod chain;
-mod evidence;
 pub mod node;
 pub mod producer;
 pub mod rpc;

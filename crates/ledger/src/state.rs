@@ -170,12 +170,19 @@ pub struct State {
 /// Checks a program's bytecode before it is stored; the node plugs the WebAssembly host in.
 pub type ProgramValidator = dyn Fn(&[u8]) -> Result<(), String> + Send + Sync;
 
+/// Checks that `evidence` proves the offence `kind` by `offender` in the session with id
+/// `session`; the node plugs the threshold engine's rules in, so the ledger does not build them.
+pub type EvidenceVerifier =
+    dyn Fn(&[u8; 32], &AccountId, OffenceKind, &[u8]) -> Result<(), String> + Send + Sync;
+
 /// What applying a transaction needs besides the state.
 pub struct ApplyContext<'a> {
     /// The block being built.
     pub height: BlockNumber,
     /// Validates program bytecode at store time.
     pub validate_program: &'a ProgramValidator,
+    /// Checks offence evidence; without one no evidence holds, so no report counts as proven.
+    pub verify_evidence: Option<&'a EvidenceVerifier>,
 }
 
 impl State {

@@ -59,6 +59,7 @@ impl Harness {
         let ctx = ApplyContext {
             height: BlockNumber(self.height),
             validate_program: &validate,
+            verify_evidence: None,
         };
         self.state.apply(stx, &ctx)
     }

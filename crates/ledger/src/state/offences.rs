@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use sha2::Digest as _;
 use sigil_primitives::{AccountId, BlockNumber};
 
-use super::{ApplyContext, State, TxError};
+use super::{ApplyContext, EvidenceVerifier, State, TxError};
 use crate::types::{Event, Exclusion, OffenceKind, OffenceRecord, SessionTicket};
 
 impl State {
@@ -21,7 +21,7 @@ impl State {
         ctx: &ApplyContext<'_>,
     ) -> Result<Vec<Event>, TxError> {
         let committee = self.check_ticket(sender, ticket, offender, ctx.height)?;
-        let proven = proves(ticket, offender, kind, evidence)?;
+        let proven = proves(ticket, offender, kind, evidence, ctx.verify_evidence)?;
         let session = ticket.session.to_vec();
         // An offender's unproven claims about its own session do not count.
         if !proven
@@ -198,12 +198,14 @@ impl State {
 }
 
 /// Whether the report proves the offence: unresponsiveness and an invalid message without
-/// evidence are claims that need the committee's agreement; any other evidence must hold.
+/// evidence are claims that need the committee's agreement; any other evidence must hold, and
+/// without a verifier none does.
 fn proves(
     ticket: &SessionTicket,
     offender: AccountId,
     kind: OffenceKind,
     evidence: &[u8],
+    verifier: Option<&EvidenceVerifier>,
 ) -> Result<bool, TxError> {
     match kind {
         OffenceKind::Unresponsive if !evidence.is_empty() => Err(TxError::Invalid(
@@ -211,8 +213,15 @@ fn proves(
         )),
         OffenceKind::Unresponsive => Ok(false),
         OffenceKind::InvalidMessage if evidence.is_empty() => Ok(false),
-        _ => crate::evidence::verify(&ticket.session, &offender, kind, evidence)
-            .map(|()| true)
-            .map_err(|e| TxError::Invalid(format!("the evidence does not hold: {e}"))),
+        _ => {
+            let Some(verifier) = verifier else {
+                return Err(TxError::Invalid(
+                    "the evidence does not hold: this ledger has no evidence verifier".into(),
+                ));
+            };
+            verifier(&ticket.session, &offender, kind, evidence)
+                .map(|()| true)
+                .map_err(|e| TxError::Invalid(format!("the evidence does not hold: {e}")))
+        }
     }
 }
