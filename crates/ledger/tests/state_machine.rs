@@ -971,3 +971,172 @@ fn set_parameters() {
     .expect("set");
     assert_eq!(h.state.globals.parameters, params);
 }
+
+impl Harness {
+    /// Like `reject`, and checks that the rejected call marked no record as changed, so a
+    /// handler that mutated before failing cannot hide behind an unchanged digest.
+    fn reject_untouched(&mut self, who: &str, call: Call) -> TxError {
+        self.take_changes();
+        let next_offence = self.state.globals.next_offence;
+        let err = self.reject(who, call);
+        assert_eq!(
+            self.take_changes(),
+            0,
+            "a rejected transaction marked records changed: {err}"
+        );
+        assert_eq!(self.state.globals.next_offence, next_offence);
+        err
+    }
+
+    /// Forgets the tracked changes so far; returns how many records had changed.
+    fn take_changes(&mut self) -> usize {
+        let s = &mut self.state;
+        s.accounts.take_changes().len()
+            + s.validators.take_changes().len()
+            + s.programs.take_changes().len()
+            + s.registrations.take_changes().len()
+            + s.offences.take_changes().len()
+    }
+}
+
+#[test]
+fn a_signer_nobody_can_replace_cannot_leave() {
+    let mut h = Harness::new();
+    for (i, who) in ["bob", "charlie", "dave"].into_iter().enumerate() {
+        h.validate(who, 3001 + i as u16);
+    }
+    h.apply("alice", Call::JumpStart).expect("jump start");
+    assert!(
+        matches!(
+            h.reject_untouched("bob", Call::Leave),
+            TxError::WrongState(_)
+        ),
+        "no reshare during a jump start"
+    );
+    let key = network_key(7);
+    for who in ["bob", "charlie", "dave"] {
+        h.apply(who, Call::ConfirmJumpStart { verifying_key: key })
+            .expect("confirm");
+    }
+    // With threshold 3, the two other signers alone cannot hold the key.
+    let mut params = h.state.globals.parameters.clone();
+    params.threshold = 3;
+    h.apply("alice", Call::SetParameters { parameters: params })
+        .expect("set threshold");
+    for who in ["bob", "charlie", "dave"] {
+        h.apply(who, Call::ConfirmReshare { verifying_key: key })
+            .expect("confirm reshare");
+    }
+    assert_eq!(h.state.globals.signer_set.threshold, 3);
+    assert!(matches!(
+        h.reject_untouched("bob", Call::Leave),
+        TxError::WrongState(_)
+    ));
+    let bob = h.state.validators.get(&h.id("bob")).expect("validator");
+    assert_eq!(bob.status, ValidatorStatus::Active);
+    assert!(h.state.globals.signer_set.pending_reshare.is_none());
+}
+
+#[test]
+fn rejected_validator_and_reshare_calls_touch_nothing() {
+    let mut h = Harness::new();
+    assert!(matches!(
+        h.reject_untouched(
+            "ferdie",
+            Call::Validate {
+                x25519: x25519(9),
+                endpoint: endpoint(3009),
+                stake: 5_000,
+            }
+        ),
+        TxError::InsufficientBalance { .. }
+    ));
+    let key = h.ready();
+    h.validate("eve", 3010);
+    h.apply("bob", Call::Leave).expect("leave starts a reshare");
+    assert!(matches!(
+        h.reject_untouched("bob", Call::Leave),
+        TxError::AlreadyExists(_)
+    ));
+    h.apply("charlie", Call::ConfirmReshare { verifying_key: key })
+        .expect("confirm");
+    assert!(matches!(
+        h.reject_untouched(
+            "eve",
+            Call::ConfirmReshare {
+                verifying_key: network_key(1)
+            }
+        ),
+        TxError::Invalid(_)
+    ));
+    assert!(matches!(
+        h.reject_untouched("charlie", Call::ConfirmReshare { verifying_key: key }),
+        TxError::AlreadyExists(_)
+    ));
+    let pending = h.state.globals.signer_set.pending_reshare.as_ref();
+    assert_eq!(
+        pending.map(|r| r.confirmations.clone()),
+        Some(vec![h.id("charlie")])
+    );
+}
+
+#[test]
+fn rejected_registration_calls_keep_reference_counts() {
+    let mut h = Harness::new();
+    let p1 = h.store("alice", b"p1");
+    h.ready();
+    let missing = ProgramId::from_bytes([9; 32]).expect("id");
+    assert!(matches!(
+        h.reject_untouched(
+            "ferdie",
+            Call::Register {
+                programs: programs(&[p1, missing])
+            }
+        ),
+        TxError::NotFound(_)
+    ));
+    let (_, vk, _) = h.register("ferdie", &[p1]);
+    assert!(matches!(
+        h.reject_untouched(
+            "ferdie",
+            Call::ChangePrograms {
+                verifying_key: vk,
+                programs: programs(&[missing]),
+            }
+        ),
+        TxError::NotFound(_)
+    ));
+    assert_eq!(h.state.programs.get(&p1).expect("stored").ref_count, 1);
+}
+
+#[test]
+fn rejected_offence_reports_record_nothing() {
+    let mut h = Harness::new();
+    h.ready();
+    h.validate("eve", 3010);
+    let dave = h.id("dave");
+    let trio = h.ticket("eve", 1, &["bob", "charlie", "dave"]);
+    h.apply("bob", report(trio.clone(), dave, OffenceKind::Unresponsive))
+        .expect("first report");
+    assert_eq!(h.state.globals.next_offence, 1);
+    assert!(matches!(
+        h.reject_untouched("bob", report(trio.clone(), dave, OffenceKind::Unresponsive)),
+        TxError::AlreadyExists(_)
+    ));
+    // This ledger has no evidence verifier: evidence never proves an offence.
+    let proof = Call::ReportOffence {
+        ticket: trio,
+        offender: dave,
+        kind: OffenceKind::Equivocation,
+        evidence: b"two broadcasts".to_vec(),
+    };
+    assert!(matches!(
+        h.reject_untouched("charlie", proof),
+        TxError::Invalid(_)
+    ));
+    let record = h.state.offences.get(&0).expect("record");
+    assert_eq!(
+        (record.reporters.clone(), record.proven, record.recorded),
+        (vec![h.id("bob")], false, None)
+    );
+}
