@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use sigil_ledger::node::{LedgerConfig, dev_genesis, start};
-use sigil_ledger::types::Genesis;
+use sigil_ledger::types::{FaultKind, Genesis};
+use sigil_primitives::AccountId;
 use sigil_programs::{HostConfig, ProgramHost};
 
 /// Options of `sigil ledger`.
@@ -65,6 +66,7 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
             block_time: args.block_time,
             genesis,
             validate_program: Arc::new(move |b: &[u8]| host.validate(b).map(|_| ()).map_err(|e| e.to_string())),
+            verify_evidence: Some(Arc::new(verify_evidence)),
         })
         .await
         .map_err(anyhow::Error::msg)?;
@@ -87,4 +89,16 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// Checks offence evidence by the threshold engine's own rules, for the ledger.
+fn verify_evidence(
+    session: &[u8; 32],
+    offender: &AccountId,
+    kind: FaultKind,
+    evidence: &[u8],
+) -> Result<(), String> {
+    sigil_mpc::verify_evidence(session, offender, kind, evidence)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

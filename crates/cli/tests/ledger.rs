@@ -350,8 +350,14 @@ async fn every_transaction_over_real_sockets() {
     let head = client.rpc().head().await.expect("head").height;
     let mut committee = vec![bob.account_id(), dave.account_id()];
     committee.sort();
-    let ticket =
-        sigil_ledger::tx::sign_ticket(&ferdie, client.chain_id(), [1; 32], head, 0, committee);
+    let ticket = sigil_ledger::tx::sign_ticket(
+        &ferdie,
+        client.chain_id(),
+        sigil_primitives::SessionId::new([1; 32]),
+        head,
+        0,
+        committee,
+    );
     let report = Call::ReportOffence {
         ticket,
         offender: dave.account_id(),
@@ -485,7 +491,7 @@ async fn sigkill_loses_no_included_transaction() {
         included.extend(submitter.await.expect("submitter"));
 
         let validate = Arc::new(|b: &[u8]| component_header_check(b));
-        let (replayed, recorded) = Chain::replay_digest(&data, validate).expect("replays");
+        let (replayed, recorded) = Chain::replay_digest(&data, validate, None).expect("replays");
         assert_eq!(
             replayed.to_vec(),
             recorded,

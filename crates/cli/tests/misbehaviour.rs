@@ -14,19 +14,16 @@ use common::*;
 use std::collections::BTreeSet;
 
 use futures::StreamExt as _;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sigil::devnet::{Devnet, DevnetConfig};
 use sigil_client::rpc::LedgerApiClient;
-use sigil_client::types::{Call, Event, FaultKind, OffenceRecord, Parameters};
+use sigil_client::types::{Call, FaultKind, OffenceRecord};
 use sigil_client::{ClientError, LedgerClient, NodeClient, SealedRequest, seal_request};
 use sigil_crypto::request::sign_session_id;
-use sigil_crypto::{AccountKeypair, CommitteeSeed, NodeSeed, select_committee, verify_ecdsa};
+use sigil_crypto::{AccountKeypair, CommitteeSeed, select_committee, verify_ecdsa};
 use sigil_primitives::request::{RelayResponse, SignatureRequest};
-use sigil_primitives::{
-    AccountId, BlockNumber, HashingAlgorithm, ProgramInstance, ProgramList, VerifyingKey,
-};
+use sigil_primitives::{AccountId, BlockNumber, HashingAlgorithm, SessionId, VerifyingKey};
 
 /// Blocks an offender stays excluded; short, so each case starts with every signer eligible.
 const WINDOW: u64 = 20;
@@ -184,7 +181,7 @@ async fn injected_fault_case(
     assert_eq!((record.offender, record.kind), (faulty, kind), "{fault}");
     assert!(record.recorded.is_some(), "{fault}: recorded");
     let session = sign_session_id(&sealed.digest, 0);
-    assert_eq!(record.session, session.to_vec());
+    assert_eq!(record.session, session);
     let permille = if record.proven {
         parameters.slash_misbehaviour_permille
     } else {
@@ -244,10 +241,10 @@ async fn false_reports(devnet: &Devnet) {
     let ticket = |by: &str, committee: Vec<AccountId>| {
         let mut committee = committee;
         committee.sort();
-        sigil_ledger::tx::sign_ticket(
+        sigil_client::tx::sign_ticket(
             &dev(by),
             ledger.chain_id(),
-            sigil_crypto::secret::random_array::<32>(),
+            SessionId::new(sigil_crypto::secret::random_array::<32>()),
             block,
             0,
             committee,

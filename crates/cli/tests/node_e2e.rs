@@ -7,12 +7,11 @@
 mod common;
 
 use common::*;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use sigil::devnet::{Devnet, DevnetConfig};
 use sigil_client::rpc::LedgerApiClient;
-use sigil_client::types::{Call, Event};
+use sigil_client::types::Call;
 use sigil_client::{ClientError, LedgerClient, NodeClient, SignRequest, seal_request};
 use sigil_crypto::request::{request_digest, sign_session_id};
 use sigil_crypto::{
@@ -20,9 +19,7 @@ use sigil_crypto::{
     seal, seal_signed, select_committee, verify_ecdsa,
 };
 use sigil_primitives::request::{ForwardedRequest, RequestStatus, SignatureRequest};
-use sigil_primitives::{
-    AccountId, HashingAlgorithm, ProgramId, ProgramInstance, ProgramList, RequestId, VerifyingKey,
-};
+use sigil_primitives::{AccountId, HashingAlgorithm, RequestId, VerifyingKey};
 
 /// Requests may name a block at most this far behind the head.
 const WINDOW: u64 = 8;
@@ -432,7 +429,7 @@ async fn forwarded_for(
         committee.sort();
     }
     // The relayer (ferdie) vouches for the session it starts.
-    let ticket = sigil_ledger::tx::sign_ticket(
+    let ticket = sigil_client::tx::sign_ticket(
         &dev("ferdie"),
         ledger.chain_id(),
         sign_session_id(&digest, attempt),

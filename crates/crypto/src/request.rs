@@ -2,7 +2,7 @@
 //! (`docs/PROTOCOL.md` §7.4): the request digest, the signing session id and attestations.
 
 use sha2::{Digest, Sha256};
-use sigil_primitives::{AccountId, EcdsaSignature, Ed25519Signature, VerifyingKey};
+use sigil_primitives::{AccountId, EcdsaSignature, Ed25519Signature, SessionId, VerifyingKey};
 
 use crate::keys::{AccountKeypair, KeyError, verify_signature};
 
@@ -23,13 +23,15 @@ pub fn request_digest(user_signed_plaintext: &[u8]) -> [u8; 32] {
 }
 
 /// The id of the threshold session that signs attempt `attempt` of a request.
-pub fn sign_session_id(request_digest: &[u8; 32], attempt: u32) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(SIGN_SESSION_DOMAIN)
-        .chain_update(request_digest)
-        .chain_update(attempt.to_be_bytes())
-        .finalize()
-        .into()
+pub fn sign_session_id(request_digest: &[u8; 32], attempt: u32) -> SessionId {
+    SessionId::new(
+        Sha256::new()
+            .chain_update(SIGN_SESSION_DOMAIN)
+            .chain_update(request_digest)
+            .chain_update(attempt.to_be_bytes())
+            .finalize()
+            .into(),
+    )
 }
 
 /// The bytes a committee member signs to attest a signature:

@@ -3,7 +3,7 @@
 use sha2::Digest as _;
 use sigil_crypto::{AccountKeypair, verify_signature};
 
-use sigil_primitives::{AccountId, BlockNumber};
+use sigil_primitives::{AccountId, BlockNumber, SessionId};
 
 use crate::types::{Call, SessionTicket, SignedTransaction, Transaction};
 
@@ -68,7 +68,7 @@ const TICKET_DOMAIN: &[u8] = b"sigil/v1/session-ticket";
 pub fn ticket_payload(chain_id: &str, ticket: &SessionTicket) -> Vec<u8> {
     ticket_fields_payload(
         chain_id,
-        &ticket.session,
+        ticket.session.as_bytes(),
         ticket.block,
         ticket.attempt,
         &ticket.committee,
@@ -76,6 +76,7 @@ pub fn ticket_payload(chain_id: &str, ticket: &SessionTicket) -> Vec<u8> {
     )
 }
 
+/// The session id goes in as a 32-byte array (no length prefix), as §8.2 specifies.
 fn ticket_fields_payload(
     chain_id: &str,
     session: &[u8; 32],
@@ -99,14 +100,19 @@ fn ticket_fields_payload(
 pub fn sign_ticket(
     relayer: &AccountKeypair,
     chain_id: &str,
-    session: [u8; 32],
+    session: SessionId,
     block: BlockNumber,
     attempt: u32,
     committee: Vec<AccountId>,
 ) -> SessionTicket {
     let account = relayer.account_id();
     let signature = relayer.sign(&ticket_fields_payload(
-        chain_id, &session, block, attempt, &committee, &account,
+        chain_id,
+        session.as_bytes(),
+        block,
+        attempt,
+        &committee,
+        &account,
     ));
     SessionTicket {
         session,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sigil_primitives::{
     AccountId, BlockNumber, DerivationPath, Ed25519Signature, Endpoint, ProgramId, ProgramList,
-    ValidatorInfo, VerifyingKey, X25519PublicKey,
+    SessionId, ValidatorInfo, VerifyingKey, X25519PublicKey,
 };
 
 /// A balance or stake, in the ledger's smallest unit.
@@ -56,10 +56,6 @@ impl ValidatorRecord {
         }
     }
 }
-
-/// Former name, kept until the ledger state machine is renamed too.
-#[doc(hidden)]
-pub type ServerInfo = ValidatorRecord;
 
 /// Progress of bringing the network key into existence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,18 +242,13 @@ impl Parameters {
 
 pub use sigil_primitives::FaultKind;
 
-/// Former name, kept until the ledger state machine is renamed too.
-#[doc(hidden)]
-pub type OffenceKind = FaultKind;
-
 /// A relayer's signed statement that it started signing session `session` (attempt `attempt`
 /// of a request naming block `block`) with `committee`. Reports must carry one: it proves the
 /// session existed and who was in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionTicket {
     /// The session id (`docs/PROTOCOL.md` §7).
-    #[serde(with = "sigil_primitives::bytes::hex_array")]
-    pub session: [u8; 32],
+    pub session: SessionId,
     /// The block the user's request named.
     pub block: BlockNumber,
     /// Attempt number of the request.
@@ -274,8 +265,7 @@ pub struct SessionTicket {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OffenceRecord {
     /// The signing session it concerns.
-    #[serde(with = "sigil_primitives::bytes::hex_vec")]
-    pub session: Vec<u8>,
+    pub session: SessionId,
     /// Who reported, first reporter first.
     pub reporters: Vec<AccountId>,
     /// Who is accused.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sigil_primitives::BlockNumber;
 
-use crate::state::{ApplyContext, ProgramValidator, State, Tracked, TxError};
+use crate::state::{ApplyContext, EvidenceVerifier, ProgramValidator, State, Tracked, TxError};
 use crate::tx::{decode, encode, hash as tx_hash};
 use crate::types::*;
 pub use sigil_ledger_api::header::{body_hash, header_hash};
@@ -72,17 +72,40 @@ pub struct Chain {
     db: Database,
     state: State,
     head: BlockHeader,
+    checks: Checks,
+}
+
+/// The node's checks that applying a transaction runs besides the state machine's own.
+#[derive(Clone)]
+struct Checks {
     validate_program: Arc<ProgramValidator>,
+    verify_evidence: Option<Arc<EvidenceVerifier>>,
+}
+
+impl Checks {
+    fn context(&self, height: BlockNumber) -> ApplyContext<'_> {
+        ApplyContext {
+            height,
+            validate_program: self.validate_program.as_ref(),
+            verify_evidence: self.verify_evidence.as_deref(),
+        }
+    }
 }
 
 impl Chain {
     /// Opens the ledger in `dir`, creating it from `genesis` if it is new. On reopen the stored
-    /// state must match the head block's digest.
+    /// state must match the head block's digest. Without `verify_evidence` no offence evidence
+    /// holds.
     pub fn open(
         dir: &Path,
         genesis: Option<&Genesis>,
         validate_program: Arc<ProgramValidator>,
+        verify_evidence: Option<Arc<EvidenceVerifier>>,
     ) -> Result<Self, ChainError> {
+        let checks = Checks {
+            validate_program,
+            verify_evidence,
+        };
         std::fs::create_dir_all(dir).map_err(storage)?;
         let path = dir.join("ledger.redb");
         let existed = path.exists();
@@ -96,7 +119,7 @@ impl Chain {
             }
         };
         if has_genesis {
-            let chain = Self::load(db, validate_program)?;
+            let chain = Self::load(db, checks)?;
             if let Some(g) = genesis
                 && g.chain_id != chain.state.globals.chain_id
             {
@@ -133,11 +156,11 @@ impl Chain {
             db,
             state,
             head: header,
-            validate_program,
+            checks,
         })
     }
 
-    fn load(db: Database, validate_program: Arc<ProgramValidator>) -> Result<Self, ChainError> {
+    fn load(db: Database, checks: Checks) -> Result<Self, ChainError> {
         let read = db.begin_read().map_err(storage)?;
         let meta = read.open_table(META).map_err(storage)?;
         let globals: crate::state::Globals = decode_meta(&meta, "globals")?;
@@ -183,7 +206,7 @@ impl Chain {
             db,
             state,
             head: head.header,
-            validate_program,
+            checks,
         })
     }
 
@@ -228,11 +251,8 @@ impl Chain {
     /// Rejected transactions are left out of the block and reported in the outcomes.
     pub fn execute(&mut self, proposal: Proposal) -> Result<(Block, Vec<TxOutcome>), ChainError> {
         let height = BlockNumber(self.head.height.0 + 1);
-        let validator = self.validate_program.clone();
-        let ctx = ApplyContext {
-            height,
-            validate_program: validator.as_ref(),
-        };
+        let checks = self.checks.clone();
+        let ctx = checks.context(height);
         let mut included = Vec::new();
         let mut events = Vec::new();
         let mut outcomes = Vec::new();
@@ -262,11 +282,8 @@ impl Chain {
         if block.header.height != height || block.header.parent_hash != header_hash(&self.head) {
             return Err(invalid("does not extend the head".into()));
         }
-        let validator = self.validate_program.clone();
-        let ctx = ApplyContext {
-            height,
-            validate_program: validator.as_ref(),
-        };
+        let checks = self.checks.clone();
+        let ctx = checks.context(height);
         let mut events = Vec::new();
         for stx in &block.transactions {
             // A failed import leaves memory ahead of disk; the caller must reopen the chain.
@@ -323,7 +340,12 @@ impl Chain {
     pub fn replay_digest(
         dir: &Path,
         validate_program: Arc<ProgramValidator>,
+        verify_evidence: Option<Arc<EvidenceVerifier>>,
     ) -> Result<([u8; 32], Vec<u8>), ChainError> {
+        let checks = Checks {
+            validate_program,
+            verify_evidence,
+        };
         let db = Database::open(dir.join("ledger.redb")).map_err(storage)?;
         let read = db.begin_read().map_err(storage)?;
         let meta = read.open_table(META).map_err(storage)?;
@@ -335,10 +357,7 @@ impl Chain {
             let (height, bytes) = entry.map_err(storage)?;
             let block: Block =
                 decode(bytes.value()).map_err(|e| ChainError::Corrupted(e.to_string()))?;
-            let ctx = ApplyContext {
-                height: BlockNumber(height.value()),
-                validate_program: validate_program.as_ref(),
-            };
+            let ctx = checks.context(BlockNumber(height.value()));
             for stx in &block.transactions {
                 state
                     .apply(stx, &ctx)

@@ -2,7 +2,6 @@
 //! sources that order transactions and the JSON-RPC server. The types, transactions and the
 //! RPC trait that clients share live in `sigil-ledger-api` and are re-exported here.
 pub mod chain;
-mod evidence;
 pub mod node;
 pub mod producer;
 pub mod rpc;

@@ -10,7 +10,7 @@ use sigil_primitives::AccountId;
 
 use crate::chain::{Chain, ChainError};
 use crate::producer::{Ledger, SoloProducer};
-use crate::state::ProgramValidator;
+use crate::state::{EvidenceVerifier, ProgramValidator};
 use crate::types::{Balance, Genesis, Parameters};
 
 /// Names of the development accounts, funded in the dev genesis; the first is governance.
@@ -63,6 +63,8 @@ pub struct LedgerConfig {
     pub genesis: Option<Genesis>,
     /// Program check at store time.
     pub validate_program: Arc<ProgramValidator>,
+    /// Offence evidence check; without one no evidence holds.
+    pub verify_evidence: Option<Arc<EvidenceVerifier>>,
 }
 
 /// A started ledger: its RPC address, and a task that ends when block production stops.
@@ -85,9 +87,15 @@ pub async fn start(config: LedgerConfig) -> Result<RunningLedger, String> {
         block_time,
         genesis,
         validate_program,
+        verify_evidence,
     } = config;
     let chain = tokio::task::spawn_blocking(move || {
-        Chain::open(&data_dir, genesis.as_ref(), validate_program)
+        Chain::open(
+            &data_dir,
+            genesis.as_ref(),
+            validate_program,
+            verify_evidence,
+        )
     })
     .await
     .map_err(|e| e.to_string())?

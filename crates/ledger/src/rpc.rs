@@ -203,7 +203,7 @@ impl LedgerApiServer for RpcImpl {
             .state()
             .offences
             .iter()
-            .filter(|(_, o)| sessions.iter().any(|s| o.session == s.as_bytes()))
+            .filter(|(_, o)| sessions.contains(&o.session))
             .map(|(_, o)| o.clone())
             .collect())
     }

@@ -14,7 +14,8 @@ fn every_record_kind_survives_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let validate = Arc::new(|b: &[u8]| component_header_check(b));
     let genesis = dev_genesis();
-    let mut chain = Chain::open(dir.path(), Some(&genesis), validate.clone()).expect("creates");
+    let mut chain =
+        Chain::open(dir.path(), Some(&genesis), validate.clone(), None).expect("creates");
     let chain_id = chain.chain_id().to_owned();
     let k = |n: &str| NodeSeed::dev(n).account_keypair();
     let mut nonces = std::collections::HashMap::new();
@@ -86,7 +87,7 @@ fn every_record_kind_survives_reopen() {
     let ticket = tx::sign_ticket(
         &k("eve"),
         &chain_id,
-        [1; 32],
+        sigil_primitives::SessionId::new([1; 32]),
         sigil_primitives::BlockNumber(1),
         0,
         committee,
@@ -96,7 +97,7 @@ fn every_record_kind_survives_reopen() {
         Call::ReportOffence {
             ticket,
             offender: k("dave").account_id(),
-            kind: OffenceKind::Unresponsive,
+            kind: FaultKind::Unresponsive,
             evidence: vec![],
         },
     ));
@@ -131,7 +132,7 @@ fn every_record_kind_survives_reopen() {
     let head = chain.head().clone();
     drop(chain);
 
-    let reopened = Chain::open(dir.path(), None, validate.clone()).expect("reopens");
+    let reopened = Chain::open(dir.path(), None, validate.clone(), None).expect("reopens");
     assert_eq!(reopened.state().digest(), digest);
     assert_eq!(reopened.head(), &head);
     assert_eq!(reopened.block(1).expect("read").expect("stored"), block);
@@ -142,16 +143,17 @@ fn every_record_kind_survives_reopen() {
         JumpStartStatus::Done
     );
     drop(reopened);
-    let (replayed, recorded) = Chain::replay_digest(dir.path(), validate.clone()).expect("replays");
+    let (replayed, recorded) =
+        Chain::replay_digest(dir.path(), validate.clone(), None).expect("replays");
     assert_eq!(replayed.to_vec(), recorded);
     assert_eq!(replayed, digest);
 
     // A data directory for another chain is refused.
     let mut other = dev_genesis();
     other.chain_id = "other".into();
-    assert!(Chain::open(dir.path(), Some(&other), validate.clone()).is_err());
+    assert!(Chain::open(dir.path(), Some(&other), validate.clone(), None).is_err());
     // A new directory without genesis is refused.
-    assert!(Chain::open(&dir.path().join("empty"), None, validate).is_err());
+    assert!(Chain::open(&dir.path().join("empty"), None, validate, None).is_err());
 }
 
 #[test]
@@ -161,8 +163,9 @@ fn import_accepts_only_identical_replays() {
         tempfile::tempdir().expect("a"),
         tempfile::tempdir().expect("b"),
     );
-    let mut producer = Chain::open(a.path(), Some(&dev_genesis()), validate.clone()).expect("a");
-    let mut replica = Chain::open(b.path(), Some(&dev_genesis()), validate).expect("b");
+    let mut producer =
+        Chain::open(a.path(), Some(&dev_genesis()), validate.clone(), None).expect("a");
+    let mut replica = Chain::open(b.path(), Some(&dev_genesis()), validate, None).expect("b");
     let alice = NodeSeed::dev("alice").account_keypair();
     let t = tx::sign(
         &alice,
@@ -187,6 +190,7 @@ fn import_accepts_only_identical_replays() {
         b.path(),
         None,
         Arc::new(|b: &[u8]| component_header_check(b)),
+        None,
     )
     .expect("reopen after a refused import");
     replica.import(block).expect("identical replay");

@@ -9,7 +9,7 @@ use sigil_ledger::tx;
 use sigil_ledger::types::*;
 use sigil_primitives::{
     AccountId, BlockNumber, DerivationPath, Endpoint, ProgramId, ProgramInstance, ProgramList,
-    VerifyingKey, X25519PublicKey,
+    SessionId, VerifyingKey, X25519PublicKey,
 };
 
 struct Harness {
@@ -59,6 +59,7 @@ impl Harness {
         let ctx = ApplyContext {
             height: BlockNumber(self.height),
             validate_program: &validate,
+            verify_evidence: None,
         };
         self.state.apply(stx, &ctx)
     }
@@ -609,7 +610,7 @@ impl Harness {
         tx::sign_ticket(
             &self.keys[by],
             &self.state.globals.chain_id,
-            [session; 32],
+            SessionId::new([session; 32]),
             BlockNumber(self.height),
             0,
             members,
@@ -625,7 +626,7 @@ impl Harness {
     }
 }
 
-fn report(ticket: SessionTicket, offender: AccountId, kind: OffenceKind) -> Call {
+fn report(ticket: SessionTicket, offender: AccountId, kind: FaultKind) -> Call {
     Call::ReportOffence {
         ticket,
         offender,
@@ -643,21 +644,21 @@ fn false_offence_reports_are_refused() {
     let pair = h.ticket("eve", 1, &["bob", "charlie"]);
     assert!(
         matches!(
-            h.reject("eve", report(pair.clone(), bob, OffenceKind::Unresponsive)),
+            h.reject("eve", report(pair.clone(), bob, FaultKind::Unresponsive)),
             TxError::Unauthorised(_)
         ),
         "reporter not a signer"
     );
     assert!(
         matches!(
-            h.reject("bob", report(pair.clone(), bob, OffenceKind::Unresponsive)),
+            h.reject("bob", report(pair.clone(), bob, FaultKind::Unresponsive)),
             TxError::Invalid(_)
         ),
         "self report"
     );
     assert!(
         matches!(
-            h.reject("bob", report(pair.clone(), dave, OffenceKind::Unresponsive)),
+            h.reject("bob", report(pair.clone(), dave, FaultKind::Unresponsive)),
             TxError::Invalid(_)
         ),
         "the accused was not in the committee"
@@ -666,7 +667,7 @@ fn false_offence_reports_are_refused() {
         matches!(
             h.reject(
                 "dave",
-                report(pair.clone(), charlie, OffenceKind::Unresponsive)
+                report(pair.clone(), charlie, FaultKind::Unresponsive)
             ),
             TxError::Unauthorised(_)
         ),
@@ -675,7 +676,7 @@ fn false_offence_reports_are_refused() {
     let own = h.ticket("bob", 1, &["bob", "charlie"]);
     assert!(
         matches!(
-            h.reject("bob", report(own, charlie, OffenceKind::Unresponsive)),
+            h.reject("bob", report(own, charlie, FaultKind::Unresponsive)),
             TxError::Invalid(_)
         ),
         "a ticket must come from a relayer"
@@ -684,7 +685,7 @@ fn false_offence_reports_are_refused() {
     tampered.attempt = 1;
     assert!(
         matches!(
-            h.reject("bob", report(tampered, charlie, OffenceKind::Unresponsive)),
+            h.reject("bob", report(tampered, charlie, FaultKind::Unresponsive)),
             TxError::Invalid(_)
         ),
         "the ticket's signature covers the attempt"
@@ -692,13 +693,13 @@ fn false_offence_reports_are_refused() {
     let mut future = pair.clone();
     future.block = BlockNumber(h.height + 10);
     assert!(matches!(
-        h.reject("bob", report(future, charlie, OffenceKind::Unresponsive)),
+        h.reject("bob", report(future, charlie, FaultKind::Unresponsive)),
         TxError::Invalid(_)
     ));
     let bogus = Call::ReportOffence {
         ticket: pair.clone(),
         offender: charlie,
-        kind: OffenceKind::FailedProof,
+        kind: FaultKind::FailedProof,
         evidence: b"not evidence".to_vec(),
     };
     assert!(
@@ -708,7 +709,7 @@ fn false_offence_reports_are_refused() {
     let with_evidence = Call::ReportOffence {
         ticket: pair,
         offender: charlie,
-        kind: OffenceKind::Unresponsive,
+        kind: FaultKind::Unresponsive,
         evidence: vec![1],
     };
     assert!(matches!(
@@ -731,7 +732,7 @@ fn an_offence_is_recorded_when_the_other_members_agree() {
     let events = h
         .apply(
             "bob",
-            report(pair.clone(), charlie, OffenceKind::Unresponsive),
+            report(pair.clone(), charlie, FaultKind::Unresponsive),
         )
         .expect("report");
     let recorded_at = h.height;
@@ -740,7 +741,7 @@ fn an_offence_is_recorded_when_the_other_members_agree() {
     };
     assert_eq!(
         (offence.offender, offence.kind, offence.reporters.clone()),
-        (charlie, OffenceKind::Unresponsive, vec![bob])
+        (charlie, FaultKind::Unresponsive, vec![bob])
     );
     assert_eq!(offence.recorded, Some(BlockNumber(recorded_at)));
     assert!(!offence.proven);
@@ -759,25 +760,25 @@ fn an_offence_is_recorded_when_the_other_members_agree() {
     assert!(matches!(
         h.reject(
             "bob",
-            report(pair.clone(), charlie, OffenceKind::Unresponsive)
+            report(pair.clone(), charlie, FaultKind::Unresponsive)
         ),
         TxError::AlreadyExists(_)
     ));
     // The recorded offender's counter-accusation about that session counts for nothing.
     assert!(matches!(
-        h.reject("charlie", report(pair, bob, OffenceKind::Unresponsive)),
+        h.reject("charlie", report(pair, bob, FaultKind::Unresponsive)),
         TxError::WrongState(_)
     ));
 
     // A committee of three: one report waits for the second.
     let trio = h.ticket("eve", 2, &["bob", "charlie", "dave"]);
     let events = h
-        .apply("bob", report(trio.clone(), dave, OffenceKind::Unresponsive))
+        .apply("bob", report(trio.clone(), dave, FaultKind::Unresponsive))
         .expect("first report");
     assert_eq!(events.len(), 1, "received, not recorded: {events:?}");
     assert_eq!(h.stake("dave"), 5_000);
     let events = h
-        .apply("charlie", report(trio, dave, OffenceKind::Unresponsive))
+        .apply("charlie", report(trio, dave, FaultKind::Unresponsive))
         .expect("second report");
     assert!(
         events
@@ -798,12 +799,12 @@ fn repeated_offences_rotate_the_offender_out() {
         .expect("parameters");
     let (bob, charlie, dave, eve) = (h.id("bob"), h.id("charlie"), h.id("dave"), h.id("eve"));
     let first = h.ticket("eve", 1, &["bob", "charlie"]);
-    h.apply("bob", report(first, charlie, OffenceKind::Unresponsive))
+    h.apply("bob", report(first, charlie, FaultKind::Unresponsive))
         .expect("first offence");
     assert!(h.state.globals.signer_set.pending_reshare.is_none());
     let second = h.ticket("eve", 2, &["charlie", "dave"]);
     let events = h
-        .apply("dave", report(second, charlie, OffenceKind::Unresponsive))
+        .apply("dave", report(second, charlie, FaultKind::Unresponsive))
         .expect("second offence");
     let mut new_signers = vec![bob, dave, eve];
     new_signers.sort();
@@ -969,4 +970,173 @@ fn set_parameters() {
     )
     .expect("set");
     assert_eq!(h.state.globals.parameters, params);
+}
+
+impl Harness {
+    /// Like `reject`, and checks that the rejected call marked no record as changed, so a
+    /// handler that mutated before failing cannot hide behind an unchanged digest.
+    fn reject_untouched(&mut self, who: &str, call: Call) -> TxError {
+        self.take_changes();
+        let next_offence = self.state.globals.next_offence;
+        let err = self.reject(who, call);
+        assert_eq!(
+            self.take_changes(),
+            0,
+            "a rejected transaction marked records changed: {err}"
+        );
+        assert_eq!(self.state.globals.next_offence, next_offence);
+        err
+    }
+
+    /// Forgets the tracked changes so far; returns how many records had changed.
+    fn take_changes(&mut self) -> usize {
+        let s = &mut self.state;
+        s.accounts.take_changes().len()
+            + s.validators.take_changes().len()
+            + s.programs.take_changes().len()
+            + s.registrations.take_changes().len()
+            + s.offences.take_changes().len()
+    }
+}
+
+#[test]
+fn a_signer_nobody_can_replace_cannot_leave() {
+    let mut h = Harness::new();
+    for (i, who) in ["bob", "charlie", "dave"].into_iter().enumerate() {
+        h.validate(who, 3001 + i as u16);
+    }
+    h.apply("alice", Call::JumpStart).expect("jump start");
+    assert!(
+        matches!(
+            h.reject_untouched("bob", Call::Leave),
+            TxError::WrongState(_)
+        ),
+        "no reshare during a jump start"
+    );
+    let key = network_key(7);
+    for who in ["bob", "charlie", "dave"] {
+        h.apply(who, Call::ConfirmJumpStart { verifying_key: key })
+            .expect("confirm");
+    }
+    // With threshold 3, the two other signers alone cannot hold the key.
+    let mut params = h.state.globals.parameters.clone();
+    params.threshold = 3;
+    h.apply("alice", Call::SetParameters { parameters: params })
+        .expect("set threshold");
+    for who in ["bob", "charlie", "dave"] {
+        h.apply(who, Call::ConfirmReshare { verifying_key: key })
+            .expect("confirm reshare");
+    }
+    assert_eq!(h.state.globals.signer_set.threshold, 3);
+    assert!(matches!(
+        h.reject_untouched("bob", Call::Leave),
+        TxError::WrongState(_)
+    ));
+    let bob = h.state.validators.get(&h.id("bob")).expect("validator");
+    assert_eq!(bob.status, ValidatorStatus::Active);
+    assert!(h.state.globals.signer_set.pending_reshare.is_none());
+}
+
+#[test]
+fn rejected_validator_and_reshare_calls_touch_nothing() {
+    let mut h = Harness::new();
+    assert!(matches!(
+        h.reject_untouched(
+            "ferdie",
+            Call::Validate {
+                x25519: x25519(9),
+                endpoint: endpoint(3009),
+                stake: 5_000,
+            }
+        ),
+        TxError::InsufficientBalance { .. }
+    ));
+    let key = h.ready();
+    h.validate("eve", 3010);
+    h.apply("bob", Call::Leave).expect("leave starts a reshare");
+    assert!(matches!(
+        h.reject_untouched("bob", Call::Leave),
+        TxError::AlreadyExists(_)
+    ));
+    h.apply("charlie", Call::ConfirmReshare { verifying_key: key })
+        .expect("confirm");
+    assert!(matches!(
+        h.reject_untouched(
+            "eve",
+            Call::ConfirmReshare {
+                verifying_key: network_key(1)
+            }
+        ),
+        TxError::Invalid(_)
+    ));
+    assert!(matches!(
+        h.reject_untouched("charlie", Call::ConfirmReshare { verifying_key: key }),
+        TxError::AlreadyExists(_)
+    ));
+    let pending = h.state.globals.signer_set.pending_reshare.as_ref();
+    assert_eq!(
+        pending.map(|r| r.confirmations.clone()),
+        Some(vec![h.id("charlie")])
+    );
+}
+
+#[test]
+fn rejected_registration_calls_keep_reference_counts() {
+    let mut h = Harness::new();
+    let p1 = h.store("alice", b"p1");
+    h.ready();
+    let missing = ProgramId::from_bytes([9; 32]).expect("id");
+    assert!(matches!(
+        h.reject_untouched(
+            "ferdie",
+            Call::Register {
+                programs: programs(&[p1, missing])
+            }
+        ),
+        TxError::NotFound(_)
+    ));
+    let (_, vk, _) = h.register("ferdie", &[p1]);
+    assert!(matches!(
+        h.reject_untouched(
+            "ferdie",
+            Call::ChangePrograms {
+                verifying_key: vk,
+                programs: programs(&[missing]),
+            }
+        ),
+        TxError::NotFound(_)
+    ));
+    assert_eq!(h.state.programs.get(&p1).expect("stored").ref_count, 1);
+}
+
+#[test]
+fn rejected_offence_reports_record_nothing() {
+    let mut h = Harness::new();
+    h.ready();
+    h.validate("eve", 3010);
+    let dave = h.id("dave");
+    let trio = h.ticket("eve", 1, &["bob", "charlie", "dave"]);
+    h.apply("bob", report(trio.clone(), dave, FaultKind::Unresponsive))
+        .expect("first report");
+    assert_eq!(h.state.globals.next_offence, 1);
+    assert!(matches!(
+        h.reject_untouched("bob", report(trio.clone(), dave, FaultKind::Unresponsive)),
+        TxError::AlreadyExists(_)
+    ));
+    // This ledger has no evidence verifier: evidence never proves an offence.
+    let proof = Call::ReportOffence {
+        ticket: trio,
+        offender: dave,
+        kind: FaultKind::Equivocation,
+        evidence: b"two broadcasts".to_vec(),
+    };
+    assert!(matches!(
+        h.reject_untouched("charlie", proof),
+        TxError::Invalid(_)
+    ));
+    let record = h.state.offences.get(&0).expect("record");
+    assert_eq!(
+        (record.reporters.clone(), record.proven, record.recorded),
+        (vec![h.id("bob")], false, None)
+    );
 }

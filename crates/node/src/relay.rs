@@ -96,7 +96,7 @@ impl Inner {
     ) -> Result<RelayResponse, ApiError> {
         let mut view = view.clone();
         let mut attempts: Vec<AttemptReport> = Vec::new();
-        let mut sessions: Vec<(u32, [u8; 32])> = Vec::new();
+        let mut sessions: Vec<(u32, SessionId)> = Vec::new();
         let mut last_error = None;
         for attempt in 0..self.config.max_attempts {
             let excluded = view.signer_set.excluded_at(view.head);
@@ -238,11 +238,8 @@ impl Inner {
     }
 
     /// The offences the ledger holds for a request's sessions.
-    async fn offences_of(&self, sessions: &[(u32, [u8; 32])]) -> Vec<OffenceSummary> {
-        let ids = sessions
-            .iter()
-            .map(|(_, session)| SessionId::new(*session))
-            .collect();
+    async fn offences_of(&self, sessions: &[(u32, SessionId)]) -> Vec<OffenceSummary> {
+        let ids = sessions.iter().map(|(_, session)| *session).collect();
         let records = match self.ledger().rpc().session_offences(ids).await {
             Ok(records) => records,
             Err(error) => {
@@ -255,7 +252,7 @@ impl Inner {
             .filter_map(|record| {
                 let (attempt, _) = sessions
                     .iter()
-                    .find(|(_, session)| record.session == session.as_slice())?;
+                    .find(|(_, session)| record.session == *session)?;
                 Some(OffenceSummary {
                     attempt: *attempt,
                     offender: record.offender,

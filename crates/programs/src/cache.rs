@@ -63,6 +63,11 @@ impl<V> LruCache<V> {
         self.entries.len()
     }
 
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Whether `id` is cached (without counting as a use).
     pub fn contains(&self, id: &ProgramId) -> bool {
         self.entries.contains_key(id)

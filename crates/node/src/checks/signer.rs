@@ -108,9 +108,9 @@ pub(crate) fn check_session(
     signer_set: &SignerSet,
     me: &AccountId,
 ) -> Result<Session, ApiError> {
-    let id = SessionId::new(sign_session_id(&checked.digest, forwarded.attempt));
+    let id = sign_session_id(&checked.digest, forwarded.attempt);
     let ticket = SessionTicket {
-        session: *id.as_bytes(),
+        session: id,
         block: BlockNumber(checked.request.block),
         attempt: forwarded.attempt,
         committee: forwarded.committee.clone(),

@@ -505,7 +505,7 @@ fn a_correct_session_names_its_id_ticket_and_committee() {
     let session = session_check(&forwarded, &signer_set(), member_of(&forwarded)).expect("ok");
     assert_eq!(session.committee.len(), 2);
     assert_eq!(session.ticket.committee, forwarded.committee);
-    assert_eq!(session.id.as_bytes(), &session.ticket.session);
+    assert_eq!(session.id, session.ticket.session);
 }
 
 #[test]

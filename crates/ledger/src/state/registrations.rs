@@ -1,0 +1,154 @@
+//! Registrations: `register`, `change_programs` and `change_owner`.
+
+use sha2::Digest as _;
+use sigil_crypto::derive_user_key;
+use sigil_primitives::{
+    AccountId, BlockNumber, DerivationPath, MAX_PROGRAMS_PER_KEY, ProgramList, VerifyingKey,
+};
+
+use super::{State, TxError};
+use crate::types::{Event, JumpStartStatus, Registration};
+
+impl State {
+    /// `register`: derives a new key from the network key at a fresh path and attaches programs.
+    pub(super) fn register(
+        &mut self,
+        sender: AccountId,
+        nonce: u64,
+        programs: &ProgramList,
+        height: BlockNumber,
+    ) -> Result<Vec<Event>, TxError> {
+        let set = &self.globals.signer_set;
+        let network_key = match (&set.jump_start, set.network_key) {
+            (JumpStartStatus::Done, Some(key)) => key,
+            _ => {
+                return Err(TxError::WrongState(
+                    "the network key does not exist yet: jump start first".into(),
+                ));
+            }
+        };
+        self.require_programs(programs)?;
+        let path = registration_path(&self.globals.chain_id, &sender, nonce);
+        let verifying_key = derive_user_key(&network_key, &path)
+            .map_err(|e| TxError::Invalid(format!("derivation failed: {e}")))?;
+        if self.registrations.contains(&verifying_key) {
+            return Err(TxError::AlreadyExists(format!(
+                "registration {verifying_key}"
+            )));
+        }
+        self.adjust_ref_counts(programs, true);
+        self.registrations.insert(
+            verifying_key,
+            Registration {
+                owner: sender,
+                programs: programs.clone(),
+                derivation_path: path.clone(),
+                registered: height,
+            },
+        );
+        Ok(vec![Event::Registered {
+            owner: sender,
+            verifying_key,
+            derivation_path: path,
+        }])
+    }
+
+    /// `change_programs`: the owner replaces a key's programs.
+    pub(super) fn change_programs(
+        &mut self,
+        sender: AccountId,
+        verifying_key: &VerifyingKey,
+        programs: &ProgramList,
+    ) -> Result<Vec<Event>, TxError> {
+        let reg = self.owned_registration(&sender, verifying_key)?;
+        self.require_programs(programs)?;
+        self.adjust_ref_counts(&reg.programs, false);
+        self.adjust_ref_counts(programs, true);
+        if let Some(r) = self.registrations.get_mut(verifying_key) {
+            r.programs = programs.clone();
+        }
+        Ok(vec![Event::ProgramsChanged {
+            verifying_key: *verifying_key,
+        }])
+    }
+
+    /// `change_owner`: the owner hands a key to another account.
+    pub(super) fn change_owner(
+        &mut self,
+        sender: AccountId,
+        verifying_key: &VerifyingKey,
+        new_owner: AccountId,
+    ) -> Result<Vec<Event>, TxError> {
+        self.owned_registration(&sender, verifying_key)?;
+        if let Some(r) = self.registrations.get_mut(verifying_key) {
+            r.owner = new_owner;
+        }
+        Ok(vec![Event::OwnerChanged {
+            verifying_key: *verifying_key,
+            new_owner,
+        }])
+    }
+
+    /// Fails unless `programs` is short enough and every program in it is stored.
+    fn require_programs(&self, programs: &ProgramList) -> Result<(), TxError> {
+        if programs.as_slice().len() > MAX_PROGRAMS_PER_KEY {
+            return Err(TxError::Invalid(format!(
+                "at most {MAX_PROGRAMS_PER_KEY} programs"
+            )));
+        }
+        for p in programs.as_slice() {
+            if !self.programs.contains(&p.program) {
+                return Err(TxError::NotFound(format!("program {}", p.program)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a use of each program in `programs` (`add`) or drops one.
+    fn adjust_ref_counts(&mut self, programs: &ProgramList, add: bool) {
+        for p in programs.as_slice() {
+            if let Some(record) = self.programs.get_mut(&p.program) {
+                record.ref_count = if add {
+                    record.ref_count + 1
+                } else {
+                    record.ref_count.saturating_sub(1)
+                };
+            }
+        }
+    }
+
+    /// The registration of `key`, if `sender` owns it.
+    fn owned_registration(
+        &self,
+        sender: &AccountId,
+        key: &VerifyingKey,
+    ) -> Result<Registration, TxError> {
+        let reg = self
+            .registrations
+            .get(key)
+            .ok_or_else(|| TxError::NotFound(format!("registration {key}")))?;
+        if reg.owner != *sender {
+            return Err(TxError::Unauthorised(
+                "only the owner may change a registration".into(),
+            ));
+        }
+        Ok(reg.clone())
+    }
+}
+
+/// A fresh, unpredictable-before-submission path: eight 31-bit steps from
+/// SHA-256(domain ‖ chain id ‖ owner ‖ nonce).
+pub fn registration_path(chain_id: &str, owner: &AccountId, nonce: u64) -> DerivationPath {
+    let digest: [u8; 32] = sha2::Sha256::new()
+        .chain_update(b"sigil/v1/registration-path")
+        .chain_update(chain_id.as_bytes())
+        .chain_update(owner.as_bytes())
+        .chain_update(nonce.to_be_bytes())
+        .finalize()
+        .into();
+    let indices = digest
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) & 0x7fff_ffff)
+        .collect();
+    DerivationPath::new(indices).unwrap_or_else(|_| unreachable!("non-hardened, depth 8"))
+}
