@@ -41,6 +41,8 @@ mod evidence;
 #[cfg(feature = "fault-injection")]
 mod fault;
 mod keys;
+#[cfg(test)]
+mod manul_contract;
 mod party;
 #[cfg(test)]
 mod tests;
@@ -53,6 +55,6 @@ pub use error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, Session
 pub use evidence::{EvidenceCheck, EvidenceRecord, verify_evidence};
 #[cfg(feature = "fault-injection")]
 pub use fault::InjectedFault;
+pub use keys::{AuxData, Engine, KeyShare, ResharePlan, SECURITY_PARAMETERS, SignRequest, Signed};
 #[cfg(feature = "transport")]
 pub use transport::{TransportChannel, TransportSender};
-pub use keys::{AuxData, Engine, KeyShare, ResharePlan, SECURITY_PARAMETERS, SignRequest, Signed};
