@@ -196,6 +196,8 @@ impl Round<Party> for ProbeRound {
 
 type ProbeSession = Session<Probe, SigilSession>;
 type Report = SessionReport<Probe, SigilSession>;
+/// Every message sent in a run, with its sender.
+type Sent = Vec<(Party, Message<Party>)>;
 
 fn signer(name: &str) -> PartySigner {
     PartySigner(NodeSeed::dev(name).account_keypair())
@@ -253,7 +255,7 @@ fn a() -> Party {
 fn run(
     mut sessions: BTreeMap<Party, ProbeSession>,
     mut swap: impl FnMut(&Party, Message<Party>) -> Message<Party>,
-) -> (BTreeMap<Party, Report>, Vec<(Party, Message<Party>)>) {
+) -> (BTreeMap<Party, Report>, Sent) {
     let mut reports = BTreeMap::new();
     let mut cached: BTreeMap<Party, Vec<VerifiedMessage<Party>>> = BTreeMap::new();
     let mut sent = Vec::new();
@@ -370,7 +372,7 @@ const GOLDEN_RECORD: &str = "\
     5f4a107fd74431d86ac700";
 
 /// The messages `to` received in a run, as they came off the wire.
-fn received_by(to: Party, sent: &[(Party, Message<Party>)]) -> BTreeMap<AccountId, Vec<Vec<u8>>> {
+fn received_by(to: Party, sent: &Sent) -> BTreeMap<AccountId, Vec<Vec<u8>>> {
     let mut received: BTreeMap<AccountId, Vec<Vec<u8>>> = BTreeMap::new();
     for (from, message) in sent
         .iter()

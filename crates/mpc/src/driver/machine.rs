@@ -70,11 +70,11 @@ pub(crate) struct Job<P: Protocol<Party>> {
 /// The result of a [`Job`].
 pub(crate) enum Done<P: Protocol<Party>> {
     /// This party's message for a destination, and what adds its artifact.
-    Made(Party, Result<(Message<Party>, Apply<P>), LocalError>),
+    Made(Party, Result<(Box<Message<Party>>, Apply<P>), LocalError>),
     /// What adds a received message, checked.
     Processed(Apply<P>),
     /// The round's finalization.
-    Finalized(Result<RoundOutcome<P, SigilSession>, LocalError>),
+    Finalized(Box<Result<RoundOutcome<P, SigilSession>, LocalError>>),
     /// The work failed in the engine (a panic); reported, or the round would wait forever.
     Lost(MpcError),
 }
@@ -83,7 +83,7 @@ pub(crate) enum Done<P: Protocol<Party>> {
 pub(crate) enum Transmit {
     /// This party's message for a peer. The caller reports the bytes it sent with
     /// [`RoundMachine::note_sent`].
-    Message(Party, Message<Party>),
+    Message(Party, Box<Message<Party>>),
     /// Tell every peer that this party stopped the phase, naming these faults.
     Abort(Vec<(AccountId, FaultKind)>),
 }
@@ -322,7 +322,7 @@ where
                 self.apply(apply)
             }),
             Done::Processed(apply) => self.apply(apply),
-            Done::Finalized(outcome) => self.finalized(now, outcome),
+            Done::Finalized(outcome) => self.finalized(now, *outcome),
             Done::Lost(error) => Err(error),
         };
         if let Err(error) = applied {
@@ -406,7 +406,7 @@ where
                     let apply: Apply<P> = Box::new(move |session, accumulator| {
                         session.add_artifact(accumulator, artifact)
                     });
-                    (message, apply)
+                    (Box::new(message), apply)
                 });
             Done::Made(destination, made)
         });
@@ -535,7 +535,7 @@ where
             }
             _ => {
                 self.queue(&costs.meter, true, move || {
-                    Done::Finalized(session.finalize_round(&mut OsRng, accumulator))
+                    Done::Finalized(Box::new(session.finalize_round(&mut OsRng, accumulator)))
                 });
                 self.state = State::Finalizing(Box::new(costs));
             }

@@ -32,6 +32,9 @@ pub(crate) type Shadow<P> = Option<Session<P, SigilSession>>;
 #[cfg(not(feature = "fault-injection"))]
 pub(crate) type Shadow<P> = std::marker::PhantomData<P>;
 
+/// A created session and its shadow run.
+pub(crate) type Created<P> = (Session<P, SigilSession>, Shadow<P>);
+
 /// Messages by destination that replace this party's own.
 pub(crate) type Substitutes = BTreeMap<Party, Message<Party>>;
 
@@ -82,11 +85,7 @@ mod injected {
         session_id: SessionId,
         signer: PartySigner,
         entry_point: EP,
-    ) -> impl FnOnce() -> Result<
-        (Session<EP::Protocol, SigilSession>, Shadow<EP::Protocol>),
-        LocalError,
-    > + Send
-    + 'static
+    ) -> impl FnOnce() -> Result<Created<EP::Protocol>, LocalError> + Send + 'static
     where
         EP: EntryPoint<Party> + Clone + Send + 'static,
     {
@@ -177,11 +176,7 @@ mod honest {
         session_id: SessionId,
         signer: PartySigner,
         entry_point: EP,
-    ) -> impl FnOnce() -> Result<
-        (Session<EP::Protocol, SigilSession>, Shadow<EP::Protocol>),
-        LocalError,
-    > + Send
-    + 'static
+    ) -> impl FnOnce() -> Result<Created<EP::Protocol>, LocalError> + Send + 'static
     where
         EP: EntryPoint<Party> + Clone + Send + 'static,
     {

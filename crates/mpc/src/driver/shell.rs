@@ -160,7 +160,7 @@ where
         while let Some(transmit) = machine.poll_transmit() {
             match transmit {
                 Transmit::Message(to, message) => {
-                    if let Some(len) = link.send(&to, message) {
+                    if let Some(len) = link.send(&to, *message) {
                         machine.note_sent(len);
                     }
                 }
