@@ -3,7 +3,7 @@
 //! descriptions of provable errors, which [`crate::driver`]'s blame reads. A tiny protocol runs
 //! real manul sessions, with a fixed session id and keys, so the bytes are reproducible. If a
 //! manul upgrade changes any of it, these tests fail: update the mirror or the classifier, then
-//! the golden bytes.
+//! the golden bytes. The probe protocol also drives the round machine's own tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +14,8 @@ use manul::protocol::{
     RequiredMessageParts, RequiredMessages, Round, RoundId, TransitionInfo,
 };
 use manul::session::{
-    CanFinalize, Message, PreprocessOutcome, RoundOutcome, Session, SessionReport, VerifiedMessage,
+    CanFinalize, Message, PreprocessOutcome, RoundAccumulator, RoundOutcome, Session,
+    SessionReport, VerifiedMessage,
 };
 use rand_core::{CryptoRngCore, OsRng};
 use serde::{Deserialize, Serialize};
@@ -39,11 +40,11 @@ const SESSION: [u8; 32] = [7; 32];
 
 /// One round with an echo broadcast (so manul adds an echo round) and a direct message.
 #[derive(Debug)]
-struct Probe;
+pub(crate) struct Probe;
 
 /// The probe's provable error: the forbidden value was broadcast.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Forbidden;
+pub(crate) struct Forbidden;
 
 impl std::fmt::Display for Forbidden {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -194,18 +195,18 @@ impl Round<Party> for ProbeRound {
     }
 }
 
-type ProbeSession = Session<Probe, SigilSession>;
+pub(crate) type ProbeSession = Session<Probe, SigilSession>;
 type Report = SessionReport<Probe, SigilSession>;
 /// Every message sent in a run, with its sender.
 type Sent = Vec<(Party, Message<Party>)>;
 
-fn signer(name: &str) -> PartySigner {
+pub(crate) fn signer(name: &str) -> PartySigner {
     PartySigner(NodeSeed::dev(name).account_keypair())
 }
 
 /// Three parties (a, b, c) and their probe sessions; `broadcast` and `direct` are a's values
 /// (the others send 1 and 2).
-fn sessions(broadcast: u8, direct: u8) -> BTreeMap<Party, ProbeSession> {
+pub(crate) fn sessions(broadcast: u8, direct: u8) -> BTreeMap<Party, ProbeSession> {
     let signers = ["a", "b", "c"].map(signer);
     let ids = ids();
     signers
@@ -242,7 +243,7 @@ fn probe_session(
     Session::new(&mut OsRng, session_id, signer, round).expect("a probe session")
 }
 
-fn party(name: &str) -> Party {
+pub(crate) fn party(name: &str) -> Party {
     Party(signer(name).0.account_id())
 }
 
@@ -303,12 +304,7 @@ fn run(
             }
         }
         for (id, session) in std::mem::take(&mut sessions) {
-            let accumulator = accumulators.remove(&id).unwrap();
-            if session.can_finalize(&accumulator) != CanFinalize::Yes {
-                reports.insert(id, session.terminate(accumulator).unwrap());
-                continue;
-            }
-            match session.finalize_round(&mut OsRng, accumulator).unwrap() {
+            match end_round(session, accumulators.remove(&id).unwrap()) {
                 RoundOutcome::Finished(report) => {
                     reports.insert(id, report);
                 }
@@ -323,6 +319,17 @@ fn run(
         }
     }
     (reports, sent)
+}
+
+/// Ends `session`'s round: finalized, or terminated (a report) when it cannot be.
+fn end_round(
+    session: ProbeSession,
+    accumulator: RoundAccumulator<Probe, SigilSession>,
+) -> RoundOutcome<Probe, SigilSession> {
+    if session.can_finalize(&accumulator) != CanFinalize::Yes {
+        return RoundOutcome::Finished(session.terminate(accumulator).unwrap());
+    }
+    session.finalize_round(&mut OsRng, accumulator).unwrap()
 }
 
 /// The descriptions of the provable errors in `report`, by accused.

@@ -710,3 +710,197 @@ fn round_end<P: Protocol<Party>>(
         .any(|party| !round.delivered.contains(party))
         .then_some(RoundEnd::Stopped(FailureReason::Aborted))
 }
+
+#[cfg(test)]
+mod tests {
+    use manul::session::Message;
+
+    use super::*;
+    use crate::{
+        error::SessionFailure,
+        evidence::Wire,
+        manul_contract::{Probe, ProbeSession, party, sessions},
+    };
+
+    const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
+    const ABORT_GRACE: Duration = Duration::from_secs(1);
+
+    fn machine(me: Party, session: ProbeSession, now: Instant) -> RoundMachine<Probe> {
+        let setup = Setup {
+            me: me.0,
+            protocol: ProtocolKind::Signing,
+            round_timeout: ROUND_TIMEOUT,
+            abort_grace: ABORT_GRACE,
+            cpu_total: Arc::default(),
+            first_round_start: now,
+            prepared_cpu: Duration::ZERO,
+        };
+        RoundMachine::new(setup, session, now)
+    }
+
+    /// Abort notices: the faults each names.
+    type Notices = Vec<Vec<(AccountId, FaultKind)>>;
+
+    /// Runs the machine's work to the end, here, handing out what it sends as the shell does
+    /// (each send reported before more work runs): messages ready for delivery, and notices.
+    fn work(
+        machine: &mut RoundMachine<Probe>,
+        me: Party,
+        now: Instant,
+    ) -> (Vec<(Party, Incoming, usize)>, Notices) {
+        let (mut mail, mut notices) = (Vec::new(), Vec::new());
+        loop {
+            while let Some(transmit) = machine.poll_transmit() {
+                match transmit {
+                    Transmit::Message(to, message) => {
+                        let (incoming, len) = delivery(me, *message);
+                        machine.note_sent(len);
+                        mail.push((to, incoming, len));
+                    }
+                    Transmit::Abort(faults) => notices.push(faults),
+                }
+            }
+            let Some(job) = machine.poll_job() else {
+                return (mail, notices);
+            };
+            machine.handle_done(now, (job.work)());
+        }
+    }
+
+    fn delivery(from: Party, message: Message<Party>) -> (Incoming, usize) {
+        let bytes = postcard::to_allocvec(&Wire::Protocol {
+            phase: 0,
+            message: message.clone(),
+        })
+        .unwrap();
+        let len = bytes.len();
+        let message = Box::new(message);
+        (
+            Incoming::Message {
+                from: from.0,
+                message,
+                bytes,
+            },
+            len,
+        )
+    }
+
+    fn failure(outcome: Option<Result<u8, MpcError>>) -> SessionFailure {
+        match outcome {
+            Some(Err(MpcError::Failed(failure))) => *failure,
+            other => panic!("not a failure: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn machines_exchanging_messages_finish_both_rounds_and_profile_them() {
+        let now = Instant::now();
+        let mut machines: BTreeMap<Party, _> = sessions(1, 2)
+            .into_iter()
+            .map(|(id, session)| (id, machine(id, session, now)))
+            .collect();
+        let mut results = BTreeMap::new();
+        // Each step: everyone works for a second, then waits half a second for the mail.
+        for step in 0..4 {
+            let at = now + Duration::from_secs(step);
+            let mut mail = Vec::new();
+            for (id, machine) in &mut machines {
+                let (sent, notices) = work(machine, *id, at);
+                assert!(notices.is_empty(), "an abort notice from an honest run");
+                mail.extend(sent);
+                machine.wait(at);
+            }
+            for (to, incoming, len) in mail {
+                let arrival = at + Duration::from_millis(500);
+                machines
+                    .get_mut(&to)
+                    .unwrap()
+                    .handle_incoming(arrival, incoming, len);
+            }
+            for (id, machine) in &mut machines {
+                if let Some(outcome) = machine.poll_outcome() {
+                    results.insert(*id, outcome.unwrap());
+                }
+            }
+        }
+        assert_eq!(results.into_values().collect::<Vec<_>>(), vec![1, 1, 1]);
+        let machine = machines.get_mut(&party("a")).unwrap();
+        let rounds: Vec<_> = std::iter::from_fn(|| machine.poll_round()).collect();
+        let names: Vec<_> = rounds.iter().map(|round| round.round.as_str()).collect();
+        assert_eq!(names, ["Round 1", "Round 1 (echo)"]);
+        // Two peers each way in each round; each round ends at the next step.
+        for round in &rounds {
+            let sent = (round.messages_sent, round.bytes_sent > 0);
+            assert_eq!(sent, (2, true), "{round:?}");
+            let received = (round.messages_received, round.bytes_received > 0);
+            assert_eq!(received, (2, true), "{round:?}");
+            assert_eq!(round.wall, Duration::from_secs(1), "{round:?}");
+            assert_eq!(round.waiting, Duration::from_millis(500), "{round:?}");
+        }
+    }
+
+    #[test]
+    fn a_round_that_hears_nothing_times_out_hears_out_the_silent_and_names_them() {
+        let now = Instant::now();
+        let a = party("a");
+        let mut sessions = sessions(1, 2);
+        let mut machine = machine(a, sessions.remove(&a).unwrap(), now);
+        let (sent, _) = work(&mut machine, a, now);
+        assert_eq!(sent.len(), 2);
+        let wait = machine.wait(now);
+        assert_eq!(
+            (wait.deadline, wait.listen),
+            (Some(now + ROUND_TIMEOUT), true)
+        );
+
+        let timed_out = now + ROUND_TIMEOUT;
+        machine.handle_timeout(timed_out);
+        let silent = BTreeSet::from([party("b").0, party("c").0]);
+        let (_, notices) = work(&mut machine, a, timed_out);
+        let [named] = notices.as_slice() else {
+            panic!("no single abort notice");
+        };
+        assert_eq!(
+            named
+                .iter()
+                .map(|(party, _)| *party)
+                .collect::<BTreeSet<_>>(),
+            silent
+        );
+        assert!(
+            named
+                .iter()
+                .all(|(_, kind)| *kind == FaultKind::Unresponsive)
+        );
+        // Not yet: b and c get the abort grace to say they stopped too.
+        assert!(machine.poll_outcome().is_none());
+        assert_eq!(
+            machine.wait(timed_out).deadline,
+            Some(timed_out + ABORT_GRACE)
+        );
+
+        // b says it stopped because c sent it nothing: b is excused, c stays named.
+        let b_stopped =
+            Incoming::Abort(party("b").0, vec![(party("c").0, FaultKind::Unresponsive)]);
+        machine.handle_incoming(timed_out, b_stopped, 1);
+        assert!(machine.poll_outcome().is_none(), "still waiting for c");
+        machine.handle_timeout(timed_out + ABORT_GRACE);
+        let failure = failure(machine.poll_outcome());
+        assert_eq!(failure.reason, FailureReason::TimedOut);
+        assert_eq!(failure.round, "Round 1");
+        assert_eq!(failure.accused(), vec![party("c").0]);
+    }
+
+    #[test]
+    fn a_closed_channel_ends_a_round_that_still_needs_messages() {
+        let now = Instant::now();
+        let a = party("a");
+        let mut sessions = sessions(1, 2);
+        let mut machine = machine(a, sessions.remove(&a).unwrap(), now);
+        work(&mut machine, a, now);
+        machine.handle_closed(now);
+        let failure = failure(machine.poll_outcome());
+        assert_eq!(failure.reason, FailureReason::ChannelClosed);
+        assert!(!machine.wait(now).listen);
+    }
+}
