@@ -361,6 +361,8 @@ where
         }
     }
 
+    /// Starts a round at `now` (counted from `started`, with `carried_cpu` spent before it):
+    /// queues making this party's messages and checking those manul cached for the round.
     fn start_round(
         &mut self,
         session: Arc<EngineSession<P>>,
@@ -428,6 +430,7 @@ where
         });
     }
 
+    /// Queues `work` for the blocking pool, its CPU time counted by `meter`.
     fn queue(
         &mut self,
         meter: &CpuMeter,
@@ -442,6 +445,7 @@ where
         });
     }
 
+    /// Adds a work result to the round's accumulator.
     fn apply(&mut self, apply: Apply<P>) -> Result<(), MpcError> {
         match &mut self.state {
             State::Round(round) => Ok(apply(&round.session, &mut round.accumulator)?),
