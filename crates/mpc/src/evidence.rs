@@ -2,8 +2,9 @@
 //! running a session.
 //!
 //! manul keeps its signed message types private, so this module mirrors their serde layout
-//! (manul 0.2.1 over postcard; the fault tests check it on evidence from real sessions) and
-//! re-checks the ed25519 signatures on message parts itself.
+//! (manul 0.2.1, pinned exactly, over postcard; the fault tests check it on evidence from real
+//! sessions, and `manul_contract` pins manul's bytes) and re-checks the ed25519 signatures on
+//! message parts itself.
 
 use std::{collections::BTreeMap, fmt};
 

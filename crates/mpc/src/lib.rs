@@ -41,6 +41,8 @@ mod evidence;
 #[cfg(feature = "fault-injection")]
 mod fault;
 mod keys;
+#[cfg(test)]
+mod manul_contract;
 mod party;
 #[cfg(test)]
 mod tests;
