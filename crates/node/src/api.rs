@@ -92,11 +92,7 @@ async fn relay(State(inner): AppState, body: Result<Bytes, BytesRejection>) -> R
     match result {
         Ok(response) => {
             metrics::counter!("sigil_node_relayed_total", "outcome" => "ok").increment(1);
-            inner
-                .results
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .done(response.clone(), ttl);
+            inner.requests.results().done(response.clone(), ttl);
             Json(response).into_response()
         }
         Err(error) => {
@@ -104,11 +100,7 @@ async fn relay(State(inner): AppState, body: Result<Bytes, BytesRejection>) -> R
                 .increment(1);
             tracing::info!(code = %error.code, message = %error.message, "relay refused");
             if let Some(id) = request_id {
-                inner
-                    .results
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .failed(id, error.detail(), ttl);
+                inner.requests.results().failed(id, error.detail(), ttl);
             }
             error.into_response()
         }
@@ -182,9 +174,8 @@ async fn signature(
         .parse()
         .map_err(|e| ApiError::new(ErrorCode::BadRequestId, format!("{e}")))?;
     inner
-        .results
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .requests
+        .results()
         .get(&id, inner.config.result_ttl)
         .map(Json)
         .ok_or_else(|| {
@@ -200,7 +191,7 @@ async fn info(State(inner): AppState) -> Json<NodeInfo> {
     let me = inner.me();
     Json(NodeInfo {
         account: me,
-        x25519: inner.x25519.public_key(),
+        x25519: inner.keys.x25519.public_key(),
         endpoint: inner.config.endpoint.as_str().to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         ready: inner.ready(&view),

@@ -43,6 +43,7 @@ impl Inner {
         }
         {
             let mut running = self
+                .key_work
                 .jump_start_running
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
@@ -62,6 +63,7 @@ impl Inner {
                 );
             }
             *self
+                .key_work
                 .jump_start_running
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = false;
@@ -84,9 +86,9 @@ impl Inner {
                     Some(pair) => pair,
                     None => self.run_dkg(block, signers, threshold).await?,
                 };
-                self.identity.store_key_share(&share, &aux)?;
+                self.keys.identity.store_key_share(&share, &aux)?;
                 let key = Arc::new(HeldKey { share, aux });
-                *self.key.write().unwrap_or_else(|e| e.into_inner()) = Some(key.clone());
+                *self.keys.held.write().unwrap_or_else(|e| e.into_inner()) = Some(key.clone());
                 key
             }
         };
@@ -94,7 +96,7 @@ impl Inner {
         let ledger = self.ledger();
         ledger
             .submit(
-                &self.account,
+                &self.keys.account,
                 Call::ConfirmJumpStart { verifying_key },
                 true,
             )

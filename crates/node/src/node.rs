@@ -18,7 +18,7 @@ use sigil_transport::{Backoff, Transport, TransportConfig};
 use tokio::sync::watch;
 
 use crate::identity::{Identity, KeySourceArg};
-use crate::state::{Limits, ProgramCache, Results};
+use crate::state::RequestMemory;
 use crate::view::View;
 
 /// Everything a node needs to start.
@@ -80,30 +80,42 @@ pub struct HeldKey {
     pub aux: AuxData,
 }
 
-/// Shared state of a running node.
-pub struct Inner {
-    pub(crate) config: NodeConfig,
+/// Who a node is: its account and x25519 keys, its keystore and the key share it holds.
+pub(crate) struct Keys {
     pub(crate) account: AccountKeypair,
     pub(crate) x25519: X25519StaticKey,
     pub(crate) identity: Identity,
+    /// The share of the current network key, replaced after a DKG or reshare.
+    pub(crate) held: RwLock<Option<Arc<HeldKey>>>,
+}
+
+/// The node's background key work: the jump start's DKG and its part in a reshare.
+#[derive(Default)]
+pub(crate) struct KeyWork {
+    pub(crate) jump_start_running: Mutex<bool>,
+    /// This node's progress in the current reshare.
+    pub(crate) reshare: Mutex<crate::rotation::ReshareState>,
+}
+
+/// Shared state of a running node, by concern.
+pub struct Inner {
+    pub(crate) config: NodeConfig,
+    pub(crate) keys: Keys,
+    /// The ledger connection, replaced when it is re-established.
     pub(crate) ledger: RwLock<Arc<LedgerClient>>,
     /// The ledger view, replaced (never mutated) at every head; waiters use `subscribe`.
     pub(crate) view: watch::Sender<Arc<View>>,
+    /// Serialises this node's ledger transactions, so nonces do not collide.
+    pub(crate) tx_lock: tokio::sync::Mutex<()>,
     pub(crate) transport: Transport,
     pub(crate) engine: Engine,
     pub(crate) host: Arc<ProgramHost>,
-    pub(crate) key: RwLock<Option<Arc<HeldKey>>>,
-    pub(crate) programs: ProgramCache,
-    pub(crate) limits: Limits,
-    pub(crate) results: Mutex<Results>,
+    /// The pool of connections to other nodes' HTTP APIs.
     pub(crate) http: reqwest::Client,
+    pub(crate) requests: RequestMemory,
+    pub(crate) key_work: KeyWork,
     pub(crate) metrics: Option<PrometheusHandle>,
-    pub(crate) jump_start_running: Mutex<bool>,
-    /// This node's progress in the current reshare.
-    pub(crate) reshare_state: Mutex<crate::rotation::ReshareState>,
     pub(crate) shutdown: watch::Sender<bool>,
-    /// Serialises this node's ledger transactions, so nonces do not collide.
-    pub(crate) tx_lock: tokio::sync::Mutex<()>,
     /// Misbehaviour to commit in signing sessions, changeable at run time.
     #[cfg(feature = "fault-injection")]
     pub(crate) fault: Mutex<Option<sigil_mpc::InjectedFault>>,
@@ -177,27 +189,26 @@ impl Node {
 
         let inner = Arc::new(Inner {
             config,
-            account,
-            x25519,
-            identity,
+            keys: Keys {
+                account,
+                x25519,
+                identity,
+                held: RwLock::new(key),
+            },
             ledger: RwLock::new(Arc::new(ledger)),
             view: watch::Sender::new(Arc::new(view)),
+            tx_lock: tokio::sync::Mutex::new(()),
             transport,
             engine,
             host,
-            key: RwLock::new(key),
-            programs: ProgramCache::default(),
-            limits: Limits::default(),
-            results: Mutex::default(),
             http: reqwest::Client::builder()
                 .timeout(NODE_HTTP_TIMEOUT)
                 .build()
                 .context("cannot build the HTTP client")?,
+            requests: RequestMemory::default(),
+            key_work: KeyWork::default(),
             metrics,
-            jump_start_running: Mutex::new(false),
-            reshare_state: Mutex::default(),
             shutdown: watch::Sender::new(false),
-            tx_lock: tokio::sync::Mutex::new(()),
             #[cfg(feature = "fault-injection")]
             fault: Mutex::new(fault),
         });
@@ -228,7 +239,7 @@ impl Node {
 
     /// This node's account.
     pub fn account(&self) -> AccountId {
-        self.inner.account.account_id()
+        self.inner.keys.account.account_id()
     }
 
     /// Where the HTTP API listens.
@@ -287,7 +298,7 @@ async fn fetch_sets(
 impl Inner {
     /// This node's account id.
     pub(crate) fn me(&self) -> AccountId {
-        self.account.account_id()
+        self.keys.account.account_id()
     }
 
     /// The current ledger connection.
@@ -311,7 +322,7 @@ impl Inner {
         {
             config.fault = self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone();
         }
-        Engine::new(self.account.clone(), config)
+        Engine::new(self.keys.account.clone(), config)
     }
 
     /// Whether this node was told to misbehave (always false outside fault-injection builds).
@@ -331,7 +342,11 @@ impl Inner {
 
     /// The held key share, if any.
     pub(crate) fn held_key(&self) -> Option<Arc<HeldKey>> {
-        self.key.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.keys
+            .held
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Whether the node can serve its role.
@@ -362,7 +377,7 @@ impl Inner {
         let me = self.me();
         let ledger = self.ledger();
         let existing = ledger.rpc().validator(me).await?;
-        let x25519 = self.x25519.public_key();
+        let x25519 = self.keys.x25519.public_key();
         let endpoint = self.config.endpoint.clone();
         let calls = match existing {
             None => vec![Call::Validate {
@@ -384,7 +399,7 @@ impl Inner {
         for call in calls {
             tracing::info!(?call, "updating this validator on the ledger");
             let result = ledger
-                .submit(&self.account, call, true)
+                .submit(&self.keys.account, call, true)
                 .await
                 .context("the ledger refused this validator")?;
             if result.included.is_none() {

@@ -27,7 +27,7 @@ impl Inner {
     /// the envelope age limit.
     pub(crate) fn first_sighting(&self, id: [u8; 32], what: &str) -> Result<(), ApiError> {
         let window = std::time::Duration::from_millis(MAX_ENVELOPE_AGE_MS * 2);
-        if self.limits.replay().insert(id, window) {
+        if self.requests.limits.replay().insert(id, window) {
             Ok(())
         } else {
             Err(ApiError::new(ErrorCode::Replayed, what))
@@ -47,7 +47,7 @@ impl Inner {
         }
         let user = match sigil_crypto::open(
             &envelope,
-            &self.x25519,
+            &self.keys.x25519,
             &OpenPolicy::fresh_within(MAX_ENVELOPE_AGE_MS),
         ) {
             Ok(user) => user,
@@ -61,9 +61,8 @@ impl Inner {
         ) {
             return (None, Err(error));
         }
-        self.results
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.requests
+            .results()
             .pending(request_id, self.config.result_ttl);
         let result = async {
             let checked = self
@@ -112,7 +111,7 @@ impl Inner {
             let members: Vec<AccountId> = committee.iter().copied().collect();
             let excluded: Vec<AccountId> = excluded.into_iter().collect();
             let ticket = sigil_ledger_api::tx::sign_ticket(
-                &self.account,
+                &self.keys.account,
                 self.ledger().chain_id(),
                 session,
                 BlockNumber(checked.request.block),
@@ -156,9 +155,8 @@ impl Inner {
                 }
                 Err(error) => {
                     report.error = Some(error.detail());
-                    self.results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
+                    self.requests
+                        .results()
                         .attempted(&request_id, report.clone());
                     attempts.push(report);
                     metrics::counter!("sigil_node_attempts_failed_total").increment(1);
@@ -174,10 +172,7 @@ impl Inner {
             }
         }
         let offences = self.offences_of(&sessions).await;
-        self.results
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .offences(&request_id, offences);
+        self.requests.results().offences(&request_id, offences);
         Err(last_error.unwrap_or_else(|| ApiError::internal("no signing attempt was made")))
     }
 
@@ -278,7 +273,7 @@ impl Inner {
         let request_id = RequestId::from_slice(&sigil_crypto::secret::random_array::<32>())
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let envelope = sigil_crypto::seal(
-            &self.account,
+            &self.keys.account,
             &SealParams {
                 recipient: info.x25519,
                 request_id,

@@ -68,7 +68,11 @@ impl Inner {
         }
         let started = reshare.started.0;
         {
-            let mut state = self.reshare_state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut state = self
+                .key_work
+                .reshare
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             if state.started != started {
                 *state = ReshareState {
                     started,
@@ -90,7 +94,11 @@ impl Inner {
                     .with_context(|| format!("reshare attempt {attempt}")),
                 Err(error) => Err(error),
             };
-            let mut state = self.reshare_state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut state = self
+                .key_work
+                .reshare
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             if state.started == started {
                 state.running = false;
                 match outcome {
@@ -107,7 +115,8 @@ impl Inner {
     /// The attempt due now (from the ledger's clock), or `None` if this node already tried it.
     async fn reshare_attempt(&self, started: u64, view: &View) -> anyhow::Result<Option<u64>> {
         let known = self
-            .reshare_state
+            .key_work
+            .reshare
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .started_timestamp_ms;
@@ -124,7 +133,11 @@ impl Inner {
             }
         };
         let attempt = view.head_timestamp_ms.saturating_sub(started_ms) / RESHARE_ATTEMPT_MS;
-        let mut state = self.reshare_state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self
+            .key_work
+            .reshare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if state.started != started {
             return Ok(None);
         }
@@ -141,12 +154,12 @@ impl Inner {
     fn settle_shares(&self, view: &View) -> anyhow::Result<()> {
         let me = self.me();
         let signers: BTreeSet<AccountId> = view.signer_set.signers.iter().copied().collect();
-        if let Some((share, aux)) = self.identity.next_key_share()?
+        if let Some((share, aux)) = self.keys.identity.next_key_share()?
             && share.holders() == &signers
             && usize::from(view.signer_set.threshold) == share.threshold()
         {
-            self.identity.promote_next_key_share()?;
-            *self.key.write().unwrap_or_else(|e| e.into_inner()) =
+            self.keys.identity.promote_next_key_share()?;
+            *self.keys.held.write().unwrap_or_else(|e| e.into_inner()) =
                 Some(Arc::new(HeldKey { share, aux }));
             tracing::info!(
                 signers = signers.len(),
@@ -160,8 +173,8 @@ impl Inner {
             .as_ref()
             .is_some_and(|r| r.new_signers.contains(&me));
         if !signers.contains(&me) && !joining && self.held_key().is_some() {
-            self.identity.delete_key_shares()?;
-            *self.key.write().unwrap_or_else(|e| e.into_inner()) = None;
+            self.keys.identity.delete_key_shares()?;
+            *self.keys.held.write().unwrap_or_else(|e| e.into_inner()) = None;
             tracing::warn!("rotated out of the signer set: key share deleted");
         }
         Ok(())
@@ -196,7 +209,7 @@ impl Inner {
         }
         let chain_id = self.ledger().chain_id().to_string();
         let block = reshare.started.0;
-        let new_share = match self.identity.next_key_share()? {
+        let new_share = match self.keys.identity.next_key_share()? {
             Some((share, aux)) if share.holders() == &new => Some((share, aux)),
             _ => None,
         };
@@ -263,7 +276,7 @@ impl Inner {
                 if share.verifying_key() != network_key {
                     anyhow::bail!("the reshare produced a share of another key");
                 }
-                self.identity.store_next_key_share(&share, &aux)?;
+                self.keys.identity.store_next_key_share(&share, &aux)?;
                 metrics::histogram!("sigil_node_reshare_seconds")
                     .record(started.elapsed().as_secs_f64());
                 tracing::info!(

@@ -54,7 +54,7 @@ impl Inner {
             "signed"
         );
         let attestation = attest(
-            &self.account,
+            &self.keys.account,
             &checked.digest,
             &vk,
             &checked.message_hash,
@@ -78,7 +78,7 @@ impl Inner {
     ) -> Result<(Checked, Session, Arc<HeldKey>), ApiError> {
         let outer = sigil_crypto::open(
             &envelope,
-            &self.x25519,
+            &self.keys.x25519,
             &OpenPolicy::fresh_within(MAX_ENVELOPE_AGE_MS),
         )?;
         let view = self.view();
@@ -214,7 +214,7 @@ impl Inner {
     /// Submits a transaction and waits for its block; one at a time, so nonces do not collide.
     pub(crate) async fn submit(&self, call: Call) -> anyhow::Result<()> {
         let _turn = self.tx_lock.lock().await;
-        let result = self.ledger().submit(&self.account, call, true).await?;
+        let result = self.ledger().submit(&self.keys.account, call, true).await?;
         if result.included.is_none() {
             anyhow::bail!("the ledger did not include transaction {}", result.hash);
         }

@@ -25,6 +25,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What the request paths remember: program records, replay and rate limits, kept results.
+#[derive(Default)]
+pub struct RequestMemory {
+    /// Program records read from the ledger.
+    pub programs: ProgramCache,
+    /// Replay cache and rate limits.
+    pub limits: Limits,
+    results: Mutex<Results>,
+}
+
+impl RequestMemory {
+    /// Results of relayed requests.
+    pub fn results(&self) -> MutexGuard<'_, Results> {
+        lock(&self.results)
+    }
+}
+
 /// What admits a request: the replay cache and the rate limits.
 #[derive(Default)]
 pub struct Limits {

@@ -106,7 +106,12 @@ impl Inner {
         let block = checked.request.block;
         let limit = view.params.request_limit;
         let oldest = view.head.saturating_sub(self.config.request_window);
-        if self.limits.rate().reserve(vk, block, limit, oldest) {
+        if self
+            .requests
+            .limits
+            .rate()
+            .reserve(vk, block, limit, oldest)
+        {
             Ok(())
         } else {
             Err(ApiError::new(
@@ -118,12 +123,12 @@ impl Inner {
 
     /// Gives back a slot taken by [`Inner::reserve_rate`] when the signature failed.
     pub(crate) fn release_rate(&self, vk: sigil_primitives::VerifyingKey, block: u64) {
-        self.limits.rate().release(vk, block);
+        self.requests.limits.rate().release(vk, block);
     }
 
     /// A stored program, cached by id (ids are content hashes, so entries never go stale).
     async fn program(&self, id: ProgramId) -> Result<Arc<ProgramRecord>, ApiError> {
-        if let Some(record) = self.programs.get(&id) {
+        if let Some(record) = self.requests.programs.get(&id) {
             return Ok(record);
         }
         let record = self
@@ -135,6 +140,6 @@ impl Inner {
             .ok_or_else(|| {
                 ApiError::internal(format!("program {id} is missing from the ledger"))
             })?;
-        Ok(self.programs.insert(id, Arc::new(record)))
+        Ok(self.requests.programs.insert(id, Arc::new(record)))
     }
 }
