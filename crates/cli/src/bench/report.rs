@@ -583,3 +583,233 @@ fn profile_table(r: &Report, out: &mut String) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::metrics::{NetProfile, RoundCost};
+    use super::*;
+
+    fn latency(p50_ms: f64) -> Latency {
+        Latency {
+            samples: 20,
+            mean_ms: p50_ms + 3.4,
+            p50_ms,
+            p90_ms: p50_ms + 10.6,
+            p99_ms: p50_ms + 20.5,
+            max_ms: p50_ms + 31.0,
+            min_ms: p50_ms - 5.0,
+        }
+    }
+
+    fn level(concurrency: usize, rate: f64, latency: Option<Latency>) -> Level {
+        Level {
+            concurrency,
+            requests: 20,
+            signed: 19,
+            errors: 1,
+            error_samples: Vec::new(),
+            retried: 0,
+            seconds: 2.0,
+            signatures_per_second: rate,
+            latency,
+            samples: Vec::new(),
+        }
+    }
+
+    fn settings(connections: &str) -> PathSettings {
+        PathSettings {
+            connections: connections.into(),
+            program_fuel: "per-program".into(),
+            program_cache: 64,
+        }
+    }
+
+    fn round_cost(round: &str, cpu_ms: f64) -> RoundCost {
+        RoundCost {
+            round: round.into(),
+            cpu_ms,
+            wait_ms: cpu_ms * 2.0,
+            wall_ms: cpu_ms * 3.0,
+        }
+    }
+
+    /// A report with every optional part present.
+    fn full() -> Report {
+        let mut ours = PathRun::new(
+            settings("persistent"),
+            level(1, 1.5, Some(latency(640.0))),
+            vec![
+                level(1, 1.5, Some(latency(650.0))),
+                level(4, 4.25, Some(latency(900.0))),
+            ],
+        );
+        ours.set_handshakes(Some(12));
+        ours.profile = Some(NetProfile {
+            checks_ms: Some(4.4),
+            program_ms: Some(0.123),
+            session_ms: None,
+            rounds: vec![round_cost("Round1", 10.0), round_cost("Round2", 4.0)],
+        });
+        let mut baseline = PathRun::new(
+            settings("per-session"),
+            level(1, 1.0, None),
+            vec![level(1, 1.0, Some(latency(1000.0))), level(2, 0.0, None)],
+        );
+        baseline.set_handshakes(None);
+        let mut report = Report {
+            version: "0.1.0".into(),
+            date: "2026-01-02T03:04:05Z".into(),
+            commit: Some("0123456789ab".into()),
+            machine: Machine {
+                cores: 8,
+                cpu: Some("Test CPU".into()),
+                os: "linux x86_64".into(),
+            },
+            parameters: "production".into(),
+            topology: Topology {
+                validators: 5,
+                signers: 3,
+                signer_names: vec!["alice".into(), "bob".into(), "charlie".into()],
+                threshold: 2,
+                relayer: "5Relayer".into(),
+                relayer_name: Some("dave".into()),
+                block_time_ms: Some(500),
+                attached: false,
+            },
+            setup: Setup {
+                devnet_seconds: Some(3.0),
+                dkg_seconds: Some(41.26),
+                reshare_seconds: None,
+                reshare: None,
+            },
+            figures: Figures {
+                register: Some(latency(1500.0)),
+                program: Some(ProgramEval {
+                    program: "eth-allowlist".into(),
+                    bytecode_bytes: 1000,
+                    compile_ms: 120.0,
+                    cached_p50_us: 35.25,
+                    cached_p99_us: 50.0,
+                    uncached_p50_ms: 130.5,
+                    fuel_used: 1234,
+                }),
+            },
+            ours: Some(ours),
+            baseline: Some(baseline),
+            ratios: None,
+            engine: Some(EngineRun {
+                committee: vec!["alice".into(), "bob".into()],
+                wall: latency(420.0),
+                cpu_per_party_ms: vec![("alice".into(), 100.0)],
+                rounds: 3,
+                bytes_sent_per_party: 1000,
+                profile: vec![round_cost("Round1", 9.0)],
+            }),
+            network_overhead: None,
+            total_seconds: 123.4,
+        };
+        report.finish_ratios();
+        report.finish_overhead();
+        report
+    }
+
+    /// A report of a run that measured nothing.
+    fn empty() -> Report {
+        Report {
+            version: "0.1.0".into(),
+            date: "2026-01-02T03:04:05Z".into(),
+            commit: None,
+            machine: Machine {
+                cores: 1,
+                cpu: None,
+                os: "linux x86_64".into(),
+            },
+            parameters: "production".into(),
+            topology: Topology {
+                validators: 1,
+                signers: 1,
+                signer_names: Vec::new(),
+                threshold: 1,
+                relayer: "5Relayer".into(),
+                relayer_name: None,
+                block_time_ms: None,
+                attached: true,
+            },
+            setup: Setup {
+                reshare: Some("not enough validators".into()),
+                ..Setup::default()
+            },
+            figures: Figures::default(),
+            ours: None,
+            baseline: None,
+            ratios: None,
+            engine: None,
+            network_overhead: None,
+            total_seconds: 0.4,
+        }
+    }
+
+    // The table is what people compare runs by: its layout must not drift.
+    #[test]
+    fn the_table_of_a_full_report() {
+        assert_eq!(table(&full()), FULL_TABLE);
+    }
+
+    #[test]
+    fn the_table_of_an_empty_report() {
+        assert_eq!(table(&empty()), EMPTY_TABLE);
+    }
+
+    const FULL_TABLE: &str = r"
+Sigil benchmark
+  run          2026-01-02T03:04:05Z 0123456789ab, sigil 0.1.0, production parameters
+  machine      8 cores (Test CPU), linux x86_64
+  topology     5 validators, 3 signers, threshold 2 (committee of 2), relayer dave, 500 ms blocks
+
+  setup                                                    
+    DKG (jump start)                                 41.3 s
+    reshare (skipped)                          not measured
+    register a key (p50 of 20, max 1531 ms)         1500 ms
+    program eth-allowlist (cached, p50)             35.2 µs
+    program compile + evaluate (no cache, p50)     130.5 ms
+
+  latency (20 at c=1)           p50        p90        p99        max       mean   errors
+  sigil                      640 ms     651 ms     660 ms     671 ms     643 ms        1
+  baseline               no request signed (1 errors)
+  engine alone               420 ms     431 ms     440 ms     451 ms     423 ms
+  network path overhead: 220 ms of 640 ms (34%)
+
+  throughput (sig/s)              sigil       baseline    ratio
+    concurrency 1                  1.50           1.00     1.50
+    concurrency 4                  4.25              -        -
+    peak                      4.25 @c=4      1.00 @c=1
+
+  one signature on a signer (mean): checks 4 ms, program evaluation 0.12 ms, session -
+  round                 net CPU   net wait   net wall    alone CPU alone wait
+  Round1                  10 ms      20 ms      30 ms         9 ms      18 ms
+  Round2                   4 ms       8 ms      12 ms            -          -
+
+  ratios (sigil / baseline): latency p50 -, p90 -, p99 -; peak throughput 4.250
+  baseline path: connections per-session, program fuel per-program, program cache 64; ? handshakes per signature
+  sigil path:    connections persistent, program fuel per-program, program cache 64; 0.21 handshakes per signature
+
+  total 123 s
+";
+
+    const EMPTY_TABLE: &str = r"
+Sigil benchmark
+  run          2026-01-02T03:04:05Z (no commit), sigil 0.1.0, production parameters
+  machine      1 cores, linux x86_64
+  topology     1 validators, 1 signers, threshold 1 (committee of 1), relayer 5Relayer
+
+  setup                                                    
+    DKG (jump start)                           not measured
+    reshare (not enough validators)            not measured
+
+  latency (0 at c=0)            p50        p90        p99        max       mean   errors
+
+  throughput (sig/s)              sigil       baseline    ratio
+
+  total 0 s
+";
+}
