@@ -314,6 +314,19 @@ macro_rules! line {
 /// The report as a table.
 pub fn table(r: &Report) -> String {
     let mut out = String::new();
+    identity_lines(r, &mut out);
+    setup_table(r, &mut out);
+    latency_table(r, &mut out);
+    throughput_table(r, &mut out);
+    profile_table(r, &mut out);
+    ratio_lines(r, &mut out);
+    line!(out);
+    line!(out, "  total {:.0} s", r.total_seconds);
+    out
+}
+
+/// The title, then what ran where: run, machine, topology.
+fn identity_lines(r: &Report, out: &mut String) {
     let t = &r.topology;
     line!(out);
     line!(out, "Sigil benchmark");
@@ -346,6 +359,10 @@ pub fn table(r: &Report) -> String {
         t.block_time_ms
             .map_or_else(String::new, |b| format!(", {b} ms blocks"))
     );
+}
+
+/// Set-up times, registration and program evaluation.
+fn setup_table(r: &Report, out: &mut String) {
     line!(out);
     line!(out, "  {:<44} {:>12}", "setup", "");
     line!(
@@ -388,38 +405,13 @@ pub fn table(r: &Report) -> String {
             format!("{:.1} ms", p.uncached_p50_ms)
         );
     }
+}
+
+/// The latency run of each path and of the engine alone, and the network path's overhead.
+fn latency_table(r: &Report, out: &mut String) {
     line!(out);
-    let header = |out: &mut String, label: &str| {
-        line!(
-            out,
-            "  {label:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
-            "p50",
-            "p90",
-            "p99",
-            "max",
-            "mean",
-            "errors"
-        );
-    };
-    let row = |out: &mut String, name: &str, level: &Level| match &level.latency {
-        Some(l) => line!(
-            out,
-            "  {name:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
-            ms(l.p50_ms),
-            ms(l.p90_ms),
-            ms(l.p99_ms),
-            ms(l.max_ms),
-            ms(l.mean_ms),
-            level.errors
-        ),
-        None => line!(
-            out,
-            "  {name:<22} no request signed ({} errors)",
-            level.errors
-        ),
-    };
-    header(
-        &mut out,
+    latency_header(
+        out,
         &format!(
             "latency ({} at c={})",
             r.ours.as_ref().map_or(0, |o| o.latency.requests),
@@ -427,10 +419,10 @@ pub fn table(r: &Report) -> String {
         ),
     );
     if let Some(o) = &r.ours {
-        row(&mut out, "sigil", &o.latency);
+        latency_row(out, "sigil", &o.latency);
     }
     if let Some(b) = &r.baseline {
-        row(&mut out, "baseline", &b.latency);
+        latency_row(out, "baseline", &b.latency);
     }
     if let Some(e) = &r.engine {
         line!(
@@ -453,6 +445,45 @@ pub fn table(r: &Report) -> String {
             o.overhead_share * 100.0
         );
     }
+}
+
+/// The latency columns' header, after `label`.
+fn latency_header(out: &mut String, label: &str) {
+    line!(
+        out,
+        "  {label:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+        "mean",
+        "errors"
+    );
+}
+
+/// One path's latency run under [`latency_header`].
+fn latency_row(out: &mut String, name: &str, level: &Level) {
+    match &level.latency {
+        Some(l) => line!(
+            out,
+            "  {name:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            ms(l.p50_ms),
+            ms(l.p90_ms),
+            ms(l.p99_ms),
+            ms(l.max_ms),
+            ms(l.mean_ms),
+            level.errors
+        ),
+        None => line!(
+            out,
+            "  {name:<22} no request signed ({} errors)",
+            level.errors
+        ),
+    }
+}
+
+/// Our throughput sweep beside the baseline's at the same concurrency, and both peaks.
+fn throughput_table(r: &Report, out: &mut String) {
     line!(out);
     line!(
         out,
@@ -462,83 +493,85 @@ pub fn table(r: &Report) -> String {
         "baseline",
         "ratio"
     );
-    if let Some(o) = &r.ours {
-        for level in &o.throughput {
-            let base = r.baseline.as_ref().and_then(|b| {
-                b.throughput
-                    .iter()
-                    .find(|l| l.concurrency == level.concurrency)
-            });
-            let ratio = base.filter(|b| b.signatures_per_second > 0.0).map(|b| {
-                format!(
-                    "{:.2}",
-                    level.signatures_per_second / b.signatures_per_second
-                )
-            });
-            line!(
-                out,
-                "  {:<22} {:>14} {:>14} {:>8}",
-                format!("  concurrency {}", level.concurrency),
-                format!("{:.2}", level.signatures_per_second),
-                base.map_or_else(|| "-".into(), |b| format!("{:.2}", b.signatures_per_second)),
-                ratio.unwrap_or_else(|| "-".into())
-            );
-        }
-        line!(
-            out,
-            "  {:<22} {:>14} {:>14}",
-            "  peak",
-            format!(
+    let Some(o) = &r.ours else {
+        return;
+    };
+    for level in &o.throughput {
+        let base = r.baseline.as_ref().and_then(|b| {
+            b.throughput
+                .iter()
+                .find(|l| l.concurrency == level.concurrency)
+        });
+        throughput_row(out, level, base);
+    }
+    line!(
+        out,
+        "  {:<22} {:>14} {:>14}",
+        "  peak",
+        format!(
+            "{:.2} @c={}",
+            o.peak_signatures_per_second, o.peak_concurrency
+        ),
+        r.baseline.as_ref().map_or_else(
+            || "-".into(),
+            |b| format!(
                 "{:.2} @c={}",
-                o.peak_signatures_per_second, o.peak_concurrency
-            ),
-            r.baseline.as_ref().map_or_else(
-                || "-".into(),
-                |b| format!(
-                    "{:.2} @c={}",
-                    b.peak_signatures_per_second, b.peak_concurrency
-                )
+                b.peak_signatures_per_second, b.peak_concurrency
             )
-        );
-    }
-    profile_table(r, &mut out);
-    if let Some(x) = &r.ratios {
-        line!(out);
-        let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
-        line!(
-            out,
-            "  ratios (sigil / baseline): latency p50 {}, p90 {}, p99 {}; peak throughput {:.3}",
-            f(x.latency_p50),
-            f(x.latency_p90),
-            f(x.latency_p99),
-            x.throughput_peak
-        );
-        if let (Some(o), Some(b)) = (&r.ours, &r.baseline) {
-            let handshakes = |p: &PathRun| {
-                p.handshakes_per_signature
-                    .map_or_else(|| "?".into(), |h| format!("{h:.2}"))
-            };
-            line!(
-                out,
-                "  baseline path: connections {}, program fuel {}, program cache {}; {} handshakes per signature",
-                b.settings.connections,
-                b.settings.program_fuel,
-                b.settings.program_cache,
-                handshakes(b)
-            );
-            line!(
-                out,
-                "  sigil path:    connections {}, program fuel {}, program cache {}; {} handshakes per signature",
-                o.settings.connections,
-                o.settings.program_fuel,
-                o.settings.program_cache,
-                handshakes(o)
-            );
-        }
-    }
+        )
+    );
+}
+
+/// One concurrency of our sweep, with the baseline's level at the same concurrency if it ran.
+fn throughput_row(out: &mut String, level: &Level, base: Option<&Level>) {
+    let ratio = base.filter(|b| b.signatures_per_second > 0.0).map(|b| {
+        format!(
+            "{:.2}",
+            level.signatures_per_second / b.signatures_per_second
+        )
+    });
+    line!(
+        out,
+        "  {:<22} {:>14} {:>14} {:>8}",
+        format!("  concurrency {}", level.concurrency),
+        format!("{:.2}", level.signatures_per_second),
+        base.map_or_else(|| "-".into(), |b| format!("{:.2}", b.signatures_per_second)),
+        ratio.unwrap_or_else(|| "-".into())
+    );
+}
+
+/// Ours over the baseline's, and how each path was configured.
+fn ratio_lines(r: &Report, out: &mut String) {
+    let Some(x) = &r.ratios else {
+        return;
+    };
     line!(out);
-    line!(out, "  total {:.0} s", r.total_seconds);
-    out
+    let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
+    line!(
+        out,
+        "  ratios (sigil / baseline): latency p50 {}, p90 {}, p99 {}; peak throughput {:.3}",
+        f(x.latency_p50),
+        f(x.latency_p90),
+        f(x.latency_p99),
+        x.throughput_peak
+    );
+    if let (Some(o), Some(b)) = (&r.ours, &r.baseline) {
+        path_line(out, "baseline path: ", b);
+        path_line(out, "sigil path:    ", o);
+    }
+}
+
+/// How one path was configured, and its handshakes per signature; `label` ends in its padding.
+fn path_line(out: &mut String, label: &str, p: &PathRun) {
+    line!(
+        out,
+        "  {label}connections {}, program fuel {}, program cache {}; {} handshakes per signature",
+        p.settings.connections,
+        p.settings.program_fuel,
+        p.settings.program_cache,
+        p.handshakes_per_signature
+            .map_or_else(|| "?".into(), |h| format!("{h:.2}"))
+    );
 }
 
 /// Where one signature's time goes: each round's CPU and waiting on a signer of the network
