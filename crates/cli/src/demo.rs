@@ -388,35 +388,45 @@ fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
+/// Prints the outcome: one JSON object with `json`, else a summary for people.
 fn print(o: &Outcome, total: Duration, json: bool) {
     if json {
-        let out = serde_json::json!({
-            "verifying_key": o.verifying_key.to_string(),
-            "eth_address": o.eth_address.to_checksum(None),
-            "chain_id": CHAIN_ID,
-            "tx_unsigned": hex0x(&o.tx_unsigned),
-            "tx_signed": hex0x(&o.signed.raw),
-            "tx_hash": o.signed.hash.to_string(),
-            "message_hash": hex0x(&o.message_hash),
-            "signature": o.signature.to_string(),
-            "refused_error": o.refused_code,
-            "refused_message": o.refused_message,
-            "security_parameters": o.security_parameters,
-            "network_key": o.network_key,
-            "program_id": o.program_id,
-            "user_account": o.user.account_id().to_string(),
-            "allowed_to": ALLOWED.to_checksum(None),
-            "forbidden_to": FORBIDDEN.to_checksum(None),
-            "value_wei": VALUE_WEI.to_string(),
-            "devnet_seconds": round(o.devnet_seconds),
-            "dkg_seconds": round(o.dkg_seconds),
-            "sign_seconds": round(o.sign_seconds),
-            "total_seconds": round(total.as_secs_f64()),
-            "topology": o.topology,
-        });
-        println!("{out}");
-        return;
+        println!("{}", json_outcome(o, total));
+    } else {
+        print_summary(o, total);
     }
+}
+
+/// The outcome as the one JSON object of `--json`.
+fn json_outcome(o: &Outcome, total: Duration) -> serde_json::Value {
+    serde_json::json!({
+        "verifying_key": o.verifying_key.to_string(),
+        "eth_address": o.eth_address.to_checksum(None),
+        "chain_id": CHAIN_ID,
+        "tx_unsigned": hex0x(&o.tx_unsigned),
+        "tx_signed": hex0x(&o.signed.raw),
+        "tx_hash": o.signed.hash.to_string(),
+        "message_hash": hex0x(&o.message_hash),
+        "signature": o.signature.to_string(),
+        "refused_error": o.refused_code,
+        "refused_message": o.refused_message,
+        "security_parameters": o.security_parameters,
+        "network_key": o.network_key,
+        "program_id": o.program_id,
+        "user_account": o.user.account_id().to_string(),
+        "allowed_to": ALLOWED.to_checksum(None),
+        "forbidden_to": FORBIDDEN.to_checksum(None),
+        "value_wei": VALUE_WEI.to_string(),
+        "devnet_seconds": round(o.devnet_seconds),
+        "dkg_seconds": round(o.dkg_seconds),
+        "sign_seconds": round(o.sign_seconds),
+        "total_seconds": round(total.as_secs_f64()),
+        "topology": o.topology,
+    })
+}
+
+/// The outcome for people: the network, the timings, the key, both transactions.
+fn print_summary(o: &Outcome, total: Duration) {
     let topo = &o.topology;
     let names = |key: &str| -> String {
         topo[key]
