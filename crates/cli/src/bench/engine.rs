@@ -179,8 +179,7 @@ pub async fn run(input: &Input, signatures: usize) -> anyhow::Result<EngineRun> 
     let mut totals = Totals::new(committee.engines.len(), signatures);
     for done in 0..signatures {
         let (wall, outcomes) = committee.sign_once(input).await?;
-        totals.walls.push(wall);
-        totals.add(&outcomes, &input.verifying_key)?;
+        totals.add(wall, &outcomes, &input.verifying_key)?;
         step.update(&format!("{}/{signatures}", done + 1));
     }
     let result = totals.into_run(input, signatures)?;
@@ -301,9 +300,15 @@ impl Totals {
         }
     }
 
-    /// Adds one signature's outcomes (one per party, in member order), checking each was made
-    /// with `verifying_key`.
-    fn add(&mut self, outcomes: &[Signed], verifying_key: &VerifyingKey) -> anyhow::Result<()> {
+    /// Adds one signature: its wall time and its outcomes (one per party, in member order),
+    /// checking each was made with `verifying_key`.
+    fn add(
+        &mut self,
+        wall: Duration,
+        outcomes: &[Signed],
+        verifying_key: &VerifyingKey,
+    ) -> anyhow::Result<()> {
+        self.walls.push(wall);
         for (i, signed) in outcomes.iter().enumerate() {
             if signed.verifying_key != *verifying_key {
                 bail!("the engine signed under another key than the registered one");
