@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use alloy_consensus::TxEip1559;
 use alloy_primitives::{Address, U256, address};
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
@@ -18,9 +19,9 @@ use sigil::eth;
 use sigil::progress::Step;
 use sigil_client::rpc::LedgerApiClient as _;
 use sigil_client::types::{Call, Event};
-use sigil_client::{ClientError, SignRequest};
+use sigil_client::{ClientError, LedgerClient, SignRequest, SignResponse};
 use sigil_crypto::{AccountKeypair, ProgramContents};
-use sigil_primitives::{HashingAlgorithm, ProgramInstance, ProgramList};
+use sigil_primitives::{AccountId, HashingAlgorithm, ProgramInstance, ProgramList, VerifyingKey};
 use sigil_programs::INTERFACE_VERSION;
 
 /// The `eth-allowlist` program, embedded so the demo runs from any directory.
@@ -104,43 +105,28 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The allowed transaction, and how the network signed it.
+struct Allowed {
+    tx: TxEip1559,
+    /// What was signed: the transaction's signing payload.
+    tx_unsigned: Vec<u8>,
+    response: SignResponse,
+    /// The committee's devnet names.
+    committee: Vec<String>,
+    /// The relayer's devnet name.
+    relayer: String,
+    sign_time: Duration,
+}
+
+/// Everything the demo does once the devnet runs: DKG, deploy, register, sign, check, refuse.
 async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcome> {
     let dkg = devnet.jump_start().await?;
+    let devnet = &*devnet;
     let network_key = devnet
         .network_key()
         .ok_or_else(|| anyhow!("the jump start finished without a network key"))?;
     let client = devnet.client();
-
-    let signers = devnet.signers().await?;
-    let relayers = devnet.relayers().await?;
-    let set = client.rpc().signer_set().await?;
-    // In start order (alice first), with each node's name and endpoint.
-    let describe = |accounts: &[sigil_primitives::AccountId]| -> Vec<serde_json::Value> {
-        devnet
-            .nodes()
-            .iter()
-            .filter(|n| accounts.contains(&n.account))
-            .map(|n| {
-                serde_json::json!({
-                    "name": n.name,
-                    "account": n.account.to_string(),
-                    "endpoint": n.endpoint,
-                })
-            })
-            .collect()
-    };
-    let name = |a: &sigil_primitives::AccountId| {
-        devnet
-            .name_of(a)
-            .map_or_else(|| a.to_string(), str::to_owned)
-    };
-    let mut topology = serde_json::json!({
-        "ledger": devnet.ledger_url(),
-        "validators": devnet.nodes().len(),
-        "threshold": set.threshold,
-        "signers": describe(&signers),
-        "relayers": describe(&relayers),
-    });
+    let mut topology = topology(devnet).await?;
 
     // A fresh user deploys the program and registers a key that may only pay ALLOWED.
     let user = AccountKeypair::generate();
@@ -150,50 +136,143 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
     let verifying_key = registered.verifying_key;
     let eth_address = eth::address(&verifying_key);
 
-    // The allowed transaction.
+    let allowed = sign_allowed(devnet, &user, verifying_key).await?;
+    let security_parameters = security_parameters(devnet, &allowed.response.relayer).await?;
+    let (message_hash, signed) = check_allowed(&allowed, verifying_key, eth_address)?;
+    let (refused_code, refused_message) = sign_forbidden(client, &user, verifying_key).await?;
+
+    topology["committee"] = allowed.committee.clone().into();
+    topology["relayer"] = allowed.relayer.clone().into();
+    Ok(Outcome {
+        network_key: network_key.to_string(),
+        program_id: program_id.to_string(),
+        user,
+        verifying_key,
+        eth_address,
+        tx_unsigned: allowed.tx_unsigned,
+        message_hash,
+        signature: allowed.response.signature,
+        signed,
+        committee: allowed.committee,
+        relayer: allowed.relayer,
+        security_parameters,
+        refused_code,
+        refused_message,
+        devnet_seconds,
+        dkg_seconds: dkg.as_secs_f64(),
+        sign_seconds: allowed.sign_time.as_secs_f64(),
+        topology,
+    })
+}
+
+/// The network for the JSON output's `topology`; the committee and relayer are added once
+/// they signed.
+async fn topology(devnet: &Devnet) -> anyhow::Result<serde_json::Value> {
+    let signers = devnet.signers().await?;
+    let relayers = devnet.relayers().await?;
+    let set = devnet.client().rpc().signer_set().await?;
+    Ok(serde_json::json!({
+        "ledger": devnet.ledger_url(),
+        "validators": devnet.nodes().len(),
+        "threshold": set.threshold,
+        "signers": describe(devnet, &signers),
+        "relayers": describe(devnet, &relayers),
+    }))
+}
+
+/// The nodes with these accounts, in start order (alice first), with name and endpoint.
+fn describe(devnet: &Devnet, accounts: &[AccountId]) -> Vec<serde_json::Value> {
+    devnet
+        .nodes()
+        .iter()
+        .filter(|n| accounts.contains(&n.account))
+        .map(|n| {
+            serde_json::json!({
+                "name": n.name,
+                "account": n.account.to_string(),
+                "endpoint": n.endpoint,
+            })
+        })
+        .collect()
+}
+
+/// The devnet name of `account`, or the account itself.
+fn node_name(devnet: &Devnet, account: &AccountId) -> String {
+    devnet
+        .name_of(account)
+        .map_or_else(|| account.to_string(), str::to_owned)
+}
+
+/// A request to sign the keccak256 of `message` with `verifying_key`.
+fn keccak_request(verifying_key: VerifyingKey, message: Vec<u8>) -> SignRequest {
+    SignRequest {
+        verifying_key,
+        message,
+        hashing: HashingAlgorithm::Keccak256,
+        aux_data: vec![Vec::new()],
+    }
+}
+
+/// Has the network sign an EIP-1559 transaction to [`ALLOWED`], which the key's program allows.
+async fn sign_allowed(
+    devnet: &Devnet,
+    user: &AccountKeypair,
+    verifying_key: VerifyingKey,
+) -> anyhow::Result<Allowed> {
     let tx = eth::transfer(CHAIN_ID, 0, ALLOWED, U256::from(VALUE_WEI));
     let tx_unsigned = eth::signing_payload(&tx);
     let step = Step::start(format!(
         "signing an EIP-1559 transaction to {ALLOWED} (allowed)"
     ));
-    let response = client
-        .sign(
-            &user,
-            SignRequest {
-                verifying_key,
-                message: tx_unsigned.clone(),
-                hashing: HashingAlgorithm::Keccak256,
-                aux_data: vec![Vec::new()],
-            },
-        )
+    let response = devnet
+        .client()
+        .sign(user, keccak_request(verifying_key, tx_unsigned.clone()))
         .await
         .context("the network did not sign the allowed transaction")?;
+    let committee: Vec<String> = response
+        .committee
+        .iter()
+        .map(|a| node_name(devnet, a))
+        .collect();
+    let relayer = node_name(devnet, &response.relayer);
     let sign_time = step.finish(&format!(
-        "signed by {} via relayer {}",
-        response
-            .committee
-            .iter()
-            .map(&name)
-            .collect::<Vec<_>>()
-            .join(", "),
-        name(&response.relayer)
+        "signed by {} via relayer {relayer}",
+        committee.join(", ")
     ));
+    Ok(Allowed {
+        tx,
+        tx_unsigned,
+        response,
+        committee,
+        relayer,
+        sign_time,
+    })
+}
 
-    // The relayer reports which parameter set the engine signs with.
+/// The parameter set the engine signs with, as the relayer reports it.
+async fn security_parameters(devnet: &Devnet, relayer: &AccountId) -> anyhow::Result<String> {
     let relayer_endpoint = devnet
         .nodes()
         .iter()
-        .find(|n| n.account == response.relayer)
+        .find(|n| n.account == *relayer)
         .map(|n| n.endpoint.clone())
         .ok_or_else(|| anyhow!("the relayer is not a devnet node"))?;
-    let security_parameters = sigil_client::NodeClient::new(&relayer_endpoint)
+    Ok(sigil_client::NodeClient::new(&relayer_endpoint)
         .info()
         .await
         .context("reading the relayer's /v1/info")?
-        .security_parameters;
+        .security_parameters)
+}
 
-    // Check everything independently of the client.
-    let message_hash = sigil_crypto::keccak256(&tx_unsigned);
+/// Checks the allowed transaction's signature independently of the client; returns the hash
+/// that was signed and the signed transaction.
+fn check_allowed(
+    allowed: &Allowed,
+    verifying_key: VerifyingKey,
+    eth_address: Address,
+) -> anyhow::Result<([u8; 32], eth::SignedTx)> {
+    let response = &allowed.response;
+    let message_hash = sigil_crypto::keccak256(&allowed.tx_unsigned);
     if response.message_hash != message_hash {
         bail!("the network signed a different hash than keccak256 of the transaction");
     }
@@ -201,22 +280,25 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
         bail!("the network answered for another key");
     }
     verify_k256(&verifying_key, &message_hash, &response.signature)?;
-    let signed = eth::complete(tx, &response.signature, eth_address)?;
+    let signed = eth::complete(allowed.tx.clone(), &response.signature, eth_address)?;
+    Ok((message_hash, signed))
+}
 
-    // The forbidden transaction.
+/// Asks the network to sign a transaction to [`FORBIDDEN`]; returns the code and message of
+/// the program's refusal.
+async fn sign_forbidden(
+    client: &LedgerClient,
+    user: &AccountKeypair,
+    verifying_key: VerifyingKey,
+) -> anyhow::Result<(String, String)> {
     let step = Step::start(format!(
         "signing an EIP-1559 transaction to {FORBIDDEN} (not allowed)"
     ));
     let forbidden = eth::transfer(CHAIN_ID, 1, FORBIDDEN, U256::from(VALUE_WEI));
     let refused = client
         .sign(
-            &user,
-            SignRequest {
-                verifying_key,
-                message: eth::signing_payload(&forbidden),
-                hashing: HashingAlgorithm::Keccak256,
-                aux_data: vec![Vec::new()],
-            },
+            user,
+            keccak_request(verifying_key, eth::signing_payload(&forbidden)),
         )
         .await;
     let (refused_code, refused_message) = match refused {
@@ -228,34 +310,7 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
         Ok(_) => bail!("the network signed a transaction the program should have refused"),
     };
     step.finish(&format!("refused: {refused_code}"));
-
-    topology["committee"] = response
-        .committee
-        .iter()
-        .map(&name)
-        .collect::<Vec<_>>()
-        .into();
-    topology["relayer"] = name(&response.relayer).into();
-    Ok(Outcome {
-        network_key: network_key.to_string(),
-        program_id: program_id.to_string(),
-        user,
-        verifying_key,
-        eth_address,
-        tx_unsigned,
-        message_hash,
-        signature: response.signature,
-        signed,
-        committee: response.committee.iter().map(&name).collect(),
-        relayer: name(&response.relayer),
-        security_parameters,
-        refused_code: refused_code.to_string(),
-        refused_message,
-        devnet_seconds,
-        dkg_seconds: dkg.as_secs_f64(),
-        sign_seconds: sign_time.as_secs_f64(),
-        topology,
-    })
+    Ok((refused_code.to_string(), refused_message))
 }
 
 /// Stores `eth-allowlist` on the ledger as `user` unless it is there already; returns its id.
@@ -333,35 +388,45 @@ fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
+/// Prints the outcome: one JSON object with `json`, else a summary for people.
 fn print(o: &Outcome, total: Duration, json: bool) {
     if json {
-        let out = serde_json::json!({
-            "verifying_key": o.verifying_key.to_string(),
-            "eth_address": o.eth_address.to_checksum(None),
-            "chain_id": CHAIN_ID,
-            "tx_unsigned": hex0x(&o.tx_unsigned),
-            "tx_signed": hex0x(&o.signed.raw),
-            "tx_hash": o.signed.hash.to_string(),
-            "message_hash": hex0x(&o.message_hash),
-            "signature": o.signature.to_string(),
-            "refused_error": o.refused_code,
-            "refused_message": o.refused_message,
-            "security_parameters": o.security_parameters,
-            "network_key": o.network_key,
-            "program_id": o.program_id,
-            "user_account": o.user.account_id().to_string(),
-            "allowed_to": ALLOWED.to_checksum(None),
-            "forbidden_to": FORBIDDEN.to_checksum(None),
-            "value_wei": VALUE_WEI.to_string(),
-            "devnet_seconds": round(o.devnet_seconds),
-            "dkg_seconds": round(o.dkg_seconds),
-            "sign_seconds": round(o.sign_seconds),
-            "total_seconds": round(total.as_secs_f64()),
-            "topology": o.topology,
-        });
-        println!("{out}");
-        return;
+        println!("{}", json_outcome(o, total));
+    } else {
+        print_summary(o, total);
     }
+}
+
+/// The outcome as the one JSON object of `--json`.
+fn json_outcome(o: &Outcome, total: Duration) -> serde_json::Value {
+    serde_json::json!({
+        "verifying_key": o.verifying_key.to_string(),
+        "eth_address": o.eth_address.to_checksum(None),
+        "chain_id": CHAIN_ID,
+        "tx_unsigned": hex0x(&o.tx_unsigned),
+        "tx_signed": hex0x(&o.signed.raw),
+        "tx_hash": o.signed.hash.to_string(),
+        "message_hash": hex0x(&o.message_hash),
+        "signature": o.signature.to_string(),
+        "refused_error": o.refused_code,
+        "refused_message": o.refused_message,
+        "security_parameters": o.security_parameters,
+        "network_key": o.network_key,
+        "program_id": o.program_id,
+        "user_account": o.user.account_id().to_string(),
+        "allowed_to": ALLOWED.to_checksum(None),
+        "forbidden_to": FORBIDDEN.to_checksum(None),
+        "value_wei": VALUE_WEI.to_string(),
+        "devnet_seconds": round(o.devnet_seconds),
+        "dkg_seconds": round(o.dkg_seconds),
+        "sign_seconds": round(o.sign_seconds),
+        "total_seconds": round(total.as_secs_f64()),
+        "topology": o.topology,
+    })
+}
+
+/// The outcome for people: the network, the timings, the key, both transactions.
+fn print_summary(o: &Outcome, total: Duration) {
     let topo = &o.topology;
     let names = |key: &str| -> String {
         topo[key]

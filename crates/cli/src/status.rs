@@ -1,9 +1,12 @@
 //! `sigil status`: what the ledger says about the network.
 
 use clap::Args;
-use sigil_client::rpc::LedgerApiClient as _;
-use sigil_client::types::{JumpStartStatus, SignerSet};
-use sigil_primitives::AccountId;
+use sigil_client::LedgerClient;
+use sigil_client::rpc::{LedgerApiClient as _, ProgramSummary};
+use sigil_client::types::{
+    JumpStartStatus, OffenceRecord, Parameters, Registration, SignerSet, ValidatorRecord,
+};
+use sigil_primitives::{AccountId, VerifyingKey};
 
 use crate::common::LedgerOpt;
 use sigil::devnet::{DEV_NAMES, dev_keypair};
@@ -22,52 +25,90 @@ pub struct StatusArgs {
 pub fn run(args: StatusArgs) -> anyhow::Result<()> {
     crate::block_on(async {
         let client = args.ledger.connect().await?;
-        let rpc = client.rpc();
-        let head = rpc.head().await?;
-        let validators = rpc.validators().await?;
-        let set = rpc.signer_set().await?;
-        let parameters = rpc.parameters().await?;
-        let programs = rpc.programs().await?;
-        let registrations = rpc.registrations(None).await?;
-        let offences = rpc.offences().await?;
-
+        let status = Status::read(&args.ledger.url, &client).await?;
         if args.json {
-            let out = serde_json::json!({
-                "ledger": args.ledger.url,
-                "chain_id": client.chain_id(),
-                "head": head.height.0,
-                "validators": validators.iter().map(|v| serde_json::json!({
-                    "account": v.account.to_string(),
-                    "name": dev_name(&v.account),
-                    "endpoint": v.endpoint.to_string(),
-                    "stake": v.stake,
-                    "joined": v.joined.0,
-                    "signer": set.signers.contains(&v.account),
-                })).collect::<Vec<_>>(),
-                "signer_set": set,
-                "parameters": parameters,
-                "programs": programs,
-                "registrations": registrations.iter().map(|(key, r)| serde_json::json!({
-                    "verifying_key": key.to_string(),
-                    "eth_address": sigil::eth::address(key).to_checksum(None),
-                    "owner": r.owner.to_string(),
-                    "programs": r.programs,
-                    "derivation_path": r.derivation_path.to_string(),
-                    "registered": r.registered.0,
-                })).collect::<Vec<_>>(),
-                "offences": offences,
-            });
-            println!("{out}");
+            println!("{}", status.json());
             return Ok(());
         }
+        status.print_summary();
+        status.print_validators();
+        status.print_programs();
+        status.print_registrations();
+        status.print_offences();
+        Ok(())
+    })
+}
 
+/// What the ledger says about the network, read once.
+struct Status<'a> {
+    /// The ledger's URL, as given.
+    url: &'a str,
+    chain_id: &'a str,
+    /// Height of the latest block.
+    head: u64,
+    validators: Vec<ValidatorRecord>,
+    set: SignerSet,
+    parameters: Parameters,
+    programs: Vec<ProgramSummary>,
+    registrations: Vec<(VerifyingKey, Registration)>,
+    offences: Vec<OffenceRecord>,
+}
+
+impl<'a> Status<'a> {
+    /// Reads everything `sigil status` shows from the ledger at `url`.
+    async fn read(url: &'a str, client: &'a LedgerClient) -> anyhow::Result<Self> {
+        let rpc = client.rpc();
+        Ok(Self {
+            url,
+            chain_id: client.chain_id(),
+            head: rpc.head().await?.height.0,
+            validators: rpc.validators().await?,
+            set: rpc.signer_set().await?,
+            parameters: rpc.parameters().await?,
+            programs: rpc.programs().await?,
+            registrations: rpc.registrations(None).await?,
+            offences: rpc.offences().await?,
+        })
+    }
+
+    /// The whole status as one JSON object (`--json`).
+    fn json(&self) -> serde_json::Value {
+        let set = &self.set;
+        serde_json::json!({
+            "ledger": self.url,
+            "chain_id": self.chain_id,
+            "head": self.head,
+            "validators": self.validators.iter().map(|v| serde_json::json!({
+                "account": v.account.to_string(),
+                "name": dev_name(&v.account),
+                "endpoint": v.endpoint.to_string(),
+                "stake": v.stake,
+                "joined": v.joined.0,
+                "signer": set.signers.contains(&v.account),
+            })).collect::<Vec<_>>(),
+            "signer_set": set,
+            "parameters": self.parameters,
+            "programs": self.programs,
+            "registrations": self.registrations.iter().map(|(key, r)| serde_json::json!({
+                "verifying_key": key.to_string(),
+                "eth_address": sigil::eth::address(key).to_checksum(None),
+                "owner": r.owner.to_string(),
+                "programs": r.programs,
+                "derivation_path": r.derivation_path.to_string(),
+                "registered": r.registered.0,
+            })).collect::<Vec<_>>(),
+            "offences": self.offences,
+        })
+    }
+
+    /// The ledger, the jump start, the network key, the signers, a reshare and exclusions.
+    fn print_summary(&self) {
+        let set = &self.set;
         println!(
             "ledger       {} (chain {}, head #{})",
-            args.ledger.url,
-            client.chain_id(),
-            head.height.0
+            self.url, self.chain_id, self.head
         );
-        println!("jump start   {}", jump_start_text(&set));
+        println!("jump start   {}", jump_start_text(set));
         println!(
             "network key  {}",
             set.network_key
@@ -77,8 +118,8 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             "signers      {}, threshold {} (next jump start or reshare: {}, threshold {})",
             set.signers.len(),
             set.threshold,
-            parameters.signer_count,
-            parameters.threshold
+            self.parameters.signer_count,
+            self.parameters.threshold
         );
         if let Some(reshare) = &set.pending_reshare {
             println!(
@@ -89,7 +130,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
                 reshare.new_threshold
             );
         }
-        let excluded = set.excluded_at(head.height.0);
+        let excluded = set.excluded_at(self.head);
         if !excluded.is_empty() {
             println!(
                 "excluded     {}",
@@ -100,15 +141,19 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
                     .join(", ")
             );
         }
+    }
 
+    /// The validators table.
+    fn print_validators(&self) {
         println!();
-        println!("validators ({})", validators.len());
-        let rows: Vec<Vec<String>> = validators
+        println!("validators ({})", self.validators.len());
+        let rows: Vec<Vec<String>> = self
+            .validators
             .iter()
             .map(|v| {
                 vec![
                     dev_name(&v.account).unwrap_or("-").to_owned(),
-                    if set.signers.contains(&v.account) {
+                    if self.set.signers.contains(&v.account) {
                         "signer".to_owned()
                     } else {
                         "relayer".to_owned()
@@ -124,10 +169,14 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             &["NAME", "ROLE", "ACCOUNT", "ENDPOINT", "STAKE", "JOINED"],
             &rows,
         );
+    }
 
+    /// The programs table.
+    fn print_programs(&self) {
         println!();
-        println!("programs ({})", programs.len());
-        let rows: Vec<Vec<String>> = programs
+        println!("programs ({})", self.programs.len());
+        let rows: Vec<Vec<String>> = self
+            .programs
             .iter()
             .map(|p| {
                 vec![
@@ -139,10 +188,14 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             })
             .collect();
         table(&["ID", "SIZE", "KEYS", "DEPLOYER"], &rows);
+    }
 
+    /// The registrations table.
+    fn print_registrations(&self) {
         println!();
-        println!("registrations ({})", registrations.len());
-        let rows: Vec<Vec<String>> = registrations
+        println!("registrations ({})", self.registrations.len());
+        let rows: Vec<Vec<String>> = self
+            .registrations
             .iter()
             .map(|(key, r)| {
                 vec![
@@ -157,31 +210,13 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             &["VERIFYING KEY", "ETH ADDRESS", "PROGRAMS", "OWNER"],
             &rows,
         );
+    }
 
+    /// The offences table.
+    fn print_offences(&self) {
         println!();
-        println!("offences ({})", offences.len());
-        let rows: Vec<Vec<String>> = offences
-            .iter()
-            .map(|o| {
-                vec![
-                    format!("#{}", o.reported.0),
-                    o.recorded
-                        .map_or_else(|| "pending".to_owned(), |b| format!("#{}", b.0)),
-                    format!(
-                        "{}{}",
-                        o.kind.as_str(),
-                        if o.proven { " (proven)" } else { "" }
-                    ),
-                    name_or_account(&o.offender),
-                    o.reporters
-                        .iter()
-                        .map(name_or_account)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    o.slashed.to_string(),
-                ]
-            })
-            .collect();
+        println!("offences ({})", self.offences.len());
+        let rows: Vec<Vec<String>> = self.offences.iter().map(offence_row).collect();
         table(
             &[
                 "REPORTED",
@@ -193,8 +228,28 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             ],
             &rows,
         );
-        Ok(())
-    })
+    }
+}
+
+/// One row of the offences table.
+fn offence_row(o: &OffenceRecord) -> Vec<String> {
+    vec![
+        format!("#{}", o.reported.0),
+        o.recorded
+            .map_or_else(|| "pending".to_owned(), |b| format!("#{}", b.0)),
+        format!(
+            "{}{}",
+            o.kind.as_str(),
+            if o.proven { " (proven)" } else { "" }
+        ),
+        name_or_account(&o.offender),
+        o.reporters
+            .iter()
+            .map(name_or_account)
+            .collect::<Vec<_>>()
+            .join(", "),
+        o.slashed.to_string(),
+    ]
 }
 
 fn jump_start_text(set: &SignerSet) -> String {

@@ -4,11 +4,13 @@
 //! never block on full socket buffers.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
+use sigil_primitives::AccountId;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::{
@@ -19,7 +21,7 @@ use tokio_tungstenite::{
 use crate::handshake::Established;
 use crate::transport::{Inner, shut_down};
 use crate::wire::{self, NOISE_MAX_MESSAGE, NOISE_TAG_LEN, Reassembled, Reassembler};
-use crate::{Kind, SessionId, metrics as m};
+use crate::{Kind, SessionId, TransportConfig, metrics as m};
 
 /// How long a retired connection keeps reading after its Close for the peer's, and how long a
 /// connection waits for its predecessor to the same peer to finish.
@@ -99,10 +101,14 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut sink, mut stream) = ws.split();
-    let noise = &est.noise;
-    let peer = est.peer;
-    let config = inner.config();
-    let mut shutdown = inner.shutdown_signal();
+    let conn = Conn {
+        inner,
+        noise: &est.noise,
+        peer: est.peer,
+        config: inner.config(),
+        control,
+    };
+    let shutdown = inner.shutdown_signal();
     let after = after.as_deref();
     let predecessor = move || async move {
         if let Some(prev) = after {
@@ -114,12 +120,87 @@ where
 
     let writer = async {
         predecessor().await;
-        let mut nonce = est.send_nonce;
-        let start = tokio::time::Instant::now() + config.keepalive_interval;
-        let mut ping = tokio::time::interval_at(start, config.keepalive_interval);
+        conn.write(
+            &mut sink,
+            est.send_nonce,
+            &mut queue,
+            &mut backlog,
+            shutdown,
+        )
+        .await
+    };
+    let reader = async {
+        predecessor().await;
+        conn.read(&mut stream, est.recv_nonce).await
+    };
+    let reason = first_end(inner, writer, std::pin::pin!(reader)).await;
+
+    // Answer the peer's Close, unless a cut-short write may have left part of a message in
+    // the websocket's buffer (flushing it could complete a message we are about to re-send).
+    if reason == CLOSED_BY_PEER && backlog.is_empty() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    }
+    queue.close();
+    while let Some(out) = queue.recv().await {
+        backlog.push_back(out);
+    }
+    Ended {
+        reason,
+        unsent: backlog.into(),
+    }
+}
+
+/// Why the connection ended: the first of the writer and the reader to stop says. A retired
+/// writer lets the reader go on, for at most [`RETIRE_GRACE`], until the peer closes too.
+async fn first_end(
+    inner: &Inner,
+    writer: impl Future<Output = WriterEnd>,
+    mut reader: Pin<&mut impl Future<Output = String>>,
+) -> String {
+    let mut grace_shutdown = inner.shutdown_signal();
+    tokio::select! {
+        end = writer => match end {
+            WriterEnd::Closed(reason) => reason,
+            // Deliver what the peer wrote before it saw our Close.
+            WriterEnd::Retired => tokio::select! {
+                reason = &mut reader => format!("retired; {reason}"),
+                _ = shut_down(&mut grace_shutdown) => "retired; transport shut down".to_owned(),
+                _ = tokio::time::sleep(RETIRE_GRACE) => "retired; the peer did not close in time".to_owned(),
+            },
+        },
+        reason = &mut reader => reason,
+    }
+}
+
+/// What the writer and the reader of one connection share.
+struct Conn<'a> {
+    inner: &'a Inner,
+    noise: &'a snow::StatelessTransportState,
+    peer: AccountId,
+    config: &'a TransportConfig,
+    control: &'a Control,
+}
+
+impl Conn<'_> {
+    /// Writes the backlog, then queued messages and pings, until the connection is killed,
+    /// the transport shuts down, the queue closes or a write fails.
+    async fn write<W>(
+        &self,
+        sink: &mut W,
+        mut nonce: u64,
+        queue: &mut mpsc::Receiver<Outgoing>,
+        backlog: &mut VecDeque<Outgoing>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> WriterEnd
+    where
+        W: futures::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+    {
+        let control = self.control;
+        let start = tokio::time::Instant::now() + self.config.keepalive_interval;
+        let mut ping = tokio::time::interval_at(start, self.config.keepalive_interval);
         let reason = loop {
             if let Some(out) = backlog.front() {
-                if let Err(e) = write_message(&mut sink, noise, &mut nonce, out).await {
+                if let Err(e) = write_message(sink, self.noise, &mut nonce, out).await {
                     return WriterEnd::Closed(e);
                 }
                 backlog.pop_front();
@@ -130,7 +211,7 @@ where
                 biased;
                 _ = control.kill.notified() => break "closed locally (replaced or peer record changed)",
                 _ = shut_down(&mut shutdown) => break "transport shut down",
-                _ = control.pending.notified() => backlog.extend(inner.take_pending(&peer)),
+                _ = control.pending.notified() => backlog.extend(self.inner.take_pending(&self.peer)),
                 next = queue.recv() => match next {
                     Some(out) => backlog.push_back(out),
                     None if control.is_retired() => {
@@ -148,79 +229,72 @@ where
         };
         let _ = sink.send(Message::Close(None)).await;
         WriterEnd::Closed(reason.to_owned())
-    };
+    }
 
-    let reader = async {
-        predecessor().await;
-        let mut nonce = est.recv_nonce;
-        let mut reassembler = Reassembler::new(config.message_cap());
+    /// Decrypts, reassembles and delivers messages until the connection ends; returns why.
+    async fn read<R>(&self, stream: &mut R, mut nonce: u64) -> String
+    where
+        R: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    {
+        let mut reassembler = Reassembler::new(self.config.message_cap());
         let mut buf = vec![0u8; NOISE_MAX_MESSAGE];
         loop {
-            let next = match tokio::time::timeout(config.idle_timeout, stream.next()).await {
-                Ok(next) => next,
-                Err(_) => return format!("nothing received for {:?}", config.idle_timeout),
-            };
-            let bytes = match next {
-                Some(Ok(Message::Binary(bytes))) => bytes,
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Close(_))) | None => return CLOSED_BY_PEER.to_owned(),
-                Some(Ok(_)) => return "protocol error: non-binary websocket message".to_owned(),
-                Some(Err(e)) => return format!("websocket: {e}"),
+            let bytes = match next_binary(stream, self.config.idle_timeout).await {
+                Ok(bytes) => bytes,
+                Err(reason) => return reason,
             };
             metrics::counter!(m::BYTES_RECEIVED).increment(bytes.len() as u64);
-            let Ok(n) = noise.read_message(nonce, &bytes, &mut buf) else {
+            let Ok(n) = self.noise.read_message(nonce, &bytes, &mut buf) else {
                 return "protocol error: Noise message does not decrypt".to_owned();
             };
             nonce += 1;
             match reassembler.push(&buf[..n]) {
                 Ok(None) => {}
-                Ok(Some(Reassembled::Message {
-                    kind,
-                    session,
-                    payload,
-                })) => {
-                    metrics::counter!(m::MESSAGES_RECEIVED).increment(1);
-                    inner.deliver(peer, kind, session, payload);
-                }
-                Ok(Some(Reassembled::Oversized { session, size })) => {
-                    m::dropped("too_large");
-                    tracing::warn!(
-                        %peer, %session, size, max = config.message_cap(),
-                        "dropping incoming message over max_message_size"
-                    );
-                }
+                Ok(Some(reassembled)) => self.accept(reassembled),
                 Err(e) => return format!("protocol error: {e}"),
             }
         }
-    };
-    let mut reader = std::pin::pin!(reader);
-
-    let mut grace_shutdown = inner.shutdown_signal();
-    let reason = tokio::select! {
-        end = writer => match end {
-            WriterEnd::Closed(reason) => reason,
-            // Deliver what the peer wrote before it saw our Close.
-            WriterEnd::Retired => tokio::select! {
-                reason = &mut reader => format!("retired; {reason}"),
-                _ = shut_down(&mut grace_shutdown) => "retired; transport shut down".to_owned(),
-                _ = tokio::time::sleep(RETIRE_GRACE) => "retired; the peer did not close in time".to_owned(),
-            },
-        },
-        reason = &mut reader => reason,
-    };
-
-    // Answer the peer's Close, unless a cut-short write may have left part of a message in
-    // the websocket's buffer (flushing it could complete a message we are about to re-send).
-    if reason == CLOSED_BY_PEER && backlog.is_empty() {
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
     }
-    queue.close();
-    while let Some(out) = queue.recv().await {
-        backlog.push_back(out);
+
+    /// Hands a reassembled message to the transport, or drops it if it is over the size cap.
+    fn accept(&self, reassembled: Reassembled) {
+        match reassembled {
+            Reassembled::Message {
+                kind,
+                session,
+                payload,
+            } => {
+                metrics::counter!(m::MESSAGES_RECEIVED).increment(1);
+                self.inner.deliver(self.peer, kind, session, payload);
+            }
+            Reassembled::Oversized { session, size } => {
+                m::dropped("too_large");
+                tracing::warn!(
+                    peer = %self.peer, %session, size, max = self.config.message_cap(),
+                    "dropping incoming message over max_message_size"
+                );
+            }
+        }
     }
-    Ended {
-        reason,
-        unsent: backlog.into(),
+}
+
+/// The next binary websocket message, skipping pings and pongs; `Err` says why there is none.
+async fn next_binary<R>(stream: &mut R, idle_timeout: Duration) -> Result<Bytes, String>
+where
+    R: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let next = match tokio::time::timeout(idle_timeout, stream.next()).await {
+            Ok(next) => next,
+            Err(_) => return Err(format!("nothing received for {idle_timeout:?}")),
+        };
+        match next {
+            Some(Ok(Message::Binary(bytes))) => return Ok(bytes),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Close(_))) | None => return Err(CLOSED_BY_PEER.to_owned()),
+            Some(Ok(_)) => return Err("protocol error: non-binary websocket message".to_owned()),
+            Some(Err(e)) => return Err(format!("websocket: {e}")),
+        }
     }
 }
 

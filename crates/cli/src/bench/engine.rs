@@ -11,9 +11,9 @@ use anyhow::{Context as _, anyhow, bail};
 use serde::Serialize;
 use sigil::progress::Step;
 use sigil_crypto::AccountKeypair;
-use sigil_mpc::{AuxData, Engine, KeyShare, MemoryChannel, SessionConfig, SignRequest};
+use sigil_mpc::{AuxData, Engine, KeyShare, MemoryChannel, SessionConfig, SignRequest, Signed};
 use sigil_node::{Identity, KeySourceArg};
-use sigil_primitives::{DerivationPath, ProgramList, VerifyingKey};
+use sigil_primitives::{AccountId, DerivationPath, ProgramList, VerifyingKey};
 use sigil_programs::{HostConfig, ProgramCall, ProgramHost};
 
 use super::load::{Latency, round};
@@ -175,40 +175,69 @@ pub async fn run(input: &Input, signatures: usize) -> anyhow::Result<EngineRun> 
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let shares = input
-        .members
-        .iter()
-        .map(load)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let shares = Arc::new(shares);
-    let committee: BTreeSet<_> = input
-        .members
-        .iter()
-        .map(|m| m.account.account_id())
-        .collect();
-    let parties: Vec<_> = committee.iter().copied().collect();
-    let engines: Vec<Engine> = input
-        .members
-        .iter()
-        .map(|m| Engine::new(m.account.clone(), SessionConfig::default()))
-        .collect();
-    let mut walls = Vec::with_capacity(signatures);
-    let mut cpu = vec![Duration::ZERO; engines.len()];
-    let mut rounds = 0;
-    let mut bytes = 0u64;
-    // Per round, in order: CPU, waiting and wall summed over parties and signatures.
-    let mut per_round: Vec<(String, Duration, Duration, Duration, u32)> = Vec::new();
+    let committee = Committee::load(input)?;
+    let mut totals = Totals::new(committee.engines.len(), signatures);
     for done in 0..signatures {
+        let (wall, outcomes) = committee.sign_once(input).await?;
+        totals.add(wall, &outcomes, &input.verifying_key)?;
+        step.update(&format!("{}/{signatures}", done + 1));
+    }
+    let result = totals.into_run(input, signatures)?;
+    step.finish(&format!("p50 {:.0} ms", result.wall.p50_ms));
+    Ok(result)
+}
+
+/// The committee's engines and key shares, ready to sign one signature after another.
+struct Committee {
+    /// Each member's key share, in member order.
+    shares: Arc<Vec<(KeyShare, AuxData)>>,
+    /// The members' accounts.
+    accounts: BTreeSet<AccountId>,
+    /// The same, as the in-memory network's parties.
+    parties: Vec<AccountId>,
+    /// One engine per member, in member order.
+    engines: Vec<Engine>,
+}
+
+impl Committee {
+    /// Reads each member's key share and makes its engine.
+    fn load(input: &Input) -> anyhow::Result<Self> {
+        let shares = input
+            .members
+            .iter()
+            .map(load)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let accounts: BTreeSet<_> = input
+            .members
+            .iter()
+            .map(|m| m.account.account_id())
+            .collect();
+        Ok(Self {
+            shares: Arc::new(shares),
+            parties: accounts.iter().copied().collect(),
+            accounts,
+            engines: input
+                .members
+                .iter()
+                .map(|m| Engine::new(m.account.clone(), SessionConfig::default()))
+                .collect(),
+        })
+    }
+
+    /// One signature of `input.prehash`, every member in its own task; returns its wall time
+    /// and each member's outcome, in member order.
+    async fn sign_once(&self, input: &Input) -> anyhow::Result<(Duration, Vec<Signed>)> {
         let session: [u8; 32] = sigil_crypto::secret::random_array();
-        let mut channels = MemoryChannel::network(&parties);
+        let mut channels = MemoryChannel::network(&self.parties);
         let started = Instant::now();
-        let tasks: Vec<_> = engines
+        let tasks: Vec<_> = self
+            .engines
             .iter()
             .enumerate()
             .map(|(i, engine)| {
                 let engine = engine.clone();
-                let shares = shares.clone();
-                let committee = committee.clone();
+                let shares = self.shares.clone();
+                let committee = self.accounts.clone();
                 let path = input.path.clone();
                 let prehash = input.prehash;
                 let mut channel = channels
@@ -231,66 +260,124 @@ pub async fn run(input: &Input, signatures: usize) -> anyhow::Result<EngineRun> 
         for task in tasks {
             outcomes.push(task.await.context("an engine task panicked")??);
         }
-        walls.push(started.elapsed());
+        Ok((started.elapsed(), outcomes))
+    }
+}
+
+/// What the signatures so far cost, summed.
+struct Totals {
+    /// Wall time of each signature.
+    walls: Vec<Duration>,
+    /// CPU time of each party, in member order.
+    cpu: Vec<Duration>,
+    /// Rounds of the last signature.
+    rounds: u32,
+    /// Bytes sent by all parties.
+    bytes: u64,
+    /// Each round, in the order rounds first appeared.
+    per_round: Vec<RoundTotal>,
+}
+
+/// One round's CPU, waiting and wall time summed over parties and signatures.
+struct RoundTotal {
+    round: String,
+    cpu: Duration,
+    wait: Duration,
+    wall: Duration,
+    /// How many times a party ran it.
+    count: u32,
+}
+
+impl Totals {
+    /// Nothing yet, for `parties` parties and room for `signatures` signatures.
+    fn new(parties: usize, signatures: usize) -> Self {
+        Self {
+            walls: Vec::with_capacity(signatures),
+            cpu: vec![Duration::ZERO; parties],
+            rounds: 0,
+            bytes: 0,
+            per_round: Vec::new(),
+        }
+    }
+
+    /// Adds one signature: its wall time and its outcomes (one per party, in member order),
+    /// checking each was made with `verifying_key`.
+    fn add(
+        &mut self,
+        wall: Duration,
+        outcomes: &[Signed],
+        verifying_key: &VerifyingKey,
+    ) -> anyhow::Result<()> {
+        self.walls.push(wall);
         for (i, signed) in outcomes.iter().enumerate() {
-            if signed.verifying_key != input.verifying_key {
+            if signed.verifying_key != *verifying_key {
                 bail!("the engine signed under another key than the registered one");
             }
-            cpu[i] += signed.stats.cpu;
-            rounds = signed.stats.rounds;
-            bytes += signed.stats.bytes_sent;
+            self.cpu[i] += signed.stats.cpu;
+            self.rounds = signed.stats.rounds;
+            self.bytes += signed.stats.bytes_sent;
             for r in &signed.stats.rounds_profile {
-                let slot = match per_round.iter().position(|p| p.0 == r.round) {
-                    Some(at) => &mut per_round[at],
-                    None => {
-                        per_round.push((
-                            r.round.clone(),
-                            Duration::ZERO,
-                            Duration::ZERO,
-                            Duration::ZERO,
-                            0,
-                        ));
-                        per_round.last_mut().expect("just pushed")
-                    }
-                };
-                slot.1 += r.cpu;
-                slot.2 += r.waiting;
-                slot.3 += r.wall;
-                slot.4 += 1;
+                let slot = self.round_mut(&r.round);
+                slot.cpu += r.cpu;
+                slot.wait += r.waiting;
+                slot.wall += r.wall;
+                slot.count += 1;
             }
         }
-        step.update(&format!("{}/{signatures}", done + 1));
+        Ok(())
     }
-    let wall = Latency::of(&walls).ok_or_else(|| anyhow!("no signature"))?;
-    let result = EngineRun {
-        committee: input.members.iter().map(|m| m.name.clone()).collect(),
-        cpu_per_party_ms: input
-            .members
-            .iter()
-            .zip(&cpu)
-            .map(|(m, c)| {
-                (
-                    m.name.clone(),
-                    round(c.as_secs_f64() * 1e3 / signatures as f64),
-                )
-            })
-            .collect(),
-        rounds,
-        bytes_sent_per_party: bytes / (signatures * engines.len()).max(1) as u64,
-        profile: per_round
-            .into_iter()
-            .map(|(round_name, cpu, wait, wall, n)| {
-                let mean = |d: Duration| round(d.as_secs_f64() * 1e3 / f64::from(n.max(1)));
-                RoundCost {
-                    round: round_name,
-                    cpu_ms: mean(cpu),
-                    wait_ms: mean(wait),
-                    wall_ms: mean(wall),
-                }
-            })
-            .collect(),
-        wall,
-    };
-    step.finish(&format!("p50 {:.0} ms", result.wall.p50_ms));
-    Ok(result)
+
+    /// The totals of round `name`, added at the end if it is new.
+    fn round_mut(&mut self, name: &str) -> &mut RoundTotal {
+        let at = match self.per_round.iter().position(|p| p.round == name) {
+            Some(at) => at,
+            None => {
+                self.per_round.push(RoundTotal {
+                    round: name.to_owned(),
+                    cpu: Duration::ZERO,
+                    wait: Duration::ZERO,
+                    wall: Duration::ZERO,
+                    count: 0,
+                });
+                self.per_round.len() - 1
+            }
+        };
+        &mut self.per_round[at]
+    }
+
+    /// The figures of `signatures` signatures by `input.members`.
+    fn into_run(self, input: &Input, signatures: usize) -> anyhow::Result<EngineRun> {
+        let wall = Latency::of(&self.walls).ok_or_else(|| anyhow!("no signature"))?;
+        Ok(EngineRun {
+            committee: input.members.iter().map(|m| m.name.clone()).collect(),
+            cpu_per_party_ms: input
+                .members
+                .iter()
+                .zip(&self.cpu)
+                .map(|(m, c)| {
+                    (
+                        m.name.clone(),
+                        round(c.as_secs_f64() * 1e3 / signatures as f64),
+                    )
+                })
+                .collect(),
+            rounds: self.rounds,
+            bytes_sent_per_party: self.bytes / (signatures * self.cpu.len()).max(1) as u64,
+            profile: self.per_round.into_iter().map(RoundTotal::mean).collect(),
+            wall,
+        })
+    }
+}
+
+impl RoundTotal {
+    /// The round's mean cost to one party in one signature.
+    fn mean(self) -> RoundCost {
+        let mean = |d: Duration| round(d.as_secs_f64() * 1e3 / f64::from(self.count.max(1)));
+        RoundCost {
+            cpu_ms: mean(self.cpu),
+            wait_ms: mean(self.wait),
+            wall_ms: mean(self.wall),
+            round: self.round,
+        }
+    }
 }

@@ -314,6 +314,19 @@ macro_rules! line {
 /// The report as a table.
 pub fn table(r: &Report) -> String {
     let mut out = String::new();
+    identity_lines(r, &mut out);
+    setup_table(r, &mut out);
+    latency_table(r, &mut out);
+    throughput_table(r, &mut out);
+    profile_table(r, &mut out);
+    ratio_lines(r, &mut out);
+    line!(out);
+    line!(out, "  total {:.0} s", r.total_seconds);
+    out
+}
+
+/// The title, then what ran where: run, machine, topology.
+fn identity_lines(r: &Report, out: &mut String) {
     let t = &r.topology;
     line!(out);
     line!(out, "Sigil benchmark");
@@ -346,6 +359,10 @@ pub fn table(r: &Report) -> String {
         t.block_time_ms
             .map_or_else(String::new, |b| format!(", {b} ms blocks"))
     );
+}
+
+/// Set-up times, registration and program evaluation.
+fn setup_table(r: &Report, out: &mut String) {
     line!(out);
     line!(out, "  {:<44} {:>12}", "setup", "");
     line!(
@@ -388,38 +405,13 @@ pub fn table(r: &Report) -> String {
             format!("{:.1} ms", p.uncached_p50_ms)
         );
     }
+}
+
+/// The latency run of each path and of the engine alone, and the network path's overhead.
+fn latency_table(r: &Report, out: &mut String) {
     line!(out);
-    let header = |out: &mut String, label: &str| {
-        line!(
-            out,
-            "  {label:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
-            "p50",
-            "p90",
-            "p99",
-            "max",
-            "mean",
-            "errors"
-        );
-    };
-    let row = |out: &mut String, name: &str, level: &Level| match &level.latency {
-        Some(l) => line!(
-            out,
-            "  {name:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
-            ms(l.p50_ms),
-            ms(l.p90_ms),
-            ms(l.p99_ms),
-            ms(l.max_ms),
-            ms(l.mean_ms),
-            level.errors
-        ),
-        None => line!(
-            out,
-            "  {name:<22} no request signed ({} errors)",
-            level.errors
-        ),
-    };
-    header(
-        &mut out,
+    latency_header(
+        out,
         &format!(
             "latency ({} at c={})",
             r.ours.as_ref().map_or(0, |o| o.latency.requests),
@@ -427,10 +419,10 @@ pub fn table(r: &Report) -> String {
         ),
     );
     if let Some(o) = &r.ours {
-        row(&mut out, "sigil", &o.latency);
+        latency_row(out, "sigil", &o.latency);
     }
     if let Some(b) = &r.baseline {
-        row(&mut out, "baseline", &b.latency);
+        latency_row(out, "baseline", &b.latency);
     }
     if let Some(e) = &r.engine {
         line!(
@@ -453,6 +445,45 @@ pub fn table(r: &Report) -> String {
             o.overhead_share * 100.0
         );
     }
+}
+
+/// The latency columns' header, after `label`.
+fn latency_header(out: &mut String, label: &str) {
+    line!(
+        out,
+        "  {label:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+        "mean",
+        "errors"
+    );
+}
+
+/// One path's latency run under [`latency_header`].
+fn latency_row(out: &mut String, name: &str, level: &Level) {
+    match &level.latency {
+        Some(l) => line!(
+            out,
+            "  {name:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            ms(l.p50_ms),
+            ms(l.p90_ms),
+            ms(l.p99_ms),
+            ms(l.max_ms),
+            ms(l.mean_ms),
+            level.errors
+        ),
+        None => line!(
+            out,
+            "  {name:<22} no request signed ({} errors)",
+            level.errors
+        ),
+    }
+}
+
+/// Our throughput sweep beside the baseline's at the same concurrency, and both peaks.
+fn throughput_table(r: &Report, out: &mut String) {
     line!(out);
     line!(
         out,
@@ -462,83 +493,85 @@ pub fn table(r: &Report) -> String {
         "baseline",
         "ratio"
     );
-    if let Some(o) = &r.ours {
-        for level in &o.throughput {
-            let base = r.baseline.as_ref().and_then(|b| {
-                b.throughput
-                    .iter()
-                    .find(|l| l.concurrency == level.concurrency)
-            });
-            let ratio = base.filter(|b| b.signatures_per_second > 0.0).map(|b| {
-                format!(
-                    "{:.2}",
-                    level.signatures_per_second / b.signatures_per_second
-                )
-            });
-            line!(
-                out,
-                "  {:<22} {:>14} {:>14} {:>8}",
-                format!("  concurrency {}", level.concurrency),
-                format!("{:.2}", level.signatures_per_second),
-                base.map_or_else(|| "-".into(), |b| format!("{:.2}", b.signatures_per_second)),
-                ratio.unwrap_or_else(|| "-".into())
-            );
-        }
-        line!(
-            out,
-            "  {:<22} {:>14} {:>14}",
-            "  peak",
-            format!(
+    let Some(o) = &r.ours else {
+        return;
+    };
+    for level in &o.throughput {
+        let base = r.baseline.as_ref().and_then(|b| {
+            b.throughput
+                .iter()
+                .find(|l| l.concurrency == level.concurrency)
+        });
+        throughput_row(out, level, base);
+    }
+    line!(
+        out,
+        "  {:<22} {:>14} {:>14}",
+        "  peak",
+        format!(
+            "{:.2} @c={}",
+            o.peak_signatures_per_second, o.peak_concurrency
+        ),
+        r.baseline.as_ref().map_or_else(
+            || "-".into(),
+            |b| format!(
                 "{:.2} @c={}",
-                o.peak_signatures_per_second, o.peak_concurrency
-            ),
-            r.baseline.as_ref().map_or_else(
-                || "-".into(),
-                |b| format!(
-                    "{:.2} @c={}",
-                    b.peak_signatures_per_second, b.peak_concurrency
-                )
+                b.peak_signatures_per_second, b.peak_concurrency
             )
-        );
-    }
-    profile_table(r, &mut out);
-    if let Some(x) = &r.ratios {
-        line!(out);
-        let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
-        line!(
-            out,
-            "  ratios (sigil / baseline): latency p50 {}, p90 {}, p99 {}; peak throughput {:.3}",
-            f(x.latency_p50),
-            f(x.latency_p90),
-            f(x.latency_p99),
-            x.throughput_peak
-        );
-        if let (Some(o), Some(b)) = (&r.ours, &r.baseline) {
-            let handshakes = |p: &PathRun| {
-                p.handshakes_per_signature
-                    .map_or_else(|| "?".into(), |h| format!("{h:.2}"))
-            };
-            line!(
-                out,
-                "  baseline path: connections {}, program fuel {}, program cache {}; {} handshakes per signature",
-                b.settings.connections,
-                b.settings.program_fuel,
-                b.settings.program_cache,
-                handshakes(b)
-            );
-            line!(
-                out,
-                "  sigil path:    connections {}, program fuel {}, program cache {}; {} handshakes per signature",
-                o.settings.connections,
-                o.settings.program_fuel,
-                o.settings.program_cache,
-                handshakes(o)
-            );
-        }
-    }
+        )
+    );
+}
+
+/// One concurrency of our sweep, with the baseline's level at the same concurrency if it ran.
+fn throughput_row(out: &mut String, level: &Level, base: Option<&Level>) {
+    let ratio = base.filter(|b| b.signatures_per_second > 0.0).map(|b| {
+        format!(
+            "{:.2}",
+            level.signatures_per_second / b.signatures_per_second
+        )
+    });
+    line!(
+        out,
+        "  {:<22} {:>14} {:>14} {:>8}",
+        format!("  concurrency {}", level.concurrency),
+        format!("{:.2}", level.signatures_per_second),
+        base.map_or_else(|| "-".into(), |b| format!("{:.2}", b.signatures_per_second)),
+        ratio.unwrap_or_else(|| "-".into())
+    );
+}
+
+/// Ours over the baseline's, and how each path was configured.
+fn ratio_lines(r: &Report, out: &mut String) {
+    let Some(x) = &r.ratios else {
+        return;
+    };
     line!(out);
-    line!(out, "  total {:.0} s", r.total_seconds);
-    out
+    let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
+    line!(
+        out,
+        "  ratios (sigil / baseline): latency p50 {}, p90 {}, p99 {}; peak throughput {:.3}",
+        f(x.latency_p50),
+        f(x.latency_p90),
+        f(x.latency_p99),
+        x.throughput_peak
+    );
+    if let (Some(o), Some(b)) = (&r.ours, &r.baseline) {
+        path_line(out, "baseline path: ", b);
+        path_line(out, "sigil path:    ", o);
+    }
+}
+
+/// How one path was configured, and its handshakes per signature; `label` ends in its padding.
+fn path_line(out: &mut String, label: &str, p: &PathRun) {
+    line!(
+        out,
+        "  {label}connections {}, program fuel {}, program cache {}; {} handshakes per signature",
+        p.settings.connections,
+        p.settings.program_fuel,
+        p.settings.program_cache,
+        p.handshakes_per_signature
+            .map_or_else(|| "?".into(), |h| format!("{h:.2}"))
+    );
 }
 
 /// Where one signature's time goes: each round's CPU and waiting on a signer of the network
@@ -582,4 +615,234 @@ fn profile_table(r: &Report, out: &mut String) {
             alone.map_or_else(|| "-".into(), |a| ms(a.wait_ms)),
         );
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::metrics::{NetProfile, RoundCost};
+    use super::*;
+
+    fn latency(p50_ms: f64) -> Latency {
+        Latency {
+            samples: 20,
+            mean_ms: p50_ms + 3.4,
+            p50_ms,
+            p90_ms: p50_ms + 10.6,
+            p99_ms: p50_ms + 20.5,
+            max_ms: p50_ms + 31.0,
+            min_ms: p50_ms - 5.0,
+        }
+    }
+
+    fn level(concurrency: usize, rate: f64, latency: Option<Latency>) -> Level {
+        Level {
+            concurrency,
+            requests: 20,
+            signed: 19,
+            errors: 1,
+            error_samples: Vec::new(),
+            retried: 0,
+            seconds: 2.0,
+            signatures_per_second: rate,
+            latency,
+            samples: Vec::new(),
+        }
+    }
+
+    fn settings(connections: &str) -> PathSettings {
+        PathSettings {
+            connections: connections.into(),
+            program_fuel: "per-program".into(),
+            program_cache: 64,
+        }
+    }
+
+    fn round_cost(round: &str, cpu_ms: f64) -> RoundCost {
+        RoundCost {
+            round: round.into(),
+            cpu_ms,
+            wait_ms: cpu_ms * 2.0,
+            wall_ms: cpu_ms * 3.0,
+        }
+    }
+
+    /// A report with every optional part present.
+    fn full() -> Report {
+        let mut ours = PathRun::new(
+            settings("persistent"),
+            level(1, 1.5, Some(latency(640.0))),
+            vec![
+                level(1, 1.5, Some(latency(650.0))),
+                level(4, 4.25, Some(latency(900.0))),
+            ],
+        );
+        ours.set_handshakes(Some(12));
+        ours.profile = Some(NetProfile {
+            checks_ms: Some(4.4),
+            program_ms: Some(0.123),
+            session_ms: None,
+            rounds: vec![round_cost("Round1", 10.0), round_cost("Round2", 4.0)],
+        });
+        let mut baseline = PathRun::new(
+            settings("per-session"),
+            level(1, 1.0, None),
+            vec![level(1, 1.0, Some(latency(1000.0))), level(2, 0.0, None)],
+        );
+        baseline.set_handshakes(None);
+        let mut report = Report {
+            version: "0.1.0".into(),
+            date: "2026-01-02T03:04:05Z".into(),
+            commit: Some("0123456789ab".into()),
+            machine: Machine {
+                cores: 8,
+                cpu: Some("Test CPU".into()),
+                os: "linux x86_64".into(),
+            },
+            parameters: "production".into(),
+            topology: Topology {
+                validators: 5,
+                signers: 3,
+                signer_names: vec!["alice".into(), "bob".into(), "charlie".into()],
+                threshold: 2,
+                relayer: "5Relayer".into(),
+                relayer_name: Some("dave".into()),
+                block_time_ms: Some(500),
+                attached: false,
+            },
+            setup: Setup {
+                devnet_seconds: Some(3.0),
+                dkg_seconds: Some(41.26),
+                reshare_seconds: None,
+                reshare: None,
+            },
+            figures: Figures {
+                register: Some(latency(1500.0)),
+                program: Some(ProgramEval {
+                    program: "eth-allowlist".into(),
+                    bytecode_bytes: 1000,
+                    compile_ms: 120.0,
+                    cached_p50_us: 35.25,
+                    cached_p99_us: 50.0,
+                    uncached_p50_ms: 130.5,
+                    fuel_used: 1234,
+                }),
+            },
+            ours: Some(ours),
+            baseline: Some(baseline),
+            ratios: None,
+            engine: Some(EngineRun {
+                committee: vec!["alice".into(), "bob".into()],
+                wall: latency(420.0),
+                cpu_per_party_ms: vec![("alice".into(), 100.0)],
+                rounds: 3,
+                bytes_sent_per_party: 1000,
+                profile: vec![round_cost("Round1", 9.0)],
+            }),
+            network_overhead: None,
+            total_seconds: 123.4,
+        };
+        report.finish_ratios();
+        report.finish_overhead();
+        report
+    }
+
+    /// A report of a run that measured nothing.
+    fn empty() -> Report {
+        Report {
+            version: "0.1.0".into(),
+            date: "2026-01-02T03:04:05Z".into(),
+            commit: None,
+            machine: Machine {
+                cores: 1,
+                cpu: None,
+                os: "linux x86_64".into(),
+            },
+            parameters: "production".into(),
+            topology: Topology {
+                validators: 1,
+                signers: 1,
+                signer_names: Vec::new(),
+                threshold: 1,
+                relayer: "5Relayer".into(),
+                relayer_name: None,
+                block_time_ms: None,
+                attached: true,
+            },
+            setup: Setup {
+                reshare: Some("not enough validators".into()),
+                ..Setup::default()
+            },
+            figures: Figures::default(),
+            ours: None,
+            baseline: None,
+            ratios: None,
+            engine: None,
+            network_overhead: None,
+            total_seconds: 0.4,
+        }
+    }
+
+    // The table is what people compare runs by: its layout must not drift.
+    #[test]
+    fn the_table_of_a_full_report() {
+        assert_eq!(table(&full()), FULL_TABLE);
+    }
+
+    #[test]
+    fn the_table_of_an_empty_report() {
+        assert_eq!(table(&empty()), EMPTY_TABLE);
+    }
+
+    const FULL_TABLE: &str = r"
+Sigil benchmark
+  run          2026-01-02T03:04:05Z 0123456789ab, sigil 0.1.0, production parameters
+  machine      8 cores (Test CPU), linux x86_64
+  topology     5 validators, 3 signers, threshold 2 (committee of 2), relayer dave, 500 ms blocks
+
+  setup                                                    
+    DKG (jump start)                                 41.3 s
+    reshare (skipped)                          not measured
+    register a key (p50 of 20, max 1531 ms)         1500 ms
+    program eth-allowlist (cached, p50)             35.2 µs
+    program compile + evaluate (no cache, p50)     130.5 ms
+
+  latency (20 at c=1)           p50        p90        p99        max       mean   errors
+  sigil                      640 ms     651 ms     660 ms     671 ms     643 ms        1
+  baseline               no request signed (1 errors)
+  engine alone               420 ms     431 ms     440 ms     451 ms     423 ms
+  network path overhead: 220 ms of 640 ms (34%)
+
+  throughput (sig/s)              sigil       baseline    ratio
+    concurrency 1                  1.50           1.00     1.50
+    concurrency 4                  4.25              -        -
+    peak                      4.25 @c=4      1.00 @c=1
+
+  one signature on a signer (mean): checks 4 ms, program evaluation 0.12 ms, session -
+  round                 net CPU   net wait   net wall    alone CPU alone wait
+  Round1                  10 ms      20 ms      30 ms         9 ms      18 ms
+  Round2                   4 ms       8 ms      12 ms            -          -
+
+  ratios (sigil / baseline): latency p50 -, p90 -, p99 -; peak throughput 4.250
+  baseline path: connections per-session, program fuel per-program, program cache 64; ? handshakes per signature
+  sigil path:    connections persistent, program fuel per-program, program cache 64; 0.21 handshakes per signature
+
+  total 123 s
+";
+
+    const EMPTY_TABLE: &str = r"
+Sigil benchmark
+  run          2026-01-02T03:04:05Z (no commit), sigil 0.1.0, production parameters
+  machine      1 cores, linux x86_64
+  topology     1 validators, 1 signers, threshold 1 (committee of 1), relayer 5Relayer
+
+  setup                                                    
+    DKG (jump start)                           not measured
+    reshare (not enough validators)            not measured
+
+  latency (0 at c=0)            p50        p90        p99        max       mean   errors
+
+  throughput (sig/s)              sigil       baseline    ratio
+
+  total 0 s
+";
 }
