@@ -151,9 +151,65 @@ error_codes! {
 impl ErrorCode {
     /// Whether the failure lies with the servers (a session failed, a member is unreachable
     /// or not ready), so another committee may succeed; a refusal of the request itself
-    /// would be repeated by every committee.
+    /// would be repeated by every committee. A code this build does not know counts as the
+    /// node's failure.
     pub fn is_server_side(self) -> bool {
-        self.status() >= 500
+        match self {
+            Self::NotReady
+            | Self::NoCommittee
+            | Self::LedgerUnavailable
+            | Self::SignerUnreachable
+            | Self::BadSignerAnswer
+            | Self::SigningFailed
+            | Self::MetricsUnavailable
+            | Self::Internal
+            | Self::Unknown => true,
+            Self::UnsupportedVersion
+            | Self::WrongRecipient
+            | Self::DecryptionFailed
+            | Self::MalformedEnvelope
+            | Self::BadSignature
+            | Self::RecipientMismatch
+            | Self::UnexpectedSender
+            | Self::Expired
+            | Self::FromTheFuture
+            | Self::PayloadTooLarge
+            | Self::BadRequest
+            | Self::MalformedRequest
+            | Self::MessageTooLarge
+            | Self::UnknownBlock
+            | Self::StaleBlock
+            | Self::UnregisteredKey
+            | Self::AuxDataMismatch
+            | Self::BadHashIndex
+            | Self::BadMessageForHash
+            | Self::ProgramDenied
+            | Self::ProgramOutOfFuel
+            | Self::ProgramTrap
+            | Self::ProgramInvalidAuxData
+            | Self::ProgramInvalidConfig
+            | Self::ProgramMemoryLimit
+            | Self::ProgramInvalidBytecode
+            | Self::ProgramForbiddenImport
+            | Self::ProgramMissingExport
+            | Self::ProgramBadExportType
+            | Self::ProgramInstantiation
+            | Self::ProgramBadCustomHash
+            | Self::NotARelayer
+            | Self::NotAValidator
+            | Self::NotASigner
+            | Self::NotInCommittee
+            | Self::WrongCommittee
+            | Self::BadTicket
+            | Self::Replayed
+            | Self::RateLimited
+            | Self::UnknownRequest
+            | Self::BadRequestId
+            | Self::NotAWebsocket
+            | Self::NotFound
+            | Self::BadJson
+            | Self::BadFault => false,
+        }
     }
 
     /// The code named `name`, or [`ErrorCode::Unknown`].
@@ -199,10 +255,34 @@ mod tests {
     fn statuses_are_errors_and_only_server_faults_retry() {
         for code in ErrorCode::ALL {
             assert!((400..600).contains(&code.status()), "{code}");
+            assert_eq!(code.is_server_side(), code.status() >= 500, "{code}");
         }
         assert!(ErrorCode::SigningFailed.is_server_side());
         assert!(ErrorCode::SignerUnreachable.is_server_side());
         assert!(!ErrorCode::RateLimited.is_server_side());
         assert!(!ErrorCode::ProgramDenied.is_server_side());
+        assert!(ErrorCode::Unknown.is_server_side());
+    }
+
+    /// PROTOCOL.md §7.6 lists every code with its status, so clients written from it agree.
+    #[test]
+    fn the_protocol_lists_every_code_with_its_status() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/PROTOCOL.md");
+        let text = std::fs::read_to_string(path).expect("docs/PROTOCOL.md");
+        let section = text
+            .split("### 7.6 Errors")
+            .nth(1)
+            .and_then(|rest| rest.split("\n### ").next())
+            .expect("§7.6");
+        for code in ErrorCode::ALL {
+            let row = format!("| `{} {}` |", code.status(), code.as_str());
+            assert!(section.contains(&row), "§7.6 lacks {row}");
+        }
+        let rows = section.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(
+            rows,
+            ErrorCode::ALL.len(),
+            "§7.6 lists a code the node never sends"
+        );
     }
 }
