@@ -10,13 +10,12 @@ use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use sigil_client::rpc::LedgerApiClient as _;
 use sigil_client::types::{Call, JumpStartStatus, PendingReshare};
-use sigil_mpc::ResharePlan;
+use sigil_mpc::{AuxData, KeyShare, ResharePlan, TransportChannel};
 use sigil_primitives::AccountId;
 use sigil_transport::SessionId;
 
 use crate::node::{HeldKey, Inner};
 use crate::view::View;
-use sigil_mpc::TransportChannel;
 
 /// How long one reshare attempt may take: a failed attempt is tried again, with new session
 /// ids, once the ledger's clock enters the next period of this length after the reshare began.
@@ -219,71 +218,22 @@ impl Inner {
                 pair
             }
             None => {
-                let old_share = if old_holders.contains(&me) {
-                    let held = self
-                        .held_key()
-                        .context("this old signer holds no key share")?;
-                    Some(held.share.clone())
-                } else {
-                    None
-                };
                 let plan = ResharePlan {
                     verifying_key: network_key,
-                    old_holders: old_holders.clone(),
+                    old_holders,
                     old_threshold,
-                    new_holders: new.clone(),
+                    new_holders: new,
                     new_threshold: usize::from(reshare.new_threshold),
                 };
-                let session_id = reshare_session_id(&chain_id, block, attempt, b"share");
-                let members: Vec<AccountId> = participants.iter().copied().collect();
-                let session = self
-                    .transport
-                    .open_session(SessionId::new(session_id), &members)
-                    .context("cannot open the reshare session")?;
-                tracing::info!(
-                    old = old_holders.len(),
-                    new = new.len(),
-                    threshold = reshare.new_threshold,
-                    "resharing the network key"
+                let ids = (
+                    reshare_session_id(&chain_id, block, attempt, b"share"),
+                    reshare_session_id(&chain_id, block, attempt, b"aux"),
                 );
-                let started = Instant::now();
-                let mut channel = TransportChannel(session);
-                let (share, _) = self
-                    .engine
-                    .reshare(&session_id, old_share.as_ref(), &plan, &mut channel)
-                    .await
-                    .context("the reshare failed")?;
-                drop(channel);
-                let Some(share) = share else {
-                    tracing::info!(
-                        seconds = started.elapsed().as_secs_f64(),
-                        "handed over the key share"
-                    );
-                    return Ok(());
-                };
-                let aux_id = reshare_session_id(&chain_id, block, attempt, b"aux");
-                let members: Vec<AccountId> = new.iter().copied().collect();
-                let session = self
-                    .transport
-                    .open_session(SessionId::new(aux_id), &members)
-                    .context("cannot open the aux-data session")?;
-                let mut channel = TransportChannel(session);
-                let (aux, _) = self
-                    .engine
-                    .generate_aux_data(&aux_id, &new, &mut channel)
-                    .await
-                    .context("aux-data generation for the new signer set failed")?;
-                if share.verifying_key() != network_key {
-                    anyhow::bail!("the reshare produced a share of another key");
+                match self.run_reshare(&plan, &participants, ids).await? {
+                    Some(pair) => pair,
+                    // An old signer that holds no new share has handed its share over.
+                    None => return Ok(()),
                 }
-                self.keys.identity.store_next_key_share(&share, &aux)?;
-                metrics::histogram!("sigil_node_reshare_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                tracing::info!(
-                    seconds = started.elapsed().as_secs_f64(),
-                    "received a share of the unchanged network key"
-                );
-                (share, aux)
             }
         };
         self.submit(Call::ConfirmReshare {
@@ -293,5 +243,71 @@ impl Inner {
         .context("confirm_reshare was refused")?;
         tracing::info!("reshare confirmed");
         Ok(())
+    }
+
+    /// Runs the reshare sessions: hands this node's old share over and, for a new signer,
+    /// receives a share of the same key and generates its aux data with the other new
+    /// signers, storing both as the next key share. `None` for an old signer leaving.
+    async fn run_reshare(
+        &self,
+        plan: &ResharePlan,
+        participants: &BTreeSet<AccountId>,
+        (share_id, aux_id): ([u8; 32], [u8; 32]),
+    ) -> anyhow::Result<Option<(KeyShare, AuxData)>> {
+        let old_share = if plan.old_holders.contains(&self.me()) {
+            let held = self
+                .held_key()
+                .context("this old signer holds no key share")?;
+            Some(held.share.clone())
+        } else {
+            None
+        };
+        let members: Vec<AccountId> = participants.iter().copied().collect();
+        let session = self
+            .transport
+            .open_session(SessionId::new(share_id), &members)
+            .context("cannot open the reshare session")?;
+        tracing::info!(
+            old = plan.old_holders.len(),
+            new = plan.new_holders.len(),
+            threshold = plan.new_threshold,
+            "resharing the network key"
+        );
+        let started = Instant::now();
+        let mut channel = TransportChannel(session);
+        let (share, _) = self
+            .engine
+            .reshare(&share_id, old_share.as_ref(), plan, &mut channel)
+            .await
+            .context("the reshare failed")?;
+        drop(channel);
+        let Some(share) = share else {
+            tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                "handed over the key share"
+            );
+            return Ok(None);
+        };
+        let members: Vec<AccountId> = plan.new_holders.iter().copied().collect();
+        let session = self
+            .transport
+            .open_session(SessionId::new(aux_id), &members)
+            .context("cannot open the aux-data session")?;
+        let mut channel = TransportChannel(session);
+        let (aux, _) = self
+            .engine
+            .generate_aux_data(&aux_id, &plan.new_holders, &mut channel)
+            .await
+            .context("aux-data generation for the new signer set failed")?;
+        if share.verifying_key() != plan.verifying_key {
+            anyhow::bail!("the reshare produced a share of another key");
+        }
+        self.keys.identity.store_next_key_share(&share, &aux)?;
+        metrics::histogram!("sigil_node_reshare_seconds").record(started.elapsed().as_secs_f64());
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "received a share of the unchanged network key"
+        );
+        Ok(Some((share, aux)))
     }
 }
