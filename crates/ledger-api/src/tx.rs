@@ -13,14 +13,20 @@ const SIGNING_DOMAIN: &[u8] = b"sigil/v1/transaction";
 /// Bytes the sender signs: domain ‖ chain id length (u32 BE) ‖ chain id ‖ postcard(tx).
 /// The chain id keeps a transaction from being replayed on another chain.
 pub fn signing_payload(chain_id: &str, tx: &Transaction) -> Vec<u8> {
-    let mut out = SIGNING_DOMAIN.to_vec();
+    chain_bound(SIGNING_DOMAIN, chain_id, &encode(tx))
+}
+
+/// `domain ‖ chain id length (u32 BE) ‖ chain id ‖ body`: what signatures bound to one chain
+/// sign.
+fn chain_bound(domain: &[u8], chain_id: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = domain.to_vec();
     out.extend_from_slice(
         &u32::try_from(chain_id.len())
             .unwrap_or(u32::MAX)
             .to_be_bytes(),
     );
     out.extend_from_slice(chain_id.as_bytes());
-    out.extend_from_slice(&encode(tx));
+    out.extend_from_slice(body);
     out
 }
 
@@ -85,15 +91,8 @@ fn ticket_fields_payload(
     committee: &[AccountId],
     relayer: &AccountId,
 ) -> Vec<u8> {
-    let mut out = TICKET_DOMAIN.to_vec();
-    out.extend_from_slice(
-        &u32::try_from(chain_id.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
-    out.extend_from_slice(chain_id.as_bytes());
-    out.extend_from_slice(&encode(&(session, block, attempt, committee, relayer)));
-    out
+    let fields = encode(&(session, block, attempt, committee, relayer));
+    chain_bound(TICKET_DOMAIN, chain_id, &fields)
 }
 
 /// Issues a relayer's ticket for a signing session.

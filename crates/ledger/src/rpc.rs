@@ -36,6 +36,18 @@ struct RpcImpl {
     ledger: Ledger,
 }
 
+impl RpcImpl {
+    /// The offence records `keep` accepts, in the order they were reported.
+    fn offences_where(&self, keep: impl Fn(&OffenceRecord) -> bool) -> Vec<OffenceRecord> {
+        let ledger = self.ledger.read();
+        let offences = ledger.state().offences.iter();
+        offences
+            .filter(|(_, o)| keep(o))
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+}
+
 #[async_trait]
 impl LedgerApiServer for RpcImpl {
     fn chain_id(&self) -> RpcResult<String> {
@@ -179,14 +191,7 @@ impl LedgerApiServer for RpcImpl {
     }
 
     fn offences(&self) -> RpcResult<Vec<OffenceRecord>> {
-        Ok(self
-            .ledger
-            .read()
-            .state()
-            .offences
-            .iter()
-            .map(|(_, o)| o.clone())
-            .collect())
+        Ok(self.offences_where(|_| true))
     }
 
     fn session_offences(&self, sessions: Vec<SessionId>) -> RpcResult<Vec<OffenceRecord>> {
@@ -197,15 +202,7 @@ impl LedgerApiServer for RpcImpl {
                 None,
             ));
         }
-        Ok(self
-            .ledger
-            .read()
-            .state()
-            .offences
-            .iter()
-            .filter(|(_, o)| sessions.contains(&o.session))
-            .map(|(_, o)| o.clone())
-            .collect())
+        Ok(self.offences_where(|o| sessions.contains(&o.session)))
     }
 
     fn oracle(&self, height: u64) -> RpcResult<Option<OracleData>> {
