@@ -165,22 +165,8 @@ impl Node {
             account.clone(),
             SessionConfig::with_round_timeout(config.round_timeout.max(KEYGEN_ROUND_TIMEOUT)),
         );
-        let host = Arc::new(
-            ProgramHost::new(HostConfig {
-                cache_capacity: config.program_cache,
-                fuel_policy: config.fuel_policy,
-                ..HostConfig::default()
-            })
-            .context("cannot start the program host")?,
-        );
-        let key = identity.key_share()?.map(|(share, aux)| {
-            tracing::info!(
-                network_key = %share.verifying_key(),
-                threshold = share.threshold(),
-                "key share loaded"
-            );
-            Arc::new(HeldKey { share, aux })
-        });
+        let host = Arc::new(program_host(&config)?);
+        let key = held_key(&identity)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -213,19 +199,7 @@ impl Node {
             fault: Mutex::new(fault),
         });
         inner.update_peers();
-
-        let app = crate::api::router(inner.clone());
-        let mut stop = inner.shutdown.subscribe();
-        let server = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "HTTP server stopped");
-            }
-        });
+        let server = serve(&inner, listener);
 
         inner.join_as_validator().await?;
         tokio::spawn(inner.clone().follow_ledger());
@@ -253,6 +227,44 @@ impl Node {
         self.inner.transport.shutdown();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
     }
+}
+
+/// The program host the node's configuration asks for.
+fn program_host(config: &NodeConfig) -> anyhow::Result<ProgramHost> {
+    ProgramHost::new(HostConfig {
+        cache_capacity: config.program_cache,
+        fuel_policy: config.fuel_policy,
+        ..HostConfig::default()
+    })
+    .context("cannot start the program host")
+}
+
+/// The key share and aux data in the keystore, if any.
+fn held_key(identity: &Identity) -> anyhow::Result<Option<Arc<HeldKey>>> {
+    Ok(identity.key_share()?.map(|(share, aux)| {
+        tracing::info!(
+            network_key = %share.verifying_key(),
+            threshold = share.threshold(),
+            "key share loaded"
+        );
+        Arc::new(HeldKey { share, aux })
+    }))
+}
+
+/// Serves the HTTP API on `listener` until the node shuts down.
+fn serve(inner: &Arc<Inner>, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+    let app = crate::api::router(inner.clone());
+    let mut stop = inner.shutdown.subscribe();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "HTTP server stopped");
+        }
+    })
 }
 
 /// Installs the Prometheus recorder once per process; later nodes in the same process (tests)
