@@ -211,15 +211,6 @@ impl ErrorCode {
             | Self::BadFault => false,
         }
     }
-
-    /// The code named `name`, or [`ErrorCode::Unknown`].
-    pub fn from_name(name: &str) -> Self {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|code| code.as_str() == name)
-            .unwrap_or(Self::Unknown)
-    }
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -240,7 +231,6 @@ mod tests {
             let json = serde_json::to_string(code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), *code);
-            assert_eq!(ErrorCode::from_name(code.as_str()), *code);
         }
     }
 
@@ -248,7 +238,6 @@ mod tests {
     fn unknown_names_decode_as_unknown() {
         let code: ErrorCode = serde_json::from_str("\"added_next_year\"").unwrap();
         assert_eq!(code, ErrorCode::Unknown);
-        assert_eq!(ErrorCode::from_name("added_next_year"), ErrorCode::Unknown);
     }
 
     #[test]
