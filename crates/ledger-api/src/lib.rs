@@ -5,6 +5,7 @@
 //! machine and storage (`sigil-ledger`). The RPC trait's client half is behind the `client`
 //! feature and its server half behind `server`, as reth splits its `rpc-api` crates.
 
+pub mod committees;
 pub mod header;
 pub mod rpc;
 pub mod tx;

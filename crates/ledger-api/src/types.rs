@@ -102,9 +102,25 @@ pub struct SignerSet {
     pub jump_start: JumpStartStatus,
     /// A reshare in progress, if any.
     pub pending_reshare: Option<PendingReshare>,
-    /// Offenders kept out of committee selection, each until a block.
+    /// Proven offenders kept out of committee selection, each until a block.
     #[serde(default)]
     pub excluded: Vec<Exclusion>,
+    /// Unproven accusations: pairs of signers that committees keep apart, each until a block
+    /// (see [`SignerSet::sidelined_at`]).
+    #[serde(default)]
+    pub disputes: Vec<Dispute>,
+}
+
+/// An unproven report: `accuser` said `accused` failed a session. Neither is punished; while
+/// the head is below `until`, committees do not put the two together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispute {
+    /// The reporter.
+    pub accuser: AccountId,
+    /// The signer it accused.
+    pub accused: AccountId,
+    /// First block at which the dispute no longer counts.
+    pub until: BlockNumber,
 }
 
 /// An offender kept out of committees while the head is below `until`.
@@ -114,17 +130,6 @@ pub struct Exclusion {
     pub account: AccountId,
     /// First block at which it may be selected again.
     pub until: BlockNumber,
-}
-
-impl SignerSet {
-    /// The accounts excluded from committees at block `height`.
-    pub fn excluded_at(&self, height: u64) -> std::collections::BTreeSet<AccountId> {
-        self.excluded
-            .iter()
-            .filter(|e| e.until.0 > height)
-            .map(|e| e.account)
-            .collect()
-    }
 }
 
 /// A stored program.
@@ -178,19 +183,23 @@ pub struct Parameters {
     pub signer_count: u16,
     /// Signatures need this many signers.
     pub threshold: u16,
-    /// Blocks an offender stays out of committees.
+    /// Blocks a proven offender stays out of committees, and a dispute keeps its two signers
+    /// apart.
     pub offence_window: u64,
     /// Least stake a validator must bond; a signer slashed below it is rotated out.
     pub min_stake: Balance,
-    /// Stake slashed for an unproven offence (unresponsive, unprovable invalid message), in
-    /// thousandths.
-    pub slash_unresponsive_permille: u32,
     /// Stake slashed for a proven offence (evidence checked by the ledger), in thousandths.
+    /// Unproven reports never slash.
     pub slash_misbehaviour_permille: u32,
-    /// Offences within the offence window that remove a signer from the signer set.
+    /// Proven offences within the offence window that remove a signer from the signer set.
     pub max_offences: u32,
     /// Blocks after a session's request block during which its offences may be reported.
     pub report_window: u64,
+    /// Blocks over which the distinct signers accusing a signer are counted: `threshold` of
+    /// them rotate it out.
+    pub accusation_window: u64,
+    /// Largest evidence a report may carry, in bytes.
+    pub max_evidence_size: u32,
 }
 
 impl Default for Parameters {
@@ -204,10 +213,11 @@ impl Default for Parameters {
             threshold: 2,
             offence_window: 100,
             min_stake: 1_000,
-            slash_unresponsive_permille: 10,
             slash_misbehaviour_permille: 100,
             max_offences: 3,
             report_window: 1_000,
+            accusation_window: 1_000,
+            max_evidence_size: 1 << 16,
         }
     }
 }
@@ -227,11 +237,16 @@ impl Parameters {
         if self.max_message_size == 0 || self.max_message_size > (1 << 20) {
             return Err("max_message_size must be between 1 and 1 MiB".into());
         }
-        if self.slash_unresponsive_permille > 1000 || self.slash_misbehaviour_permille > 1000 {
+        if self.slash_misbehaviour_permille > 1000 {
             return Err("slash fractions are thousandths: at most 1000".into());
         }
-        if self.max_offences == 0 || self.report_window == 0 {
-            return Err("max_offences and report_window must be positive".into());
+        if self.max_offences == 0 || self.report_window == 0 || self.accusation_window == 0 {
+            return Err(
+                "max_offences, report_window and accusation_window must be positive".into(),
+            );
+        }
+        if self.max_evidence_size == 0 || self.max_evidence_size > (1 << 20) {
+            return Err("max_evidence_size must be between 1 and 1 MiB".into());
         }
         if self.max_program_size == 0 || self.max_program_size > 1_000_000 {
             return Err("max_program_size must be between 1 and 1,000,000".into());
@@ -261,7 +276,8 @@ pub struct SessionTicket {
     pub signature: Ed25519Signature,
 }
 
-/// An offence: reported, and recorded once the ledger accepts it.
+/// The reports against one signer in one session: accusations (each a dispute), or an offence
+/// proven by evidence the ledger checked itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OffenceRecord {
     /// The signing session it concerns.
@@ -270,20 +286,20 @@ pub struct OffenceRecord {
     pub reporters: Vec<AccountId>,
     /// Who is accused.
     pub offender: AccountId,
-    /// What kind of fault.
+    /// What kind of fault: the proven kind once proven, else the first report's.
     pub kind: FaultKind,
-    /// Whether the ledger verified the evidence itself.
+    /// Whether the ledger verified evidence of it.
     pub proven: bool,
-    /// Size of the session's committee (an unproven offence needs all its other members).
+    /// Size of the session's committee.
     pub committee_size: u16,
-    /// SHA-256 of the first report's evidence.
+    /// SHA-256 of the proving evidence, or of the first report's (empty) evidence.
     #[serde(with = "sigil_primitives::bytes::hex_vec")]
     pub evidence_hash: Vec<u8>,
     /// Block of the first report.
     pub reported: BlockNumber,
-    /// Block that recorded it, once enough reporters agree or the evidence proved it.
+    /// Block of the first report that took effect (every accepted report does).
     pub recorded: Option<BlockNumber>,
-    /// Stake slashed when it was recorded.
+    /// Stake slashed when it was proven (0 while unproven).
     pub slashed: Balance,
 }
 

@@ -211,6 +211,7 @@ impl State {
                     jump_start: JumpStartStatus::Ready,
                     pending_reshare: None,
                     excluded: vec![],
+                    disputes: vec![],
                 },
                 height: BlockNumber(0),
                 next_offence: 0,

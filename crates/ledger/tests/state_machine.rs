@@ -1,6 +1,6 @@
 //! Every transaction: its success case and its rejection cases, asserting the state afterwards.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use sigil_crypto::{AccountKeypair, NodeSeed, derive_user_key};
 use sigil_ledger::node::{component_header_check, dev_genesis};
@@ -59,7 +59,7 @@ impl Harness {
         let ctx = ApplyContext {
             height: BlockNumber(self.height),
             validate_program: &validate,
-            verify_evidence: None,
+            verify_evidence: Some(&stand_in_verifier),
         };
         self.state.apply(stx, &ctx)
     }
@@ -626,6 +626,36 @@ impl Harness {
     }
 }
 
+/// Evidence the stand-in verifier accepts against `offender` (the engine's own evidence and
+/// its checks are tested in sigil-mpc).
+fn proof_against(offender: AccountId) -> Vec<u8> {
+    [b"proof:".as_slice(), offender.as_bytes()].concat()
+}
+
+/// Accepts [`proof_against`] the offender, of equivocation only, as the engine's verifier
+/// accepts only equivocation.
+fn stand_in_verifier(
+    _session: &[u8; 32],
+    offender: &AccountId,
+    kind: FaultKind,
+    evidence: &[u8],
+) -> Result<(), String> {
+    if kind == FaultKind::Equivocation && evidence == proof_against(*offender) {
+        Ok(())
+    } else {
+        Err("not a proof".into())
+    }
+}
+
+fn proven(ticket: SessionTicket, offender: AccountId) -> Call {
+    Call::ReportOffence {
+        ticket,
+        offender,
+        kind: FaultKind::Equivocation,
+        evidence: proof_against(offender),
+    }
+}
+
 fn report(ticket: SessionTicket, offender: AccountId, kind: FaultKind) -> Call {
     Call::ReportOffence {
         ticket,
@@ -707,7 +737,7 @@ fn false_offence_reports_are_refused() {
         "evidence the ledger cannot verify proves nothing"
     );
     let with_evidence = Call::ReportOffence {
-        ticket: pair,
+        ticket: pair.clone(),
         offender: charlie,
         kind: FaultKind::Unresponsive,
         evidence: vec![1],
@@ -716,18 +746,39 @@ fn false_offence_reports_are_refused() {
         h.reject("bob", with_evidence),
         TxError::Invalid(_)
     ));
+    let proof_of_another_kind = Call::ReportOffence {
+        ticket: pair.clone(),
+        offender: charlie,
+        kind: FaultKind::FailedProof,
+        evidence: proof_against(charlie),
+    };
+    assert!(matches!(
+        h.reject("bob", proof_of_another_kind),
+        TxError::Invalid(_)
+    ));
+    let max = h.state.globals.parameters.max_evidence_size as usize;
+    let oversized = Call::ReportOffence {
+        ticket: pair,
+        offender: charlie,
+        kind: FaultKind::Equivocation,
+        evidence: vec![0; max + 1],
+    };
+    let TxError::Invalid(why) = h.reject("bob", oversized) else {
+        panic!("oversized evidence")
+    };
+    assert!(why.contains("max_evidence_size"), "{why}");
     assert_eq!(h.state.offences.len(), 0);
 }
 
 #[test]
-fn an_offence_is_recorded_when_the_other_members_agree() {
+fn an_accusation_is_a_dispute_that_slashes_nobody() {
     let mut h = Harness::new();
     h.ready();
     h.validate("eve", 3010);
-    let (bob, charlie, dave) = (h.id("bob"), h.id("charlie"), h.id("dave"));
+    let (bob, charlie) = (h.id("bob"), h.id("charlie"));
     let window = h.state.globals.parameters.offence_window;
 
-    // A committee of two: the other member's report is enough.
+    // A committee of two: one member's word against the other's.
     let pair = h.ticket("eve", 1, &["bob", "charlie"]);
     let events = h
         .apply(
@@ -735,7 +786,7 @@ fn an_offence_is_recorded_when_the_other_members_agree() {
             report(pair.clone(), charlie, FaultKind::Unresponsive),
         )
         .expect("report");
-    let recorded_at = h.height;
+    let at = h.height;
     let Some(Event::OffenceReported { offence }) = events.get(1) else {
         panic!("recorded: {events:?}")
     };
@@ -743,20 +794,18 @@ fn an_offence_is_recorded_when_the_other_members_agree() {
         (offence.offender, offence.kind, offence.reporters.clone()),
         (charlie, FaultKind::Unresponsive, vec![bob])
     );
-    assert_eq!(offence.recorded, Some(BlockNumber(recorded_at)));
+    assert_eq!(offence.recorded, Some(BlockNumber(at)));
     assert!(!offence.proven);
-    // 1% of 5,000.
-    assert_eq!(offence.slashed, 50);
-    assert_eq!(h.stake("charlie"), 4_950);
-    assert!(events.contains(&Event::Slashed {
-        account: charlie,
-        amount: 50,
-        stake: 4_950
-    }));
+    assert_eq!(offence.slashed, 0);
+    assert_eq!(h.stake("charlie"), 5_000);
+    assert!(!events.iter().any(|e| matches!(e, Event::Slashed { .. })));
     let set = &h.state.globals.signer_set;
-    assert!(set.excluded_at(recorded_at).contains(&charlie));
-    assert!(set.excluded_at(recorded_at + window - 1).contains(&charlie));
-    assert!(!set.excluded_at(recorded_at + window).contains(&charlie));
+    assert!(set.excluded_at(at).is_empty(), "nobody is excluded");
+    // The pair is kept apart for the window: the accuser sits out, since nothing tells the two
+    // apart and a report must not push a peer out.
+    assert_eq!(set.sidelined_at(at), BTreeSet::from([bob]));
+    assert_eq!(set.excludable_at(at), BTreeSet::from([bob, charlie]));
+    assert!(set.sidelined_at(at + window).is_empty());
     assert!(matches!(
         h.reject(
             "bob",
@@ -764,32 +813,76 @@ fn an_offence_is_recorded_when_the_other_members_agree() {
         ),
         TxError::AlreadyExists(_)
     ));
-    // The recorded offender's counter-accusation about that session counts for nothing.
-    assert!(matches!(
-        h.reject("charlie", report(pair, bob, FaultKind::Unresponsive)),
-        TxError::WrongState(_)
-    ));
+    // The accused may accuse back: a second dispute of the same pair.
+    h.apply("charlie", report(pair, bob, FaultKind::InvalidMessage))
+        .expect("counter-accusation");
+    assert_eq!(h.stake("bob"), 5_000);
+    assert_eq!(h.state.globals.signer_set.sidelined_at(h.height).len(), 1);
+    assert!(h.state.globals.signer_set.pending_reshare.is_none());
+}
 
-    // A committee of three: one report waits for the second.
+#[test]
+fn one_accuser_never_slashes_or_rotates_out_however_often_it_accuses() {
+    let mut h = Harness::new();
+    h.ready();
+    h.validate("eve", 3010);
+    let (bob, charlie) = (h.id("bob"), h.id("charlie"));
+    for session in 1..=20 {
+        let ticket = h.ticket("eve", session, &["bob", "charlie"]);
+        for kind in [
+            FaultKind::Unresponsive,
+            FaultKind::InvalidMessage,
+            FaultKind::FailedProof,
+            FaultKind::Equivocation,
+        ] {
+            let call = report(ticket.clone(), charlie, kind);
+            // One report per session and accused, whatever the kind.
+            let _ = h.apply("bob", call);
+        }
+    }
+    assert_eq!(h.state.offences.len(), 20);
+    assert_eq!(h.stake("charlie"), 5_000);
+    let set = &h.state.globals.signer_set;
+    assert!(set.pending_reshare.is_none());
+    assert!(set.signers.contains(&charlie));
+    assert_eq!(set.sidelined_at(h.height), BTreeSet::from([bob]));
+}
+
+#[test]
+fn threshold_distinct_accusers_rotate_a_signer_out_without_a_slash() {
+    let mut h = Harness::new();
+    h.ready();
+    h.validate("eve", 3010);
+    let (bob, charlie, dave, eve) = (h.id("bob"), h.id("charlie"), h.id("dave"), h.id("eve"));
+    // A committee of three where two members accuse the third.
     let trio = h.ticket("eve", 2, &["bob", "charlie", "dave"]);
     let events = h
         .apply("bob", report(trio.clone(), dave, FaultKind::Unresponsive))
         .expect("first report");
-    assert_eq!(events.len(), 1, "received, not recorded: {events:?}");
-    assert_eq!(h.stake("dave"), 5_000);
-    let events = h
-        .apply("charlie", report(trio, dave, FaultKind::Unresponsive))
-        .expect("second report");
     assert!(
-        events
+        !events
             .iter()
-            .any(|e| matches!(e, Event::OffenceReported { offence } if offence.reporters == vec![bob, charlie]))
+            .any(|e| matches!(e, Event::ReshareStarted { .. }))
     );
-    assert_eq!(h.stake("dave"), 4_950);
+    let events = h
+        .apply("charlie", report(trio, dave, FaultKind::FailedProof))
+        .expect("second report");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::OffenceReportReceived { reporter, .. } if *reporter == charlie
+    )));
+    let record = h.state.offences.get(&0).expect("record");
+    assert_eq!(record.reporters, vec![bob, charlie]);
+    assert_eq!(h.stake("dave"), 5_000, "accusations never slash");
+    let set = &h.state.globals.signer_set;
+    assert_eq!(set.sidelined_at(h.height), BTreeSet::from([dave]));
+    let pending = set.pending_reshare.clone().expect("dave is rotated out");
+    assert!(!pending.new_signers.contains(&dave));
+    assert!(pending.new_signers.contains(&eve));
 }
 
 #[test]
-fn repeated_offences_rotate_the_offender_out() {
+fn repeated_proven_offences_rotate_the_offender_out() {
     let mut h = Harness::new();
     let key = h.ready();
     h.validate("eve", 3010);
@@ -797,17 +890,39 @@ fn repeated_offences_rotate_the_offender_out() {
     params.max_offences = 2;
     h.apply("alice", Call::SetParameters { parameters: params })
         .expect("parameters");
+    let window = h.state.globals.parameters.offence_window;
     let (bob, charlie, dave, eve) = (h.id("bob"), h.id("charlie"), h.id("dave"), h.id("eve"));
     let first = h.ticket("eve", 1, &["bob", "charlie"]);
-    h.apply("bob", report(first, charlie, FaultKind::Unresponsive))
+    let events = h
+        .apply("bob", proven(first, charlie))
         .expect("first offence");
-    assert!(h.state.globals.signer_set.pending_reshare.is_none());
+    let at = h.height;
+    let Some(Event::OffenceReported { offence }) = events.get(1) else {
+        panic!("recorded: {events:?}")
+    };
+    assert!(offence.proven);
+    // 10% of 5,000.
+    assert_eq!(offence.slashed, 500);
+    assert!(events.contains(&Event::Slashed {
+        account: charlie,
+        amount: 500,
+        stake: 4_500
+    }));
+    let set = &h.state.globals.signer_set;
+    assert!(set.excluded_at(at).contains(&charlie));
+    assert!(set.excluded_at(at + window - 1).contains(&charlie));
+    assert!(!set.excluded_at(at + window).contains(&charlie));
+    assert!(set.pending_reshare.is_none());
+    // A proven offender's accusations about that session count for nothing.
+    let again = h.ticket("eve", 1, &["bob", "charlie"]);
+    assert!(matches!(
+        h.reject("charlie", report(again, bob, FaultKind::Unresponsive)),
+        TxError::WrongState(_)
+    ));
     let second = h.ticket("eve", 2, &["charlie", "dave"]);
     let events = h
-        .apply("dave", report(second, charlie, FaultKind::Unresponsive))
+        .apply("dave", proven(second, charlie))
         .expect("second offence");
-    let mut new_signers = vec![bob, dave, eve];
-    new_signers.sort();
     let expected_new = {
         // Order: the staying signers in ledger order, then the replacement.
         let mut v: Vec<AccountId> = h
@@ -826,23 +941,36 @@ fn repeated_offences_rotate_the_offender_out() {
         new_signers: expected_new.clone(),
         new_threshold: 2
     }));
-    let pending = h
-        .state
-        .globals
-        .signer_set
-        .pending_reshare
-        .clone()
-        .expect("reshare");
-    assert_eq!(pending.new_signers, expected_new);
     for who in ["bob", "dave", "eve"] {
         h.apply(who, Call::ConfirmReshare { verifying_key: key })
             .expect("confirm");
     }
     let mut signers = h.state.globals.signer_set.signers.clone();
     signers.sort();
+    let mut new_signers = vec![bob, dave, eve];
+    new_signers.sort();
     assert_eq!(signers, new_signers);
     assert_eq!(h.state.globals.signer_set.network_key, Some(key));
     assert!(h.state.validators.contains(&charlie), "still a validator");
+}
+
+#[test]
+fn an_accusation_proven_later_slashes_once() {
+    let mut h = Harness::new();
+    h.ready();
+    h.validate("eve", 3010);
+    let (bob, charlie, dave) = (h.id("bob"), h.id("charlie"), h.id("dave"));
+    let trio = h.ticket("eve", 3, &["bob", "charlie", "dave"]);
+    h.apply("bob", report(trio.clone(), dave, FaultKind::Equivocation))
+        .expect("accusation");
+    assert_eq!(h.stake("dave"), 5_000);
+    h.apply("charlie", proven(trio, dave)).expect("proof");
+    let record = h.state.offences.get(&0).expect("record");
+    assert_eq!(
+        (record.proven, record.slashed, record.reporters.clone()),
+        (true, 500, vec![bob, charlie])
+    );
+    assert_eq!(h.stake("dave"), 4_500);
 }
 
 #[test]
@@ -1123,7 +1251,7 @@ fn rejected_offence_reports_record_nothing() {
         h.reject_untouched("bob", report(trio.clone(), dave, FaultKind::Unresponsive)),
         TxError::AlreadyExists(_)
     ));
-    // This ledger has no evidence verifier: evidence never proves an offence.
+    // Evidence the verifier refuses proves nothing and changes nothing.
     let proof = Call::ReportOffence {
         ticket: trio,
         offender: dave,
@@ -1136,7 +1264,7 @@ fn rejected_offence_reports_record_nothing() {
     ));
     let record = h.state.offences.get(&0).expect("record");
     assert_eq!(
-        (record.reporters.clone(), record.proven, record.recorded),
-        (vec![h.id("bob")], false, None)
+        (record.reporters.clone(), record.proven, record.slashed),
+        (vec![h.id("bob")], false, 0)
     );
 }

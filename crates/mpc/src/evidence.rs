@@ -1,12 +1,23 @@
 //! Offence evidence: what a fault report carries, and how anyone (the ledger) checks it without
 //! running a session.
 //!
+//! Only equivocation is provable from outside a session: two different echo broadcasts that the
+//! offender signed for the same round of the same protocol run, each carried whole. A signature
+//! on a whole part binds the part's kind, session and round, so neither another party's messages,
+//! nor the offender's other parts, nor its messages of another session can pass for one.
+//!
+//! The other faults are not provable here. Re-checking a failed proof needs the engine's own
+//! check against the session's public key shares and aux data, and synedrion 0.3 exposes neither
+//! that check outside a session (manul's `Evidence` does not serialise for its protocols) nor
+//! the public data; that a signed message does not decode needs the round's message types, which
+//! only a session has. A signed message alone proves only that its sender took part, so reports
+//! of those faults carry no evidence and count as accusations (PROTOCOL.md §8).
+//!
 //! manul keeps its signed message types private, so this module mirrors their serde layout
-//! (manul 0.2.1, pinned exactly, over postcard; the fault tests check it on evidence from real
-//! sessions, and `manul_contract` pins manul's bytes) and re-checks the ed25519 signatures on
-//! message parts itself.
+//! (manul 0.2.1, pinned exactly, over postcard; `manul_contract` pins manul's bytes) and checks
+//! the ed25519 signatures on message parts itself.
 
-use std::{collections::BTreeMap, fmt};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2_v010::{Digest as _, Sha256};
@@ -19,60 +30,31 @@ use crate::{
     party::signed_bytes,
 };
 
-/// What a fault's evidence bytes hold (postcard-encoded). Every byte is checked by
-/// [`verify_evidence`]: the messages carry the accused's signatures, the other fields must agree
-/// with them.
-///
-/// synedrion 0.3's own evidence objects cannot be serialised (manul's `Evidence` derives serde
-/// with a bound on the protocol marker type, which synedrion does not make serialisable), so the
-/// record carries the signed messages the engine judged instead.
+/// Proof of equivocation (postcard-encoded in a report): two different echo broadcasts the
+/// offender signed for one round of one protocol run. Every byte is checked by
+/// [`verify_evidence`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EvidenceRecord {
-    /// What the accused did.
-    pub kind: FaultKind,
-    /// The protocol that failed (with the session id, it gives the engine's session id).
+pub struct EquivocationEvidence {
+    /// The protocol run (with the session id, it gives the engine's session id).
     pub protocol: ProtocolKind,
-    /// The round of the accused's offending message, as the engine names it ("Round 1",
-    /// "Round 1 (echo)").
-    pub round: String,
-    /// The accused's messages of that protocol run, as received: each the postcard encoding of
-    /// its three signed parts (direct, echo broadcast, normal broadcast), every part signed by
-    /// the accused for the session.
-    pub messages: Vec<Vec<u8>>,
-    /// Equivocation only: echo-round broadcasts of other parties, as received, each holding the
-    /// accused's signed hash of a broadcast that differs from the one it sent us.
-    pub echoes: Vec<(AccountId, Vec<u8>)>,
+    /// The two broadcasts, each manul's signed echo-broadcast part as received, in ascending
+    /// byte order.
+    pub broadcasts: [Vec<u8>; 2],
 }
 
-/// What [`verify_evidence`] established.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EvidenceCheck {
-    /// The messages are the offender's, signed by it for this session and protocol, including
-    /// one of the round the fault was found in. The engine cannot re-run the failed proof
-    /// outside the session (it needs the session's public key shares and aux data), so that
-    /// the proof fails is the reporter's finding.
-    SignedByOffender,
-    /// Two statements signed by the offender for the same session and round with different
-    /// contents: its broadcast to the reporter and its hash of another broadcast, as echoed by
-    /// another party. Proof of equivocation on its own.
-    Contradiction,
-}
-
-/// Checks offence evidence produced by this engine, as far as the engine allows, for
-/// `offender` in session `session_id` (the 32-byte id the nodes ran the operation with).
-///
-/// Unresponsiveness has no evidence, so it is refused here; so is evidence of another kind,
-/// session, protocol or party, and any altered byte.
+/// Checks a report's evidence for `offender` in session `session_id` (the 32-byte id the nodes
+/// ran the operation with). Only equivocation can be proven; evidence of any other kind, of
+/// another session, protocol or party, or with any byte altered, is refused.
 pub fn verify_evidence(
     session_id: &[u8],
     offender: &AccountId,
     kind: FaultKind,
     evidence: &[u8],
-) -> Result<EvidenceCheck, MpcError> {
-    if kind == FaultKind::Unresponsive {
-        return Err(MpcError::InvalidEvidence(
-            "unresponsiveness carries no evidence".into(),
-        ));
+) -> Result<(), MpcError> {
+    if kind != FaultKind::Equivocation {
+        return Err(MpcError::InvalidEvidence(format!(
+            "{kind} cannot be proven by evidence; report it without"
+        )));
     }
     let session_id: &[u8; 32] = session_id.try_into().map_err(|_| {
         MpcError::InvalidInput(format!(
@@ -80,162 +62,78 @@ pub fn verify_evidence(
             session_id.len()
         ))
     })?;
-    let record: EvidenceRecord = strict_decode(evidence).map_err(|reason| MpcError::Decode {
-        what: "evidence",
-        reason,
-    })?;
-    if record.kind != kind {
-        return Err(MpcError::InvalidEvidence(format!(
-            "the evidence is of {}, not of {kind}",
-            record.kind
-        )));
-    }
+    let record: EquivocationEvidence =
+        strict_decode(evidence).map_err(|reason| MpcError::Decode {
+            what: "evidence",
+            reason,
+        })?;
     let engine_session = phase_session_id(session_id, record.protocol);
-    check(engine_session.as_ref(), offender, &record).map_err(MpcError::InvalidEvidence)
+    check(engine_session.as_ref(), offender, &record)
+        .map(|_| ())
+        .map_err(MpcError::InvalidEvidence)
 }
 
-/// Builds the evidence for `kind` against `accused` from the messages received in the failed
-/// protocol run (`received`: wire bytes by sender). Returns `None`, with a warning, when the
-/// received messages do not make evidence the ledger would accept.
-pub(crate) fn record(
-    kind: FaultKind,
+/// Builds the proof that `accused` equivocated from its messages of the failed run (`messages`:
+/// what it sent this party and what other parties' abort notices exhibited, as wire bytes).
+/// `None` when no two of them hold different echo broadcasts for one round.
+pub(crate) fn equivocation<'a>(
     protocol: ProtocolKind,
-    round: &str,
     engine_session: &[u8],
     accused: &AccountId,
-    received: &BTreeMap<AccountId, Vec<&[u8]>>,
+    messages: impl IntoIterator<Item = &'a [u8]>,
 ) -> Option<Vec<u8>> {
-    let signed_by = |from: &AccountId| -> Vec<SignedMessage> {
-        received
-            .get(from)
-            .into_iter()
-            .flatten()
-            .filter_map(|bytes| match strict_decode::<Wire<MessageMirror>>(bytes) {
-                Ok(Wire::Protocol { message, .. }) => Some(message.parts),
-                _ => None,
-            })
-            .filter(|message| message.verify(from, engine_session).is_ok())
-            .collect()
-    };
-    let messages = signed_by(accused);
-    let mut round = round.to_string();
-    let mut echoes = Vec::new();
-    if kind == FaultKind::Equivocation {
-        // Another party's echo of a broadcast the accused sent us differently.
-        for (echoer, _) in received.iter().filter(|(from, _)| *from != accused) {
-            for message in signed_by(echoer) {
-                let echo = &message.normal;
-                let Some(contradicted) = contradiction(engine_session, accused, &messages, echo)
-                else {
-                    continue;
-                };
-                round = contradicted.to_string();
-                echoes.push((*echoer, postcard::to_allocvec(echo).ok()?));
-            }
+    let mut by_round: BTreeMap<RoundTag, Vec<Vec<u8>>> = BTreeMap::new();
+    for bytes in messages {
+        let Ok(Wire::Protocol { message, .. }) = strict_decode::<Wire<MessageMirror>>(bytes) else {
+            continue;
+        };
+        let echo = message.parts.echo;
+        if echo.verify_echo(accused, engine_session).is_err() {
+            continue;
+        }
+        let encoded = postcard::to_allocvec(&echo).ok()?;
+        let seen = by_round.entry(echo.metadata.round).or_default();
+        if !seen.contains(&encoded) {
+            seen.push(encoded);
         }
     }
-    let record = EvidenceRecord {
-        kind,
+    let mut pair = by_round.into_values().find(|seen| seen.len() >= 2)?;
+    pair.truncate(2);
+    pair.sort();
+    let record = EquivocationEvidence {
         protocol,
-        round,
-        messages: messages
-            .iter()
-            .map(postcard::to_allocvec)
-            .collect::<Result<_, _>>()
-            .ok()?,
-        echoes,
+        broadcasts: [pair[0].clone(), pair[1].clone()],
     };
-    match check(engine_session, accused, &record) {
-        Ok(_) => postcard::to_allocvec(&record).ok(),
-        Err(reason) => {
-            tracing::warn!(%accused, %kind, %reason, "no evidence for a fault");
-            None
-        }
-    }
+    check(engine_session, accused, &record).ok()?;
+    postcard::to_allocvec(&record).ok()
 }
 
-/// The checks of [`verify_evidence`] against the engine's own session id.
+/// The checks of [`verify_evidence`] against the engine's own session id; the round of the
+/// contradicting broadcasts.
 fn check(
     engine_session: &[u8],
     offender: &AccountId,
-    record: &EvidenceRecord,
-) -> Result<EvidenceCheck, String> {
-    if record.messages.is_empty() {
-        return Err("no message of the offender".into());
+    record: &EquivocationEvidence,
+) -> Result<RoundTag, String> {
+    let [first, second] = &record.broadcasts;
+    if first >= second {
+        return Err("the broadcasts are not two, in ascending order".into());
     }
-    let mut messages = Vec::with_capacity(record.messages.len());
-    for bytes in &record.messages {
-        let message: SignedMessage = strict_decode(bytes)?;
-        message.verify(offender, engine_session)?;
-        messages.push(message);
+    let first: SignedPart = strict_decode(first)?;
+    let second: SignedPart = strict_decode(second)?;
+    for part in [&first, &second] {
+        part.verify_echo(offender, engine_session)?;
     }
-    match record.kind {
-        FaultKind::Unresponsive => Err("unresponsiveness carries no evidence".into()),
-        FaultKind::InvalidMessage | FaultKind::FailedProof => {
-            if !record.echoes.is_empty() {
-                return Err("echoes only prove equivocation".into());
-            }
-            if !messages
-                .iter()
-                .any(|message| message.round().to_string() == record.round)
-            {
-                return Err(format!("no message of the offender in {}", record.round));
-            }
-            Ok(EvidenceCheck::SignedByOffender)
-        }
-        FaultKind::Equivocation => {
-            if record.echoes.is_empty() {
-                return Err("no echoed broadcast to compare with".into());
-            }
-            for (echoer, bytes) in &record.echoes {
-                if echoer == offender {
-                    return Err("the offender cannot witness against itself".into());
-                }
-                let echo: SignedPart = strict_decode(bytes)?;
-                echo.verify(echoer, PartKind::Normal, engine_session)?;
-                let round = contradiction(engine_session, offender, &messages, &echo)
-                    .ok_or("the echo does not contradict the offender's broadcast")?;
-                if round.to_string() != record.round {
-                    return Err(format!("the contradiction is in {round}"));
-                }
-            }
-            Ok(EvidenceCheck::Contradiction)
-        }
+    if first.metadata != second.metadata {
+        return Err("the broadcasts are for different rounds".into());
     }
-}
-
-/// If `echo` (an echo-round broadcast, already checked as signed by its sender) holds a hash,
-/// signed by `accused` for this session, of an echo broadcast that differs from the one
-/// `accused` sent us in `messages`, the round of those broadcasts.
-fn contradiction(
-    engine_session: &[u8],
-    accused: &AccountId,
-    messages: &[SignedMessage],
-    echo: &SignedPart,
-) -> Option<RoundTag> {
-    if !echo.metadata.round.is_echo {
-        return None;
+    if first.metadata.round.is_echo {
+        return Err("an echo round has no echo broadcast".into());
     }
-    let hashes: Vec<(AccountId, SignedHash)> = strict_decode(echo.payload.as_deref()?).ok()?;
-    let (_, hash) = hashes.iter().find(|(party, _)| party == accused)?;
-    let round = RoundTag {
-        nums: echo.metadata.round.nums.clone(),
-        is_echo: false,
-    };
-    if hash.metadata.session_id != engine_session || hash.metadata.round != round {
-        return None;
+    if first.payload == second.payload {
+        return Err("the broadcasts do not differ".into());
     }
-    hash.verify(accused).ok()?;
-    let ours = messages.iter().find(|message| message.round() == &round)?;
-    ours.echo.payload.as_ref()?;
-    // The signature on a hash does not say which part it hashes: one of the accused's other
-    // parts of that round, passed off as an echo, contradicts nothing.
-    let other_parts = [
-        part_hash(PartKind::Echo, ours.echo.payload.as_deref()),
-        part_hash(PartKind::Normal, ours.normal.payload.as_deref()),
-        part_hash(PartKind::Direct, ours.direct.payload.as_deref()),
-    ];
-    (!other_parts.contains(&<[u8; 32]>::try_from(hash.part_hash.as_slice()).ok()?)).then_some(round)
+    Ok(first.metadata.round)
 }
 
 /// Decodes postcard bytes that must hold exactly one `T`.
@@ -266,31 +164,17 @@ pub(crate) enum Wire<M> {
         phase: u8,
         /// Whom it named, and for what.
         faults: Vec<(AccountId, FaultKind)>,
+        /// For each party it named for equivocation, that party's messages as it received them
+        /// (wire bytes): with the receiver's own, the two broadcasts that prove it.
+        exhibits: Vec<Vec<u8>>,
     },
 }
 
 /// manul's `RoundId`: round numbers (innermost first) and whether it is an echo round.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct RoundTag {
     nums: Vec<u8>,
     is_echo: bool,
-}
-
-/// As manul displays round ids, so records name rounds as the engine's failures do.
-impl fmt::Display for RoundTag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Round ")?;
-        for (i, num) in self.nums.iter().enumerate().rev() {
-            write!(f, "{num}")?;
-            if i != 0 {
-                f.write_str("-")?;
-            }
-        }
-        if self.is_echo {
-            f.write_str(" (echo)")?;
-        }
-        Ok(())
-    }
 }
 
 /// manul's `MessageMetadata`: what every signature binds besides the payload.
@@ -300,13 +184,9 @@ struct Metadata {
     round: RoundTag,
 }
 
-/// manul's kinds of message part, as hashed.
-#[derive(Clone, Copy)]
-enum PartKind {
-    Echo = 0,
-    Normal = 1,
-    Direct = 2,
-}
+/// manul's tag of an echo-broadcast part in the part hash (normal broadcasts are 1, direct
+/// messages 2): what stops a signed part of another kind passing for a broadcast.
+const ECHO_PART: u8 = 0;
 
 /// manul's `SignedMessagePart`: a signature, the metadata, an optional serialized payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,20 +196,12 @@ pub(crate) struct SignedPart {
     payload: Option<Vec<u8>>,
 }
 
-/// manul's `SignedMessageHash`: a signed part with the payload replaced by its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct SignedHash {
-    signature: Vec<u8>,
-    metadata: Metadata,
-    part_hash: Vec<u8>,
-}
-
 /// The signed parts of manul's `Message`, in its field order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SignedMessage {
-    direct: SignedPart,
-    echo: SignedPart,
-    normal: SignedPart,
+    pub(crate) direct: SignedPart,
+    pub(crate) echo: SignedPart,
+    pub(crate) normal: SignedPart,
 }
 
 /// manul's `Message`: the (unsigned) destination, then the signed parts.
@@ -337,13 +209,13 @@ pub(crate) struct SignedMessage {
 pub(crate) struct MessageMirror {
     /// Not signed, so never part of evidence.
     _destination: AccountId,
-    parts: SignedMessage,
+    pub(crate) parts: SignedMessage,
 }
 
 /// manul's hash of a message part (`ProtocolMessagePartHashable::hash`).
-fn part_hash(kind: PartKind, payload: Option<&[u8]>) -> [u8; 32] {
+fn part_hash(kind: u8, payload: Option<&[u8]>) -> [u8; 32] {
     let mut digest = Sha256::new_with_prefix(b"ProtocolMessagePart");
-    digest.update([kind as u8]);
+    digest.update([kind]);
     match payload {
         None => digest.update([0u8]),
         Some(payload) => {
@@ -373,35 +245,12 @@ fn verify_part_hash(
 }
 
 impl SignedPart {
-    fn verify(&self, signer: &AccountId, kind: PartKind, session: &[u8]) -> Result<(), String> {
+    /// Signed by `signer` as an echo broadcast of `session`.
+    fn verify_echo(&self, signer: &AccountId, session: &[u8]) -> Result<(), String> {
         if self.metadata.session_id != session {
             return Err("a message of another session".into());
         }
-        let hash = part_hash(kind, self.payload.as_deref());
+        let hash = part_hash(ECHO_PART, self.payload.as_deref());
         verify_part_hash(signer, &self.signature, &self.metadata, &hash)
-    }
-}
-
-impl SignedHash {
-    fn verify(&self, signer: &AccountId) -> Result<(), String> {
-        verify_part_hash(signer, &self.signature, &self.metadata, &self.part_hash)
-    }
-}
-
-impl SignedMessage {
-    fn round(&self) -> &RoundTag {
-        &self.direct.metadata.round
-    }
-
-    /// Every part signed by `signer` for `session`, all for one round (as manul requires).
-    fn verify(&self, signer: &AccountId, session: &[u8]) -> Result<(), String> {
-        if self.echo.metadata != self.direct.metadata
-            || self.normal.metadata != self.direct.metadata
-        {
-            return Err("message parts of different rounds".into());
-        }
-        self.direct.verify(signer, PartKind::Direct, session)?;
-        self.echo.verify(signer, PartKind::Echo, session)?;
-        self.normal.verify(signer, PartKind::Normal, session)
     }
 }

@@ -26,7 +26,7 @@ use crate::{
     driver::blame::{self, MISMATCHED_BROADCASTS, PROTOCOL_ERROR_PREFIX},
     engine::phase_session_id,
     error::{FaultKind, ProtocolKind},
-    evidence::{self, EvidenceCheck, MessageMirror, Wire},
+    evidence::{self, MessageMirror, Wire},
     party::{Party, PartySigner, SigilSession},
     verify_evidence,
 };
@@ -353,31 +353,6 @@ const GOLDEN_MESSAGE: &str = "\
     a8bc59e743f7ed11c239d1b8b8eda67cf431ce4ddb0d6b6cf0f4b87e5073a2aebc640520775634c83eaa9311d5cc\
     be5b6113b0e552d9a56dccf3e96b05fdc88cafac43ea01010000";
 
-/// Evidence of a failed proof made of [`GOLDEN_MESSAGE`].
-const GOLDEN_RECORD: &str = "\
-    020307526f756e64203102b90241409381d9bc2e131de74d7cc31c3e7ab71923ed7d43df932aee13faaa387711e2\
-    6519a56f8c0d89b9e2a326d233b98b0af053c43644918bf45fdeaef9deafb57a0620775634c83eaa9311d5ccbe5b\
-    6113b0e552d9a56dccf3e96b05fdc88cafac43ea010100010102414077dbd9b2e4c7cae92ae4b75674f535520b6e\
-    5a012aedf5e854966d9058c100fd60fc01c96dfea99ef69ceccf620f4e4ce9708c1be986d3ef9a2a4eb27b6ba008\
-    20775634c83eaa9311d5ccbe5b6113b0e552d9a56dccf3e96b05fdc88cafac43ea01010001010141406bb94a1a15\
-    73b36baee2a345f61ceb1fa3762c21e01b2bf0da22eee251a8bc59e743f7ed11c239d1b8b8eda67cf431ce4ddb0d\
-    6b6cf0f4b87e5073a2aebc640520775634c83eaa9311d5ccbe5b6113b0e552d9a56dccf3e96b05fdc88cafac43ea\
-    010100008805414026adba4d7518e3ef069fc0371b452cfc5d9852aeed8de443309a4c513d40076c2a1ad549196a\
-    d9b48c2c044ac0fa11cd9ace82dae64b08dda3ede5888172180920775634c83eaa9311d5ccbe5b6113b0e552d9a5\
-    6dccf3e96b05fdc88cafac43ea010101004140afeb62e2e1974874ace27c76f8f8dc97e7d04fac15a70d6db3a116\
-    8ca6a6beb1981b1e01c8147e0c94a8849cb7d0ad0a2a418b9299f3e896cdb79aba6a104e0020775634c83eaa9311\
-    d5ccbe5b6113b0e552d9a56dccf3e96b05fdc88cafac43ea010101004140c88e1c68b823dd8217dcbc794bf98eb9\
-    f47d13768845554c75e4c58a0c82fd12cd58ec27d5c22dbc08983c10208df1b518dd2199ec9881a7a51bdbdc7470\
-    8c0920775634c83eaa9311d5ccbe5b6113b0e552d9a56dccf3e96b05fdc88cafac43ea01010101d102022088a206\
-    3ec9842ec00df464ec0d30ec2117b70c20c83afa7a719083384564c58241406b6308d89b55d50282d8197c3f358a\
-    dbbaba2f3f9f481a6a6e30136492eef92cf284fd61850bc504a4542caba9ca64b52ecf5c2c54eafed0aae42052d2\
-    429a0020775634c83eaa9311d5ccbe5b6113b0e552d9a56dccf3e96b05fdc88cafac43ea010100209c264353b4ab\
-    1c028cff8cce75a79ab858be2a811e1e5f4a107fd74431d86ac720c88cb140762ec790a157b6e13b7193a52960ee\
-    f029b8139ba33c66fff01825d44140a758f3178399be717c5b946a501433255b1b4a812f8e348203d7673ff3fe2c\
-    262f13cf2583b019d1abcdaf010aa3576ecbcd216ad76a829a3bfb34886e0bdc0020775634c83eaa9311d5ccbe5b\
-    6113b0e552d9a56dccf3e96b05fdc88cafac43ea010100209c264353b4ab1c028cff8cce75a79ab858be2a811e1e\
-    5f4a107fd74431d86ac700";
-
 /// The messages `to` received in a run, as they came off the wire.
 fn received_by(to: Party, sent: &Sent) -> BTreeMap<AccountId, Vec<Vec<u8>>> {
     let mut received: BTreeMap<AccountId, Vec<Vec<u8>>> = BTreeMap::new();
@@ -397,24 +372,14 @@ fn received_by(to: Party, sent: &Sent) -> BTreeMap<AccountId, Vec<Vec<u8>>> {
     received
 }
 
-/// Evidence against a of `kind`, from what `received` holds.
-fn evidence_against_a(
-    kind: FaultKind,
-    received: &BTreeMap<AccountId, Vec<Vec<u8>>>,
-) -> Option<Vec<u8>> {
-    let received = received
-        .iter()
-        .map(|(from, messages)| (*from, messages.iter().map(Vec::as_slice).collect()))
-        .collect();
+/// The proof that a equivocated, from a's messages in `messages`, if they hold one.
+fn equivocation_of_a<'a>(messages: impl IntoIterator<Item = &'a Vec<u8>>) -> Option<Vec<u8>> {
     let engine_session = phase_session_id(&SESSION, ProtocolKind::Signing);
-    let session = engine_session.as_ref();
-    evidence::record(
-        kind,
+    evidence::equivocation(
         ProtocolKind::Signing,
-        "Round 1",
-        session,
+        engine_session.as_ref(),
         &a().0,
-        &received,
+        messages.into_iter().map(Vec::as_slice),
     )
 }
 
@@ -437,11 +402,8 @@ fn manul_messages_keep_the_layout_the_evidence_codec_mirrors() {
     // The mirror reads every byte of manul's message and writes them back the same.
     let mirror: Wire<MessageMirror> = evidence::strict_decode(wire).unwrap();
     assert_eq!(&postcard::to_allocvec(&mirror).unwrap(), wire);
-    // Evidence holds only if the mirror recomputes manul's signed digests exactly.
-    let record = evidence_against_a(FaultKind::FailedProof, &received).expect("evidence");
-    assert_eq!(hex(&record), GOLDEN_RECORD);
-    let check = verify_evidence(&SESSION, &a().0, FaultKind::FailedProof, &record).unwrap();
-    assert_eq!(check, EvidenceCheck::SignedByOffender);
+    // A message alone proves nothing.
+    assert!(equivocation_of_a(&received[&a().0]).is_none());
 }
 
 #[test]
@@ -471,7 +433,7 @@ fn an_unreadable_part_is_an_invalid_message() {
 }
 
 #[test]
-fn two_different_broadcasts_are_a_mismatch_classified_as_equivocation_with_a_contradiction() {
+fn two_different_broadcasts_are_a_mismatch_classified_as_equivocation_and_prove_it_whole() {
     // a sends c the broadcast of a second run of its session.
     let shadow = probe_session(signer("a"), (3, 2), &ids());
     let c = party("c");
@@ -489,9 +451,38 @@ fn two_different_broadcasts_are_a_mismatch_classified_as_equivocation_with_a_con
         blame::classify(MISMATCHED_BROADCASTS),
         FaultKind::Equivocation
     );
-    // c's echo, as b got it, holds a's signed hash of the other broadcast.
-    let record =
-        evidence_against_a(FaultKind::Equivocation, &received_by(b, &sent)).expect("evidence");
-    let check = verify_evidence(&SESSION, &a().0, FaultKind::Equivocation, &record).unwrap();
-    assert_eq!(check, EvidenceCheck::Contradiction);
+    let (by_b, by_c) = (received_by(b, &sent), received_by(c, &sent));
+    let (to_b, to_c) = (&by_b[&a().0], &by_c[&a().0]);
+    // What b holds alone (a's message, c's echo of a hash) proves nothing.
+    assert!(equivocation_of_a(by_b.values().flatten()).is_none());
+    // With the message c exhibits, the two whole broadcasts prove it; the digests checked are
+    // manul's own, or these signatures would not verify.
+    let record = equivocation_of_a(to_b.iter().chain(to_c)).expect("evidence");
+    verify_evidence(&SESSION, &a().0, FaultKind::Equivocation, &record).unwrap();
+    // Either order of the same messages gives the same bytes.
+    assert_eq!(
+        equivocation_of_a(to_c.iter().chain(to_b)),
+        Some(record.clone())
+    );
+    for (session, offender) in [([8; 32], a().0), (SESSION, b.0)] {
+        assert!(verify_evidence(&session, &offender, FaultKind::Equivocation, &record).is_err());
+    }
+    // a's direct message of the same round passed off as a second broadcast is no proof.
+    let mirror: Wire<MessageMirror> = evidence::strict_decode(&to_b[0]).unwrap();
+    let Wire::Protocol { message, .. } = mirror else {
+        panic!("a protocol message")
+    };
+    let record: crate::EquivocationEvidence = postcard::from_bytes(&record).unwrap();
+    let direct = postcard::to_allocvec(&message.parts.direct).unwrap();
+    let echo = postcard::to_allocvec(&message.parts.echo).unwrap();
+    assert!(record.broadcasts.contains(&echo));
+    let mut pair = [echo, direct];
+    pair.sort();
+    let forged = crate::EquivocationEvidence {
+        protocol: ProtocolKind::Signing,
+        broadcasts: pair,
+    };
+    let forged = postcard::to_allocvec(&forged).unwrap();
+    let refused = verify_evidence(&SESSION, &a().0, FaultKind::Equivocation, &forged);
+    assert!(refused.is_err(), "{refused:?}");
 }

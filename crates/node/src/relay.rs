@@ -97,8 +97,9 @@ impl Inner {
         let mut attempts: Vec<AttemptReport> = Vec::new();
         let mut sessions: Vec<(u32, SessionId)> = Vec::new();
         let mut last_error = None;
+        let mut failed: BTreeSet<AccountId> = BTreeSet::new();
         for attempt in 0..self.config.max_attempts {
-            let excluded = view.signer_set.excluded_at(view.head);
+            let excluded = exclusions(&view, &failed);
             let committee = match committee_for(&view.signer_set, checked, attempt, &excluded) {
                 Ok(committee) => committee,
                 Err(error) => {
@@ -168,6 +169,7 @@ impl Inner {
                         break;
                     }
                     view = self.await_offences(&committee, &view).await;
+                    failed.extend(committee);
                 }
             }
         }
@@ -213,19 +215,14 @@ impl Inner {
         Ok((signature, attestations))
     }
 
-    /// Waits until the ledger excludes a member of the failed committee (the block recording
-    /// its offence), or the offence wait runs out; returns the view to retry with.
+    /// Waits until the ledger holds a new offence or dispute among the members of the failed
+    /// committee (the block recording a member's report), or the offence wait runs out;
+    /// returns the view to retry with.
     async fn await_offences(&self, committee: &BTreeSet<AccountId>, before: &View) -> Arc<View> {
-        let excluded_before = before.signer_set.excluded_at(before.head);
-        let newly_excluded = |view: &Arc<View>| {
-            let excluded = view.signer_set.excluded_at(view.head);
-            committee
-                .iter()
-                .any(|m| excluded.contains(m) && !excluded_before.contains(m))
-        };
+        let known = blame_among(before, committee);
+        let news = |view: &Arc<View>| !blame_among(view, committee).is_subset(&known);
         let mut views = self.view.subscribe();
-        let waited =
-            tokio::time::timeout(self.config.offence_wait, views.wait_for(newly_excluded)).await;
+        let waited = tokio::time::timeout(self.config.offence_wait, views.wait_for(news)).await;
         match waited {
             Ok(Ok(view)) => view.clone(),
             _ => self.view(),
@@ -355,4 +352,36 @@ fn summarise(failures: Vec<(AccountId, ApiError)>) -> ApiError {
         .collect::<Vec<_>>()
         .join("; ");
     ApiError::new(ErrorCode::SigningFailed, detail)
+}
+
+/// Whom an attempt leaves out: those the ledger sidelines (§6), and both sides of every live
+/// dispute among the members of this request's failed committees, while `threshold` signers
+/// remain: a retry never pairs an accuser with the signer it just accused.
+fn exclusions(view: &View, failed: &BTreeSet<AccountId>) -> BTreeSet<AccountId> {
+    let set = &view.signer_set;
+    let sidelined = set.sidelined_at(view.head);
+    let mut avoided = sidelined.clone();
+    for dispute in set.disputes_at(view.head) {
+        if failed.contains(&dispute.accuser) && failed.contains(&dispute.accused) {
+            avoided.extend([dispute.accuser, dispute.accused]);
+        }
+    }
+    let remaining = set.signers.iter().filter(|s| !avoided.contains(s)).count();
+    if remaining >= usize::from(set.threshold) {
+        avoided
+    } else {
+        sidelined
+    }
+}
+
+/// The live exclusions and disputes that involve members of `committee`, as (accuser or
+/// offender, accused or offender) pairs.
+fn blame_among(view: &View, committee: &BTreeSet<AccountId>) -> BTreeSet<(AccountId, AccountId)> {
+    let set = &view.signer_set;
+    let excluded = set.excluded_at(view.head).into_iter().map(|a| (a, a));
+    let disputes = set.disputes_at(view.head).map(|d| (d.accuser, d.accused));
+    excluded
+        .chain(disputes)
+        .filter(|(a, b)| committee.contains(a) || committee.contains(b))
+        .collect()
 }

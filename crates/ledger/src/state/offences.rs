@@ -1,16 +1,19 @@
-//! Offences: `report_offence`, and what a recorded offence does to the offender.
+//! Offences: `report_offence`, what a proven offence does to the offender and what an
+//! accusation does (PROTOCOL.md §8.3).
 
 use std::collections::BTreeSet;
 
 use sha2::Digest as _;
-use sigil_primitives::{AccountId, BlockNumber};
+use sigil_primitives::{AccountId, BlockNumber, SessionId};
 
 use super::{ApplyContext, EvidenceVerifier, State, TxError};
-use crate::types::{Event, Exclusion, FaultKind, OffenceRecord, SessionTicket};
+use crate::types::{Dispute, Event, Exclusion, FaultKind, OffenceRecord, SessionTicket};
 
 impl State {
-    /// `report_offence`: checks the report against the relayer's ticket and the evidence, and
-    /// records the offence once it is proven or every other committee member reported it.
+    /// `report_offence`: checks the report against the relayer's ticket; a report whose
+    /// evidence the ledger verifies proves the offence (slash, exclusion), any other is an
+    /// accusation: a dispute that keeps the two apart, and rotation once `threshold` distinct
+    /// signers accuse the same one.
     pub(super) fn report_offence(
         &mut self,
         sender: AccountId,
@@ -21,68 +24,106 @@ impl State {
         ctx: &ApplyContext<'_>,
     ) -> Result<Vec<Event>, TxError> {
         let committee = self.check_ticket(sender, ticket, offender, ctx.height)?;
+        let max = self.globals.parameters.max_evidence_size;
+        if evidence.len() > max as usize {
+            return Err(TxError::Invalid(format!(
+                "evidence of {} bytes exceeds max_evidence_size ({max})",
+                evidence.len()
+            )));
+        }
         let proven = proves(ticket, offender, kind, evidence, ctx.verify_evidence)?;
         let session = ticket.session;
-        // An offender's unproven claims about its own session do not count.
-        if !proven
-            && self
-                .offences
-                .iter()
-                .any(|(_, o)| o.session == session && o.offender == sender && o.recorded.is_some())
-        {
+        if !proven && self.proven_offender(&sender, session) {
             return Err(TxError::WrongState(
-                "the reporter is a recorded offender in that session".into(),
+                "the reporter is a proven offender in that session".into(),
             ));
         }
-        let existing = self
-            .offences
-            .iter()
-            .find(|(_, o)| o.session == session && o.offender == offender)
-            .map(|(index, o)| (*index, o.clone()));
-        if existing
-            .as_ref()
-            .is_some_and(|(_, record)| record.reporters.contains(&sender))
-        {
+        let (index, mut record) = self.offence_of(session, offender, || OffenceRecord {
+            session,
+            reporters: vec![],
+            offender,
+            kind,
+            proven: false,
+            committee_size: u16::try_from(committee.len()).unwrap_or(u16::MAX),
+            evidence_hash: sha2::Sha256::digest(evidence).to_vec(),
+            reported: ctx.height,
+            recorded: None,
+            slashed: 0,
+        });
+        if record.reporters.contains(&sender) {
             return Err(TxError::AlreadyExists("this report".into()));
         }
-        let (index, mut record) = match existing {
-            Some(found) => found,
-            None => {
-                let index = self.globals.next_offence;
-                self.globals.next_offence += 1;
-                let record = OffenceRecord {
-                    session,
-                    reporters: vec![],
-                    offender,
-                    kind,
-                    proven,
-                    committee_size: u16::try_from(committee.len()).unwrap_or(u16::MAX),
-                    evidence_hash: sha2::Sha256::digest(evidence).to_vec(),
-                    reported: ctx.height,
-                    recorded: None,
-                    slashed: 0,
-                };
-                (index, record)
-            }
-        };
         record.reporters.push(sender);
-        if proven && !record.proven {
-            record.kind = kind;
-            record.proven = true;
-            record.evidence_hash = sha2::Sha256::digest(evidence).to_vec();
-        }
         let mut events = vec![Event::OffenceReportReceived {
             reporter: sender,
             offender,
             kind,
         }];
-        let agreed = record.reporters.len() + 1 >= usize::from(record.committee_size);
-        let record_now = record.recorded.is_none() && (record.proven || agreed);
-        self.offences.insert(index, record);
-        if record_now {
-            events.extend(self.record_offence(index, ctx.height));
+        let newly_proven = proven && !record.proven;
+        if newly_proven {
+            record.kind = kind;
+            record.proven = true;
+            record.evidence_hash = sha2::Sha256::digest(evidence).to_vec();
         }
+        let first = record.recorded.is_none();
+        record.recorded.get_or_insert(ctx.height);
+        self.offences.insert(index, record);
+        if newly_proven {
+            events.extend(self.punish(index, ctx.height));
+        } else if !proven {
+            self.dispute(sender, offender, ctx.height);
+        }
+        if (first || newly_proven)
+            && let Some(record) = self.offences.get(&index)
+        {
+            let offence = record.clone();
+            events.insert(1, Event::OffenceReported { offence });
+        }
+        events.extend(self.rotate(ctx.height));
         Ok(events)
+    }
+
+    /// Whether `account` is a proven offender in `session` (its accusations there are void).
+    fn proven_offender(&self, account: &AccountId, session: SessionId) -> bool {
+        self.offences
+            .iter()
+            .any(|(_, o)| o.session == session && o.offender == *account && o.proven)
+    }
+
+    /// The record of `offender` in `session`, or a new one (with a fresh index) from `new`.
+    fn offence_of(
+        &mut self,
+        session: SessionId,
+        offender: AccountId,
+        new: impl FnOnce() -> OffenceRecord,
+    ) -> (u64, OffenceRecord) {
+        let existing = self
+            .offences
+            .iter()
+            .find(|(_, o)| o.session == session && o.offender == offender)
+            .map(|(index, o)| (*index, o.clone()));
+        existing.unwrap_or_else(|| {
+            let index = self.globals.next_offence;
+            self.globals.next_offence += 1;
+            (index, new())
+        })
+    }
+
+    /// Records that `accuser` accused `accused`: committees keep them apart for the offence
+    /// window (one dispute per pair and direction, the latest deciding when it ends).
+    fn dispute(&mut self, accuser: AccountId, accused: AccountId, height: BlockNumber) {
+        let until = BlockNumber(
+            height
+                .0
+                .saturating_add(self.globals.parameters.offence_window),
+        );
+        let disputes = &mut self.globals.signer_set.disputes;
+        disputes.retain(|d| d.until > height && (d.accuser, d.accused) != (accuser, accused));
+        disputes.push(Dispute {
+            accuser,
+            accused,
+            until,
+        });
     }
 
     /// Checks that both `sender` and `offender` are signers in the committee of a session that a
@@ -146,24 +187,17 @@ impl State {
         Ok(committee)
     }
 
-    /// Applies a recorded offence: exclusion for the offence window, a slash, and removal from
-    /// the signer set after repeated offences or when the stake falls below the minimum.
-    fn record_offence(&mut self, index: u64, height: BlockNumber) -> Vec<Event> {
+    /// Applies a proven offence: exclusion for the offence window and a slash; the rotation
+    /// that follows removes the offender after repeated offences or below the minimum stake.
+    fn punish(&mut self, index: u64, height: BlockNumber) -> Vec<Event> {
         let params = self.globals.parameters.clone();
-        let Some(record) = self.offences.get_mut(&index) else {
+        let Some(offender) = self.offences.get(&index).map(|r| r.offender) else {
             return vec![];
         };
-        record.recorded = Some(height);
-        let permille = if record.proven {
-            params.slash_misbehaviour_permille
-        } else {
-            params.slash_unresponsive_permille
-        };
-        let offender = record.offender;
         let mut events = Vec::new();
         if let Some(info) = self.validators.get_mut(&offender) {
-            let amount =
-                u64::try_from(u128::from(info.stake) * u128::from(permille) / 1000).unwrap_or(0);
+            let permille = u128::from(params.slash_misbehaviour_permille);
+            let amount = u64::try_from(u128::from(info.stake) * permille / 1000).unwrap_or(0);
             info.stake -= amount;
             let stake = info.stake;
             if let Some(record) = self.offences.get_mut(&index) {
@@ -184,22 +218,12 @@ impl State {
             account: offender,
             until,
         });
-        if let Some(record) = self.offences.get(&index) {
-            events.insert(
-                0,
-                Event::OffenceReported {
-                    offence: record.clone(),
-                },
-            );
-        }
-        events.extend(self.rotate(height));
         events
     }
 }
 
-/// Whether the report proves the offence: unresponsiveness and an invalid message without
-/// evidence are claims that need the committee's agreement; any other evidence must hold, and
-/// without a verifier none does.
+/// Whether the report proves the offence: a report without evidence is an accusation; evidence
+/// must hold (only the ledger's verifier says so), and unresponsiveness has none.
 fn proves(
     ticket: &SessionTicket,
     offender: AccountId,
@@ -211,8 +235,7 @@ fn proves(
         FaultKind::Unresponsive if !evidence.is_empty() => Err(TxError::Invalid(
             "unresponsiveness carries no evidence".into(),
         )),
-        FaultKind::Unresponsive => Ok(false),
-        FaultKind::InvalidMessage if evidence.is_empty() => Ok(false),
+        _ if evidence.is_empty() => Ok(false),
         _ => {
             let Some(verifier) = verifier else {
                 return Err(TxError::Invalid(

@@ -1,6 +1,8 @@
 //! The signer set: `jump_start`, `confirm_jump_start`, `confirm_reshare`, and the rotation that
 //! starts reshares.
 
+use std::collections::BTreeSet;
+
 use sigil_primitives::{AccountId, BlockNumber, VerifyingKey};
 
 use super::{State, TxError};
@@ -164,17 +166,33 @@ impl State {
         events
     }
 
-    /// Offences recorded against `account` within the offence window ending at `height`.
+    /// Proven offences of `account` within the offence window ending at `height`.
     fn recent_offences(&self, account: &AccountId, height: BlockNumber) -> usize {
         let window = self.globals.parameters.offence_window;
         self.offences
             .iter()
             .filter(|(_, o)| {
                 o.offender == *account
+                    && o.proven
                     && o.recorded
                         .is_some_and(|at| height.0.saturating_sub(at.0) < window)
             })
             .count()
+    }
+
+    /// The distinct signers that reported `account` within the accusation window ending at
+    /// `height`.
+    fn recent_accusers(&self, account: &AccountId, height: BlockNumber) -> usize {
+        let window = self.globals.parameters.accusation_window;
+        let accusers: BTreeSet<&AccountId> = self
+            .offences
+            .iter()
+            .filter(|(_, o)| {
+                o.offender == *account && height.0.saturating_sub(o.reported.0) < window
+            })
+            .flat_map(|(_, o)| &o.reporters)
+            .collect();
+        accusers.len()
     }
 
     /// Starts a reshare when the signer set the ledger wants differs from the current one (see
@@ -197,8 +215,8 @@ impl State {
     }
 
     /// The reshare to start when the signer set the ledger wants differs from the current one,
-    /// counting `leaving` as leaving already: signers leaving, slashed below the minimum stake
-    /// or with too many recent offences go; eligible validators (by joining block, then
+    /// counting `leaving` as leaving already: signers leaving, slashed below the minimum stake,
+    /// with too many recent proven offences or accused by `threshold` distinct signers go; eligible validators (by joining block, then
     /// account) fill up to `signer_count`; the threshold follows the parameters. None during a
     /// jump start or another reshare; the next change after it picks up what waited.
     pub(super) fn plan_rotation(
@@ -218,6 +236,7 @@ impl State {
                     || leaving == Some(account)
                     || v.stake < params.min_stake
                     || self.recent_offences(account, height) >= params.max_offences as usize
+                    || self.recent_accusers(account, height) >= usize::from(set.threshold)
             }
         };
         let mut new_signers: Vec<AccountId> = set

@@ -12,10 +12,13 @@ use serde::Serialize;
 use sigil_primitives::AccountId;
 use tokio::sync::mpsc;
 
-use super::{RoundProfile, SessionStats, machine::Incoming, sabotage::Sabotage};
+use super::{
+    RoundProfile, SessionStats,
+    machine::{Incoming, Notice},
+    sabotage::Sabotage,
+};
 use crate::{
     channel::{Channel, ChannelSender},
-    error::FaultKind,
     evidence::Wire,
     party::Party,
 };
@@ -74,14 +77,15 @@ impl<'c, C: Channel> Link<'c, C> {
 
     /// Tells every peer, once per phase, that this party stopped the phase and whom it named,
     /// so that they stop waiting for it and do not take its silence for its own fault.
-    pub(super) fn abort(&mut self, faults: Vec<(AccountId, FaultKind)>) {
+    pub(super) fn abort(&mut self, notice: Notice) {
         if self.stopped == Some(self.phase) {
             return;
         }
         self.stopped = Some(self.phase);
         let wire: Wire<Message<Party>> = Wire::Abort {
             phase: self.phase,
-            faults,
+            faults: notice.faults,
+            exhibits: notice.exhibits,
         };
         let peers: Vec<AccountId> = self
             .parties
@@ -223,7 +227,11 @@ impl<C> Link<'_, C> {
                     },
                 ))
             }
-            Ok(Wire::Abort { phase, faults }) => Ok((phase, Incoming::Abort(from, faults))),
+            Ok(Wire::Abort {
+                phase,
+                faults,
+                exhibits,
+            }) => Ok((phase, Incoming::Abort(from, Notice { faults, exhibits }))),
         }
     }
 }

@@ -49,8 +49,8 @@ pub(crate) enum Incoming {
         /// The message as received.
         bytes: Vec<u8>,
     },
-    /// The sender stopped the phase, naming these faults.
-    Abort(AccountId, Vec<(AccountId, FaultKind)>),
+    /// The sender stopped the phase.
+    Abort(AccountId, Notice),
     /// Bytes from a party that are no message for this party, and why.
     Undecodable(AccountId, String),
 }
@@ -84,8 +84,17 @@ pub(crate) enum Transmit {
     /// This party's message for a peer. The caller reports the bytes it sent with
     /// [`RoundMachine::note_sent`].
     Message(Party, Box<Message<Party>>),
-    /// Tell every peer that this party stopped the phase, naming these faults.
-    Abort(Vec<(AccountId, FaultKind)>),
+    /// Tell every peer that this party stopped the phase.
+    Abort(Notice),
+}
+
+/// A party's word that it stopped a phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Notice {
+    /// Whom it named, and for what.
+    pub(crate) faults: Vec<(AccountId, FaultKind)>,
+    /// The messages of the parties it named for equivocation, as it received them.
+    pub(crate) exhibits: Vec<Vec<u8>>,
 }
 
 /// What the caller should wait for next.
@@ -191,6 +200,8 @@ pub(crate) struct RoundMachine<P: Protocol<Party>> {
     /// Every protocol message each party sent us in this phase, as received: what a fault
     /// report proves things with.
     received: BTreeMap<AccountId, Vec<Vec<u8>>>,
+    /// Messages other parties exhibited in their abort notices (checked when used).
+    exhibited: Vec<Vec<u8>>,
     /// Senders of messages manul cached for the next round.
     early_senders: BTreeSet<AccountId>,
     /// Messages and bytes cached for the next round, counted there.
@@ -222,6 +233,7 @@ where
             local_faults: BTreeMap::new(),
             aborted: BTreeMap::new(),
             received: BTreeMap::new(),
+            exhibited: Vec::new(),
             early_senders: BTreeSet::new(),
             early_received: Tally::default(),
             channel_open: true,
@@ -302,10 +314,10 @@ where
                 }
             }
             // The session is over: only abort notices still matter.
-            (State::Hearing(hearing), Incoming::Abort(from, faults)) => {
+            (State::Hearing(hearing), Incoming::Abort(from, notice)) => {
                 hearing.waiting.remove(&from);
                 hearing.heard = true;
-                self.aborted.insert(from, faults);
+                self.note(from, notice);
             }
             _ => {}
         }
@@ -453,6 +465,26 @@ where
         }
     }
 
+    /// Keeps what a party that stopped said.
+    fn note(&mut self, from: AccountId, notice: Notice) {
+        tracing::info!(%from, faults = ?notice.faults, "a party stopped the session");
+        self.aborted.insert(from, notice.faults);
+        self.exhibited.extend(notice.exhibits);
+    }
+
+    /// This party's notice for `error`: its own findings, with the messages of the parties it
+    /// names for equivocation, so the others can prove it too.
+    fn notice(&self, error: &MpcError) -> Notice {
+        let faults = blame::findings(error);
+        let exhibits = faults
+            .iter()
+            .filter(|(_, kind)| *kind == FaultKind::Equivocation)
+            .flat_map(|(party, _)| self.received.get(party).into_iter().flatten())
+            .cloned()
+            .collect();
+        Notice { faults, exhibits }
+    }
+
     /// Takes a message of the running round.
     fn take(&mut self, incoming: Incoming, len: usize) -> Result<(), MpcError> {
         let State::Round(round) = &mut self.state else {
@@ -464,10 +496,9 @@ where
                 tracing::warn!(%from, %reason, "undecodable protocol message");
                 self.local_faults.entry(from).or_insert(reason);
             }
-            Incoming::Abort(from, faults) => {
+            Incoming::Abort(from, notice) => {
                 round.costs.received.add(len);
-                tracing::info!(%from, ?faults, "a party stopped the session");
-                self.aborted.insert(from, faults);
+                self.note(from, notice);
             }
             Incoming::Message { from, message, .. } => {
                 // Checking the part signatures is work of this round too.
@@ -569,10 +600,10 @@ where
             bytes_received: costs.received.bytes,
         });
         match outcome {
-            RoundOutcome::Finished(report) => {
-                let result = self.finished(&costs.name, report);
-                self.finish(result);
-            }
+            RoundOutcome::Finished(mut report) => match self.finished(&mut report) {
+                Some(result) => self.finish(Ok(result)),
+                None => self.stopped(now, costs.name, FailureReason::Misbehaviour, report),
+            },
             RoundOutcome::AnotherRound {
                 session,
                 cached_messages,
@@ -581,29 +612,45 @@ where
         Ok(())
     }
 
-    /// The last round was finalized: the result, or who made the session fail.
-    fn finished(
-        &self,
-        round: &str,
-        mut report: SessionReport<P, SigilSession>,
-    ) -> Result<P::Result, MpcError> {
+    /// The last round was finalized: the result, if the session has one.
+    fn finished(&self, report: &mut SessionReport<P, SigilSession>) -> Option<P::Result> {
         let errors = report.provable_errors.len() + report.unprovable_errors.len();
         match mem::replace(&mut report.outcome, SessionOutcome::Terminated) {
             SessionOutcome::Result(result) => {
                 if errors > 0 {
                     tracing::warn!(protocol = %self.setup.protocol, errors, "session succeeded despite misbehaviour");
                 }
-                Ok(result)
+                Some(result)
             }
-            SessionOutcome::NotEnoughMessages | SessionOutcome::Terminated => {
-                Err(self.failure(round, FailureReason::Misbehaviour, &report))
-            }
+            SessionOutcome::NotEnoughMessages | SessionOutcome::Terminated => None,
         }
+    }
+
+    /// The parties whose abort notices could complete the proof of an equivocation this party
+    /// names without one: everyone it heard from but the accused, until they have spoken.
+    fn witnesses(&self, failure: &MpcError) -> BTreeSet<AccountId> {
+        let MpcError::Failed(failure) = failure else {
+            return BTreeSet::new();
+        };
+        let unproven: BTreeSet<AccountId> = failure
+            .faults
+            .iter()
+            .filter(|f| f.kind == FaultKind::Equivocation && f.evidence.is_none())
+            .map(|f| f.party)
+            .collect();
+        if unproven.is_empty() {
+            return BTreeSet::new();
+        }
+        self.received
+            .keys()
+            .filter(|party| !unproven.contains(party) && !self.aborted.contains_key(party))
+            .copied()
+            .collect()
     }
 
     /// The round stopped without finishing: tell the others at once (one of them may be about
     /// to time out waiting for us), then hear out the parties still missing, which may be
-    /// stopping too (their notice in flight).
+    /// stopping too (their notice in flight), or the witnesses of an equivocation.
     fn stopped(
         &mut self,
         now: Instant,
@@ -613,7 +660,7 @@ where
     ) {
         let failure = self.failure(&round, reason, &report);
         self.transmits
-            .push_back(Transmit::Abort(blame::findings(&failure)));
+            .push_back(Transmit::Abort(self.notice(&failure)));
         let waiting: BTreeSet<AccountId> =
             if matches!(reason, FailureReason::TimedOut | FailureReason::Aborted) {
                 let missing = report.missing_messages.values().flatten();
@@ -622,7 +669,7 @@ where
                     .filter(|party| !self.aborted.contains_key(party))
                     .collect()
             } else {
-                BTreeSet::new()
+                self.witnesses(&failure)
             };
         if waiting.is_empty() {
             return self.finish(Err(failure));
@@ -658,14 +705,14 @@ where
         reason: FailureReason,
         report: &SessionReport<P, SigilSession>,
     ) -> MpcError {
-        let received: BTreeMap<AccountId, Vec<&[u8]>> = self
-            .received
-            .iter()
-            .map(|(from, messages)| (*from, messages.iter().map(Vec::as_slice).collect()))
-            .collect();
         let evidence = |kind, accused: &AccountId| {
+            if kind != FaultKind::Equivocation {
+                return None;
+            }
+            let own = self.received.get(accused).into_iter().flatten();
+            let messages = own.chain(&self.exhibited).map(Vec::as_slice);
             let (protocol, session) = (self.setup.protocol, self.engine_session.as_slice());
-            crate::evidence::record(kind, protocol, round, session, accused, &received)
+            crate::evidence::equivocation(protocol, session, accused, messages)
         };
         let observed = blame::Observed::of(report, &self.local_faults);
         let faults = blame::faults(&self.setup.me, &observed, &self.aborted, evidence);
@@ -683,7 +730,7 @@ where
     fn finish(&mut self, outcome: Result<P::Result, MpcError>) {
         if let Err(error) = &outcome {
             self.transmits
-                .push_back(Transmit::Abort(blame::findings(error)));
+                .push_back(Transmit::Abort(self.notice(error)));
         }
         self.state = State::Done;
         self.jobs.clear();
@@ -761,7 +808,7 @@ mod tests {
                         machine.note_sent(len);
                         mail.push((to, incoming, len));
                     }
-                    Transmit::Abort(faults) => notices.push(faults),
+                    Transmit::Abort(notice) => notices.push(notice.faults),
                 }
             }
             let Some(job) = machine.poll_job() else {
@@ -884,8 +931,11 @@ mod tests {
         );
 
         // b says it stopped because c sent it nothing: b is excused, c stays named.
-        let b_stopped =
-            Incoming::Abort(party("b").0, vec![(party("c").0, FaultKind::Unresponsive)]);
+        let notice = Notice {
+            faults: vec![(party("c").0, FaultKind::Unresponsive)],
+            exhibits: vec![],
+        };
+        let b_stopped = Incoming::Abort(party("b").0, notice);
         machine.handle_incoming(timed_out, b_stopped, 1);
         assert!(machine.poll_outcome().is_none(), "still waiting for c");
         machine.handle_timeout(timed_out + ABORT_GRACE);

@@ -164,7 +164,7 @@ where
                         machine.note_sent(len);
                     }
                 }
-                Transmit::Abort(faults) => link.abort(faults),
+                Transmit::Abort(notice) => link.abort(notice),
             }
         }
         while let Some(profile) = machine.poll_round() {

@@ -98,7 +98,7 @@ pub(crate) struct Session {
 }
 
 /// Checks the relayer's ticket, exclusions and committee against `signer_set`: the ticket
-/// verifies, every excluded signer is excluded by the ledger beyond the request's block, the
+/// verifies, every excluded signer is excludable by the ledger beyond the request's block, the
 /// named committee is the one selection gives, and it holds `me`.
 pub(crate) fn check_session(
     checked: &Checked,
@@ -163,11 +163,12 @@ pub(crate) fn named_exclusions(named: &[AccountId]) -> Result<BTreeSet<AccountId
     Ok(excluded)
 }
 
-/// Whether `signer_set` excludes every account of `excluded` beyond `block`.
+/// Whether the ledger lets a relayer leave out every account of `excluded` beyond `block`: each
+/// is a proven offender or a side of a dispute (§6).
 pub(crate) fn exclusions_allowed(
     excluded: &BTreeSet<AccountId>,
     signer_set: &SignerSet,
     block: u64,
 ) -> bool {
-    excluded.is_subset(&signer_set.excluded_at(block))
+    excluded.is_subset(&signer_set.excludable_at(block))
 }

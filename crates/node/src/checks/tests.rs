@@ -310,6 +310,7 @@ fn signer_set() -> SignerSet {
         jump_start: JumpStartStatus::Done,
         pending_reshare: None,
         excluded: Vec::new(),
+        disputes: Vec::new(),
     }
 }
 
