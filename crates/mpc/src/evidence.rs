@@ -108,6 +108,22 @@ pub(crate) fn equivocation<'a>(
     postcard::to_allocvec(&record).ok()
 }
 
+/// The signed echo-broadcast and direct-message parts (postcard) of each protocol message in
+/// `messages` (wire bytes), in order; what fault injection forges evidence from.
+#[cfg(feature = "fault-injection")]
+pub(crate) fn signed_parts(messages: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    messages
+        .iter()
+        .filter_map(|bytes| match strict_decode::<Wire<MessageMirror>>(bytes) {
+            Ok(Wire::Protocol { message, .. }) => Some((
+                postcard::to_allocvec(&message.parts.echo).ok()?,
+                postcard::to_allocvec(&message.parts.direct).ok()?,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The checks of [`verify_evidence`] against the engine's own session id; the round of the
 /// contradicting broadcasts.
 fn check(

@@ -54,7 +54,7 @@ pub use driver::{RoundProfile, SessionConfig, SessionStats};
 pub use error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure};
 pub use evidence::{EquivocationEvidence, verify_evidence};
 #[cfg(feature = "fault-injection")]
-pub use fault::InjectedFault;
+pub use fault::{Forgery, InjectedFault, forgeries};
 pub use keys::{AuxData, Engine, KeyShare, ResharePlan, SECURITY_PARAMETERS, SignRequest, Signed};
 #[cfg(feature = "transport")]
 pub use transport::{TransportChannel, TransportSender};

@@ -628,6 +628,7 @@ fn injected_faults_parse_from_their_names() {
         InjectedFault::Corrupt,
         InjectedFault::BadProof,
         InjectedFault::Equivocate,
+        InjectedFault::Frame(peer),
     ] {
         assert_eq!(fault.to_string().parse::<InjectedFault>(), Ok(fault));
     }
@@ -635,7 +636,16 @@ fn injected_faults_parse_from_their_names() {
         format!("drop-to:{peer}").parse::<InjectedFault>(),
         Ok(InjectedFault::DropTo(peer))
     );
-    for bad in ["", "Silent", "drop-to:", "drop-to:0x12", "drop-to", "lie"] {
+    for bad in [
+        "",
+        "Silent",
+        "drop-to:",
+        "drop-to:0x12",
+        "drop-to",
+        "lie",
+        "frame:",
+        "frame:x",
+    ] {
         let error = bad.parse::<InjectedFault>().unwrap_err();
         assert!(!error.is_empty(), "{bad}");
     }

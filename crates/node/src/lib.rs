@@ -16,11 +16,14 @@ mod api;
 mod args;
 mod checks;
 mod error;
+#[cfg(feature = "fault-injection")]
+mod frame;
 mod identity;
 mod jump_start;
 mod node;
 mod relay;
 mod rotation;
+mod session_log;
 mod signer;
 mod state;
 mod view;

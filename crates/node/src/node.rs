@@ -113,12 +113,17 @@ pub struct Inner {
     /// The pool of connections to other nodes' HTTP APIs.
     pub(crate) http: reqwest::Client,
     pub(crate) requests: RequestMemory,
+    /// The signing sessions this node started, on disk.
+    pub(crate) sessions: crate::session_log::SessionLog,
     pub(crate) key_work: KeyWork,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) shutdown: watch::Sender<bool>,
     /// Misbehaviour to commit in signing sessions, changeable at run time.
     #[cfg(feature = "fault-injection")]
     pub(crate) fault: Mutex<Option<sigil_mpc::InjectedFault>>,
+    /// What a framing node keeps between sessions.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) frame_memory: Mutex<crate::frame::FrameMemory>,
 }
 
 /// A running node.
@@ -167,6 +172,7 @@ impl Node {
         );
         let host = Arc::new(program_host(&config)?);
         let key = held_key(&identity)?;
+        let sessions = crate::session_log::SessionLog::open(&config.data_dir)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -192,11 +198,14 @@ impl Node {
                 .build()
                 .context("cannot build the HTTP client")?,
             requests: RequestMemory::default(),
+            sessions,
             key_work: KeyWork::default(),
             metrics,
             shutdown: watch::Sender::new(false),
             #[cfg(feature = "fault-injection")]
             fault: Mutex::new(fault),
+            #[cfg(feature = "fault-injection")]
+            frame_memory: Mutex::default(),
         });
         inner.update_peers();
         let server = serve(&inner, listener);

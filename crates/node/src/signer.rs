@@ -47,6 +47,8 @@ impl Inner {
         metrics::counter!("sigil_node_signatures_total", "outcome" => "ok").increment(1);
         metrics::histogram!("sigil_node_signing_seconds").record(started.elapsed().as_secs_f64());
         record_rounds(&signed.stats);
+        #[cfg(feature = "fault-injection")]
+        self.frame_after(&session.ticket, &signed.stats);
         tracing::info!(
             %vk,
             attempt = session.ticket.attempt,
@@ -118,10 +120,16 @@ impl Inner {
             &signer_set,
             &me,
         )?;
-        self.first_sighting(
-            *session.id.as_bytes(),
-            "this request was already signed or is being signed",
-        )?;
+        let started = self
+            .sessions
+            .start(&session.id, sigil_crypto::envelope::now_ms())
+            .map_err(|e| ApiError::internal(format!("cannot record the session: {e:#}")))?;
+        if !started {
+            return Err(ApiError::new(
+                ErrorCode::Replayed,
+                "this node already started this session",
+            ));
+        }
         self.reserve_rate(&checked, &self.view())?;
         Ok((checked, session, key))
     }

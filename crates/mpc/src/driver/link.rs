@@ -149,6 +149,7 @@ impl<'c, C: Channel> Link<'c, C> {
             self.stats.messages_received += 1;
             self.stats.bytes_received += bytes.len() as u64;
             let len = bytes.len();
+            self.sabotage.overhear(from, &bytes);
             let (phase, incoming) = match self.decode(from, bytes) {
                 Ok(decoded) => decoded,
                 // It names no phase: the current one deals with it.
@@ -169,6 +170,10 @@ impl<C> Link<'_, C> {
     pub(crate) fn stats(&self) -> SessionStats {
         let mut stats = self.stats.clone();
         stats.cpu = Duration::from_nanos(self.cpu_nanos.load(std::sync::atomic::Ordering::Relaxed));
+        #[cfg(feature = "fault-injection")]
+        {
+            stats.heard = self.sabotage.heard();
+        }
         stats
     }
 

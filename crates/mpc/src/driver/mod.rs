@@ -99,6 +99,10 @@ pub struct SessionStats {
     /// Every completed round, in the order this party went through them (all phases of the
     /// operation); one entry per round counted in `rounds`.
     pub rounds_profile: Vec<RoundProfile>,
+    /// Fault injection: every message received, by sender, as wire bytes (what a framer
+    /// forges evidence from).
+    #[cfg(feature = "fault-injection")]
+    pub heard: Vec<(sigil_primitives::AccountId, Vec<u8>)>,
 }
 
 /// What one completed round of a session cost this party: where a signature's time goes.

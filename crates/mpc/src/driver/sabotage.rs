@@ -21,6 +21,9 @@ pub(crate) struct Sabotage {
     /// Messages that replace this party's own to some peers (equivocation).
     #[cfg(feature = "fault-injection")]
     substitutes: BTreeMap<Party, Message<Party>>,
+    /// Protocol messages received, by sender, as wire bytes (what a framer forges from).
+    #[cfg(feature = "fault-injection")]
+    heard: Vec<(sigil_primitives::AccountId, Vec<u8>)>,
 }
 
 /// The second, independent run of a session whose first-round messages go to some peers
@@ -65,6 +68,16 @@ mod injected {
         /// What this party sends to `to` instead of `message`.
         pub(crate) fn substitute(&mut self, to: &Party, message: Message<Party>) -> Message<Party> {
             self.substitutes.remove(to).unwrap_or(message)
+        }
+
+        /// Keeps a received message's bytes.
+        pub(crate) fn overhear(&mut self, from: sigil_primitives::AccountId, bytes: &[u8]) {
+            self.heard.push((from, bytes.to_vec()));
+        }
+
+        /// The messages received so far, by sender.
+        pub(crate) fn heard(&self) -> Vec<(sigil_primitives::AccountId, Vec<u8>)> {
+            self.heard.clone()
         }
     }
 
@@ -158,6 +171,9 @@ mod honest {
         ) -> Message<Party> {
             message
         }
+
+        /// Nothing: an honest build keeps no transcript.
+        pub(crate) fn overhear(&mut self, _from: sigil_primitives::AccountId, _bytes: &[u8]) {}
     }
 
     /// Never: this build cannot misbehave.
