@@ -352,7 +352,7 @@ async fn sign_with_fault(
     faulty: usize,
     fault: InjectedFault,
     session: u8,
-) -> Vec<Result<(), MpcError>> {
+) -> Vec<Result<SessionStats, MpcError>> {
     let members: Vec<_> = committee_idx.iter().map(|&i| keys[i].clone()).collect();
     let committee = ids(&members);
     run_parties(&members, |i, key, mut channel| {
@@ -379,7 +379,7 @@ async fn sign_with_fault(
                 &mut channel,
             )
             .await
-            .map(|_| ())
+            .map(|(_, _, stats)| stats)
         }
     })
     .await
@@ -388,7 +388,7 @@ async fn sign_with_fault(
 /// Every honest member's failure names `faulty`, and only it, as one of `kinds`; returns their
 /// faults.
 fn named_by_every_honest_party(
-    results: &[Result<(), MpcError>],
+    results: &[Result<SessionStats, MpcError>],
     keys: &[AccountKeypair],
     committee_idx: &[usize],
     faulty: usize,
@@ -648,6 +648,46 @@ fn injected_faults_parse_from_their_names() {
     ] {
         let error = bad.parse::<InjectedFault>().unwrap_err();
         assert!(!error.is_empty(), "{bad}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_framer_holds_nothing_that_proves_an_honest_party_guilty() {
+    let keys = keypairs(4);
+    let network = toy_network(&keys, 3).await;
+    let (framer, victim) = (1, 2);
+    let fault = InjectedFault::Frame(keys[victim].account_id());
+    let mut heard = Vec::new();
+    for session in [16, 17] {
+        let results = sign_with_fault(&keys, &network, &[0, 1, 2], framer, fault.clone(), session).await;
+        let stats = results[1].as_ref().expect("the framer signs honestly");
+        let from_victim: Vec<Vec<u8>> = stats
+            .heard
+            .iter()
+            .filter(|(from, _)| *from == keys[victim].account_id())
+            .map(|(_, bytes)| bytes.clone())
+            .collect();
+        assert!(!from_victim.is_empty());
+        heard.push(from_victim);
+    }
+    let forged = crate::forgeries(&heard[1], &heard[0]);
+    let variants: BTreeSet<&str> = forged.iter().map(|f| f.variant).collect();
+    for variant in [
+        "own-message-as-failed-proof",
+        "own-message-as-invalid",
+        "direct-message-as-broadcast",
+        "broadcasts-of-two-rounds",
+        "broadcasts-of-two-sessions",
+        "bare-accusation",
+    ] {
+        assert!(variants.contains(variant), "{variant}: {variants:?}");
+    }
+    let accused = keys[victim].account_id();
+    for forgery in forged.iter().filter(|f| !f.evidence.is_empty()) {
+        for session in [[16; 32], [17; 32]] {
+            let verdict = verify_evidence(&session, &accused, forgery.kind, &forgery.evidence);
+            assert!(verdict.is_err(), "{}: {verdict:?}", forgery.variant);
+        }
     }
 }
 
