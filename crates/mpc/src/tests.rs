@@ -659,7 +659,8 @@ async fn a_framer_holds_nothing_that_proves_an_honest_party_guilty() {
     let fault = InjectedFault::Frame(keys[victim].account_id());
     let mut heard = Vec::new();
     for session in [16, 17] {
-        let results = sign_with_fault(&keys, &network, &[0, 1, 2], framer, fault.clone(), session).await;
+        let results =
+            sign_with_fault(&keys, &network, &[0, 1, 2], framer, fault.clone(), session).await;
         let stats = results[1].as_ref().expect("the framer signs honestly");
         let from_victim: Vec<Vec<u8>> = stats
             .heard

@@ -1,15 +1,20 @@
-//! Helpers shared by the end-to-end tests that run a devnet: dev accounts, the head, and
-//! deploying and registering through the ledger.
+//! Helpers shared by the end-to-end tests that run a devnet: dev accounts, the head,
+//! deploying and registering through the ledger, requests with a chosen committee, and fault
+//! injection.
 
 #![allow(dead_code, missing_docs)] // Each test binary uses its own subset.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use sigil_client::LedgerClient;
 use sigil_client::rpc::LedgerApiClient as _;
-use sigil_client::types::{Call, Event, Parameters};
-use sigil_crypto::{AccountKeypair, NodeSeed};
-use sigil_primitives::{ProgramId, ProgramInstance, ProgramList, VerifyingKey};
+use sigil_client::types::{Call, Event, OffenceRecord, Parameters};
+use sigil_client::{LedgerClient, NodeClient, SealedRequest, seal_request};
+use sigil_crypto::{AccountKeypair, CommitteeSeed, NodeSeed, select_committee};
+use sigil_primitives::request::{RelayResponse, SignatureRequest};
+use sigil_primitives::{
+    AccountId, HashingAlgorithm, ProgramId, ProgramInstance, ProgramList, VerifyingKey,
+};
 
 /// The `sigil` binary under test.
 pub const SIGIL: &str = env!("CARGO_BIN_EXE_sigil");
@@ -92,4 +97,99 @@ pub async fn set_parameters(ledger: &LedgerClient, change: impl FnOnce(&mut Para
         .submit(&dev("alice"), Call::SetParameters { parameters }, true)
         .await
         .unwrap();
+}
+
+pub async fn stake(ledger: &LedgerClient, account: AccountId) -> u64 {
+    ledger
+        .rpc()
+        .validator(account)
+        .await
+        .unwrap()
+        .unwrap()
+        .stake
+}
+
+pub async fn offences(ledger: &LedgerClient) -> Vec<OffenceRecord> {
+    ledger.rpc().offences().await.unwrap()
+}
+
+/// Waits until no signer is excluded or in a dispute (so no accusation counts either), so the
+/// next case can put any signer in a committee.
+pub async fn wait_exclusions_expire(ledger: &LedgerClient) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let set = ledger.rpc().signer_set().await.unwrap();
+        if set.excludable_at(head(ledger).await).is_empty() {
+            // Let every node see the head where it expired.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            return;
+        }
+        assert!(Instant::now() < deadline, "exclusions never expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A sealed request whose first committee contains `members`.
+pub async fn request_with(
+    ledger: &LedgerClient,
+    user: &AccountKeypair,
+    key: VerifyingKey,
+    members: &[AccountId],
+) -> (SignatureRequest, SealedRequest) {
+    let relayer = &ledger.relayers().await.unwrap()[0];
+    loop {
+        let request = SignatureRequest {
+            verifying_key: key,
+            block: head(ledger).await,
+            hashing: HashingAlgorithm::Keccak256,
+            aux_data: vec![vec![]],
+            message: sigil_crypto::secret::random_array::<16>().to_vec(),
+        };
+        let sealed = seal_request(user, relayer, &request).unwrap();
+        let set = ledger.rpc().signer_set().await.unwrap();
+        let block = ledger.rpc().block(request.block).await.unwrap().unwrap();
+        let committee = select_committee(
+            &set.signers.iter().copied().collect(),
+            &set.sidelined_at(request.block),
+            usize::from(set.threshold),
+            &CommitteeSeed {
+                block_hash: &sigil_client::header::header_hash(&block.header),
+                request_digest: &sealed.digest,
+                attempt: 0,
+            },
+        )
+        .unwrap();
+        if members.iter().all(|m| committee.contains(m)) {
+            return (request, sealed);
+        }
+    }
+}
+
+pub async fn relayer(ledger: &LedgerClient) -> NodeClient {
+    NodeClient::new(ledger.relayers().await.unwrap()[0].endpoint.as_str())
+}
+
+/// Posts `sealed` to the relayer and checks the signature and every attestation.
+pub async fn sign_checked(
+    ledger: &LedgerClient,
+    request: &SignatureRequest,
+    sealed: &SealedRequest,
+) -> RelayResponse {
+    let response = relayer(ledger)
+        .await
+        .relay(&sealed.envelope)
+        .await
+        .expect("the user still gets a signature");
+    sigil_client::verify_response(sealed, request, &response).expect("a valid signature");
+    response
+}
+
+pub async fn set_fault(node: &NodeClient, fault: Option<&str>) {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/v1/admin/fault", node.base_url()))
+        .json(&serde_json::json!({ "fault": fault }))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{answer:?}");
 }
