@@ -130,16 +130,25 @@ impl<'a> Status<'a> {
                 reshare.new_threshold
             );
         }
+        let names = |accounts: &mut dyn Iterator<Item = &AccountId>| {
+            accounts.map(name_or_account).collect::<Vec<_>>().join(", ")
+        };
         let excluded = set.excluded_at(self.head);
         if !excluded.is_empty() {
-            println!(
-                "excluded     {}",
-                excluded
-                    .iter()
-                    .map(name_or_account)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            println!("excluded     {}", names(&mut excluded.iter()));
+        }
+        let disputes: Vec<String> = set
+            .disputes_at(self.head)
+            .map(|d| {
+                let (accuser, accused) = (name_or_account(&d.accuser), name_or_account(&d.accused));
+                format!("{accuser} accused {accused} (until #{})", d.until.0)
+            })
+            .collect();
+        if !disputes.is_empty() {
+            println!("disputes     {}", disputes.join("; "));
+            let sidelined = set.sidelined_at(self.head);
+            let sidelined = sidelined.difference(&excluded);
+            println!("sitting out  {}", names(&mut sidelined.into_iter()));
         }
     }
 

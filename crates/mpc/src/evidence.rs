@@ -42,8 +42,10 @@ pub struct EquivocationEvidence {
     pub broadcasts: [Vec<u8>; 2],
 }
 
-/// Checks a report's evidence for `offender` in session `session_id` (the 32-byte id the nodes
-/// ran the operation with). Only equivocation can be proven; evidence of any other kind, of
+/// Checks a report's evidence for `offender` in signing session `session_id` (the 32-byte id
+/// the nodes ran it with). Only equivocation in a signing session can be proven: reports are
+/// about signing sessions, the only ones a node records and never runs twice (key generation
+/// and resharing may run one session again after a restart). Evidence of any other kind, of
 /// another session, protocol or party, or with any byte altered, is refused.
 pub fn verify_evidence(
     session_id: &[u8],
@@ -67,6 +69,12 @@ pub fn verify_evidence(
             what: "evidence",
             reason,
         })?;
+    if record.protocol != ProtocolKind::Signing {
+        return Err(MpcError::InvalidEvidence(format!(
+            "reports concern signing sessions, not {}",
+            record.protocol
+        )));
+    }
     let engine_session = phase_session_id(session_id, record.protocol);
     check(engine_session.as_ref(), offender, &record)
         .map(|_| ())

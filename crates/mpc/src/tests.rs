@@ -324,6 +324,56 @@ async fn resharing_keeps_the_key_and_shuts_out_the_old_holder() {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 }
 
+/// synedrion 0.3 has no evidence checks for resharing (`unimplemented!()`, reached when it finds
+/// a subshare that does not match): a corrupt old holder makes the reshare fail, cleanly, with
+/// nothing anyone could prove.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_old_holder_fails_a_reshare_without_a_crash_or_a_proof() {
+    let keys = keypairs(4);
+    let old: Vec<_> = keys[..3].to_vec();
+    let network = toy_network(&old, 2).await;
+    let key = network[0].0.share.verifying_key().unwrap();
+    let (old_holders, new_holders) = (ids(&old), ids(&keys[1..]));
+    let results = run_parties(&keys, |i, signer, mut channel| {
+        let share = (i < 3).then(|| network[i].0.clone());
+        let (old_holders, new_holders) = (old_holders.clone(), new_holders.clone());
+        let mut config = config(Duration::from_secs(5));
+        if i == 0 {
+            config.fault = Some(InjectedFault::Corrupt);
+        }
+        async move {
+            let ctx = Ctx {
+                signer: &signer,
+                session_id: &[9; 32],
+                config: &config,
+            };
+            let plan = Resharing::<Toy> {
+                verifying_key: key,
+                old_holders: &old_holders,
+                old_threshold: 2,
+                new_holders: &new_holders,
+                new_threshold: 2,
+            };
+            engine::reshare::<Toy, _>(&ctx, share.as_ref(), &plan, &mut channel)
+                .await
+                .map(|_| ())
+        }
+    })
+    .await;
+    for (i, result) in results.iter().enumerate().skip(1) {
+        match result {
+            Err(MpcError::Failed(failure)) => {
+                assert!(
+                    failure.faults.iter().all(|f| f.evidence.is_none()),
+                    "{failure}"
+                )
+            }
+            Err(_) => {}
+            Ok(()) => panic!("party {i} finished a reshare fed corrupt subshares"),
+        }
+    }
+}
+
 async fn toy_aux(keys: &[AccountKeypair]) -> Vec<HeldAux<Toy>> {
     let parties = ids(keys);
     run_parties(keys, move |_, key, mut channel| {

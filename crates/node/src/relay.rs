@@ -99,7 +99,7 @@ impl Inner {
         let mut last_error = None;
         let mut failed: BTreeSet<AccountId> = BTreeSet::new();
         for attempt in 0..self.config.max_attempts {
-            let excluded = exclusions(&view, &failed);
+            let excluded = checks::left_out(&view.signer_set, view.head, &failed);
             let committee = match committee_for(&view.signer_set, checked, attempt, &excluded) {
                 Ok(committee) => committee,
                 Err(error) => {
@@ -352,26 +352,6 @@ fn summarise(failures: Vec<(AccountId, ApiError)>) -> ApiError {
         .collect::<Vec<_>>()
         .join("; ");
     ApiError::new(ErrorCode::SigningFailed, detail)
-}
-
-/// Whom an attempt leaves out: those the ledger sidelines (§6), and both sides of every live
-/// dispute among the members of this request's failed committees, while `threshold` signers
-/// remain: a retry never pairs an accuser with the signer it just accused.
-fn exclusions(view: &View, failed: &BTreeSet<AccountId>) -> BTreeSet<AccountId> {
-    let set = &view.signer_set;
-    let sidelined = set.sidelined_at(view.head);
-    let mut avoided = sidelined.clone();
-    for dispute in set.disputes_at(view.head) {
-        if failed.contains(&dispute.accuser) && failed.contains(&dispute.accused) {
-            avoided.extend([dispute.accuser, dispute.accused]);
-        }
-    }
-    let remaining = set.signers.iter().filter(|s| !avoided.contains(s)).count();
-    if remaining >= usize::from(set.threshold) {
-        avoided
-    } else {
-        sidelined
-    }
 }
 
 /// The live exclusions and disputes that involve members of `committee`, as (accuser or

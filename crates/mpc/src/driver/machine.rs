@@ -7,6 +7,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
     mem,
+    panic::{self, AssertUnwindSafe},
     sync::{Arc, atomic::AtomicU64},
     time::{Duration, Instant},
 };
@@ -457,11 +458,20 @@ where
         });
     }
 
-    /// Adds a work result to the round's accumulator.
+    /// Adds a work result to the round's accumulator. manul builds the evidence of a provable
+    /// error here, which for some engine errors panics (synedrion 0.3's resharing leaves its
+    /// evidence `unimplemented!()`): the phase then fails with a local error, naming no one.
     fn apply(&mut self, apply: Apply<P>) -> Result<(), MpcError> {
-        match &mut self.state {
-            State::Round(round) => Ok(apply(&round.session, &mut round.accumulator)?),
-            _ => Ok(()),
+        let State::Round(round) = &mut self.state else {
+            return Ok(());
+        };
+        let (session, accumulator) = (&round.session, &mut round.accumulator);
+        let applied = panic::catch_unwind(AssertUnwindSafe(|| apply(session, accumulator)));
+        match applied {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(MpcError::Local(
+                "the engine failed on a received message (a panic)".into(),
+            )),
         }
     }
 

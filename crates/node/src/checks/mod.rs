@@ -222,6 +222,33 @@ fn evaluate(
 }
 
 /// The committee for attempt `attempt` of a checked request (`docs/PROTOCOL.md` §6).
+/// Whom an attempt leaves out at `head` (§6): those the ledger sidelines, and both sides of
+/// every live dispute between two members of this request's failed committees (`failed`), while
+/// `threshold` signers remain; a retry never pairs an accuser with the signer it just accused.
+pub(crate) fn left_out(
+    signer_set: &SignerSet,
+    head: u64,
+    failed: &BTreeSet<AccountId>,
+) -> BTreeSet<AccountId> {
+    let sidelined = signer_set.sidelined_at(head);
+    let mut avoided = sidelined.clone();
+    for dispute in signer_set.disputes_at(head) {
+        if failed.contains(&dispute.accuser) && failed.contains(&dispute.accused) {
+            avoided.extend([dispute.accuser, dispute.accused]);
+        }
+    }
+    let remaining = signer_set
+        .signers
+        .iter()
+        .filter(|s| !avoided.contains(s))
+        .count();
+    if remaining >= usize::from(signer_set.threshold) {
+        avoided
+    } else {
+        sidelined
+    }
+}
+
 pub(crate) fn committee_for(
     signer_set: &SignerSet,
     checked: &Checked,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
 use sigil_client::types::{
-    Exclusion, JumpStartStatus, Parameters, ProgramRecord, Registration, SignerSet,
+    Dispute, Exclusion, JumpStartStatus, Parameters, ProgramRecord, Registration, SignerSet,
     ValidatorRecord, ValidatorStatus,
 };
 use sigil_crypto::request::{request_digest, sign_session_id};
@@ -602,4 +602,29 @@ fn each_attempt_gets_its_own_session() {
     let a = session_check(&first, &signer_set(), member_of(&first)).expect("attempt 0");
     let b = session_check(&second, &signer_set(), member_of(&second)).expect("attempt 1");
     assert_ne!(a.id, b.id);
+}
+
+#[test]
+fn a_retry_leaves_out_both_sides_of_a_new_dispute_while_enough_signers_remain() {
+    let dispute = |accuser: &str, accused: &str| Dispute {
+        accuser: account(accuser),
+        accused: account(accused),
+        until: BlockNumber(50),
+    };
+    let mut set = signer_set();
+    set.signers.push(account("dave"));
+    let names =
+        |names: &[&str]| -> BTreeSet<AccountId> { names.iter().map(|n| account(n)).collect() };
+    assert!(left_out(&set, 10, &BTreeSet::new()).is_empty());
+    set.disputes.push(dispute("alice", "bob"));
+    // Committees keep the pair apart: the accuser sits out.
+    assert_eq!(left_out(&set, 10, &BTreeSet::new()), names(&["alice"]));
+    // The retry of the request whose committee they were in leaves out both.
+    let failed = names(&["alice", "bob"]);
+    assert_eq!(left_out(&set, 10, &failed), names(&["alice", "bob"]));
+    // Not below the threshold: with three signers, only the accuser.
+    set.signers.pop();
+    assert_eq!(left_out(&set, 10, &failed), names(&["alice"]));
+    // Expired, the dispute counts no more.
+    assert!(left_out(&set, 50, &failed).is_empty());
 }
