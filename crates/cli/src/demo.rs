@@ -21,7 +21,9 @@ use sigil_client::rpc::LedgerApiClient as _;
 use sigil_client::types::{Call, Event};
 use sigil_client::{ClientError, LedgerClient, SignRequest, SignResponse};
 use sigil_crypto::{AccountKeypair, ProgramContents};
-use sigil_primitives::{AccountId, HashingAlgorithm, ProgramInstance, ProgramList, VerifyingKey};
+use sigil_primitives::{
+    AccountId, ErrorCode, HashingAlgorithm, ProgramInstance, ProgramList, VerifyingKey,
+};
 use sigil_programs::INTERFACE_VERSION;
 
 /// The `eth-allowlist` program, embedded so the demo runs from any directory.
@@ -64,6 +66,7 @@ struct Outcome {
     security_parameters: String,
     refused_code: String,
     refused_message: String,
+    access: Access,
     devnet_seconds: f64,
     dkg_seconds: f64,
     sign_seconds: f64,
@@ -132,7 +135,7 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
     let user = AccountKeypair::generate();
     let program_id = deploy_allowlist(client, &user).await?;
     let programs = allowlist_programs(program_id)?;
-    let registered = crate::register::register(client, &user, programs).await?;
+    let registered = crate::register::register(client, &user, programs, false).await?;
     let verifying_key = registered.verifying_key;
     let eth_address = eth::address(&verifying_key);
 
@@ -140,6 +143,7 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
     let security_parameters = security_parameters(devnet, &allowed.response.relayer).await?;
     let (message_hash, signed) = check_allowed(&allowed, verifying_key, eth_address)?;
     let (refused_code, refused_message) = sign_forbidden(client, &user, verifying_key).await?;
+    let access = show_access(client, &user, verifying_key).await?;
 
     topology["committee"] = allowed.committee.clone().into();
     topology["relayer"] = allowed.relayer.clone().into();
@@ -158,6 +162,7 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
         security_parameters,
         refused_code,
         refused_message,
+        access,
         devnet_seconds,
         dkg_seconds: dkg.as_secs_f64(),
         sign_seconds: allowed.sign_time.as_secs_f64(),
@@ -313,6 +318,60 @@ async fn sign_forbidden(
     Ok((refused_code.to_string(), refused_message))
 }
 
+/// Who may use the key, as the demo showed it.
+struct Access {
+    /// The account that is not the owner.
+    stranger: AccountId,
+    /// The code its request got while the key was the owner's alone.
+    refused_code: String,
+    /// The signature it got once the owner made the key public.
+    public_signature: sigil_primitives::EcdsaSignature,
+}
+
+/// Shows who may use the key: a stranger's allowed transaction is refused while only the
+/// owner may sign; once the owner makes the key public (Entropy's model: the programs are the
+/// only gate), the same request is signed.
+async fn show_access(
+    client: &LedgerClient,
+    user: &AccountKeypair,
+    verifying_key: VerifyingKey,
+) -> anyhow::Result<Access> {
+    let stranger = AccountKeypair::generate();
+    let tx = eth::transfer(CHAIN_ID, 2, ALLOWED, U256::from(VALUE_WEI));
+    let request = || keccak_request(verifying_key, eth::signing_payload(&tx));
+    let step = Step::start("a stranger asks for the same kind of transaction");
+    let refused_code = match client.sign(&stranger, request()).await {
+        Err(ClientError::Node { code, .. }) if code == ErrorCode::NotAuthorised => code,
+        Err(e) => {
+            return Err(
+                anyhow::Error::new(e).context("the stranger was refused, but not as unauthorised")
+            );
+        }
+        Ok(_) => bail!("the network signed for a stranger with an owner-only key"),
+    };
+    step.finish(&format!("refused: {refused_code}"));
+    let step = Step::start("the owner makes the key public; the stranger asks again");
+    let open = Call::SetPublic {
+        verifying_key,
+        public: true,
+    };
+    client
+        .submit(user, open, true)
+        .await
+        .context("set_public was refused")?;
+    let response = client
+        .sign(&stranger, request())
+        .await
+        .context("the network did not sign for the stranger once the key was public")?;
+    verify_k256(&verifying_key, &response.message_hash, &response.signature)?;
+    step.finish("signed: the program is the only gate of a public key");
+    Ok(Access {
+        stranger: stranger.account_id(),
+        refused_code: refused_code.to_string(),
+        public_signature: response.signature,
+    })
+}
+
 /// Stores `eth-allowlist` on the ledger as `user` unless it is there already; returns its id.
 pub(crate) async fn deploy_allowlist(
     client: &sigil_client::LedgerClient,
@@ -410,6 +469,9 @@ fn json_outcome(o: &Outcome, total: Duration) -> serde_json::Value {
         "signature": o.signature.to_string(),
         "refused_error": o.refused_code,
         "refused_message": o.refused_message,
+        "stranger_account": o.access.stranger.to_string(),
+        "stranger_refused_error": o.access.refused_code,
+        "public_signature": o.access.public_signature.to_string(),
         "security_parameters": o.security_parameters,
         "network_key": o.network_key,
         "program_id": o.program_id,
@@ -483,6 +545,11 @@ fn print_summary(o: &Outcome, total: Duration) {
         FORBIDDEN.to_checksum(None),
         o.refused_code,
         o.refused_message
+    );
+    println!(
+        "  access        stranger {}: refused ({}) while the key was the owner's alone; \
+         signed once the owner made it public",
+        o.access.stranger, o.access.refused_code
     );
 }
 

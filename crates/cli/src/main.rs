@@ -2,6 +2,7 @@
 //!
 //! Errors end the process with a non-zero status and one readable line on stderr.
 
+mod access;
 mod account;
 mod bench;
 mod common;
@@ -41,6 +42,9 @@ enum Command {
     /// Register a new signing key with its programs; prints its verifying key and Ethereum
     /// address.
     Register(register::RegisterArgs),
+    /// Who may request signatures with a key: authorise accounts, make it public, show.
+    #[command(subcommand)]
+    Access(access::AccessCommand),
     /// Ask the network to sign a message or an Ethereum transaction with a registered key.
     Sign(sign::SignArgs),
     /// Show validators, signers, threshold, network key, programs, registrations and offences.
@@ -65,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Node(args) => sigil_node::run(args),
         Command::Program(cmd) => program::run(cmd),
         Command::Register(args) => register::run(args),
+        Command::Access(cmd) => access::run(cmd),
         Command::Sign(args) => sign::run(args),
         Command::Status(args) => status::run(args),
         Command::Devnet(args) => devnet_cmd::run(args),

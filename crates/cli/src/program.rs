@@ -20,7 +20,8 @@ pub enum ProgramCommand {
     ///
     /// A valid program is a WebAssembly component that exports `evaluate` (and maybe
     /// `custom-hash`) with the `sigil:program` types, imports nothing, and instantiates within
-    /// the host's limits.
+    /// the host's limits; with its schemas and oracle keys it fits the default
+    /// `max_program_size` (1,000,000 bytes), and its schemas are JSON.
     Check {
         /// The program's WebAssembly component (`programs/dist/<name>.wasm`).
         file: PathBuf,
@@ -84,6 +85,9 @@ pub fn run(cmd: ProgramCommand) -> anyhow::Result<()> {
             json,
         } => {
             let bytecode = read(&file)?;
+            let max_size = sigil_client::types::Parameters::default().max_program_size;
+            check_contents(&bytecode, &contents, max_size)
+                .with_context(|| format!("{} is not a valid program", file.display()))?;
             let host = ProgramHost::new(HostConfig::default())?;
             let info = host.validate(&bytecode).map_err(|e| {
                 // One line, whatever the compiler's message looked like.
@@ -208,6 +212,21 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The id under the current interface version.
+/// What the ledger checks before compiling (size against `max_size`, JSON schemas): the
+/// same function, so a program that passes here is not refused there for these.
+fn check_contents(bytecode: &[u8], contents: &ContentsArgs, max_size: u32) -> anyhow::Result<()> {
+    let config_schema = read_optional(contents.config_schema.as_deref())?;
+    let aux_schema = read_optional(contents.aux_schema.as_deref())?;
+    let contents = ProgramContents {
+        bytecode,
+        config_schema: &config_schema,
+        aux_schema: &aux_schema,
+        oracle_keys: &contents.oracle_keys,
+        version: INTERFACE_VERSION,
+    };
+    sigil_client::programs::check_contents(&contents, max_size).map_err(anyhow::Error::msg)
+}
+
 fn program_id(bytecode: &[u8], contents: &ContentsArgs) -> anyhow::Result<ProgramId> {
     let config_schema = match &contents.config_schema {
         Some(path) => read(path)?,

@@ -24,6 +24,10 @@ pub struct RegisterArgs {
         required = true
     )]
     programs: Vec<String>,
+    /// Let anyone request signatures, the programs being the only gate. Without it only the
+    /// owner and the accounts it authorises (`sigil access authorise`) may.
+    #[arg(long)]
+    public: bool,
     #[command(flatten)]
     ledger: LedgerOpt,
     #[command(flatten)]
@@ -54,7 +58,7 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<()> {
     let programs = ProgramList::new(programs).context("--program")?;
     crate::block_on(async {
         let client = args.ledger.connect().await?;
-        let registered = register(&client, &account, programs).await?;
+        let registered = register(&client, &account, programs, args.public).await?;
         let address = sigil::eth::address(&registered.verifying_key);
         if args.json {
             let out = serde_json::json!({
@@ -62,6 +66,7 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<()> {
                 "eth_address": address.to_checksum(None),
                 "owner": account.account_id().to_string(),
                 "derivation_path": registered.derivation_path.to_string(),
+                "public": args.public,
                 "block": registered.block,
             });
             println!("{out}");
@@ -70,6 +75,12 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<()> {
             println!("ethereum address: {}", address.to_checksum(None));
             println!("owner:            {}", account.account_id());
             println!("derivation path:  {}", registered.derivation_path);
+            let access = if args.public {
+                "public: anyone may request signatures (programs decide)"
+            } else {
+                "the owner only (authorise more with `sigil access authorise`)"
+            };
+            println!("access:           {access}");
         }
         Ok(())
     })
@@ -96,10 +107,11 @@ pub async fn register(
     client: &LedgerClient,
     account: &AccountKeypair,
     programs: ProgramList,
+    public: bool,
 ) -> anyhow::Result<Registered> {
     let step = Step::start("registering a key");
     let result = client
-        .submit(account, Call::Register { programs }, true)
+        .submit(account, Call::Register { programs, public }, true)
         .await
         .context("register was refused")?;
     let (verifying_key, derivation_path) = result

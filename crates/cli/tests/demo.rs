@@ -91,6 +91,11 @@ fn demo_json_is_one_object_whose_every_field_checks_out() {
 
     // The forbidden transaction was refused by the program.
     assert_eq!(json["refused_error"], "program_denied", "{json}");
+    // A stranger was refused while the key was the owner's alone, and signed for once public.
+    assert_eq!(json["stranger_refused_error"], "not_authorised", "{json}");
+    assert_ne!(json["stranger_account"], json["user_account"]);
+    let public_signature = json["public_signature"].as_str().expect("public_signature");
+    assert_eq!(public_signature.len(), 2 + 130, "{json}");
 
     // Timings and topology.
     for key in ["dkg_seconds", "sign_seconds"] {

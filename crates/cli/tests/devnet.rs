@@ -234,6 +234,61 @@ async fn cli_commands_on_a_fixture_devnet() {
     ]);
     assert!(refused.contains("program"), "{refused}");
 
+    // Only the owner may sign with its key, until it authorises another account.
+    let dave = dev_keypair("dave").account_id().to_string();
+    let sign_as_dave = [
+        "sign",
+        "--key",
+        &key.to_string(),
+        "--message",
+        "from dave",
+        "--ledger",
+        &url,
+        "--dev-account",
+        "dave",
+        "--json",
+    ];
+    let refused = sigil_error(&sign_as_dave[..sign_as_dave.len() - 1]);
+    assert!(refused.contains("not_authorised"), "{refused}");
+    let key_text = key.to_string();
+    let access = |args: &[&str]| {
+        let mut all = vec!["access"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--key", &key_text, "--ledger", &url]);
+        sigil(&all)
+    };
+    let authorised = access(&["authorise", "--for", &dave, "--dev-account", "bob"]);
+    assert!(authorised.status.success(), "{authorised:?}");
+    let stranger_owner = access(&["authorise", "--for", &dave, "--dev-account", "dave"]);
+    assert!(!stranger_owner.status.success());
+    let stderr = String::from_utf8_lossy(&stranger_owner.stderr);
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("only the owner"), "{stderr}");
+    assert!(
+        !stderr.contains("ErrorObject"),
+        "one readable line: {stderr}"
+    );
+    let shown = String::from_utf8(access(&["show"]).stdout).expect("utf-8");
+    assert!(
+        shown.contains(&dave) && shown.contains("public:     no"),
+        "{shown}"
+    );
+    let signed = sigil_json(&sign_as_dave);
+    assert_eq!(s(&signed, "verifying_key"), key.to_string());
+
+    // `sigil program check` refuses what `store_program` refuses for its size.
+    let big = dir.path().join("big.wasm");
+    std::fs::write(&big, vec![0u8; 1_000_001]).expect("write");
+    let refused = sigil_error(&["program", "check", big.to_str().expect("utf-8")]);
+    assert!(
+        refused.contains("exceeds the 1000000-byte limit"),
+        "{refused}"
+    );
+
     // sigil sign --eth-tx under eth-allowlist: the raw transaction decodes and recovers to the
     // key's address.
     let allowlist = repo().join("programs/dist/eth-allowlist.wasm");

@@ -273,7 +273,14 @@ async fn every_transaction_over_real_sockets() {
         .expect("list")
     };
     let registered = client
-        .submit(&ferdie, Call::Register { programs: list(pa) }, true)
+        .submit(
+            &ferdie,
+            Call::Register {
+                programs: list(pa),
+                public: false,
+            },
+            true,
+        )
         .await
         .expect("register");
     let Event::Registered {

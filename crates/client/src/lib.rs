@@ -18,7 +18,7 @@ use sigil_ledger_api::rpc::{EventFilter, EventNotification, LedgerApiClient, Sub
 use sigil_ledger_api::types::{BlockHeader, Call};
 use sigil_primitives::ErrorCode;
 
-pub use sigil_ledger_api::{header, rpc, tx, types};
+pub use sigil_ledger_api::{header, programs, rpc, tx, types};
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,9 +31,17 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
-    /// The ledger answered with an error (e.g. a rejected transaction).
-    #[error("{0}")]
-    Rpc(#[from] RpcError),
+    /// The ledger answered with a JSON-RPC error (a refused transaction, a bad parameter).
+    #[error("{message} (ledger error {code})")]
+    Ledger {
+        /// The JSON-RPC error code (`docs/PROTOCOL.md` §4.3).
+        code: i32,
+        /// The ledger's explanation, with its detail when it gave one.
+        message: String,
+    },
+    /// The JSON-RPC exchange with the ledger failed (connection lost, timeout, bad answer).
+    #[error("ledger connection: {0}")]
+    LedgerConnection(String),
     /// Could not reach a node.
     #[error("cannot reach the node at {url}: {reason}")]
     NodeUnreachable {
@@ -68,6 +76,34 @@ pub enum ClientError {
     /// The request could not be built, or an answer could not be read.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// One readable line per ledger error: the JSON-RPC error's message and detail, or what went
+/// wrong with the exchange.
+impl From<RpcError> for ClientError {
+    fn from(error: RpcError) -> Self {
+        match error {
+            RpcError::Call(object) => {
+                let detail = object.data().map(|data| {
+                    match serde_json::from_str::<serde_json::Value>(data.get()) {
+                        Ok(serde_json::Value::String(text)) => text,
+                        _ => data.get().to_string(),
+                    }
+                });
+                let message = match detail {
+                    Some(detail) if detail != object.message() => {
+                        format!("{}: {detail}", object.message())
+                    }
+                    _ => object.message().to_string(),
+                };
+                Self::Ledger {
+                    code: object.code(),
+                    message,
+                }
+            }
+            other => Self::LedgerConnection(other.to_string()),
+        }
+    }
 }
 
 /// A connection to a ledger node.

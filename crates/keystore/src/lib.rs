@@ -423,6 +423,12 @@ impl Keystore {
         let keys = SubKeys::derive(&*master_key(source, &header)?, &header.salt);
         let verifier = keys.verifier(&header);
 
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(KeystoreError::AlreadyExists(path.to_path_buf()));
+        }
+        // Built aside and published whole: a crash at any moment leaves either no keystore or a
+        // complete one, never a file that every later start refuses.
+        let aside = aside_path(path);
         let mut opts = OpenOptions::new();
         opts.read(true).write(true).create_new(true);
         #[cfg(unix)]
@@ -430,14 +436,13 @@ impl Keystore {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        // `create_new` makes the existence check atomic; redb then initializes the empty file.
-        drop(opts.open(path).map_err(|e| match e.kind() {
-            ErrorKind::AlreadyExists => KeystoreError::AlreadyExists(path.to_path_buf()),
-            kind => KeystoreError::Storage(format!("cannot create {}: {kind}", path.display())),
+        drop(opts.open(&aside).map_err(|e| {
+            KeystoreError::Storage(format!("cannot create {}: {}", aside.display(), e.kind()))
         })?);
-
-        let init = || -> Result<Database, KeystoreError> {
-            let db = builder().create(path).map_err(|e| map_db_error(path, e))?;
+        let init = || -> Result<(), KeystoreError> {
+            let db = builder()
+                .create(&aside)
+                .map_err(|e| map_db_error(&aside, e))?;
             let txn = db.begin_write()?;
             {
                 let mut meta = txn.open_table(META)?;
@@ -450,22 +455,25 @@ impl Keystore {
                 txn.open_table(ENTRIES)?;
             }
             txn.commit()?;
-            Ok(db)
+            drop(db);
+            File::open(&aside)
+                .and_then(|file| file.sync_all())
+                .map_err(|e| {
+                    KeystoreError::Storage(format!("cannot sync {}: {e}", aside.display()))
+                })
         };
-        match init() {
-            Ok(db) => Ok(Self {
-                db,
-                path: path.to_path_buf(),
-                kind: header.kind,
-                value_key: keys.value,
-                name_key: keys.name,
-            }),
-            Err(e) => {
-                // Leave no half-initialized keystore behind.
-                let _ = std::fs::remove_file(path);
-                Err(e)
-            }
-        }
+        let published = init().and_then(|()| publish(&aside, path));
+        // The aside copy goes whether or not it was published (a hard link remains at `path`).
+        let _ = std::fs::remove_file(&aside);
+        published?;
+        let db = builder().open(path).map_err(|e| map_db_error(path, e))?;
+        Ok(Self {
+            db,
+            path: path.to_path_buf(),
+            kind: header.kind,
+            value_key: keys.value,
+            name_key: keys.name,
+        })
     }
 
     /// Opens an existing keystore.
@@ -779,6 +787,32 @@ fn read_header(db: &Database) -> Result<(Header, [u8; 32]), KeystoreError> {
         .try_into()
         .map_err(|_| bad(META_VERIFIER))?;
     Ok((Header { kind, salt, params }, verifier))
+}
+
+/// Where a new keystore for `path` is built before it is published: a unique name beside it.
+fn aside_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "keystore".into());
+    let tag: [u8; 8] = random_array();
+    path.with_file_name(format!(".{name}.{}.new", hex::encode(tag)))
+}
+
+/// Makes the complete file at `aside` appear at `path`, atomically and only if nothing is
+/// there: a hard link (a rename would replace an existing keystore), then the directory synced
+/// so the name survives a crash.
+fn publish(aside: &Path, path: &Path) -> Result<(), KeystoreError> {
+    std::fs::hard_link(aside, path).map_err(|e| match e.kind() {
+        ErrorKind::AlreadyExists => KeystoreError::AlreadyExists(path.to_path_buf()),
+        kind => KeystoreError::Storage(format!("cannot create {}: {kind}", path.display())),
+    })?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| KeystoreError::Storage(format!("cannot sync {}: {e}", dir.display())))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

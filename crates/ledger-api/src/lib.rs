@@ -7,6 +7,7 @@
 
 pub mod committees;
 pub mod header;
+pub mod programs;
 pub mod rpc;
 pub mod tx;
 pub mod types;

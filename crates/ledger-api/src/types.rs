@@ -165,14 +165,39 @@ pub struct Registration {
     pub derivation_path: DerivationPath,
     /// Block of registration.
     pub registered: BlockNumber,
+    /// Whether anyone may request signatures, programs being the only gate; otherwise only the
+    /// owner and the accounts in `authorised`.
+    #[serde(default)]
+    pub public: bool,
+    /// Accounts the owner lets request signatures besides itself, ascending.
+    #[serde(default)]
+    pub authorised: Vec<AccountId>,
+}
+
+/// Accounts the owner may authorise on one key.
+pub const MAX_AUTHORISED: usize = 64;
+
+impl Registration {
+    /// Whether `requester` may ask for signatures with this key.
+    pub fn admits(&self, requester: &AccountId) -> bool {
+        self.public || self.is_insider(requester)
+    }
+
+    /// Whether `requester` is the owner or one of the accounts it authorised.
+    pub fn is_insider(&self, requester: &AccountId) -> bool {
+        self.owner == *requester || self.authorised.binary_search(requester).is_ok()
+    }
 }
 
 /// Tunable parameters, changed by governance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Parameters {
-    /// Successful signatures allowed per key per block.
+    /// Successful signatures allowed per key per block: that many for its owner and authorised
+    /// accounts together, and as many again for everyone else when the key is public.
     pub request_limit: u32,
+    /// Successful signatures allowed per requester per block, whatever the key.
+    pub requester_limit: u32,
     /// Fuel each program gets per evaluation.
     pub fuel_per_program: u64,
     /// Largest program, bytecode and schemas together.
@@ -206,6 +231,7 @@ impl Default for Parameters {
     fn default() -> Self {
         Self {
             request_limit: 10,
+            requester_limit: 10,
             fuel_per_program: 10_000_000,
             max_program_size: 1_000_000,
             max_message_size: 1 << 20,
@@ -231,8 +257,10 @@ impl Parameters {
         if self.threshold > self.signer_count {
             return Err("threshold must not exceed signer_count".into());
         }
-        if self.request_limit == 0 || self.fuel_per_program == 0 {
-            return Err("request_limit and fuel_per_program must be positive".into());
+        if self.request_limit == 0 || self.requester_limit == 0 || self.fuel_per_program == 0 {
+            return Err(
+                "request_limit, requester_limit and fuel_per_program must be positive".into(),
+            );
         }
         if self.max_message_size == 0 || self.max_message_size > (1 << 20) {
             return Err("max_message_size must be between 1 and 1 MiB".into());
@@ -367,6 +395,9 @@ pub enum Call {
     Register {
         /// Programs to attach.
         programs: ProgramList,
+        /// Whether anyone may request signatures (see [`Registration::public`]).
+        #[serde(default)]
+        public: bool,
     },
     /// Replace a key's programs (owner only).
     ChangePrograms {
@@ -403,6 +434,28 @@ pub enum Call {
     SetParameters {
         /// The new parameters.
         parameters: Parameters,
+    },
+    /// Let `account` request signatures with a key (owner only).
+    Authorise {
+        /// The key.
+        verifying_key: VerifyingKey,
+        /// The account.
+        account: AccountId,
+    },
+    /// Withdraw what [`Call::Authorise`] gave (owner only).
+    Deauthorise {
+        /// The key.
+        verifying_key: VerifyingKey,
+        /// The account.
+        account: AccountId,
+    },
+    /// Open a key to everyone (programs the only gate) or close it to its owner and authorised
+    /// accounts (owner only).
+    SetPublic {
+        /// The key.
+        verifying_key: VerifyingKey,
+        /// Whether anyone may request signatures.
+        public: bool,
     },
 }
 
@@ -551,6 +604,15 @@ pub enum Event {
         /// The new parameters.
         parameters: Parameters,
     },
+    /// Who may request signatures with a key changed.
+    AccessChanged {
+        /// The key.
+        verifying_key: VerifyingKey,
+        /// Whether anyone may.
+        public: bool,
+        /// The accounts authorised besides the owner, ascending.
+        authorised: Vec<AccountId>,
+    },
 }
 
 impl Event {
@@ -580,6 +642,7 @@ impl Event {
                 reporter, offender, ..
             } => vec![*reporter, *offender],
             Event::Slashed { account, .. } => vec![*account],
+            Event::AccessChanged { authorised, .. } => authorised.clone(),
             Event::ReshareStarted { new_signers, .. } => new_signers.clone(),
             Event::ProgramRemoved { .. }
             | Event::ProgramsChanged { .. }

@@ -35,6 +35,17 @@ pub enum ChainError {
     /// The genesis is invalid.
     #[error("invalid genesis: {0}")]
     InvalidGenesis(String),
+    /// The data directory was written by a build with another record layout.
+    #[error(
+        "the ledger in {dir} has storage format {found}, this build reads format {STORAGE_FORMAT}: \
+         start from a new data directory or use the build that wrote it"
+    )]
+    OtherFormat {
+        /// The data directory.
+        dir: String,
+        /// The format found (1: written before formats were recorded).
+        found: u32,
+    },
     /// An imported block does not replay to the same result.
     #[error("invalid block {height}: {reason}")]
     InvalidBlock {
@@ -44,6 +55,11 @@ pub enum ChainError {
         reason: String,
     },
 }
+
+/// The layout of stored records. Bump it whenever a stored type's encoding changes: postcard
+/// does not describe itself, so older records would not decode. 2: disputes and the blame
+/// parameters (accusation_window, max_evidence_size).
+pub const STORAGE_FORMAT: u32 = 2;
 
 fn storage<E: std::fmt::Display>(e: E) -> ChainError {
     ChainError::Storage(e.to_string())
@@ -119,6 +135,7 @@ impl Chain {
             }
         };
         if has_genesis {
+            check_format(&db, dir)?;
             let chain = Self::load(db, checks)?;
             if let Some(g) = genesis
                 && g.chain_id != chain.state.globals.chain_id
@@ -148,6 +165,8 @@ impl Chain {
         {
             let mut meta = write.open_table(META).map_err(storage)?;
             meta.insert("genesis", encode(genesis).as_slice())
+                .map_err(storage)?;
+            meta.insert("format", encode(&STORAGE_FORMAT).as_slice())
                 .map_err(storage)?;
         }
         persist(&write, &mut state, &block)?;
@@ -370,6 +389,25 @@ impl Chain {
             last = block.header.state_digest.clone();
         }
         Ok((state.digest(), last))
+    }
+}
+
+/// Refuses a data directory written with another record layout, before decoding any record.
+fn check_format(db: &Database, dir: &Path) -> Result<(), ChainError> {
+    let read = db.begin_read().map_err(storage)?;
+    let meta = read.open_table(META).map_err(storage)?;
+    let found = match meta.get("format").map_err(storage)? {
+        Some(bytes) => decode::<u32>(bytes.value())
+            .map_err(|e| ChainError::Corrupted(format!("format: {e}")))?,
+        None => 1,
+    };
+    if found == STORAGE_FORMAT {
+        Ok(())
+    } else {
+        Err(ChainError::OtherFormat {
+            dir: dir.display().to_string(),
+            found,
+        })
     }
 }
 

@@ -7,4 +7,4 @@ pub mod producer;
 pub mod rpc;
 pub mod state;
 
-pub use sigil_ledger_api::{header, tx, types};
+pub use sigil_ledger_api::{header, programs, tx, types};

@@ -21,6 +21,7 @@ use sigil_primitives::{AccountId, BlockNumber, ProgramId, VerifyingKey};
 
 use crate::types::*;
 
+use registrations::Access;
 pub use registrations::registration_path;
 
 /// Why a transaction was rejected.
@@ -321,7 +322,9 @@ impl State {
                 self.store_program(sender, &contents, ctx.validate_program)
             }
             Call::RemoveProgram { program } => self.remove_program(sender, program),
-            Call::Register { programs } => self.register(sender, nonce, programs, height),
+            Call::Register { programs, public } => {
+                self.register(sender, nonce, programs, *public, height)
+            }
             Call::ChangePrograms {
                 verifying_key,
                 programs,
@@ -340,6 +343,18 @@ impl State {
                 self.confirm_reshare(sender, verifying_key, height)
             }
             Call::SetParameters { parameters } => self.set_parameters(sender, parameters, height),
+            Call::Authorise {
+                verifying_key,
+                account,
+            } => self.change_access(sender, verifying_key, Access::Authorise(*account)),
+            Call::Deauthorise {
+                verifying_key,
+                account,
+            } => self.change_access(sender, verifying_key, Access::Deauthorise(*account)),
+            Call::SetPublic {
+                verifying_key,
+                public,
+            } => self.change_access(sender, verifying_key, Access::Public(*public)),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use sigil_crypto::NodeSeed;
-use sigil_ledger::chain::{Chain, Proposal};
+use sigil_ledger::chain::{Chain, ChainError, Proposal};
 use sigil_ledger::node::{component_header_check, dev_genesis};
 use sigil_ledger::tx;
 use sigil_ledger::types::*;
@@ -72,7 +72,13 @@ fn every_record_kind_survives_reopen() {
         config: vec![],
     }])
     .expect("list");
-    txs.push(sign("eve", Call::Register { programs }));
+    txs.push(sign(
+        "eve",
+        Call::Register {
+            programs,
+            public: false,
+        },
+    ));
     // eve joins after the jump start, so it is a relayer that can vouch for a session.
     txs.push(sign(
         "eve",
@@ -195,4 +201,33 @@ fn import_accepts_only_identical_replays() {
     .expect("reopen after a refused import");
     replica.import(block).expect("identical replay");
     assert_eq!(replica.state().digest(), producer.state().digest());
+}
+
+#[test]
+fn a_data_directory_of_another_storage_format_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let validate = Arc::new(|b: &[u8]| component_header_check(b));
+    drop(Chain::open(dir.path(), Some(&dev_genesis()), validate.clone(), None).expect("creates"));
+    // What a build from before formats were recorded left: no format entry.
+    {
+        let db = redb::Database::open(dir.path().join("ledger.redb")).expect("db");
+        let write = db.begin_write().expect("write");
+        {
+            let meta = redb::TableDefinition::<&str, &[u8]>::new("meta");
+            write
+                .open_table(meta)
+                .expect("meta")
+                .remove("format")
+                .expect("remove");
+        }
+        write.commit().expect("commit");
+    }
+    let Err(error) = Chain::open(dir.path(), None, validate, None) else {
+        panic!("an older data directory opened")
+    };
+    assert!(
+        matches!(error, ChainError::OtherFormat { found: 1, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("storage format 1"), "{error}");
 }

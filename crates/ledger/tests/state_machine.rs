@@ -152,6 +152,7 @@ impl Harness {
                 who,
                 Call::Register {
                     programs: programs(ids),
+                    public: false,
                 },
             )
             .expect("register");
@@ -488,7 +489,8 @@ fn register_before_and_after_jump_start() {
         h.reject(
             "ferdie",
             Call::Register {
-                programs: programs(&[p])
+                programs: programs(&[p]),
+                public: false,
             }
         ),
         TxError::WrongState(_)
@@ -500,7 +502,8 @@ fn register_before_and_after_jump_start() {
         h.reject(
             "ferdie",
             Call::Register {
-                programs: programs(&[p, unknown])
+                programs: programs(&[p, unknown]),
+                public: false,
             }
         ),
         TxError::NotFound(_)
@@ -531,6 +534,102 @@ fn register_before_and_after_jump_start() {
     // More than five programs cannot even be encoded.
     let six = serde_json::json!({"register": {"programs": vec![serde_json::json!({"program": p, "config": "0x"}); 6]}});
     assert!(serde_json::from_value::<Call>(six).is_err());
+}
+
+#[test]
+fn only_the_owner_changes_who_may_use_a_key() {
+    let mut h = Harness::new();
+    let p1 = h.store("alice", b"p1");
+    h.ready();
+    let (_, vk, _) = h.register("ferdie", &[p1]);
+    let (eve, dave, ferdie) = (h.id("eve"), h.id("dave"), h.id("ferdie"));
+    let registration = |h: &Harness| h.state.registrations.get(&vk).expect("reg").clone();
+    assert!(!registration(&h).public && registration(&h).authorised.is_empty());
+    assert!(registration(&h).admits(&ferdie) && !registration(&h).admits(&eve));
+
+    let authorise = |account| Call::Authorise {
+        verifying_key: vk,
+        account,
+    };
+    assert!(matches!(
+        h.reject("eve", authorise(eve)),
+        TxError::Unauthorised(_)
+    ));
+    assert!(matches!(
+        h.reject("ferdie", authorise(ferdie)),
+        TxError::Invalid(_)
+    ));
+    let events = h.apply("ferdie", authorise(eve)).expect("authorise eve");
+    let mut both = vec![eve, dave];
+    both.sort();
+    h.apply("ferdie", authorise(dave)).expect("authorise dave");
+    assert!(matches!(
+        h.reject("ferdie", authorise(eve)),
+        TxError::AlreadyExists(_)
+    ));
+    assert_eq!(
+        events,
+        vec![Event::AccessChanged {
+            verifying_key: vk,
+            public: false,
+            authorised: vec![eve],
+        }]
+    );
+    assert_eq!(registration(&h).authorised, both, "kept ascending");
+    assert!(registration(&h).admits(&eve) && registration(&h).is_insider(&eve));
+
+    let deauthorise = Call::Deauthorise {
+        verifying_key: vk,
+        account: eve,
+    };
+    h.apply("ferdie", deauthorise.clone()).expect("deauthorise");
+    assert!(matches!(
+        h.reject("ferdie", deauthorise),
+        TxError::NotFound(_)
+    ));
+    assert!(!registration(&h).admits(&eve));
+
+    let public = |public| Call::SetPublic {
+        verifying_key: vk,
+        public,
+    };
+    assert!(matches!(
+        h.reject("dave", public(true)),
+        TxError::Unauthorised(_)
+    ));
+    h.apply("ferdie", public(true)).expect("public");
+    assert!(registration(&h).admits(&eve) && !registration(&h).is_insider(&eve));
+    h.apply("ferdie", public(false)).expect("closed again");
+    assert!(!registration(&h).admits(&eve));
+
+    // A new owner starts with nobody authorised.
+    h.apply(
+        "ferdie",
+        Call::ChangeOwner {
+            verifying_key: vk,
+            new_owner: eve,
+        },
+    )
+    .expect("change owner");
+    assert!(registration(&h).authorised.is_empty());
+    assert!(!registration(&h).admits(&dave) && registration(&h).admits(&eve));
+}
+
+#[test]
+fn a_key_may_be_registered_public() {
+    let mut h = Harness::new();
+    let p1 = h.store("alice", b"p1");
+    h.ready();
+    let call = Call::Register {
+        programs: programs(&[p1]),
+        public: true,
+    };
+    let events = h.apply("ferdie", call).expect("register");
+    let Some(Event::Registered { verifying_key, .. }) = events.first() else {
+        panic!("{events:?}")
+    };
+    let registration = h.state.registrations.get(verifying_key).expect("reg");
+    assert!(registration.public && registration.admits(&h.id("eve")));
 }
 
 #[test]
@@ -1218,7 +1317,8 @@ fn rejected_registration_calls_keep_reference_counts() {
         h.reject_untouched(
             "ferdie",
             Call::Register {
-                programs: programs(&[p1, missing])
+                programs: programs(&[p1, missing]),
+                public: false,
             }
         ),
         TxError::NotFound(_)

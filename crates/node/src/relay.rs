@@ -75,7 +75,7 @@ impl Inner {
                 .forward(&view, &checked, &user.signed_plaintext, request_id)
                 .await;
             if forwarded.is_err() {
-                self.release_rate(checked.request.verifying_key, checked.request.block);
+                self.release_rate(&checked);
             }
             forwarded
         }

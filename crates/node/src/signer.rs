@@ -33,7 +33,7 @@ impl Inner {
         let signed = match self.run_session(&checked, &session, &key).await {
             Ok(signed) => signed,
             Err(error) => {
-                self.release_rate(vk, checked.request.block);
+                self.release_rate(&checked);
                 metrics::counter!("sigil_node_signatures_total", "outcome" => "failed")
                     .increment(1);
                 tracing::warn!(%vk, error = %error, "signing session failed");

@@ -12,7 +12,7 @@ use sigil_programs::LruCache;
 use sigil_primitives::request::{
     AttemptReport, ErrorDetail, OffenceSummary, RelayResponse, RequestStatus, SignatureStatus,
 };
-use sigil_primitives::{RequestId, VerifyingKey};
+use sigil_primitives::{AccountId, RequestId, VerifyingKey};
 
 /// Entries the replay cache holds before it sweeps out expired ones.
 const REPLAY_SWEEP_AT: usize = 4096;
@@ -192,29 +192,55 @@ impl Results {
     }
 }
 
-/// Signatures per verifying key per request block: successes plus those in flight, so
-/// concurrent requests cannot overshoot the limit.
+/// What a signature counts against, per request block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    /// A key's allowance, one for its owner and authorised accounts and another for everyone
+    /// else (public keys), so strangers can never use up the owner's.
+    Key {
+        /// The key.
+        key: VerifyingKey,
+        /// Whether the requester is the owner or authorised.
+        insider: bool,
+    },
+    /// One requester's allowance, whatever the key.
+    Requester(AccountId),
+}
+
+/// Signatures per bucket per request block: successes plus those in flight, so concurrent
+/// requests cannot overshoot a limit.
 #[derive(Default)]
 pub struct RateLimiter {
-    counts: HashMap<(VerifyingKey, u64), u32>,
+    counts: HashMap<(Bucket, u64), u32>,
 }
 
 impl RateLimiter {
-    /// Takes a slot for `key` at `block`; false if `limit` are already used or in flight.
-    pub fn reserve(&mut self, key: VerifyingKey, block: u64, limit: u32, oldest: u64) -> bool {
+    /// Takes a slot in every one of `buckets` (each with its limit) at `block`, or in none: the
+    /// first bucket already full is the error.
+    pub fn reserve(
+        &mut self,
+        buckets: &[(Bucket, u32)],
+        block: u64,
+        oldest: u64,
+    ) -> Result<(), (Bucket, u32)> {
         self.counts.retain(|(_, b), _| *b >= oldest);
-        let count = self.counts.entry((key, block)).or_default();
-        if *count >= limit {
-            return false;
+        for (bucket, limit) in buckets {
+            if self.counts.get(&(*bucket, block)).copied().unwrap_or(0) >= *limit {
+                return Err((*bucket, *limit));
+            }
         }
-        *count += 1;
-        true
+        for (bucket, _) in buckets {
+            *self.counts.entry((*bucket, block)).or_default() += 1;
+        }
+        Ok(())
     }
 
-    /// Gives back a slot whose signing failed (only successes count).
-    pub fn release(&mut self, key: VerifyingKey, block: u64) {
-        if let Some(count) = self.counts.get_mut(&(key, block)) {
-            *count = count.saturating_sub(1);
+    /// Gives back the slots whose signing failed (only successes count).
+    pub fn release(&mut self, buckets: &[Bucket], block: u64) {
+        for bucket in buckets {
+            if let Some(count) = self.counts.get_mut(&(*bucket, block)) {
+                *count = count.saturating_sub(1);
+            }
         }
     }
 }
@@ -246,30 +272,77 @@ mod tests {
     }
 
     #[test]
-    fn rate_limit_counts_per_key_and_block_and_releases_failures() {
+    fn rate_limit_counts_per_bucket_and_block_and_releases_failures() {
         let mut rate = RateLimiter::default();
+        let owner = |k| Bucket::Key {
+            key: k,
+            insider: true,
+        };
         let (a, b) = (key(1), key(2));
-        assert!(rate.reserve(a, 10, 2, 0));
-        assert!(rate.reserve(a, 10, 2, 0));
-        assert!(!rate.reserve(a, 10, 2, 0), "third in the same block");
+        assert!(rate.reserve(&[(owner(a), 2)], 10, 0).is_ok());
+        assert!(rate.reserve(&[(owner(a), 2)], 10, 0).is_ok());
+        assert_eq!(
+            rate.reserve(&[(owner(a), 2)], 10, 0),
+            Err((owner(a), 2)),
+            "third in the same block"
+        );
         assert!(
-            rate.reserve(b, 10, 2, 0),
+            rate.reserve(&[(owner(b), 2)], 10, 0).is_ok(),
             "another key has its own allowance"
         );
         assert!(
-            rate.reserve(a, 11, 2, 0),
+            rate.reserve(&[(owner(a), 2)], 11, 0).is_ok(),
             "the next block has its own allowance"
         );
-        rate.release(a, 10);
+        rate.release(&[owner(a)], 10);
         assert!(
-            rate.reserve(a, 10, 2, 0),
+            rate.reserve(&[(owner(a), 2)], 10, 0).is_ok(),
             "a failed signature gives its slot back"
         );
-        assert!(!rate.reserve(a, 10, 2, 0));
+        assert!(rate.reserve(&[(owner(a), 2)], 10, 0).is_err());
         assert!(
-            rate.reserve(a, 10, 2, 11) && rate.reserve(a, 10, 2, 11),
+            rate.reserve(&[(owner(a), 2)], 10, 11).is_ok()
+                && rate.reserve(&[(owner(a), 2)], 10, 11).is_ok(),
             "old blocks are forgotten"
         );
+    }
+
+    #[test]
+    fn strangers_cannot_use_up_the_owners_allowance_and_each_requester_has_its_own() {
+        let mut rate = RateLimiter::default();
+        let key = key(3);
+        let stranger = |n: &str| {
+            sigil_crypto::NodeSeed::dev(n)
+                .account_keypair()
+                .account_id()
+        };
+        let public = Bucket::Key {
+            key,
+            insider: false,
+        };
+        let insider = Bucket::Key { key, insider: true };
+        let (mallory, trudy, owner) = (stranger("mallory"), stranger("trudy"), stranger("owner"));
+        let ask = |rate: &mut RateLimiter, bucket, who| {
+            rate.reserve(&[(bucket, 3), (Bucket::Requester(who), 2)], 7, 0)
+        };
+        assert!(ask(&mut rate, public, mallory).is_ok());
+        assert!(ask(&mut rate, public, mallory).is_ok());
+        assert_eq!(
+            ask(&mut rate, public, mallory),
+            Err((Bucket::Requester(mallory), 2)),
+            "one requester's own limit"
+        );
+        assert!(ask(&mut rate, public, trudy).is_ok());
+        assert_eq!(
+            ask(&mut rate, public, trudy),
+            Err((public, 3)),
+            "the strangers' share"
+        );
+        assert!(
+            ask(&mut rate, insider, owner).is_ok(),
+            "the owner's share is whole"
+        );
+        assert!(ask(&mut rate, insider, owner).is_ok());
     }
 
     #[test]

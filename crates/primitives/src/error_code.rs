@@ -72,6 +72,9 @@ error_codes! {
     StaleBlock = "stale_block", 400;
     /// The verifying key is not registered.
     UnregisteredKey = "unregistered_key", 404;
+    /// The requester is neither the key's owner nor an account it authorised, and the key is
+    /// not public.
+    NotAuthorised = "not_authorised", 403;
     /// The request carries another number of auxiliary data items than the key has programs.
     AuxDataMismatch = "aux_data_mismatch", 400;
     /// `custom:N` names no program of the key.
@@ -180,6 +183,7 @@ impl ErrorCode {
             | Self::UnknownBlock
             | Self::StaleBlock
             | Self::UnregisteredKey
+            | Self::NotAuthorised
             | Self::AuxDataMismatch
             | Self::BadHashIndex
             | Self::BadMessageForHash

@@ -376,7 +376,7 @@ async fn register_keys(
     for _ in 0..count {
         let owner = AccountKeypair::generate();
         let started = Instant::now();
-        let registered = crate::register::register(ledger, &owner, programs.clone()).await?;
+        let registered = crate::register::register(ledger, &owner, programs.clone(), false).await?;
         times.push(started.elapsed());
         if first.is_none() {
             first = Some((

@@ -76,7 +76,14 @@ pub async fn register(
     )
     .unwrap();
     let result = ledger
-        .submit(owner, Call::Register { programs: list }, true)
+        .submit(
+            owner,
+            Call::Register {
+                programs: list,
+                public: false,
+            },
+            true,
+        )
         .await
         .unwrap();
     result

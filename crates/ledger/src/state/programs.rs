@@ -15,20 +15,7 @@ impl State {
         validate_program: &ProgramValidator,
     ) -> Result<Vec<Event>, TxError> {
         let max_size = self.globals.parameters.max_program_size;
-        let size = contents.bytecode.len()
-            + contents.config_schema.len()
-            + contents.aux_schema.len()
-            + contents.oracle_keys.iter().map(String::len).sum::<usize>();
-        if size > max_size as usize {
-            return Err(TxError::Invalid(format!(
-                "program of {size} bytes exceeds the {max_size}-byte limit"
-            )));
-        }
-        for schema in [contents.config_schema, contents.aux_schema] {
-            if !schema.is_empty() && serde_json::from_slice::<serde_json::Value>(schema).is_err() {
-                return Err(TxError::Invalid("schemas must be JSON".into()));
-            }
-        }
+        crate::programs::check_contents(contents, max_size).map_err(TxError::Invalid)?;
         let id = contents.id();
         if self.programs.contains(&id) {
             return Err(TxError::AlreadyExists(format!("program {id}")));

@@ -1,4 +1,5 @@
-//! Registrations: `register`, `change_programs` and `change_owner`.
+//! Registrations: `register`, `change_programs`, `change_owner` and who may use a key
+//! (`authorise`, `deauthorise`, `set_public`).
 
 use sha2::Digest as _;
 use sigil_crypto::derive_user_key;
@@ -7,7 +8,17 @@ use sigil_primitives::{
 };
 
 use super::{State, TxError};
-use crate::types::{Event, JumpStartStatus, Registration};
+use crate::types::{Event, JumpStartStatus, MAX_AUTHORISED, Registration};
+
+/// A change of who may request signatures with a key.
+pub(super) enum Access {
+    /// Let the account in.
+    Authorise(AccountId),
+    /// Take the account out.
+    Deauthorise(AccountId),
+    /// Open the key to everyone, or close it.
+    Public(bool),
+}
 
 impl State {
     /// `register`: derives a new key from the network key at a fresh path and attaches programs.
@@ -16,6 +27,7 @@ impl State {
         sender: AccountId,
         nonce: u64,
         programs: &ProgramList,
+        public: bool,
         height: BlockNumber,
     ) -> Result<Vec<Event>, TxError> {
         let set = &self.globals.signer_set;
@@ -44,6 +56,8 @@ impl State {
                 programs: programs.clone(),
                 derivation_path: path.clone(),
                 registered: height,
+                public,
+                authorised: vec![],
             },
         );
         Ok(vec![Event::Registered {
@@ -72,7 +86,48 @@ impl State {
         }])
     }
 
-    /// `change_owner`: the owner hands a key to another account.
+    /// `authorise`, `deauthorise`, `set_public`: the owner changes who may use a key.
+    pub(super) fn change_access(
+        &mut self,
+        sender: AccountId,
+        verifying_key: &VerifyingKey,
+        change: Access,
+    ) -> Result<Vec<Event>, TxError> {
+        let mut reg = self.owned_registration(&sender, verifying_key)?;
+        match change {
+            Access::Authorise(account) => {
+                if account == reg.owner {
+                    return Err(TxError::Invalid("the owner is always authorised".into()));
+                }
+                let Err(at) = reg.authorised.binary_search(&account) else {
+                    return Err(TxError::AlreadyExists(format!("{account} is authorised")));
+                };
+                if reg.authorised.len() >= MAX_AUTHORISED {
+                    return Err(TxError::Invalid(format!(
+                        "at most {MAX_AUTHORISED} authorised accounts per key"
+                    )));
+                }
+                reg.authorised.insert(at, account);
+            }
+            Access::Deauthorise(account) => {
+                let Ok(at) = reg.authorised.binary_search(&account) else {
+                    return Err(TxError::NotFound(format!("{account} is not authorised")));
+                };
+                reg.authorised.remove(at);
+            }
+            Access::Public(public) => reg.public = public,
+        }
+        let event = Event::AccessChanged {
+            verifying_key: *verifying_key,
+            public: reg.public,
+            authorised: reg.authorised.clone(),
+        };
+        self.registrations.insert(*verifying_key, reg);
+        Ok(vec![event])
+    }
+
+    /// `change_owner`: the owner hands a key to another account; the accounts it authorised
+    /// are the old owner's choice and are dropped.
     pub(super) fn change_owner(
         &mut self,
         sender: AccountId,
@@ -82,6 +137,7 @@ impl State {
         self.owned_registration(&sender, verifying_key)?;
         if let Some(r) = self.registrations.get_mut(verifying_key) {
             r.owner = new_owner;
+            r.authorised.clear();
         }
         Ok(vec![Event::OwnerChanged {
             verifying_key: *verifying_key,

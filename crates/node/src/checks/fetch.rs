@@ -14,6 +14,7 @@ use sigil_primitives::{AccountId, ErrorCode, ProgramId};
 use super::{BlockFacts, Checked, Snapshot, check_block, decode_request, validate};
 use crate::error::ApiError;
 use crate::node::Inner;
+use crate::state::Bucket;
 use crate::view::View;
 
 impl Inner {
@@ -29,9 +30,12 @@ impl Inner {
         let snapshot = self.snapshot(&request, view, window).await?;
         let digest = request_digest(&user.signed_plaintext);
         let host = self.host.clone();
-        tokio::task::spawn_blocking(move || validate(request, digest, &snapshot, window, &host))
-            .await
-            .map_err(|e| ApiError::internal(format!("program evaluation panicked: {e}")))?
+        let requester = user.sender;
+        tokio::task::spawn_blocking(move || {
+            validate(request, &requester, digest, &snapshot, window, &host)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("program evaluation panicked: {e}")))?
     }
 
     /// What the checks of `request` need from the ledger, read at most once each. Reads the
@@ -102,28 +106,38 @@ impl Inner {
     /// Takes one of the key's signatures for the request's block (`request_limit` per key per
     /// block, counting successes and those in flight); refused with `429 rate_limited`.
     pub(crate) fn reserve_rate(&self, checked: &Checked, view: &View) -> Result<(), ApiError> {
-        let vk = checked.request.verifying_key;
         let block = checked.request.block;
-        let limit = view.params.request_limit;
+        let params = &view.params;
+        let [key, requester] = rate_buckets(checked);
+        let buckets = [
+            (key, params.request_limit),
+            (requester, params.requester_limit),
+        ];
         let oldest = view.head.saturating_sub(self.config.request_window);
-        if self
-            .requests
-            .limits
-            .rate()
-            .reserve(vk, block, limit, oldest)
-        {
-            Ok(())
-        } else {
-            Err(ApiError::new(
+        let reserved = self.requests.limits.rate().reserve(&buckets, block, oldest);
+        reserved.map_err(|(bucket, limit)| {
+            let whose = match bucket {
+                Bucket::Key { key, insider: true } => format!("key {key}"),
+                Bucket::Key {
+                    key,
+                    insider: false,
+                } => {
+                    format!("key {key}, for accounts other than its owner's,")
+                }
+                Bucket::Requester(account) => format!("requester {account}"),
+            };
+            ApiError::new(
                 ErrorCode::RateLimited,
-                format!("key {vk} reached its limit of {limit} signatures for block {block}"),
-            ))
-        }
+                format!("{whose} reached its limit of {limit} signatures for block {block}"),
+            )
+        })
     }
 
-    /// Gives back a slot taken by [`Inner::reserve_rate`] when the signature failed.
-    pub(crate) fn release_rate(&self, vk: sigil_primitives::VerifyingKey, block: u64) {
-        self.requests.limits.rate().release(vk, block);
+    /// Gives back the slots taken by [`Inner::reserve_rate`] when the signature failed.
+    pub(crate) fn release_rate(&self, checked: &Checked) {
+        let buckets = rate_buckets(checked);
+        let block = checked.request.block;
+        self.requests.limits.rate().release(&buckets, block);
     }
 
     /// A stored program, cached by id (ids are content hashes, so entries never go stale).
@@ -142,4 +156,17 @@ impl Inner {
             })?;
         Ok(self.requests.programs.insert(id, Arc::new(record)))
     }
+}
+
+/// What a checked request counts against: its key's allowance (the insiders' or the
+/// strangers' share) and its requester's.
+fn rate_buckets(checked: &Checked) -> [Bucket; 2] {
+    let requester = checked.requester;
+    [
+        Bucket::Key {
+            key: checked.request.verifying_key,
+            insider: checked.registration.is_insider(&requester),
+        },
+        Bucket::Requester(requester),
+    ]
 }

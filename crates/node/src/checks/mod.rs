@@ -60,6 +60,8 @@ pub(crate) struct Snapshot {
 pub(crate) struct Checked {
     /// The decoded request.
     pub request: Arc<SignatureRequest>,
+    /// Who signed it.
+    pub requester: AccountId,
     /// Its key's registration.
     pub registration: Registration,
     /// The prehash to sign.
@@ -100,6 +102,7 @@ pub(crate) fn check_block(block: u64, head: u64, window: u64) -> Result<(), ApiE
 /// message hash. `digest` is the request digest of the user's signed plaintext.
 pub(crate) fn validate(
     request: SignatureRequest,
+    requester: &AccountId,
     digest: [u8; 32],
     snapshot: &Snapshot,
     window: u64,
@@ -125,10 +128,21 @@ pub(crate) fn validate(
             format!("{} is not a registered key", request.verifying_key),
         )
     })?;
+    if !registration.admits(requester) {
+        return Err(ApiError::new(
+            ErrorCode::NotAuthorised,
+            format!(
+                "{requester} may not request signatures with {}: only its owner and the \
+                 accounts the owner authorised may",
+                request.verifying_key
+            ),
+        ));
+    }
     check_programs_match(&request, &registration, snapshot)?;
     let message_hash = evaluate(&request, &registration, snapshot, block, host)?;
     Ok(Checked {
         request: Arc::new(request),
+        requester: *requester,
         registration,
         message_hash,
         digest,

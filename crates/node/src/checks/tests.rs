@@ -88,6 +88,8 @@ fn registration(programs: &[(ProgramId, &[u8])]) -> Registration {
         programs: ProgramList::new(instances).expect("program list"),
         derivation_path: DerivationPath::new(vec![1, 2, 3]).expect("path"),
         registered: BlockNumber(1),
+        public: false,
+        authorised: vec![],
     }
 }
 
@@ -117,8 +119,17 @@ fn request(message: &[u8]) -> SignatureRequest {
     }
 }
 
+/// The common checks of a request by the key's owner.
 fn check(request: SignatureRequest, snapshot: &Snapshot) -> Result<Checked, ApiError> {
-    validate(request, [9; 32], snapshot, WINDOW, host())
+    check_by(&account("dave"), request, snapshot)
+}
+
+fn check_by(
+    requester: &AccountId,
+    request: SignatureRequest,
+    snapshot: &Snapshot,
+) -> Result<Checked, ApiError> {
+    validate(request, requester, [9; 32], snapshot, WINDOW, host())
 }
 
 fn refused<T: std::fmt::Debug>(result: Result<T, ApiError>) -> ErrorCode {
@@ -422,6 +433,7 @@ fn checked_for(plaintext: &[u8]) -> Checked {
     let request = decode_request(&user.payload).expect("decodes");
     validate(
         request,
+        &user.sender,
         request_digest(plaintext),
         &snapshot(),
         WINDOW,
@@ -627,4 +639,21 @@ fn a_retry_leaves_out_both_sides_of_a_new_dispute_while_enough_signers_remain() 
     assert_eq!(left_out(&set, 10, &failed), names(&["alice"]));
     // Expired, the dispute counts no more.
     assert!(left_out(&set, 50, &failed).is_empty());
+}
+
+#[test]
+fn only_the_owner_and_the_accounts_it_authorised_may_use_a_key_unless_it_is_public() {
+    let stranger = account("ferdie");
+    let mut snapshot = snapshot();
+    let refusal = check_by(&stranger, request(b"hello"), &snapshot);
+    assert_eq!(refused(refusal), ErrorCode::NotAuthorised);
+    assert_eq!(ErrorCode::NotAuthorised.status(), 403);
+    let registration = snapshot.registration.as_mut().expect("registered");
+    registration.authorised = vec![stranger];
+    check_by(&stranger, request(b"hello"), &snapshot).expect("authorised");
+    let registration = snapshot.registration.as_mut().expect("registered");
+    registration.authorised.clear();
+    registration.public = true;
+    let checked = check_by(&stranger, request(b"hello"), &snapshot).expect("public");
+    assert_eq!(checked.requester, stranger);
 }
