@@ -1,13 +1,14 @@
 //! The HTTP API (`docs/PROTOCOL.md` §7): routes, body handling and per-route metrics.
 
 use sigil_primitives::ErrorCode;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +20,7 @@ use sigil_primitives::{HashingAlgorithm, MAX_PROGRAMS_PER_KEY, RequestId};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::error::ApiError;
 use crate::node::Inner;
@@ -45,6 +47,9 @@ pub(crate) fn router(inner: Arc<Inner>) -> axum::Router {
         .fallback(not_found)
         .layer(middleware::from_fn(observe))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(RequestBodyTimeoutLayer::new(
+            inner.config.http.body_read_timeout,
+        ))
         .with_state(inner)
 }
 
@@ -124,6 +129,23 @@ async fn sign(State(inner): AppState, body: Result<Bytes, BytesRejection>) -> Re
 /// Upgrades to a websocket and hands it to the transport, which runs the Noise handshake and
 /// refuses peers that are not validators.
 async fn websocket(State(inner): AppState, mut request: Request) -> Response {
+    // Each upgrade holds buffers until its Noise handshake ends: cap those in flight.
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let slot = match peer.map(|ip| inner.handshakes.take(ip)) {
+        Some(Ok(slot)) => Some(slot),
+        Some(Err(full)) => {
+            metrics::counter!("sigil_node_ws_handshakes_refused_total").increment(1);
+            let why = match full {
+                crate::http::Full::Total => "too many validator handshakes in progress",
+                crate::http::Full::Address => "too many validator handshakes from this address",
+            };
+            return ApiError::new(ErrorCode::Busy, format!("{why}; retry later")).into_response();
+        }
+        None => None,
+    };
     let headers = request.headers();
     let upgrade_ok = headers
         .get(header::UPGRADE)
@@ -148,7 +170,7 @@ async fn websocket(State(inner): AppState, mut request: Request) -> Response {
                     Some(sigil_transport::websocket_config()),
                 )
                 .await;
-                if let Err(error) = transport.accept(ws).await {
+                if let Err(error) = transport.accept_holding(ws, slot).await {
                     tracing::debug!(%error, "inbound validator connection ended");
                 }
             }

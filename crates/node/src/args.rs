@@ -69,8 +69,28 @@ pub struct NodeArgs {
     /// How many compiled programs to keep; 0 compiles a program on every evaluation.
     #[arg(long, default_value_t = sigil_programs::DEFAULT_CACHE_CAPACITY)]
     pub program_cache: usize,
-    /// Misbehave in signing sessions: silent, drop-to:ACCOUNT, corrupt, bad-proof or
-    /// equivocate. Test builds with the `fault-injection` feature only.
+    /// Longest a client may take to send a request's headers; also how long a kept-alive
+    /// connection may sit idle.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http_header_timeout: Duration,
+    /// Longest a client may take to send a request's body.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub http_body_timeout: Duration,
+    /// HTTP connections open at once, in total (more are closed at once).
+    #[arg(long, default_value_t = 1024)]
+    pub http_max_connections: usize,
+    /// HTTP connections open at once from one IP address.
+    #[arg(long, default_value_t = 256)]
+    pub http_max_connections_per_address: usize,
+    /// Validator-transport handshakes (`/v1/ws`) in flight at once, in total (more get
+    /// `503 busy`).
+    #[arg(long, default_value_t = 64)]
+    pub ws_max_handshakes: usize,
+    /// Validator-transport handshakes in flight at once from one IP address.
+    #[arg(long, default_value_t = 8)]
+    pub ws_max_handshakes_per_address: usize,
+    /// Misbehave in signing sessions: silent, drop-to:ACCOUNT, corrupt, bad-proof,
+    /// equivocate or frame:ACCOUNT. Test builds with the `fault-injection` feature only.
     #[cfg(feature = "fault-injection")]
     #[arg(long)]
     pub inject_fault: Option<sigil_mpc::InjectedFault>,
@@ -105,6 +125,14 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         persistent_connections: args.connections == "persistent",
         fuel_policy: args.program_fuel,
         program_cache: args.program_cache,
+        http: crate::http::HttpLimits {
+            header_read_timeout: args.http_header_timeout,
+            body_read_timeout: args.http_body_timeout,
+            max_connections: args.http_max_connections,
+            max_connections_per_address: args.http_max_connections_per_address,
+            max_handshakes: args.ws_max_handshakes,
+            max_handshakes_per_address: args.ws_max_handshakes_per_address,
+        },
         #[cfg(feature = "fault-injection")]
         fault: args.inject_fault,
     };

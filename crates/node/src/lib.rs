@@ -18,6 +18,7 @@ mod checks;
 mod error;
 #[cfg(feature = "fault-injection")]
 mod frame;
+mod http;
 mod identity;
 mod jump_start;
 mod node;
@@ -30,5 +31,6 @@ mod view;
 
 pub use args::{NodeArgs, run};
 pub use error::ApiError;
+pub use http::HttpLimits;
 pub use identity::{Identity, KeySourceArg};
 pub use node::{Node, NodeConfig};

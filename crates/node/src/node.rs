@@ -56,6 +56,8 @@ pub struct NodeConfig {
     pub fuel_policy: sigil_programs::FuelPolicy,
     /// Compiled programs kept in memory (0: compile on every evaluation).
     pub program_cache: usize,
+    /// Limits of the HTTP server.
+    pub http: crate::http::HttpLimits,
     /// Misbehaviour this node commits in signing sessions (fault-injection builds only).
     #[cfg(feature = "fault-injection")]
     pub fault: Option<sigil_mpc::InjectedFault>,
@@ -115,6 +117,8 @@ pub struct Inner {
     pub(crate) requests: RequestMemory,
     /// The signing sessions this node started, on disk.
     pub(crate) sessions: crate::session_log::SessionLog,
+    /// Validator-transport handshakes in flight, capped in total and per address.
+    pub(crate) handshakes: Arc<crate::http::AddressCaps>,
     pub(crate) key_work: KeyWork,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) shutdown: watch::Sender<bool>,
@@ -173,6 +177,10 @@ impl Node {
         let host = Arc::new(program_host(&config)?);
         let key = held_key(&identity)?;
         let sessions = crate::session_log::SessionLog::open(&config.data_dir)?;
+        let handshakes = crate::http::AddressCaps::new(
+            config.http.max_handshakes,
+            config.http.max_handshakes_per_address,
+        );
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -199,6 +207,7 @@ impl Node {
                 .context("cannot build the HTTP client")?,
             requests: RequestMemory::default(),
             sessions,
+            handshakes,
             key_work: KeyWork::default(),
             metrics,
             shutdown: watch::Sender::new(false),
@@ -263,17 +272,9 @@ fn held_key(identity: &Identity) -> anyhow::Result<Option<Arc<HeldKey>>> {
 /// Serves the HTTP API on `listener` until the node shuts down.
 fn serve(inner: &Arc<Inner>, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
     let app = crate::api::router(inner.clone());
-    let mut stop = inner.shutdown.subscribe();
-    tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "HTTP server stopped");
-        }
-    })
+    let stop = inner.shutdown.subscribe();
+    let limits = inner.config.http.clone();
+    tokio::spawn(crate::http::serve(listener, app, limits, stop))
 }
 
 /// Installs the Prometheus recorder once per process; later nodes in the same process (tests)

@@ -149,6 +149,8 @@ error_codes! {
     MetricsUnavailable = "metrics_unavailable", 503;
     /// Something failed on this node.
     Internal = "internal", 500;
+    /// Too many connections or handshakes from this address, or in total: retry later.
+    Busy = "busy", 503;
 }
 
 impl ErrorCode {
@@ -165,6 +167,7 @@ impl ErrorCode {
             | Self::BadSignerAnswer
             | Self::SigningFailed
             | Self::MetricsUnavailable
+            | Self::Busy
             | Self::Internal
             | Self::Unknown => true,
             Self::UnsupportedVersion

@@ -7,7 +7,8 @@ use std::time::Duration;
 pub struct TransportConfig {
     /// Largest session message sent or accepted, in bytes (at most `u32::MAX`). Default 16 MiB.
     pub max_message_size: usize,
-    /// Longest a handshake (TCP, websocket upgrade, Noise, verdict) may take. Default 10 s.
+    /// Longest a handshake (TCP, websocket upgrade, Noise, verdict) may take. Default 5 s: a
+    /// handshake is three short messages, and an unauthenticated one holds memory meanwhile.
     pub handshake_timeout: Duration,
     /// How long a message for a session not yet open is kept. Default 10 s.
     pub hold_unclaimed: Duration,
@@ -39,7 +40,7 @@ impl Default for TransportConfig {
     fn default() -> Self {
         Self {
             max_message_size: 16 << 20,
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(5),
             hold_unclaimed: Duration::from_secs(10),
             hold_max_messages: 1024,
             hold_max_bytes: 64 << 20,

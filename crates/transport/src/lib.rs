@@ -60,6 +60,7 @@ mod conn;
 mod error;
 mod handshake;
 pub mod metrics;
+mod throttle;
 mod transport;
 mod wire;
 
@@ -85,6 +86,7 @@ pub fn websocket_config() -> WebSocketConfig {
 
 pub use backoff::Backoff;
 pub use sigil_primitives::{SessionId, ValidatorInfo};
+pub use throttle::RateLimitedLog;
 
 /// How a message was addressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -24,6 +24,9 @@ use crate::{
     metrics as m, websocket_config,
 };
 
+/// Refused inbound handshakes are logged at most every 10 s: anyone can open them.
+static REFUSED_INBOUND: crate::RateLimitedLog = crate::RateLimitedLog::new(Duration::from_secs(10));
+
 /// Messages queued per connection before senders wait.
 const QUEUE_PER_CONNECTION: usize = 64;
 
@@ -286,7 +289,20 @@ impl Transport {
     /// that serves [`WS_PATH`] from its own HTTP server; build the stream with
     /// [`websocket_config`]), then drives the connection until it closes. Returns early with
     /// the error if the handshake fails or the peer is refused.
-    pub async fn accept<S>(&self, mut ws: WebSocketStream<S>) -> Result<(), TransportError>
+    pub async fn accept<S>(&self, ws: WebSocketStream<S>) -> Result<(), TransportError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.accept_holding(ws, ()).await
+    }
+
+    /// [`Transport::accept`], holding `during_handshake` (a slot of a cap on handshakes in
+    /// flight, say) until the handshake is over, whatever its outcome.
+    pub async fn accept_holding<S, G>(
+        &self,
+        mut ws: WebSocketStream<S>,
+        during_handshake: G,
+    ) -> Result<(), TransportError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -298,15 +314,18 @@ impl Transport {
             handshake::respond(&mut ws, &inner.identity, lookup),
         )
         .await;
+        drop(during_handshake);
         let est = match responded {
             Ok(Ok(est)) => est,
             Ok(Err(failure)) => {
                 let result = failure.code.as_ref().map_or("failed", |c| c.as_str());
                 m::handshake("responder", result);
-                tracing::warn!(
-                    claimed = ?failure.claimed, result, reason = %failure.reason,
-                    "refused inbound validator connection"
-                );
+                if let Some(count) = REFUSED_INBOUND.hit() {
+                    tracing::warn!(
+                        count, claimed = ?failure.claimed, result, reason = %failure.reason,
+                        "refused inbound validator connections (the last one shown)"
+                    );
+                }
                 return Err(match (failure.code, failure.claimed) {
                     (Some(code), Some(peer)) => TransportError::Refused {
                         peer,
