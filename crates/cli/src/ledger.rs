@@ -67,6 +67,7 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
             genesis,
             validate_program: Arc::new(move |b: &[u8]| host.validate(b).map(|_| ()).map_err(|e| e.to_string())),
             verify_evidence: Some(Arc::new(verify_evidence)),
+            rpc_limits: sigil_ledger::rpc::RpcLimits::default(),
         })
         .await
         .map_err(anyhow::Error::msg)?;

@@ -561,3 +561,64 @@ fn prometheus_metrics_are_served() {
     assert!(text.contains("ledger_blocks_total"), "{text}");
     assert!(text.contains("ledger_head_height"), "{text}");
 }
+
+/// A TCP connection to `to` from the loopback address `ip`.
+async fn connect_from(ip: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(SocketAddr::from((ip, 0))).expect("bind");
+    let stream = socket.connect(to).await.expect("connect");
+    let stream = stream.into_std().expect("std");
+    stream.set_nonblocking(false).expect("blocking");
+    stream
+}
+
+/// One client cannot lock others out of the RPC: connections beyond its address's share are
+/// closed at once while another address is served, and a batch over the limit is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rpc_caps_connections_per_address_and_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ledger, _) = start_ledger(dir.path());
+    let defaults = sigil_ledger::rpc::RpcLimits::default();
+    // Hold the address's whole share from 127.0.0.2 (never sending a request).
+    let mut held = Vec::new();
+    for _ in 0..defaults.max_connections_per_address {
+        held.push(connect_from([127, 0, 0, 2], ledger.addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut over = connect_from([127, 0, 0, 2], ledger.addr).await;
+    over.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    let read = over.read(&mut byte);
+    let closed = match &read {
+        Ok(0) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        Ok(_) => false,
+    };
+    assert!(closed, "the connection over the share is closed: {read:?}");
+    // Another address is still served.
+    let addr = ledger.addr;
+    let head = tokio::task::spawn_blocking(move || {
+        raw_post(
+            addr,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ledger_head","params":[]}"#,
+        )
+    })
+    .await
+    .expect("joined");
+    assert!(head["result"]["height"].is_u64(), "{head}");
+    drop(held);
+    // A batch over the limit is one error.
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"ledger_chainId","params":[]}"#;
+    let batch = format!(
+        "[{}]",
+        vec![call; defaults.max_batch as usize + 1].join(",")
+    );
+    let answer = tokio::task::spawn_blocking(move || raw_post(addr, &batch))
+        .await
+        .expect("joined");
+    assert!(answer["error"]["code"].is_i64(), "{answer}");
+}

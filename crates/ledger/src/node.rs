@@ -65,6 +65,8 @@ pub struct LedgerConfig {
     pub validate_program: Arc<ProgramValidator>,
     /// Offence evidence check; without one no evidence holds.
     pub verify_evidence: Option<Arc<EvidenceVerifier>>,
+    /// Limits of the RPC server.
+    pub rpc_limits: crate::rpc::RpcLimits,
 }
 
 /// A started ledger: its RPC address, and a task that ends when block production stops.
@@ -88,6 +90,7 @@ pub async fn start(config: LedgerConfig) -> Result<RunningLedger, String> {
         genesis,
         validate_program,
         verify_evidence,
+        rpc_limits,
     } = config;
     let chain = tokio::task::spawn_blocking(move || {
         Chain::open(
@@ -101,7 +104,7 @@ pub async fn start(config: LedgerConfig) -> Result<RunningLedger, String> {
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
     let ledger = Ledger::new(chain);
-    let (rpc_addr, server) = crate::rpc::serve(ledger.clone(), rpc)
+    let (rpc_addr, server) = crate::rpc::serve(ledger.clone(), rpc, rpc_limits)
         .await
         .map_err(|e| format!("cannot listen on {rpc}: {e}"))?;
     let producer = tokio::spawn(

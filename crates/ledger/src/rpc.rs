@@ -1,13 +1,16 @@
 //! The JSON-RPC server (HTTP and websocket on one port) of the API in `sigil_ledger_api::rpc`.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait};
 use jsonrpsee::server::{
-    PendingSubscriptionSink, Server, ServerConfig, ServerHandle, SubscriptionMessage,
+    BatchRequestConfig, Methods, PendingSubscriptionSink, PingConfig, Server, ServerConfig,
+    ServerHandle, SubscriptionMessage, serve_with_graceful_shutdown, stop_channel,
 };
 use jsonrpsee::types::ErrorObjectOwned;
 use sigil_ledger_api::rpc::*;
+use sigil_primitives::throttle::{AddressCaps, RateLimitedLog};
 use sigil_primitives::{AccountId, ProgramId, SessionId, VerifyingKey};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -275,17 +278,91 @@ async fn forward_blocks(
     }
 }
 
-/// Serves the API on `addr` (HTTP and websocket on the same port).
+/// Limits of the RPC server, so that one client cannot lock others out.
+#[derive(Debug, Clone)]
+pub struct RpcLimits {
+    /// Connections open at once, in total.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    pub max_connections_per_address: usize,
+    /// Calls in one batch.
+    pub max_batch: u32,
+    /// How long a connection may take to send its first request (an upgrade, say).
+    pub first_request_timeout: Duration,
+    /// A websocket that has not answered a ping for this long is closed.
+    pub websocket_inactive: Duration,
+}
+
+impl Default for RpcLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            max_connections_per_address: 64,
+            max_batch: 32,
+            first_request_timeout: Duration::from_secs(10),
+            websocket_inactive: Duration::from_secs(40),
+        }
+    }
+}
+
+/// Refused connections are logged at most every 10 s: anyone can open them.
+static REFUSED: RateLimitedLog = RateLimitedLog::new(Duration::from_secs(10));
+
+/// Serves the API on `addr` (HTTP and websocket on the same port), within `limits`.
 pub async fn serve(
     ledger: Ledger,
     addr: SocketAddr,
+    limits: RpcLimits,
 ) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let ping = PingConfig::new()
+        .ping_interval(limits.websocket_inactive / 2)
+        .inactive_limit(limits.websocket_inactive);
     let config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(MAX_REQUEST_BYTES * 2)
+        .max_connections(u32::try_from(limits.max_connections).unwrap_or(u32::MAX))
+        .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
+        .set_first_request_timeout(Some(limits.first_request_timeout))
+        .enable_ws_ping(ping)
         .build();
-    let server = Server::builder().set_config(config).build(addr).await?;
-    let local = server.local_addr()?;
-    let handle = server.start(RpcImpl { ledger }.into_rpc());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let builder = Server::builder().set_config(config).to_service_builder();
+    let methods: Methods = RpcImpl { ledger }.into_rpc().into();
+    let (stop, handle) = stop_channel();
+    let caps = AddressCaps::new(limits.max_connections, limits.max_connections_per_address);
+    tokio::spawn(async move {
+        loop {
+            let (socket, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot accept an RPC connection");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = stop.clone().shutdown() => break,
+            };
+            let slot = match caps.take(peer.ip()) {
+                Ok(slot) => slot,
+                Err(full) => {
+                    metrics::counter!("sigil_ledger_rpc_connections_refused_total").increment(1);
+                    if let Some(count) = REFUSED.hit() {
+                        tracing::warn!(count, ?full, last = %peer.ip(), "refused RPC connections over the cap");
+                    }
+                    continue;
+                }
+            };
+            let service = builder.clone().build(methods.clone(), stop.clone());
+            let stopped = stop.clone().shutdown();
+            tokio::spawn(async move {
+                let _slot = slot;
+                if let Err(error) = serve_with_graceful_shutdown(socket, service, stopped).await {
+                    tracing::debug!(%error, %peer, "RPC connection ended");
+                }
+            });
+        }
+    });
     Ok((local, handle))
 }

@@ -139,8 +139,12 @@ async fn websocket(State(inner): AppState, mut request: Request) -> Response {
         Some(Err(full)) => {
             metrics::counter!("sigil_node_ws_handshakes_refused_total").increment(1);
             let why = match full {
-                crate::http::Full::Total => "too many validator handshakes in progress",
-                crate::http::Full::Address => "too many validator handshakes from this address",
+                sigil_primitives::throttle::Full::Total => {
+                    "too many validator handshakes in progress"
+                }
+                sigil_primitives::throttle::Full::Address => {
+                    "too many validator handshakes from this address"
+                }
             };
             return ApiError::new(ErrorCode::Busy, format!("{why}; retry later")).into_response();
         }

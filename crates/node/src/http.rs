@@ -3,15 +3,15 @@
 //! cap on websocket handshakes in flight, so that slow or numerous clients cannot starve
 //! legitimate requests of connections, file descriptors or memory.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use sigil_primitives::throttle::{AddressCaps, Full, Slot};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt as _;
@@ -47,73 +47,8 @@ impl Default for HttpLimits {
     }
 }
 
-/// Counts of something held per IP address under a total cap; a slot is given back when its
-/// [`Slot`] drops.
-#[derive(Debug)]
-pub(crate) struct AddressCaps {
-    total: usize,
-    per_address: usize,
-    held: Mutex<(usize, HashMap<IpAddr, usize>)>,
-}
-
-/// One held slot of an [`AddressCaps`].
-pub(crate) struct Slot {
-    caps: Arc<AddressCaps>,
-    address: IpAddr,
-}
-
-/// Why a slot was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Full {
-    /// The total cap is reached.
-    Total,
-    /// This address holds its share.
-    Address,
-}
-
-impl AddressCaps {
-    pub(crate) fn new(total: usize, per_address: usize) -> Arc<Self> {
-        Arc::new(Self {
-            total,
-            per_address,
-            held: Mutex::new((0, HashMap::new())),
-        })
-    }
-
-    /// Takes a slot for `address`, if both caps allow.
-    pub(crate) fn take(self: &Arc<Self>, address: IpAddr) -> Result<Slot, Full> {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.0 >= self.total {
-            return Err(Full::Total);
-        }
-        let mine = held.1.entry(address).or_default();
-        if *mine >= self.per_address {
-            return Err(Full::Address);
-        }
-        *mine += 1;
-        held.0 += 1;
-        Ok(Slot {
-            caps: self.clone(),
-            address,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut held = self.caps.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.0 = held.0.saturating_sub(1);
-        if let Some(count) = held.1.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                held.1.remove(&self.address);
-            }
-        }
-    }
-}
-
-static REFUSED_CONNECTIONS: sigil_transport::RateLimitedLog =
-    sigil_transport::RateLimitedLog::new(Duration::from_secs(10));
+static REFUSED_CONNECTIONS: sigil_primitives::throttle::RateLimitedLog =
+    sigil_primitives::throttle::RateLimitedLog::new(Duration::from_secs(10));
 
 /// Accepts connections on `listener` and serves `app` on each, within `limits`, until
 /// `stop` turns true (then lets the connections in flight finish).
@@ -189,23 +124,5 @@ fn admit(caps: &Arc<AddressCaps>, peer: SocketAddr) -> Option<Slot> {
             }
             None
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn caps_hold_per_address_and_in_total_and_free_on_drop() {
-        let caps = AddressCaps::new(3, 2);
-        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let first = caps.take(a).unwrap();
-        let _second = caps.take(a).unwrap();
-        assert_eq!(caps.take(a).err(), Some(Full::Address));
-        let _third = caps.take(b).unwrap();
-        assert_eq!(caps.take(b).err(), Some(Full::Total));
-        drop(first);
-        assert!(caps.take(b).is_ok(), "a dropped slot is free again");
     }
 }

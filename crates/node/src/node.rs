@@ -118,7 +118,7 @@ pub struct Inner {
     /// The signing sessions this node started, on disk.
     pub(crate) sessions: crate::session_log::SessionLog,
     /// Validator-transport handshakes in flight, capped in total and per address.
-    pub(crate) handshakes: Arc<crate::http::AddressCaps>,
+    pub(crate) handshakes: Arc<sigil_primitives::throttle::AddressCaps>,
     pub(crate) key_work: KeyWork,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) shutdown: watch::Sender<bool>,
@@ -177,7 +177,7 @@ impl Node {
         let host = Arc::new(program_host(&config)?);
         let key = held_key(&identity)?;
         let sessions = crate::session_log::SessionLog::open(&config.data_dir)?;
-        let handshakes = crate::http::AddressCaps::new(
+        let handshakes = sigil_primitives::throttle::AddressCaps::new(
             config.http.max_handshakes,
             config.http.max_handshakes_per_address,
         );

@@ -16,6 +16,7 @@ mod ids;
 mod path;
 mod program;
 pub mod request;
+pub mod throttle;
 mod validator;
 
 pub use error::PrimitiveError;

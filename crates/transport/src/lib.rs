@@ -60,7 +60,6 @@ mod conn;
 mod error;
 mod handshake;
 pub mod metrics;
-mod throttle;
 mod transport;
 mod wire;
 
@@ -86,7 +85,6 @@ pub fn websocket_config() -> WebSocketConfig {
 
 pub use backoff::Backoff;
 pub use sigil_primitives::{SessionId, ValidatorInfo};
-pub use throttle::RateLimitedLog;
 
 /// How a message was addressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -25,7 +25,8 @@ use crate::{
 };
 
 /// Refused inbound handshakes are logged at most every 10 s: anyone can open them.
-static REFUSED_INBOUND: crate::RateLimitedLog = crate::RateLimitedLog::new(Duration::from_secs(10));
+static REFUSED_INBOUND: sigil_primitives::throttle::RateLimitedLog =
+    sigil_primitives::throttle::RateLimitedLog::new(Duration::from_secs(10));
 
 /// Messages queued per connection before senders wait.
 const QUEUE_PER_CONNECTION: usize = 64;
