@@ -86,6 +86,53 @@ async fn closed_by_server(stream: &mut TcpStream) -> bool {
     }
 }
 
+/// Sends `request` as is and reads the answer's status and body (up to 2 s).
+async fn raw(to: SocketAddr, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(to).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// HTTP edges a probe found: each gets its JSON error, before any body is read.
+async fn edges(to: SocketAddr) {
+    let (status, body) = raw(
+        to,
+        "POST /v1/relay HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\
+         Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+    )
+    .await;
+    assert_eq!(status, 415, "{body}");
+    assert!(body.contains("unsupported_media_type"), "{body}");
+    let (status, body) = raw(
+        to,
+        "POST /v1/relay HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: 10000000000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        status, 413,
+        "no 100 Continue for a body over the cap: {body}"
+    );
+    assert!(body.contains("payload_too_large"), "{body}");
+    for (key, version) in [("", "13"), ("dGhlIHNhbXBsZSBub25jZQ==", "99")] {
+        let (status, body) = raw(
+            to,
+            &format!(
+                "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n\r\n"
+            ),
+        )
+        .await;
+        assert_eq!(status, 400, "key {key:?}, version {version}: {body}");
+        assert!(body.contains("not_a_websocket"), "{body}");
+    }
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -175,6 +222,7 @@ async fn flood(slow: usize, upgrades: usize) {
     drop(slow_streams);
     tokio::time::sleep(Duration::from_secs(7)).await;
     let rss_after = rss_kib(pid);
+    edges(to).await;
     eprintln!(
         "flood: {slow} slowloris connections ({cut} cut by the {HEADER_TIMEOUT:?} header \
          deadline), {upgrades} idle upgrades ({accepted_upgrades} upgraded, the rest 503 busy \

@@ -41,6 +41,11 @@ fn a_node_killed_at_any_moment_of_its_first_start_starts_again() {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("keystore.key");
     std::fs::write(&key_file, hex::encode([7u8; 32])).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let mut cannot_restart = Vec::new();
     let mut had_keystore = 0;
     for i in 0..KILLS {

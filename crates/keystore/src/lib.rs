@@ -297,12 +297,38 @@ fn master_key(source: &KeySource, header: &Header) -> Result<Zeroizing<[u8; 32]>
     }
 }
 
+/// Refuses a secret file (`file`, opened from `path`) that other users may read or write: on
+/// Unix its mode must grant nothing to group or others, as `ssh` demands of private keys.
+pub fn check_private(file: &File, path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file
+            .metadata()
+            .map_err(|e| format!("cannot read the mode of {}: {}", path.display(), e.kind()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{} is open to other users (mode {:o}): run `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (file, path);
+    Ok(())
+}
+
 /// Reads a key file: 32 raw bytes, or 64 hex characters optionally followed by `\n` or `\r\n`.
 fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
     const MAX: usize = KEY_FILE_HEX_LEN + 2;
     let file = File::open(path).map_err(|e| {
         KeystoreError::KeyFile(format!("cannot open {}: {}", path.display(), e.kind()))
     })?;
+    check_private(&file, path).map_err(KeystoreError::KeyFile)?;
     let mut buf = Zeroizing::new(Vec::with_capacity(MAX + 1));
     file.take(MAX as u64 + 1)
         .read_to_end(&mut buf)
@@ -822,6 +848,11 @@ mod tests {
     fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
         let p = dir.join(name);
         std::fs::write(&p, bytes).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         p
     }
 

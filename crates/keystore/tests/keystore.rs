@@ -161,6 +161,16 @@ fn key_file_store() {
     let text = std::fs::read_to_string(&key_path).unwrap();
     let raw_path = dir.path().join("node.raw");
     std::fs::write(&raw_path, hex::decode(text.trim_end()).unwrap()).unwrap();
+    // A key file others may read is refused, with the fix in the message.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |m| std::fs::Permissions::from_mode(m);
+        std::fs::set_permissions(&raw_path, mode(0o644)).unwrap();
+        let refused = Keystore::open(&path, &KeySource::KeyFile(raw_path.clone())).unwrap_err();
+        assert!(refused.to_string().contains("chmod 600"), "{refused}");
+        std::fs::set_permissions(&raw_path, mode(0o600)).unwrap();
+    }
     let ks = Keystore::open(&path, &KeySource::KeyFile(raw_path)).unwrap();
     assert_eq!(get(&ks, "secret").as_deref(), Some(&b"s3cr3t"[..]));
 }

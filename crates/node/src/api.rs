@@ -9,7 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,9 +18,11 @@ use sigil_crypto::Envelope;
 use sigil_primitives::request::{NodeInfo, PathSettings, SignatureStatus};
 use sigil_primitives::{HashingAlgorithm, MAX_PROGRAMS_PER_KEY, RequestId};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::handshake::server::create_response_with_body;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tower_http::timeout::RequestBodyTimeoutLayer;
+
+use sigil_primitives::throttle::{Full, Slot};
 
 use crate::error::ApiError;
 use crate::node::Inner;
@@ -45,6 +47,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> axum::Router {
     let router = router.route("/v1/admin/fault", post(set_fault));
     router
         .fallback(not_found)
+        .layer(middleware::from_fn(check_body))
         .layer(middleware::from_fn(observe))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(RequestBodyTimeoutLayer::new(
@@ -129,40 +132,23 @@ async fn sign(State(inner): AppState, body: Result<Bytes, BytesRejection>) -> Re
 /// Upgrades to a websocket and hands it to the transport, which runs the Noise handshake and
 /// refuses peers that are not validators.
 async fn websocket(State(inner): AppState, mut request: Request) -> Response {
-    // Each upgrade holds buffers until its Noise handshake ends: cap those in flight.
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
-    let slot = match peer.map(|ip| inner.handshakes.take(ip)) {
-        Some(Ok(slot)) => Some(slot),
-        Some(Err(full)) => {
-            metrics::counter!("sigil_node_ws_handshakes_refused_total").increment(1);
-            let why = match full {
-                sigil_primitives::throttle::Full::Total => {
-                    "too many validator handshakes in progress"
-                }
-                sigil_primitives::throttle::Full::Address => {
-                    "too many validator handshakes from this address"
-                }
-            };
-            return ApiError::new(ErrorCode::Busy, format!("{why}; retry later")).into_response();
+    // tungstenite checks the upgrade (GET, HTTP/1.1, headers, version 13) and makes the 101;
+    // a key is the base64 of 16 bytes, 24 characters.
+    let key_ok = request
+        .headers()
+        .get(header::SEC_WEBSOCKET_KEY)
+        .is_some_and(|key| key.len() == 24);
+    let switching = match create_response_with_body(&request, || ()) {
+        Ok(response) if key_ok => response,
+        _ => {
+            let message = "expected a websocket upgrade (version 13, a 16-byte key)";
+            return ApiError::new(ErrorCode::NotAWebsocket, message).into_response();
         }
-        None => None,
     };
-    let headers = request.headers();
-    let upgrade_ok = headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY).cloned() else {
-        return ApiError::new(ErrorCode::NotAWebsocket, "expected a websocket upgrade")
-            .into_response();
+    let slot = match handshake_slot(&inner, &request) {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal.into_response(),
     };
-    if !upgrade_ok {
-        return ApiError::new(ErrorCode::NotAWebsocket, "expected a websocket upgrade")
-            .into_response();
-    }
     let on_upgrade = hyper::upgrade::on(&mut request);
     let transport = inner.transport.clone();
     tokio::spawn(async move {
@@ -181,15 +167,54 @@ async fn websocket(State(inner): AppState, mut request: Request) -> Response {
             Err(error) => tracing::debug!(%error, "websocket upgrade failed"),
         }
     });
-    let accept = derive_accept_key(key.as_bytes());
-    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let h = response.headers_mut();
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(value) = HeaderValue::from_str(&accept) {
-        h.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    let (parts, ()) = switching.into_parts();
+    Response::from_parts(parts, axum::body::Body::empty())
+}
+
+/// A slot of the cap on handshakes in flight for the request's peer: each upgrade holds
+/// buffers until its Noise handshake ends.
+fn handshake_slot(inner: &Inner, request: &Request) -> Result<Option<Slot>, ApiError> {
+    let Some(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
+        return Ok(None);
+    };
+    match inner.handshakes.take(peer.0.ip()) {
+        Ok(slot) => Ok(Some(slot)),
+        Err(full) => {
+            metrics::counter!("sigil_node_ws_handshakes_refused_total").increment(1);
+            let why = match full {
+                Full::Total => "too many validator handshakes in progress",
+                Full::Address => "too many validator handshakes from this address",
+            };
+            Err(ApiError::new(
+                ErrorCode::Busy,
+                format!("{why}; retry later"),
+            ))
+        }
     }
-    response
+}
+
+/// Refuses, before reading a byte of it, a body over the cap (as `Content-Length` announces
+/// it, so `Expect: 100-continue` gets the 413, not a `100 Continue`) or not JSON.
+async fn check_body(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_BODY as u64) {
+        let message = format!("the body is over the {MAX_BODY}-byte limit");
+        return ApiError::new(ErrorCode::PayloadTooLarge, message).into_response();
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if request.method() == Method::POST && !json {
+        let message = "the body must be JSON (Content-Type: application/json)";
+        return ApiError::new(ErrorCode::UnsupportedMediaType, message).into_response();
+    }
+    next.run(request).await
 }
 
 async fn signature(

@@ -31,7 +31,11 @@ impl KeySourceArg {
     fn resolve(&self) -> anyhow::Result<KeySource> {
         Ok(match self {
             KeySourceArg::PasswordFile(path) => {
-                let text = std::fs::read(path)
+                let mut file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot read the password file {}", path.display()))?;
+                sigil_keystore::check_private(&file, path).map_err(anyhow::Error::msg)?;
+                let mut text = Vec::new();
+                std::io::Read::read_to_end(&mut file, &mut text)
                     .with_context(|| format!("cannot read the password file {}", path.display()))?;
                 let trimmed = text
                     .strip_suffix(b"\n")

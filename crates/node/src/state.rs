@@ -105,17 +105,25 @@ impl ReplayCache {
     }
 }
 
+/// Results kept between sweeps of the expired ones: reads skip expired entries, so sweeping
+/// on every insert (a scan of all of them) is not needed.
+const RESULTS_SWEEP_EVERY: u32 = 256;
+
 /// Results of relayed requests, kept for `GET /v1/signature/{id}`.
 #[derive(Default)]
 pub struct Results {
     entries: HashMap<RequestId, (SignatureStatus, Instant)>,
+    puts: u32,
 }
 
 impl Results {
     fn put(&mut self, status: SignatureStatus, ttl: Duration) {
         let now = Instant::now();
-        self.entries
-            .retain(|_, (_, at)| now.duration_since(*at) < ttl);
+        self.puts = self.puts.wrapping_add(1);
+        if self.puts % RESULTS_SWEEP_EVERY == 0 {
+            self.entries
+                .retain(|_, (_, at)| now.duration_since(*at) < ttl);
+        }
         self.entries.insert(status.request_id, (status, now));
     }
 

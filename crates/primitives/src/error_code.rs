@@ -62,6 +62,8 @@ error_codes! {
     PayloadTooLarge = "payload_too_large", 413;
     /// The body could not be read.
     BadRequest = "bad_request", 400;
+    /// A POST body that is not declared as JSON.
+    UnsupportedMediaType = "unsupported_media_type", 415;
     /// The request payload does not decode.
     MalformedRequest = "malformed_request", 400;
     /// The message is over the signable limit.
@@ -181,6 +183,7 @@ impl ErrorCode {
             | Self::FromTheFuture
             | Self::PayloadTooLarge
             | Self::BadRequest
+            | Self::UnsupportedMediaType
             | Self::MalformedRequest
             | Self::MessageTooLarge
             | Self::UnknownBlock
