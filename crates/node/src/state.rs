@@ -120,7 +120,7 @@ impl Results {
     fn put(&mut self, status: SignatureStatus, ttl: Duration) {
         let now = Instant::now();
         self.puts = self.puts.wrapping_add(1);
-        if self.puts % RESULTS_SWEEP_EVERY == 0 {
+        if self.puts.is_multiple_of(RESULTS_SWEEP_EVERY) {
             self.entries
                 .retain(|_, (_, at)| now.duration_since(*at) < ttl);
         }
