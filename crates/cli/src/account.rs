@@ -1,11 +1,16 @@
-//! `sigil account new|show`.
+//! `sigil account new|show|balance|transfer`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
+use sigil_client::rpc::LedgerApiClient as _;
+use sigil_client::types::{Call, Event};
 use sigil_crypto::Mnemonic;
+use sigil_primitives::AccountId;
+
+use crate::common::{AccountOpt, LedgerOpt};
 
 /// Account subcommands.
 #[derive(Subcommand)]
@@ -25,6 +30,35 @@ pub enum AccountCommand {
         /// File holding the BIP-39 phrase.
         #[arg(long)]
         phrase_file: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an account's balance and the nonce of its next transaction.
+    Balance {
+        /// The account (0x-hex); by default the one of --phrase-file or --dev-account.
+        #[arg(long)]
+        of: Option<AccountId>,
+        #[command(flatten)]
+        account: AccountOpt,
+        #[command(flatten)]
+        ledger: LedgerOpt,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move some of your balance to another account.
+    Transfer {
+        /// The recipient (0x-hex).
+        #[arg(long)]
+        to: AccountId,
+        /// How much, in the ledger's smallest unit.
+        #[arg(long)]
+        amount: u64,
+        #[command(flatten)]
+        account: AccountOpt,
+        #[command(flatten)]
+        ledger: LedgerOpt,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -70,6 +104,94 @@ pub fn run(cmd: AccountCommand) -> anyhow::Result<()> {
                 println!("account: {account}");
             }
         }
+        AccountCommand::Balance {
+            of,
+            account,
+            ledger,
+            json,
+        } => {
+            let who = match of {
+                Some(who) => who,
+                None => account.keypair()?.account_id(),
+            };
+            crate::block_on(balance(&ledger, who, json))?;
+        }
+        AccountCommand::Transfer {
+            to,
+            amount,
+            account,
+            ledger,
+            json,
+        } => {
+            let from = account.keypair()?;
+            crate::block_on(transfer(&ledger, &from, to, amount, json))?;
+        }
+    }
+    Ok(())
+}
+
+/// `sigil account balance`.
+async fn balance(ledger: &LedgerOpt, who: AccountId, json: bool) -> anyhow::Result<()> {
+    let client = ledger.connect().await?;
+    let account = client
+        .rpc()
+        .account(who)
+        .await
+        .map_err(sigil_client::ClientError::from)
+        .context("reading the account")?;
+    if json {
+        let out = serde_json::json!({
+            "account": who.to_string(),
+            "balance": account.balance,
+            "nonce": account.nonce,
+        });
+        println!("{out}");
+    } else {
+        println!("account: {who}");
+        println!("balance: {}", account.balance);
+        println!("nonce:   {}", account.nonce);
+    }
+    Ok(())
+}
+
+/// `sigil account transfer`.
+async fn transfer(
+    ledger: &LedgerOpt,
+    from: &sigil_crypto::AccountKeypair,
+    to: AccountId,
+    amount: u64,
+    json: bool,
+) -> anyhow::Result<()> {
+    if amount == 0 {
+        bail!("--amount must be positive");
+    }
+    let client = ledger.connect().await?;
+    let result = client
+        .submit(from, Call::Transfer { to, amount }, true)
+        .await
+        .context("the transfer was refused")?;
+    let moved = result
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Transferred { .. }));
+    anyhow::ensure!(
+        moved,
+        "the ledger included the transfer but emitted no transfer event"
+    );
+    if json {
+        let out = serde_json::json!({
+            "from": from.account_id().to_string(),
+            "to": to.to_string(),
+            "amount": amount,
+            "block": result.included,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "moved {amount} from {} to {to} in block #{}",
+            from.account_id(),
+            result.included.unwrap_or_default()
+        );
     }
     Ok(())
 }

@@ -280,6 +280,43 @@ async fn cli_commands_on_a_fixture_devnet() {
     let signed = sigil_json(&sign_as_dave);
     assert_eq!(s(&signed, "verifying_key"), key.to_string());
 
+    // Balances and transfers.
+    let balance_of = |who: &str| {
+        let shown = sigil_json(&[
+            "account", "balance", "--of", who, "--ledger", &url, "--json",
+        ]);
+        shown["balance"].as_u64().expect("balance")
+    };
+    let before = balance_of(&dave);
+    let moved = sigil_json(&[
+        "account",
+        "transfer",
+        "--to",
+        &dave,
+        "--amount",
+        "100",
+        "--ledger",
+        &url,
+        "--dev-account",
+        "bob",
+        "--json",
+    ]);
+    assert!(moved["block"].as_u64().is_some(), "{moved}");
+    assert_eq!(balance_of(&dave), before + 100);
+    let refused = sigil_error(&[
+        "account",
+        "transfer",
+        "--to",
+        &dave,
+        "--amount",
+        "18446744073709551615",
+        "--ledger",
+        &url,
+        "--dev-account",
+        "bob",
+    ]);
+    assert!(refused.contains("refused"), "{refused}");
+
     // `sigil program check` refuses what `store_program` refuses for its size.
     let big = dir.path().join("big.wasm");
     std::fs::write(&big, vec![0u8; 1_000_001]).expect("write");

@@ -1,7 +1,8 @@
 //! The chain: the state, its redb storage, and deterministic execution of proposals into blocks.
 
+use std::collections::{HashSet, VecDeque};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sigil_primitives::BlockNumber;
@@ -108,7 +109,46 @@ impl Checks {
     }
 }
 
+/// Program checks remembered, by bytecode hash.
+const REMEMBERED_PROGRAMS: usize = 1024;
+
+/// `validate`, remembering (by SHA-256) the bytecode that passed: a program checked when its
+/// transaction was admitted, outside the chain's lock, is not compiled again while its block
+/// executes under the write lock. The check is a function of the bytes, so this is exact.
+fn remembering(validate: Arc<ProgramValidator>) -> Arc<ProgramValidator> {
+    type Passed = (HashSet<[u8; 32]>, VecDeque<[u8; 32]>);
+    let passed: Mutex<Passed> = Mutex::default();
+    Arc::new(move |bytecode: &[u8]| {
+        let key: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(bytecode).into();
+        let lock = || {
+            passed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if lock().0.contains(&key) {
+            return Ok(());
+        }
+        validate(bytecode)?;
+        let mut remembered = lock();
+        if remembered.0.insert(key) {
+            remembered.1.push_back(key);
+            if remembered.1.len() > REMEMBERED_PROGRAMS
+                && let Some(oldest) = remembered.1.pop_front()
+            {
+                remembered.0.remove(&oldest);
+            }
+        }
+        Ok(())
+    })
+}
+
 impl Chain {
+    /// The program check this chain applies (remembering what passed): run it on a program
+    /// before admitting its transaction, outside the chain's lock.
+    pub fn program_check(&self) -> Arc<ProgramValidator> {
+        self.checks.validate_program.clone()
+    }
+
     /// Opens the ledger in `dir`, creating it from `genesis` if it is new. On reopen the stored
     /// state must match the head block's digest. Without `verify_evidence` no offence evidence
     /// holds.
@@ -119,7 +159,7 @@ impl Chain {
         verify_evidence: Option<Arc<EvidenceVerifier>>,
     ) -> Result<Self, ChainError> {
         let checks = Checks {
-            validate_program,
+            validate_program: remembering(validate_program),
             verify_evidence,
         };
         std::fs::create_dir_all(dir).map_err(storage)?;

@@ -160,6 +160,8 @@ pub struct Ledger {
     pub pool: Mempool,
     /// New blocks, for subscribers.
     pub blocks: broadcast::Sender<Arc<Block>>,
+    /// The chain's program check, usable without its lock (see [`Chain::program_check`]).
+    pub program_check: Arc<crate::state::ProgramValidator>,
 }
 
 impl Ledger {
@@ -167,6 +169,7 @@ impl Ledger {
     pub fn new(chain: Chain) -> Self {
         let (blocks, _) = broadcast::channel(256);
         Self {
+            program_check: chain.program_check(),
             chain: Arc::new(RwLock::new(chain)),
             pool: Mempool::default(),
             blocks,

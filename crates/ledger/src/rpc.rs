@@ -59,6 +59,7 @@ impl LedgerApiServer for RpcImpl {
 
     async fn submit(&self, tx: SignedTransaction, wait: bool) -> RpcResult<SubmitResult> {
         let hash = format!("0x{}", hex::encode(crate::tx::hash(&tx)));
+        self.check_program(&tx).await?;
         let receiver = {
             let chain = self.ledger.read();
             self.ledger.pool.submit(&chain, tx).map_err(|e| match e {
@@ -275,6 +276,36 @@ async fn forward_blocks(
             Err(RecvError::Lagged(n)) => tracing::warn!(skipped = n, kind, "subscriber lagging"),
             Err(RecvError::Closed) => return Ok(()),
         }
+    }
+}
+
+impl RpcImpl {
+    /// Compiles a stored program's bytecode at admission, on the blocking pool and outside the
+    /// chain's lock (block execution then finds it checked): a program that does not check is
+    /// refused before it reaches the pool, and readers never wait on a compiler.
+    async fn check_program(&self, tx: &SignedTransaction) -> RpcResult<()> {
+        let Call::StoreProgram { bytecode, .. } = &tx.tx.call else {
+            return Ok(());
+        };
+        let max = self
+            .ledger
+            .read()
+            .state()
+            .globals
+            .parameters
+            .max_program_size;
+        if bytecode.len() > max as usize {
+            let error = TxError::Invalid(format!(
+                "program of at least {} bytes exceeds the {max}-byte limit",
+                bytecode.len()
+            ));
+            return Err(rejected(&error));
+        }
+        let (check, bytecode) = (self.ledger.program_check.clone(), bytecode.clone());
+        let checked = tokio::task::spawn_blocking(move || check(&bytecode))
+            .await
+            .map_err(|e| err(CODE_STORAGE, format!("program check failed: {e}"), None))?;
+        checked.map_err(|e| rejected(&TxError::Invalid(format!("invalid program: {e}"))))
     }
 }
 

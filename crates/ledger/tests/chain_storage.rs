@@ -231,3 +231,50 @@ fn a_data_directory_of_another_storage_format_is_refused_with_a_clear_error() {
     );
     assert!(error.to_string().contains("storage format 1"), "{error}");
 }
+
+#[test]
+fn a_program_checked_at_admission_is_not_compiled_again_in_its_block() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let compiled = Arc::new(AtomicUsize::new(0));
+    let counter = compiled.clone();
+    let validate = Arc::new(move |b: &[u8]| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        component_header_check(b)
+    });
+    let mut chain = Chain::open(dir.path(), Some(&dev_genesis()), validate, None).expect("creates");
+    let store = |bytecode: &[u8], nonce| {
+        let call = Call::StoreProgram {
+            bytecode: bytecode.to_vec(),
+            config_schema: vec![],
+            aux_schema: vec![],
+            oracle_keys: vec![],
+            version: 1,
+        };
+        tx::sign(
+            &NodeSeed::dev("eve").account_keypair(),
+            chain.chain_id(),
+            nonce,
+            call,
+        )
+    };
+    let admitted = b"\0asm\x0d\x00\x01\x00admitted".to_vec();
+    let fresh = b"\0asm\x0d\x00\x01\x00fresh".to_vec();
+    let txs = vec![store(&admitted, 0), store(&fresh, 1)];
+    // What the RPC does at admission.
+    chain.program_check()(&admitted).expect("valid");
+    assert_eq!(compiled.load(Ordering::SeqCst), 1);
+    let (block, outcomes) = chain
+        .execute(Proposal {
+            timestamp_ms: 1,
+            transactions: txs,
+        })
+        .expect("executes");
+    assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
+    assert_eq!(block.transactions.len(), 2);
+    assert_eq!(
+        compiled.load(Ordering::SeqCst),
+        2,
+        "only the program not checked before is compiled in the block"
+    );
+}
