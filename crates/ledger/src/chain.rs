@@ -341,6 +341,15 @@ impl Chain {
         if block.header.height != height || block.header.parent_hash != header_hash(&self.head) {
             return Err(invalid("does not extend the head".into()));
         }
+        let bytes: usize = block.transactions.iter().map(|t| encode(t).len()).sum();
+        if block.transactions.len() > crate::producer::MAX_BLOCK_TRANSACTIONS
+            || bytes > crate::producer::MAX_BLOCK_BYTES
+        {
+            return Err(invalid(format!(
+                "{} transactions of {bytes} bytes exceed a block's limits",
+                block.transactions.len()
+            )));
+        }
         let checks = self.checks.clone();
         let ctx = checks.context(height);
         let mut events = Vec::new();

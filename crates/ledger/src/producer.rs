@@ -21,6 +21,9 @@ pub trait BlockSource: Send + 'static {
 
 /// Most transactions one block takes.
 pub const MAX_BLOCK_TRANSACTIONS: usize = 1_000;
+/// Most bytes of transactions (postcard-encoded) one block takes: a few programs at the
+/// 1,000,000-byte limit, so one block stays quick to execute and to send.
+pub const MAX_BLOCK_BYTES: usize = 8 << 20;
 /// Most transactions waiting in the pool.
 pub const MAX_POOL: usize = 10_000;
 
@@ -109,10 +112,21 @@ impl Mempool {
         Ok(rx)
     }
 
-    /// Takes up to `max` transactions in arrival order.
-    pub fn take(&self, max: usize) -> Vec<SignedTransaction> {
+    /// Takes transactions in arrival order, up to `max` of them and `max_bytes` encoded (at
+    /// least one, whatever its size, so none is stuck).
+    pub fn take(&self, max: usize, max_bytes: usize) -> Vec<SignedTransaction> {
         let mut pool = self.lock();
-        let n = pool.queue.len().min(max);
+        let mut bytes = 0;
+        let n = pool
+            .queue
+            .iter()
+            .take(max)
+            .take_while(|(_, stx)| {
+                bytes += crate::tx::encode(stx).len();
+                bytes <= max_bytes
+            })
+            .count()
+            .max(usize::from(!pool.queue.is_empty() && max > 0));
         pool.queue.drain(..n).map(|(_, stx)| stx).collect()
     }
 
@@ -146,7 +160,7 @@ impl BlockSource for SoloProducer {
         self.interval.tick().await;
         Some(Proposal {
             timestamp_ms: sigil_crypto::envelope::now_ms(),
-            transactions: self.pool.take(MAX_BLOCK_TRANSACTIONS),
+            transactions: self.pool.take(MAX_BLOCK_TRANSACTIONS, MAX_BLOCK_BYTES),
         })
     }
 }
@@ -216,5 +230,31 @@ impl Ledger {
             let _ = self.blocks.send(Arc::new(block));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Call;
+
+    #[test]
+    fn a_block_takes_transactions_up_to_its_count_and_byte_limits_and_at_least_one() {
+        let pool = Mempool::default();
+        let key = sigil_crypto::NodeSeed::dev("alice").account_keypair();
+        let to = sigil_crypto::NodeSeed::dev("bob")
+            .account_keypair()
+            .account_id();
+        let txs: Vec<SignedTransaction> = (0..5)
+            .map(|nonce| crate::tx::sign(&key, "test", nonce, Call::Transfer { to, amount: 1 }))
+            .collect();
+        let size = crate::tx::encode(&txs[0]).len();
+        for stx in &txs {
+            pool.lock().queue.push((crate::tx::hash(stx), stx.clone()));
+        }
+        assert_eq!(pool.take(2, usize::MAX).len(), 2, "the count limit");
+        assert_eq!(pool.take(10, 2 * size).len(), 2, "the byte limit");
+        assert_eq!(pool.take(10, 1).len(), 1, "at least one, whatever its size");
+        assert!(pool.take(10, usize::MAX).is_empty(), "all five taken");
     }
 }

@@ -278,3 +278,40 @@ fn a_program_checked_at_admission_is_not_compiled_again_in_its_block() {
         "only the program not checked before is compiled in the block"
     );
 }
+
+#[test]
+fn a_replica_refuses_a_block_over_the_transaction_limit() {
+    let (a, b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    let validate = Arc::new(|b: &[u8]| component_header_check(b));
+    let mut producer =
+        Chain::open(a.path(), Some(&dev_genesis()), validate.clone(), None).expect("a");
+    let mut replica = Chain::open(b.path(), Some(&dev_genesis()), validate, None).expect("b");
+    let alice = NodeSeed::dev("alice").account_keypair();
+    let to = NodeSeed::dev("bob").account_keypair().account_id();
+    let limit = sigil_ledger::producer::MAX_BLOCK_TRANSACTIONS as u64;
+    let transactions = (0..=limit)
+        .map(|nonce| {
+            tx::sign(
+                &alice,
+                producer.chain_id(),
+                nonce,
+                Call::Transfer { to, amount: 1 },
+            )
+        })
+        .collect();
+    // A producer that ignored the limit made it; a replica does not take it.
+    let (block, _) = producer
+        .execute(Proposal {
+            timestamp_ms: 10,
+            transactions,
+        })
+        .expect("executes");
+    let refused = replica.import(block).expect_err("over the limit");
+    assert!(
+        refused.to_string().contains("exceed a block's limits"),
+        "{refused}"
+    );
+}
