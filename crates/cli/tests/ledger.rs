@@ -621,4 +621,24 @@ async fn the_rpc_caps_connections_per_address_and_batches() {
         .await
         .expect("joined");
     assert!(answer["error"]["code"].is_i64(), "{answer}");
+    // What jsonrpsee left loose: an object id, a subscription over HTTP, extra parameters.
+    for (body, code) in [
+        (
+            r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ledger_head","params":[]}"#,
+            -32600,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"ledger_subscribeHeads","params":[]}"#,
+            1005,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"ledger_block","params":[1,2]}"#,
+            -32602,
+        ),
+    ] {
+        let answer = tokio::task::spawn_blocking(move || raw_post(addr, body))
+            .await
+            .expect("joined");
+        assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
+    }
 }

@@ -28,6 +28,45 @@ pub const CODE_DUPLICATE: i32 = 1002;
 pub const CODE_STORAGE: i32 = 1003;
 /// JSON-RPC error code: the ledger is stopping.
 pub const CODE_SHUTTING_DOWN: i32 = 1004;
+/// A subscription was asked for over HTTP; subscriptions need a websocket.
+pub const CODE_NEEDS_WEBSOCKET: i32 = 1005;
+
+/// Every method with the most positional parameters it takes (the trait below, in order);
+/// the server refuses more with -32602 instead of ignoring them.
+pub const METHOD_PARAMS: &[(&str, usize)] = &[
+    ("ledger_chainId", 0),
+    ("ledger_submit", 2),
+    ("ledger_head", 0),
+    ("ledger_block", 1),
+    ("ledger_txBlock", 1),
+    ("ledger_account", 1),
+    ("ledger_nextNonce", 1),
+    ("ledger_validator", 1),
+    ("ledger_validators", 0),
+    ("ledger_signerSet", 0),
+    ("ledger_program", 1),
+    ("ledger_programs", 0),
+    ("ledger_registration", 1),
+    ("ledger_registrations", 1),
+    ("ledger_parameters", 0),
+    ("ledger_governance", 0),
+    ("ledger_offences", 0),
+    ("ledger_sessionOffences", 1),
+    ("ledger_oracle", 1),
+    ("ledger_stateDigest", 0),
+    ("ledger_subscribeHeads", 0),
+    ("ledger_unsubscribeHeads", 1),
+    ("ledger_subscribeEvents", 1),
+    ("ledger_unsubscribeEvents", 1),
+];
+
+/// The methods that need a websocket.
+pub const SUBSCRIPTION_METHODS: &[&str] = &[
+    "ledger_subscribeHeads",
+    "ledger_unsubscribeHeads",
+    "ledger_subscribeEvents",
+    "ledger_unsubscribeEvents",
+];
 
 /// Most sessions one `ledger_sessionOffences` call may ask about.
 pub const MAX_SESSIONS_PER_QUERY: usize = 16;

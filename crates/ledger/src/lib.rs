@@ -6,5 +6,6 @@ pub mod node;
 pub mod producer;
 pub mod rpc;
 pub mod state;
+mod vet;
 
 pub use sigil_ledger_api::{header, programs, tx, types};

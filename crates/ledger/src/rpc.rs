@@ -386,6 +386,8 @@ pub async fn serve(
                 }
             };
             let service = builder.clone().build(methods.clone(), stop.clone());
+            let service =
+                tower::service_fn(move |request| crate::vet::call(service.clone(), request));
             let stopped = stop.clone().shutdown();
             tokio::spawn(async move {
                 let _slot = slot;
@@ -396,4 +398,31 @@ pub async fn serve(
         }
     });
     Ok((local, handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn the_parameter_table_names_every_method_the_server_registers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let genesis = crate::node::dev_genesis();
+        let validate = Arc::new(|b: &[u8]| crate::node::component_header_check(b));
+        let chain =
+            crate::chain::Chain::open(dir.path(), Some(&genesis), validate, None).expect("chain");
+        let module = RpcImpl {
+            ledger: Ledger::new(chain),
+        }
+        .into_rpc();
+        let served: BTreeSet<&str> = module.method_names().collect();
+        let listed: BTreeSet<&str> = METHOD_PARAMS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(served, listed);
+        for subscription in SUBSCRIPTION_METHODS {
+            assert!(served.contains(subscription), "{subscription}");
+        }
+    }
 }
