@@ -280,27 +280,40 @@ async fn forward_blocks(
 }
 
 impl RpcImpl {
-    /// Compiles a stored program's bytecode at admission, on the blocking pool and outside the
-    /// chain's lock (block execution then finds it checked): a program that does not check is
-    /// refused before it reaches the pool, and readers never wait on a compiler.
-    async fn check_program(&self, tx: &SignedTransaction) -> RpcResult<()> {
-        let Call::StoreProgram { bytecode, .. } = &tx.tx.call else {
-            return Ok(());
-        };
-        let max = self
-            .ledger
+    fn read_max_program_size(&self) -> u32 {
+        self.ledger
             .read()
             .state()
             .globals
             .parameters
-            .max_program_size;
-        if bytecode.len() > max as usize {
-            let error = TxError::Invalid(format!(
-                "program of at least {} bytes exceeds the {max}-byte limit",
-                bytecode.len()
-            ));
-            return Err(rejected(&error));
-        }
+            .max_program_size
+    }
+
+    /// Compiles a stored program's bytecode at admission, on the blocking pool and outside the
+    /// chain's lock (block execution then finds it checked): a program that does not check is
+    /// refused before it reaches the pool, and readers never wait on a compiler.
+    async fn check_program(&self, tx: &SignedTransaction) -> RpcResult<()> {
+        let Call::StoreProgram {
+            bytecode,
+            config_schema,
+            aux_schema,
+            oracle_keys,
+            version,
+        } = &tx.tx.call
+        else {
+            return Ok(());
+        };
+        // The checks `store_program` makes before compiling, so nothing oversized is compiled.
+        let contents = sigil_crypto::ProgramContents {
+            bytecode,
+            config_schema,
+            aux_schema,
+            oracle_keys,
+            version: *version,
+        };
+        let max = self.read_max_program_size();
+        crate::programs::check_contents(&contents, max)
+            .map_err(|e| rejected(&TxError::Invalid(e)))?;
         let (check, bytecode) = (self.ledger.program_check.clone(), bytecode.clone());
         let checked = tokio::task::spawn_blocking(move || check(&bytecode))
             .await
