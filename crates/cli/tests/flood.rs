@@ -13,7 +13,7 @@ use common::*;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use sigil::devnet::{Devnet, DevnetConfig};
+use sigil::devnet::Devnet;
 use sigil_client::NodeClient;
 use sigil_primitives::request::SignatureRequest;
 use sigil_primitives::{HashingAlgorithm, VerifyingKey};
@@ -24,22 +24,7 @@ use tokio::net::{TcpSocket, TcpStream};
 const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn start(dir: &std::path::Path) -> (Devnet, VerifyingKey) {
-    let mut config = DevnetConfig::new(SIGIL, dir);
-    config.block_time = Duration::from_millis(300);
-    config.key_share_fixtures = Some(workspace().join("crates/mpc/fixtures/2-of-4"));
-    config.validators = 5;
-    config.signers = 4;
-    config.threshold = 2;
-    config.extra_node_args = ["--http-header-timeout", "2s"].map(String::from).to_vec();
-    let devnet = Devnet::start(config).await.expect("devnet");
-    let program = deploy(devnet.client(), "message-size").await;
-    let key = register(
-        devnet.client(),
-        &dev("bob"),
-        &[(program, r#"{"max_length": 1024}"#)],
-    )
-    .await;
-    (devnet, key)
+    fixture_devnet(dir, &["--http-header-timeout", "2s"], |_| {}).await
 }
 
 /// A TCP connection to `to` from the loopback address `from` (127.0.0.2, …).

@@ -14,7 +14,7 @@ use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use sigil::devnet::{Devnet, DevnetConfig};
+use sigil::devnet::Devnet;
 use sigil_client::NodeClient;
 use sigil_client::rpc::LedgerApiClient;
 use sigil_primitives::{AccountId, VerifyingKey};
@@ -81,26 +81,11 @@ async fn wait_for_reports(node: &NodeClient, trials: u64) -> BTreeMap<(String, S
 }
 
 async fn start(dir: &std::path::Path) -> (Devnet, VerifyingKey) {
-    let mut config = DevnetConfig::new(SIGIL, dir);
-    config.validators = 5;
-    config.signers = 4;
-    config.threshold = 2;
-    config.block_time = Duration::from_millis(300);
-    config.key_share_fixtures = Some(workspace().join("crates/mpc/fixtures/2-of-4"));
-    let devnet = Devnet::start(config).await.expect("devnet");
-    set_parameters(devnet.client(), |p| {
+    fixture_devnet(dir, &[], |p| {
         p.offence_window = WINDOW;
         p.request_limit = 1000;
     })
-    .await;
-    let program = deploy(devnet.client(), "message-size").await;
-    let key = register(
-        devnet.client(),
-        &dev("bob"),
-        &[(program, r#"{"max_length": 1024}"#)],
-    )
-    .await;
-    (devnet, key)
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

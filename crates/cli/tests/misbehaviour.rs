@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use futures::StreamExt as _;
 use std::time::{Duration, Instant};
 
-use sigil::devnet::{Devnet, DevnetConfig};
+use sigil::devnet::Devnet;
 use sigil_client::rpc::LedgerApiClient;
 use sigil_client::types::{Call, FaultKind, OffenceRecord};
 use sigil_client::{ClientError, LedgerClient, NodeClient, seal_request};
@@ -411,34 +411,21 @@ async fn misbehaviour_is_named_reported_and_survived() {
 /// The devnet of these tests: alice…dave the 2-of-4 signers from fixture shares, eve the
 /// relayer, short offence windows; returns it with a registered key (owner bob).
 async fn start(dir: &std::path::Path) -> (Devnet, VerifyingKey) {
-    let mut config = DevnetConfig::new(SIGIL, dir);
-    config.validators = 5;
-    config.signers = 4;
-    config.threshold = 2;
-    config.block_time = Duration::from_millis(300);
-    config.key_share_fixtures = Some(workspace().join("crates/mpc/fixtures/2-of-4"));
-    config.extra_node_args = [
+    let node_args = [
         "--round-timeout",
         "15s",
         "--offence-wait",
         "30s",
         "--max-attempts",
         "4",
-    ]
-    .map(String::from)
-    .to_vec();
-    let devnet = Devnet::start(config).await.expect("devnet");
-    let ledger = devnet.client();
-    set_parameters(ledger, |p| {
+    ];
+    fixture_devnet(dir, &node_args, |p| {
         p.offence_window = WINDOW;
         p.accusation_window = WINDOW;
         p.max_offences = 100;
         p.request_limit = 1000;
     })
-    .await;
-    let program = deploy(ledger, "message-size").await;
-    let key = register(ledger, &dev("bob"), &[(program, r#"{"max_length": 1024}"#)]).await;
-    (devnet, key)
+    .await
 }
 
 /// The load test: 200 production-parameter signatures take about ten minutes on two cores, so

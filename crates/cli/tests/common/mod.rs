@@ -200,3 +200,27 @@ pub async fn set_fault(node: &NodeClient, fault: Option<&str>) {
         .unwrap();
     assert!(answer.status().is_success(), "{answer:?}");
 }
+
+/// A devnet of five validators with 300 ms blocks: alice…dave the 2-of-4 signers from the
+/// fixture shares (no DKG), eve the relayer; every node gets `node_args` too. Returns it with
+/// a key of bob's registered under `message-size` (at most 1,024 bytes), once the ledger has
+/// the parameters `change` sets.
+pub async fn fixture_devnet(
+    dir: &std::path::Path,
+    node_args: &[&str],
+    change: impl FnOnce(&mut Parameters),
+) -> (sigil::devnet::Devnet, VerifyingKey) {
+    let mut config = sigil::devnet::DevnetConfig::new(SIGIL, dir);
+    config.validators = 5;
+    config.signers = 4;
+    config.threshold = 2;
+    config.block_time = Duration::from_millis(300);
+    config.key_share_fixtures = Some(workspace().join("crates/mpc/fixtures/2-of-4"));
+    config.extra_node_args = node_args.iter().map(|a| a.to_string()).collect();
+    let devnet = sigil::devnet::Devnet::start(config).await.expect("devnet");
+    let ledger = devnet.client();
+    set_parameters(ledger, change).await;
+    let program = deploy(ledger, "message-size").await;
+    let key = register(ledger, &dev("bob"), &[(program, r#"{"max_length": 1024}"#)]).await;
+    (devnet, key)
+}
