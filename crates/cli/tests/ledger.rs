@@ -621,6 +621,25 @@ async fn the_rpc_caps_connections_per_address_and_batches() {
         .await
         .expect("joined");
     assert!(answer["error"]["code"].is_i64(), "{answer}");
+    // A body over the limit still gets jsonrpsee's 413 answer, not a parse error.
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"ledger_head","params":["{}"]}}"#,
+        "x".repeat(4 << 20)
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        let _ = write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{huge}",
+            huge.len()
+        );
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response.get(9..12).unwrap_or_default().to_string()
+    })
+    .await
+    .expect("joined");
+    assert_eq!(status, "413");
     // What jsonrpsee left loose: an object id, a subscription over HTTP, extra parameters.
     for (body, code) in [
         (

@@ -7,6 +7,7 @@
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
+use jsonrpsee::server::http::response;
 use jsonrpsee::server::{HttpBody, HttpResponse};
 use serde_json::{Value, json};
 use sigil_ledger_api::rpc::{
@@ -38,14 +39,8 @@ where
         .await
     {
         Ok(collected) => collected.to_bytes(),
-        // Over the limit or cut short: jsonrpsee answers what it answers for that.
-        Err(_) => {
-            return service
-                .ready()
-                .await?
-                .call(Request::from_parts(parts, HttpBody::from(Vec::new())))
-                .await;
-        }
+        // Over the limit (or cut short): jsonrpsee's own answer to an oversized request.
+        Err(_) => return Ok(response::too_large(MAX_REQUEST_BYTES)),
     };
     if let Some(refusal) = vet(&bytes) {
         let response = Response::builder()
