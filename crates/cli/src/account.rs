@@ -34,7 +34,7 @@ pub enum AccountCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show an account's balance and the nonce of its next transaction.
+    /// Show an account's balance, the deposits it holds and the nonce of its next transaction.
     Balance {
         /// The account (0x-hex); by default the one of --phrase-file or --dev-account.
         #[arg(long)]
@@ -143,13 +143,18 @@ async fn balance(ledger: &LedgerOpt, who: AccountId, json: bool) -> anyhow::Resu
         let out = serde_json::json!({
             "account": who.to_string(),
             "balance": account.balance,
+            "reserved": account.reserved,
             "nonce": account.nonce,
         });
         println!("{out}");
     } else {
         println!("account: {who}");
-        println!("balance: {}", account.balance);
-        println!("nonce:   {}", account.nonce);
+        println!("balance:  {}", account.balance);
+        println!(
+            "reserved: {} (deposits, returned on removal)",
+            account.reserved
+        );
+        println!("nonce:    {}", account.nonce);
     }
     Ok(())
 }

@@ -131,8 +131,14 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
     let client = devnet.client();
     let mut topology = topology(devnet).await?;
 
-    // A fresh user deploys the program and registers a key that may only pay ALLOWED.
+    // A fresh user, funded by the faucet for fees and deposits, deploys the program and
+    // registers a key that may only pay ALLOWED.
     let user = AccountKeypair::generate();
+    let step = Step::start("funding a new user from the dev faucet");
+    devnet
+        .fund(user.account_id(), sigil::devnet::USER_FUNDING)
+        .await?;
+    step.finish("");
     let program_id = deploy_allowlist(client, &user).await?;
     let programs = allowlist_programs(program_id)?;
     let registered = crate::register::register(client, &user, programs, false).await?;

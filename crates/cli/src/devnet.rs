@@ -1,8 +1,8 @@
 //! A local Sigil network of real processes: one `sigil ledger --dev` and `n` `sigil node`s, each
 //! a child process of the caller with its data and log under one directory.
 //!
-//! [`Devnet::start`] picks free ports on 127.0.0.1, starts the ledger, funds validators beyond
-//! the five funded by the dev genesis, makes the ledger's signer count and threshold match the
+//! [`Devnet::start`] picks free ports on 127.0.0.1, starts the ledger, funds (from the dev
+//! faucet) validators beyond the five funded by the dev genesis, makes the ledger's signer count and threshold match the
 //! configuration (a governance `set_parameters` from alice), starts the first `signers`
 //! validators and waits until the ledger lists them, then starts the others. That order makes the
 //! jump start, which picks the first `n` validators by joining block and then account id, pick
@@ -43,11 +43,14 @@ pub const DEV_NAMES: [&str; 10] = [
     "alice", "bob", "charlie", "dave", "eve", "ferdie", "grace", "heidi", "ivan", "judy",
 ];
 
-/// The accounts the dev genesis funds (the others are funded by alice).
+/// The validators the dev genesis funds (the faucet funds the others).
 const GENESIS_FUNDED: usize = 5;
 
-/// What alice transfers to each validator the dev genesis does not fund, so it can stake.
+/// What the faucet transfers to each validator the dev genesis does not fund, so it can stake.
 pub const VALIDATOR_FUNDING: u64 = 10_000_000;
+
+/// What [`Devnet::fund`] gives a new user: fees and deposits for many programs and keys.
+pub const USER_FUNDING: u64 = 1_000_000_000;
 
 /// How long the ledger and each node get to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -124,6 +127,24 @@ pub fn validator_name(index: usize) -> String {
 /// The account key of the dev identity `name` (alice governs the dev ledger).
 pub fn dev_keypair(name: &str) -> AccountKeypair {
     NodeSeed::dev(name).account_keypair()
+}
+
+/// Transfers `amount` from the dev faucet to each of `accounts` and waits until a block holds
+/// the last transfer (the others are before it). The ledger must have the dev genesis.
+pub async fn fund(
+    client: &LedgerClient,
+    accounts: &[AccountId],
+    amount: u64,
+) -> anyhow::Result<()> {
+    let faucet = dev_keypair(sigil_ledger::node::DEV_FAUCET);
+    for (i, to) in accounts.iter().enumerate() {
+        let wait = i + 1 == accounts.len();
+        client
+            .submit(&faucet, Call::Transfer { to: *to, amount }, wait)
+            .await
+            .with_context(|| format!("the dev faucet could not fund {to}"))?;
+    }
+    Ok(())
 }
 
 /// How to start a devnet.
@@ -659,14 +680,20 @@ impl Devnet {
             .ok_or_else(|| anyhow!("no validator called {name} in this devnet"))
     }
 
-    /// Funds, from alice, validators the dev genesis does not fund.
+    /// Transfers `amount` from the dev faucet to `to` and waits until a block holds it: how a
+    /// new account gets what its fees and deposits cost.
+    pub async fn fund(&self, to: AccountId, amount: u64) -> anyhow::Result<()> {
+        fund(&self.client, &[to], amount).await
+    }
+
+    /// Funds, from the faucet, validators the dev genesis does not fund.
     async fn fund_validators(&self) -> anyhow::Result<()> {
         let unfunded: Vec<&NodeHandle> = self.nodes.iter().skip(GENESIS_FUNDED).collect();
         if unfunded.is_empty() {
             return Ok(());
         }
-        let step = Step::start(format!("funding {} validators from alice", unfunded.len()));
-        let alice = dev_keypair("alice");
+        let step = Step::start(format!("funding {} validators", unfunded.len()));
+        let faucet = dev_keypair(sigil_ledger::node::DEV_FAUCET);
         for (i, node) in unfunded.iter().enumerate() {
             if self.client.rpc().account(node.account).await?.balance >= VALIDATOR_FUNDING {
                 continue;
@@ -674,7 +701,7 @@ impl Devnet {
             let last = i + 1 == unfunded.len();
             self.client
                 .submit(
-                    &alice,
+                    &faucet,
                     Call::Transfer {
                         to: node.account,
                         amount: VALIDATOR_FUNDING,

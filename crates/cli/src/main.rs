@@ -42,6 +42,8 @@ enum Command {
     /// Register a new signing key with its programs; prints its verifying key and Ethereum
     /// address.
     Register(register::RegisterArgs),
+    /// Delete a key's registration (owner only) and get its deposit back.
+    Unregister(register::UnregisterArgs),
     /// Who may request signatures with a key: authorise accounts, make it public, show.
     #[command(subcommand)]
     Access(access::AccessCommand),
@@ -69,6 +71,7 @@ fn main() -> std::process::ExitCode {
         Command::Node(args) => sigil_node::run(args),
         Command::Program(cmd) => program::run(cmd),
         Command::Register(args) => register::run(args),
+        Command::Unregister(args) => register::unregister(args),
         Command::Access(cmd) => access::run(cmd),
         Command::Sign(args) => sign::run(args),
         Command::Status(args) => status::run(args),

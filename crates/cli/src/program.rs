@@ -60,6 +60,16 @@ pub enum ProgramCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove a program you deployed that no key uses (`remove_program`); its deposit comes
+    /// back.
+    Remove {
+        /// The program's id (0x-hex).
+        id: sigil_primitives::ProgramId,
+        #[command(flatten)]
+        ledger: LedgerOpt,
+        #[command(flatten)]
+        account: AccountOpt,
+    },
 }
 
 /// The parts of a program besides its bytecode; all are part of its id.
@@ -140,7 +150,36 @@ pub fn run(cmd: ProgramCommand) -> anyhow::Result<()> {
             let account = account.keypair()?;
             crate::block_on(deploy(&file, &contents, &ledger, &account, json))?;
         }
+        ProgramCommand::Remove {
+            id,
+            ledger,
+            account,
+        } => {
+            let account = account.keypair()?;
+            crate::block_on(remove(id, &ledger, &account))?;
+        }
     }
+    Ok(())
+}
+
+/// `sigil program remove`.
+async fn remove(
+    id: sigil_primitives::ProgramId,
+    ledger: &LedgerOpt,
+    account: &sigil_crypto::AccountKeypair,
+) -> anyhow::Result<()> {
+    let client = ledger.connect().await?;
+    let deposit = client
+        .rpc()
+        .program(id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("program {id} is not stored"))?
+        .deposit;
+    client
+        .submit(account, Call::RemoveProgram { program: id }, true)
+        .await
+        .context("remove_program was refused")?;
+    println!("removed program {id}; deposit returned: {deposit}");
     Ok(())
 }
 

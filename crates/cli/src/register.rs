@@ -136,3 +136,40 @@ pub async fn register(
         block: result.included,
     })
 }
+
+/// Options of `sigil unregister`.
+#[derive(Args)]
+pub struct UnregisterArgs {
+    /// The registered key to delete (0x-hex compressed secp256k1); it can never sign again.
+    #[arg(long = "key", value_name = "VERIFYING_KEY")]
+    key: VerifyingKey,
+    #[command(flatten)]
+    ledger: LedgerOpt,
+    #[command(flatten)]
+    owner: AccountOpt,
+}
+
+/// Runs `sigil unregister`: deletes the registration and prints the deposit returned.
+pub fn unregister(args: UnregisterArgs) -> anyhow::Result<()> {
+    crate::block_on(async {
+        let owner = args.owner.keypair()?;
+        let client = args.ledger.connect().await?;
+        let call = Call::Unregister {
+            verifying_key: args.key,
+        };
+        let result = client
+            .submit(&owner, call, true)
+            .await
+            .context("unregister was refused")?;
+        let refund = result
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::Unregistered { refund, .. } => Some(*refund),
+                _ => None,
+            })
+            .ok_or_else(|| anyhow!("the ledger included unregister but emitted no event"))?;
+        println!("unregistered {}; deposit returned: {refund}", args.key);
+        Ok(())
+    })
+}

@@ -391,6 +391,48 @@ async fn cli_commands_on_a_fixture_devnet() {
     assert_eq!(sender.to_checksum(None), s(&registered, "eth_address"));
     assert_eq!(s(&signed, "sender"), s(&registered, "eth_address"));
 
+    // Deposits come back: charlie unregisters the key and removes the program it no longer
+    // uses; a non-owner cannot unregister.
+    let reserved_of = |who: &str| {
+        let shown = sigil_json(&[
+            "account", "balance", "--of", who, "--ledger", &url, "--json",
+        ]);
+        shown["reserved"].as_u64().expect("reserved")
+    };
+    let charlie = dev_keypair("charlie").account_id().to_string();
+    let held = reserved_of(&charlie);
+    let unregister = |who: &str| {
+        sigil(&[
+            "unregister",
+            "--key",
+            &eth_key,
+            "--ledger",
+            &url,
+            "--dev-account",
+            who,
+        ])
+    };
+    let refused = unregister("dave");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("only the owner"));
+    let done = unregister("charlie");
+    assert!(done.status.success(), "{done:?}");
+    let said = String::from_utf8_lossy(&done.stdout);
+    assert!(said.contains("deposit returned: 1000000"), "{said}");
+    let removed = sigil(&[
+        "program",
+        "remove",
+        s(&deployed, "id"),
+        "--ledger",
+        &url,
+        "--dev-account",
+        "charlie",
+    ]);
+    assert!(removed.status.success(), "{removed:?}");
+    assert_eq!(reserved_of(&charlie), 0, "both deposits ({held}) returned");
+    let gone = sigil_error(&sign_after_unregister(&eth_key, &url));
+    assert!(gone.contains("unregistered_key"), "{gone}");
+
     // kill, restart, stop.
     devnet.kill("ferdie").await.expect("kill");
     assert!(devnet.exited().contains(&"ferdie".to_owned()));
@@ -407,6 +449,21 @@ async fn cli_commands_on_a_fixture_devnet() {
             "process {pid} outlived the devnet"
         );
     }
+}
+
+/// `sigil sign` arguments for a message with `key` as charlie.
+fn sign_after_unregister<'a>(key: &'a str, url: &'a str) -> [&'a str; 9] {
+    [
+        "sign",
+        "--key",
+        key,
+        "--message",
+        "gone",
+        "--ledger",
+        url,
+        "--dev-account",
+        "charlie",
+    ]
 }
 
 #[test]

@@ -14,7 +14,9 @@ use sigil_client::types::*;
 use sigil_crypto::{AccountKeypair, NodeSeed, derive_user_key};
 use sigil_ledger::chain::Chain;
 use sigil_ledger::node::component_header_check;
-use sigil_primitives::{Endpoint, ProgramInstance, ProgramList, VerifyingKey, X25519PublicKey};
+use sigil_primitives::{
+    Endpoint, ProgramId, ProgramInstance, ProgramList, VerifyingKey, X25519PublicKey,
+};
 
 const MESSAGE_SIZE: &[u8] = include_bytes!("../../../programs/dist/message-size.wasm");
 const CUSTOM_HASH: &[u8] = include_bytes!("../../../programs/dist/custom-hash.wasm");
@@ -124,7 +126,7 @@ async fn every_transaction_over_real_sockets() {
             &alice,
             Call::Transfer {
                 to: ferdie.account_id(),
-                amount: 50_000,
+                amount: 50_000_000,
             },
             true,
         )
@@ -140,7 +142,7 @@ async fn every_transaction_over_real_sockets() {
         Event::Transferred {
             from: alice.account_id(),
             to: ferdie.account_id(),
-            amount: 50_000
+            amount: 50_000_000
         }
     );
     assert_eq!(Some(note.block), sent.included);
@@ -151,7 +153,7 @@ async fn every_transaction_over_real_sockets() {
             .await
             .expect("account")
             .balance,
-        50_000
+        50_000_000
     );
 
     // validate, change_endpoint, change_keys
@@ -660,4 +662,84 @@ async fn the_rpc_caps_connections_per_address_and_batches() {
             .expect("joined");
         assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
     }
+}
+
+/// The fee and deposits over the wire: an unfunded sender is refused at admission, a funded
+/// one whose call fails pays the fee and uses its nonce, and error 1000 has one data shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fees_and_deposits_over_real_sockets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ledger, _) = start_ledger(dir.path());
+    let client = LedgerClient::connect(&format!("ws://{}", ledger.addr))
+        .await
+        .expect("connects");
+    let user = AccountKeypair::generate();
+    let missing = ProgramId::from_bytes([7; 32]).expect("id");
+    let remove = Call::RemoveProgram { program: missing };
+
+    // Unfunded: refused before the pool, nothing charged, the nonce unused.
+    let unpaid = sigil_ledger::tx::sign(&user, client.chain_id(), 0, remove.clone());
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "ledger_submit",
+        "params": [unpaid, true]});
+    let answer = raw_post(ledger.addr, &body.to_string());
+    assert_eq!(answer["error"]["code"], 1000, "{answer}");
+    assert_eq!(
+        answer["error"]["data"],
+        serde_json::json!({"code": "insufficient_balance",
+            "message": "insufficient balance: need 1000, have 0"}),
+    );
+
+    client
+        .submit(
+            &key(sigil_ledger::node::DEV_FAUCET),
+            Call::Transfer {
+                to: user.account_id(),
+                amount: 10_000,
+            },
+            true,
+        )
+        .await
+        .expect("the faucet funds the user");
+
+    // Funded, a failing call goes into a block: fee paid, nonce used, 1000 with `included`.
+    let answer = raw_post(ledger.addr, &body.to_string());
+    let included = answer["error"]["data"]["included"].as_u64();
+    assert!(included.is_some(), "{answer}");
+    assert_eq!(answer["error"]["data"]["code"], "not_found", "{answer}");
+    let account = client.rpc().account(user.account_id()).await.expect("read");
+    assert_eq!(
+        (account.balance, account.nonce, account.reserved),
+        (9_000, 1, 0)
+    );
+    let block = client
+        .rpc()
+        .block(included.expect("height"))
+        .await
+        .expect("read")
+        .expect("stored");
+    assert!(block.events.iter().any(|e| matches!(e,
+        Event::CallFailed { sender, nonce: 0, code, .. } if *sender == user.account_id() && code == "not_found")));
+
+    // A program whose deposit the balance does not cover is refused at admission.
+    let store = Call::StoreProgram {
+        bytecode: MESSAGE_SIZE.to_vec(),
+        config_schema: vec![],
+        aux_schema: vec![],
+        oracle_keys: vec![],
+        version: 1,
+    };
+    let refused = client
+        .submit(&user, store, true)
+        .await
+        .expect_err("cannot pay");
+    assert!(
+        refused.to_string().contains("insufficient balance"),
+        "{refused}"
+    );
+    let account = client.rpc().account(user.account_id()).await.expect("read");
+    assert_eq!(
+        (account.balance, account.nonce),
+        (9_000, 1),
+        "refused whole"
+    );
 }

@@ -84,14 +84,19 @@ impl From<RpcError> for ClientError {
     fn from(error: RpcError) -> Self {
         match error {
             RpcError::Call(object) => {
+                // Data is a string, or an object whose `message` says it in words (§4.3).
                 let detail = object.data().map(|data| {
                     match serde_json::from_str::<serde_json::Value>(data.get()) {
                         Ok(serde_json::Value::String(text)) => text,
+                        Ok(serde_json::Value::Object(map)) => match map.get("message") {
+                            Some(serde_json::Value::String(text)) => text.clone(),
+                            _ => data.get().to_string(),
+                        },
                         _ => data.get().to_string(),
                     }
                 });
                 let message = match detail {
-                    Some(detail) if detail != object.message() => {
+                    Some(detail) if !object.message().contains(&detail) => {
                         format!("{}: {detail}", object.message())
                     }
                     _ => object.message().to_string(),

@@ -3,6 +3,28 @@
 
 use sigil_crypto::ProgramContents;
 
+use crate::types::Call;
+
+/// The program a `store_program` call stores; `None` for any other call.
+pub fn stored_contents(call: &Call) -> Option<ProgramContents<'_>> {
+    match call {
+        Call::StoreProgram {
+            bytecode,
+            config_schema,
+            aux_schema,
+            oracle_keys,
+            version,
+        } => Some(ProgramContents {
+            bytecode,
+            config_schema,
+            aux_schema,
+            oracle_keys,
+            version: *version,
+        }),
+        _ => None,
+    }
+}
+
 /// The size the ledger counts against `max_program_size`: bytecode, both schemas and the
 /// oracle keys together.
 pub fn contents_size(contents: &ProgramContents<'_>) -> usize {

@@ -16,6 +16,9 @@ pub struct Account {
     pub balance: Balance,
     /// Number of transactions this account has had included.
     pub nonce: u64,
+    /// Deposits held for what the account stores (programs it deployed, keys it owns); each is
+    /// returned when its item is removed.
+    pub reserved: Balance,
 }
 
 /// Whether a validator is active.
@@ -152,6 +155,8 @@ pub struct ProgramRecord {
     pub ref_count: u64,
     /// The program interface version.
     pub version: u32,
+    /// The deposit held while it is stored, returned to the deployer on removal.
+    pub deposit: Balance,
 }
 
 /// A registered user key.
@@ -172,6 +177,10 @@ pub struct Registration {
     /// Accounts the owner lets request signatures besides itself, ascending.
     #[serde(default)]
     pub authorised: Vec<AccountId>,
+    /// The deposit held while it is registered, returned to the owner of the day on
+    /// `unregister`.
+    #[serde(default)]
+    pub deposit: Balance,
 }
 
 /// Accounts the owner may authorise on one key.
@@ -225,6 +234,14 @@ pub struct Parameters {
     pub accusation_window: u64,
     /// Largest evidence a report may carry, in bytes.
     pub max_evidence_size: u32,
+    /// What every transaction costs its sender, burnt whether its call succeeds or fails.
+    /// Validators' signer duties (`confirm_jump_start`, `confirm_reshare`, `report_offence`)
+    /// are free.
+    pub transaction_fee: Balance,
+    /// Deposit per byte of a stored program (bytecode, schemas and oracle keys).
+    pub program_byte_deposit: Balance,
+    /// Deposit per registered key.
+    pub registration_deposit: Balance,
 }
 
 impl Default for Parameters {
@@ -244,11 +261,20 @@ impl Default for Parameters {
             report_window: 1_000,
             accusation_window: 1_000,
             max_evidence_size: 1 << 16,
+            transaction_fee: 1_000,
+            program_byte_deposit: 10,
+            registration_deposit: 1_000_000,
         }
     }
 }
 
 impl Parameters {
+    /// The deposit a program with these contents holds while stored.
+    pub fn program_deposit(&self, contents: &sigil_crypto::ProgramContents<'_>) -> Balance {
+        let size = crate::programs::contents_size(contents) as Balance;
+        self.program_byte_deposit.saturating_mul(size)
+    }
+
     /// Checks the parameters are coherent.
     pub fn validate(&self) -> Result<(), String> {
         if self.threshold < 2 {
@@ -457,6 +483,25 @@ pub enum Call {
         /// Whether anyone may request signatures.
         public: bool,
     },
+    /// Delete a key's registration and get its deposit back (owner only). The key can never
+    /// sign again: registration paths are never reused.
+    Unregister {
+        /// The key.
+        verifying_key: VerifyingKey,
+    },
+}
+
+impl Call {
+    /// Whether this is a signer's duty to the network, free of the transaction fee when a
+    /// validator sends it.
+    pub fn is_signer_duty(&self) -> bool {
+        matches!(
+            self,
+            Call::ConfirmJumpStart { .. }
+                | Call::ConfirmReshare { .. }
+                | Call::ReportOffence { .. }
+        )
+    }
 }
 
 /// A transaction before signing.
@@ -613,6 +658,27 @@ pub enum Event {
         /// The accounts authorised besides the owner, ascending.
         authorised: Vec<AccountId>,
     },
+    /// A key's registration was deleted.
+    Unregistered {
+        /// The key.
+        verifying_key: VerifyingKey,
+        /// Its owner, who got the deposit back.
+        owner: AccountId,
+        /// The deposit returned.
+        refund: Balance,
+    },
+    /// A transaction's call failed: the sender paid the fee and used the nonce, and nothing
+    /// else changed.
+    CallFailed {
+        /// The sender.
+        sender: AccountId,
+        /// The transaction's nonce.
+        nonce: u64,
+        /// Why, as the stable code of a rejected submission (§4.3), e.g. `not_found`.
+        code: String,
+        /// Why, in words.
+        message: String,
+    },
 }
 
 impl Event {
@@ -642,6 +708,8 @@ impl Event {
                 reporter, offender, ..
             } => vec![*reporter, *offender],
             Event::Slashed { account, .. } => vec![*account],
+            Event::Unregistered { owner, .. } => vec![*owner],
+            Event::CallFailed { sender, .. } => vec![*sender],
             Event::AccessChanged { authorised, .. } => authorised.clone(),
             Event::ReshareStarted { new_signers, .. } => new_signers.clone(),
             Event::ProgramRemoved { .. }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use sigil_primitives::BlockNumber;
+use sigil_primitives::{BlockNumber, ProgramId};
 
 use crate::state::{ApplyContext, EvidenceVerifier, ProgramValidator, State, Tracked, TxError};
 use crate::tx::{decode, encode, hash as tx_hash};
@@ -17,6 +17,7 @@ const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const ACCOUNTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("accounts");
 const VALIDATORS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("validators");
 const PROGRAMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("programs");
+const PROGRAM_BODIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("program_bodies");
 const REGISTRATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("registrations");
 const OFFENCES: TableDefinition<u64, &[u8]> = TableDefinition::new("offences");
 const TX_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("tx_index");
@@ -59,8 +60,9 @@ pub enum ChainError {
 
 /// The layout of stored records. Bump it whenever a stored type's encoding changes: postcard
 /// does not describe itself, so older records would not decode. 2: disputes and the blame
-/// parameters (accusation_window, max_evidence_size).
-pub const STORAGE_FORMAT: u32 = 2;
+/// parameters (accusation_window, max_evidence_size). 3: fees and deposits; program contents
+/// in their own table.
+pub const STORAGE_FORMAT: u32 = 3;
 
 fn storage<E: std::fmt::Display>(e: E) -> ChainError {
     ChainError::Storage(e.to_string())
@@ -80,7 +82,9 @@ pub struct Proposal {
 pub struct TxOutcome {
     /// Its hash.
     pub hash: [u8; 32],
-    /// The events it emitted, or why it was rejected.
+    /// Whether the block holds it (its call may still have failed).
+    pub included: bool,
+    /// The events it emitted, or why it was rejected or its call failed.
     pub result: Result<Vec<Event>, TxError>,
 }
 
@@ -296,6 +300,22 @@ impl Chain {
             .map_err(|e| ChainError::Corrupted(format!("block {height}: {e}")))
     }
 
+    /// A stored program with its contents, read from storage.
+    pub fn program(&self, id: &ProgramId) -> Result<Option<ProgramRecord>, ChainError> {
+        let Some(entry) = self.state.programs.get(id) else {
+            return Ok(None);
+        };
+        let read = self.db.begin_read().map_err(storage)?;
+        let bodies = read.open_table(PROGRAM_BODIES).map_err(storage)?;
+        let bytes = bodies
+            .get(id.as_ref())
+            .map_err(storage)?
+            .ok_or_else(|| ChainError::Corrupted(format!("program {id} has no contents")))?;
+        let body = decode(bytes.value())
+            .map_err(|e| ChainError::Corrupted(format!("program {id}: {e}")))?;
+        Ok(Some(entry.record(body)))
+    }
+
     /// The block that included a transaction, if any.
     pub fn tx_block(&self, hash: &[u8; 32]) -> Result<Option<u64>, ChainError> {
         let read = self.db.begin_read().map_err(storage)?;
@@ -316,15 +336,24 @@ impl Chain {
         let mut events = Vec::new();
         let mut outcomes = Vec::new();
         for stx in proposal.transactions {
-            let result = self.state.apply(&stx, &ctx);
-            if let Ok(ev) = &result {
-                events.extend(ev.iter().cloned());
-                included.push(stx.clone());
-            }
-            outcomes.push(TxOutcome {
-                hash: tx_hash(&stx),
-                result,
-            });
+            let hash = tx_hash(&stx);
+            let outcome = match self.state.apply(&stx, &ctx) {
+                Ok(applied) => {
+                    events.extend(applied.events.iter().cloned());
+                    included.push(stx);
+                    TxOutcome {
+                        hash,
+                        included: true,
+                        result: applied.failure.map_or(Ok(applied.events), Err),
+                    }
+                }
+                Err(error) => TxOutcome {
+                    hash,
+                    included: false,
+                    result: Err(error),
+                },
+            };
+            outcomes.push(outcome);
         }
         let block = self.seal_block(height, proposal.timestamp_ms, included, events);
         self.commit(&block)?;
@@ -355,11 +384,11 @@ impl Chain {
         let mut events = Vec::new();
         for stx in &block.transactions {
             // A failed import leaves memory ahead of disk; the caller must reopen the chain.
-            events.extend(
-                self.state
-                    .apply(stx, &ctx)
-                    .map_err(|e| invalid(format!("transaction rejected: {e}")))?,
-            );
+            let applied = self
+                .state
+                .apply(stx, &ctx)
+                .map_err(|e| invalid(format!("transaction rejected: {e}")))?;
+            events.extend(applied.events);
         }
         let rebuilt = self.seal_block(
             height,
@@ -435,6 +464,7 @@ impl Chain {
                     })?;
             }
             state.globals.height = BlockNumber(height.value());
+            state.unwritten_programs.clear();
             last = block.header.state_digest.clone();
         }
         Ok((state.digest(), last))
@@ -514,6 +544,14 @@ fn persist(
     write_changes(write, ACCOUNTS, &mut state.accounts)?;
     write_changes(write, VALIDATORS, &mut state.validators)?;
     write_changes(write, PROGRAMS, &mut state.programs)?;
+    let mut bodies = write.open_table(PROGRAM_BODIES).map_err(storage)?;
+    for (id, body) in std::mem::take(&mut state.unwritten_programs) {
+        match body {
+            Some(body) => bodies.insert(id.as_ref(), encode(&body).as_slice()),
+            None => bodies.remove(id.as_ref()),
+        }
+        .map_err(storage)?;
+    }
     write_changes(write, REGISTRATIONS, &mut state.registrations)?;
     let mut offences = write.open_table(OFFENCES).map_err(storage)?;
     for (k, v) in state.offences.take_changes() {

@@ -19,19 +19,25 @@ pub const DEV_ACCOUNTS: [&str; 5] = ["alice", "bob", "charlie", "dave", "eve"];
 pub const DEV_BALANCE: Balance = 1_000_000_000_000;
 /// Chain id of the dev genesis.
 pub const DEV_CHAIN_ID: &str = "sigil-dev";
+/// The development account that funds new accounts (users, extra validators) on a dev ledger;
+/// no validator uses it, so its transactions never race a node's.
+pub const DEV_FAUCET: &str = "faucet";
+/// Balance of the faucet in the dev genesis.
+pub const DEV_FAUCET_BALANCE: Balance = 1_000_000_000_000_000;
 
 /// The account id of a development account (`alice`…`eve`, or any name).
 pub fn dev_account(name: &str) -> AccountId {
     NodeSeed::dev(name).account_keypair().account_id()
 }
 
-/// A genesis for local development: alice…eve funded, alice governs.
+/// A genesis for local development: alice…eve and the faucet funded, alice governs.
 pub fn dev_genesis() -> Genesis {
     Genesis {
         chain_id: DEV_CHAIN_ID.into(),
         balances: DEV_ACCOUNTS
             .iter()
             .map(|n| (dev_account(n), DEV_BALANCE))
+            .chain([(dev_account(DEV_FAUCET), DEV_FAUCET_BALANCE)])
             .collect(),
         governance: dev_account(DEV_ACCOUNTS[0]),
         parameters: Parameters::default(),

@@ -26,6 +26,8 @@ pub const MAX_BLOCK_TRANSACTIONS: usize = 1_000;
 pub const MAX_BLOCK_BYTES: usize = 8 << 20;
 /// Most transactions waiting in the pool.
 pub const MAX_POOL: usize = 10_000;
+/// Most transactions one sender may have waiting, so that one account cannot fill the pool.
+pub const MAX_PENDING_PER_SENDER: usize = 256;
 
 /// Why a submission was refused before inclusion.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,7 +35,7 @@ pub enum SubmitError {
     /// The transaction is invalid now.
     #[error(transparent)]
     Rejected(#[from] TxError),
-    /// The pool is full.
+    /// The pool is full, or holds as many of the sender's transactions as it takes.
     #[error("transaction pool is full; retry later")]
     PoolFull,
     /// Already in the pool.
@@ -75,8 +77,9 @@ impl Mempool {
         chain.state().nonce(account) + pending
     }
 
-    /// Checks signature and nonce and queues the transaction. The receiver yields its outcome
-    /// once a block has been executed with it.
+    /// Checks signature, nonce and that the sender can pay for this transaction with those it
+    /// has waiting, and queues it. The receiver yields its outcome once a block has been
+    /// executed with it.
     pub fn submit(
         &self,
         chain: &Chain,
@@ -93,18 +96,30 @@ impl Mempool {
         if pool.queue.iter().any(|(h, _)| *h == hash) {
             return Err(SubmitError::Duplicate);
         }
-        let pending = pool
+        let sender = &stx.tx.sender;
+        let state = chain.state();
+        let (pending, committed) = pool
             .queue
             .iter()
-            .filter(|(_, t)| t.tx.sender == stx.tx.sender)
-            .count() as u64;
-        let expected = chain.state().nonce(&stx.tx.sender) + pending;
+            .filter(|(_, t)| t.tx.sender == *sender)
+            .fold((0usize, 0u64), |(n, cost), (_, t)| {
+                (n + 1, cost.saturating_add(state.cost(sender, &t.tx.call)))
+            });
+        if pending >= MAX_PENDING_PER_SENDER {
+            return Err(SubmitError::PoolFull);
+        }
+        let expected = state.nonce(sender) + pending as u64;
         if stx.tx.nonce != expected {
             return Err(TxError::BadNonce {
                 expected,
                 got: stx.tx.nonce,
             }
             .into());
+        }
+        let need = committed.saturating_add(state.cost(sender, &stx.tx.call));
+        let have = state.balance(sender);
+        if need > have {
+            return Err(TxError::InsufficientBalance { need, have }.into());
         }
         let (tx, rx) = oneshot::channel();
         pool.waiters.entry(hash).or_default().push(tx);
@@ -211,7 +226,12 @@ impl Ledger {
             })
             .await
             .map_err(|e| ChainError::Storage(format!("block task failed: {e}")))??;
-            let rejected = outcomes.iter().filter(|o| o.result.is_err()).count();
+            let rejected = outcomes.iter().filter(|o| !o.included).count();
+            let failed = outcomes
+                .iter()
+                .filter(|o| o.included && o.result.is_err())
+                .count();
+            metrics::counter!("ledger_calls_failed_total").increment(failed as u64);
             metrics::counter!("ledger_blocks_total").increment(1);
             metrics::counter!("ledger_transactions_included_total")
                 .increment(block.transactions.len() as u64);
@@ -221,6 +241,7 @@ impl Ledger {
                 height = block.header.height.0,
                 txs = block.transactions.len(),
                 rejected,
+                failed,
                 events = block.events.len(),
                 "block"
             );
@@ -256,5 +277,78 @@ mod tests {
         assert_eq!(pool.take(10, 2 * size).len(), 2, "the byte limit");
         assert_eq!(pool.take(10, 1).len(), 1, "at least one, whatever its size");
         assert!(pool.take(10, usize::MAX).is_empty(), "all five taken");
+    }
+
+    #[test]
+    fn the_pool_admits_only_what_the_sender_can_pay_for_with_what_it_has_waiting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let check = Arc::new(|b: &[u8]| crate::node::component_header_check(b));
+        let mut genesis = crate::node::dev_genesis();
+        let poor = sigil_crypto::NodeSeed::dev("ferdie").account_keypair();
+        genesis.balances.push((poor.account_id(), 2_500));
+        let chain = Chain::open(dir.path(), Some(&genesis), check, None).expect("chain");
+        let pool = Mempool::default();
+        let to = sigil_crypto::NodeSeed::dev("bob")
+            .account_keypair()
+            .account_id();
+        let send = |nonce, amount| {
+            let call = Call::Transfer { to, amount };
+            pool.submit(
+                &chain,
+                crate::tx::sign(&poor, chain.chain_id(), nonce, call),
+            )
+        };
+        // 2,500: two fees of 1,000 and a transfer of 400 fit; 501 more do not.
+        assert!(send(0, 100).is_ok());
+        assert_eq!(
+            send(1, 501).err(),
+            Some(SubmitError::Rejected(TxError::InsufficientBalance {
+                need: 2_601,
+                have: 2_500
+            }))
+        );
+        assert!(send(1, 400).is_ok());
+        assert!(matches!(
+            send(2, 0),
+            Err(SubmitError::Rejected(TxError::InsufficientBalance { .. }))
+        ));
+        let unfunded = sigil_crypto::NodeSeed::dev("nobody").account_keypair();
+        let call = Call::Transfer { to, amount: 0 };
+        assert!(matches!(
+            pool.submit(
+                &chain,
+                crate::tx::sign(&unfunded, chain.chain_id(), 0, call)
+            ),
+            Err(SubmitError::Rejected(TxError::InsufficientBalance {
+                need: 1_000,
+                have: 0
+            }))
+        ));
+    }
+
+    #[test]
+    fn one_sender_cannot_fill_the_pool() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let check = Arc::new(|b: &[u8]| crate::node::component_header_check(b));
+        let genesis = crate::node::dev_genesis();
+        let chain = Chain::open(dir.path(), Some(&genesis), check, None).expect("chain");
+        let pool = Mempool::default();
+        let alice = sigil_crypto::NodeSeed::dev("alice").account_keypair();
+        let to = alice.account_id();
+        for nonce in 0..MAX_PENDING_PER_SENDER as u64 {
+            let call = Call::Transfer { to, amount: 1 };
+            pool.submit(
+                &chain,
+                crate::tx::sign(&alice, chain.chain_id(), nonce, call),
+            )
+            .expect("admitted");
+        }
+        let call = Call::Transfer { to, amount: 1 };
+        let nonce = MAX_PENDING_PER_SENDER as u64;
+        let refused = pool.submit(
+            &chain,
+            crate::tx::sign(&alice, chain.chain_id(), nonce, call),
+        );
+        assert_eq!(refused.err(), Some(SubmitError::PoolFull));
     }
 }

@@ -27,12 +27,18 @@ fn storage_err(e: ChainError) -> ErrorObjectOwned {
     err(CODE_STORAGE, e.to_string(), None)
 }
 
-fn rejected(e: &TxError) -> ErrorObjectOwned {
-    err(
-        CODE_REJECTED,
-        format!("transaction rejected: {e}"),
-        serde_json::to_value(e).ok(),
-    )
+/// Error 1000: `data` is `{code, message}` for a refused transaction, and adds `included`
+/// (the block's height) when the transaction went in but its call failed.
+fn rejected(e: &TxError, included: Option<u64>) -> ErrorObjectOwned {
+    let mut data = serde_json::json!({"code": e.code(), "message": e.to_string()});
+    let message = match included {
+        Some(height) => {
+            data["included"] = height.into();
+            format!("call failed in block {height} (fee paid): {e}")
+        }
+        None => format!("transaction rejected: {e}"),
+    };
+    err(CODE_REJECTED, message, Some(data))
 }
 
 struct RpcImpl {
@@ -63,7 +69,7 @@ impl LedgerApiServer for RpcImpl {
         let receiver = {
             let chain = self.ledger.read();
             self.ledger.pool.submit(&chain, tx).map_err(|e| match e {
-                SubmitError::Rejected(e) => rejected(&e),
+                SubmitError::Rejected(e) => rejected(&e, None),
                 SubmitError::PoolFull => err(CODE_POOL_FULL, e.to_string(), None),
                 SubmitError::Duplicate => err(CODE_DUPLICATE, e.to_string(), None),
                 SubmitError::ShuttingDown => err(CODE_SHUTTING_DOWN, e.to_string(), None),
@@ -79,12 +85,15 @@ impl LedgerApiServer for RpcImpl {
         let outcome = receiver
             .await
             .map_err(|_| err(CODE_SHUTTING_DOWN, "ledger is shutting down", None))?;
-        let events = outcome.result.map_err(|e| rejected(&e))?;
-        let included = self
-            .ledger
-            .read()
-            .tx_block(&outcome.hash)
-            .map_err(storage_err)?;
+        let included = match outcome.included {
+            true => self
+                .ledger
+                .read()
+                .tx_block(&outcome.hash)
+                .map_err(storage_err)?,
+            false => None,
+        };
+        let events = outcome.result.map_err(|e| rejected(&e, included))?;
         Ok(SubmitResult {
             hash,
             included,
@@ -148,7 +157,7 @@ impl LedgerApiServer for RpcImpl {
     }
 
     fn program(&self, id: ProgramId) -> RpcResult<Option<ProgramRecord>> {
-        Ok(self.ledger.read().state().programs.get(&id).cloned())
+        self.ledger.read().program(&id).map_err(storage_err)
     }
 
     fn programs(&self) -> RpcResult<Vec<ProgramSummary>> {
@@ -162,7 +171,7 @@ impl LedgerApiServer for RpcImpl {
                 id: *id,
                 deployer: p.deployer,
                 ref_count: p.ref_count,
-                size: p.bytecode.len(),
+                size: p.bytecode_size as usize,
             })
             .collect())
     }
@@ -313,12 +322,12 @@ impl RpcImpl {
         };
         let max = self.read_max_program_size();
         crate::programs::check_contents(&contents, max)
-            .map_err(|e| rejected(&TxError::Invalid(e)))?;
+            .map_err(|e| rejected(&TxError::Invalid(e), None))?;
         let (check, bytecode) = (self.ledger.program_check.clone(), bytecode.clone());
         let checked = tokio::task::spawn_blocking(move || check(&bytecode))
             .await
             .map_err(|e| err(CODE_STORAGE, format!("program check failed: {e}"), None))?;
-        checked.map_err(|e| rejected(&TxError::Invalid(format!("invalid program: {e}"))))
+        checked.map_err(|e| rejected(&TxError::Invalid(format!("invalid program: {e}")), None))
     }
 }
 

@@ -21,6 +21,7 @@ use sigil_primitives::{AccountId, BlockNumber, ProgramId, VerifyingKey};
 
 use crate::types::*;
 
+pub use programs::{ProgramBody, ProgramEntry};
 use registrations::Access;
 pub use registrations::registration_path;
 
@@ -62,6 +63,33 @@ pub enum TxError {
     /// An argument is invalid.
     #[error("invalid: {0}")]
     Invalid(String),
+}
+
+impl TxError {
+    /// The stable code of this error: the `code` of a rejected submission's error data and of
+    /// a `call_failed` event.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TxError::BadSignature => "bad_signature",
+            TxError::BadNonce { .. } => "bad_nonce",
+            TxError::Unauthorised(_) => "unauthorised",
+            TxError::InsufficientBalance { .. } => "insufficient_balance",
+            TxError::NotFound(_) => "not_found",
+            TxError::AlreadyExists(_) => "already_exists",
+            TxError::WrongState(_) => "wrong_state",
+            TxError::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// A transaction that goes into the block: its call's events, or, when the call failed, the
+/// `call_failed` event with the failure (the fee is paid and the nonce used either way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Included {
+    /// The events it emitted.
+    pub events: Vec<Event>,
+    /// Why its call failed, if it did.
+    pub failure: Option<TxError>,
 }
 
 /// A map that remembers which keys changed, so a block writes only what it touched.
@@ -160,8 +188,11 @@ pub struct State {
     pub accounts: Tracked<AccountId, Account>,
     /// Validators.
     pub validators: Tracked<AccountId, ValidatorRecord>,
-    /// Programs.
-    pub programs: Tracked<ProgramId, ProgramRecord>,
+    /// Programs, without their contents.
+    pub programs: Tracked<ProgramId, ProgramEntry>,
+    /// Contents of programs stored (`Some`) or removed (`None`) since the last block was
+    /// written: storage takes them, and they are not kept in memory.
+    pub unwritten_programs: BTreeMap<ProgramId, Option<ProgramBody>>,
     /// Registrations.
     pub registrations: Tracked<VerifyingKey, Registration>,
     /// Offences, by index.
@@ -196,7 +227,7 @@ impl State {
                 *id,
                 Account {
                     balance: *balance,
-                    nonce: 0,
+                    ..Account::default()
                 },
             );
         }
@@ -220,12 +251,14 @@ impl State {
             accounts,
             validators: Tracked::default(),
             programs: Tracked::default(),
+            unwritten_programs: BTreeMap::new(),
             registrations: Tracked::default(),
             offences: Tracked::default(),
         })
     }
 
-    /// A digest of the whole state; programs are represented by their ids and counters.
+    /// A digest of the whole state; programs are represented by their ids (which hash their
+    /// contents) and entries.
     pub fn digest(&self) -> [u8; 32] {
         let mut h = sha2::Sha256::new();
         h.update(b"sigil/v1/state");
@@ -237,7 +270,7 @@ impl State {
             h.update(crate::tx::encode(&(k, v)));
         }
         for (k, v) in self.programs.iter() {
-            h.update(crate::tx::encode(&(k, &v.deployer, v.ref_count)));
+            h.update(crate::tx::encode(&(k, v)));
         }
         for (k, v) in self.registrations.iter() {
             h.update(crate::tx::encode(&(k, v)));
@@ -253,33 +286,94 @@ impl State {
         self.accounts.get(account).map(|a| a.nonce).unwrap_or(0)
     }
 
-    /// Applies one signed transaction: checks signature and nonce, runs the call, bumps the nonce.
+    /// Applies one signed transaction. A bad signature or nonce, or a sender that cannot pay
+    /// the fee, is an error and stays out of the block. Otherwise the fee is burnt and the
+    /// nonce used, and the call runs: if it fails, the transaction is still included, with a
+    /// `call_failed` event, so a failing call costs as much as one that succeeds. A free
+    /// signer duty that fails stays out of the block instead.
     pub fn apply(
         &mut self,
         stx: &SignedTransaction,
         ctx: &ApplyContext<'_>,
-    ) -> Result<Vec<Event>, TxError> {
+    ) -> Result<Included, TxError> {
         if !crate::tx::verify(&self.globals.chain_id, stx) {
             return Err(TxError::BadSignature);
         }
-        let sender = stx.tx.sender;
-        let expected = self.nonce(&sender);
-        if stx.tx.nonce != expected {
+        let Transaction {
+            sender,
+            nonce,
+            call,
+        } = &stx.tx;
+        let expected = self.nonce(sender);
+        if *nonce != expected {
             return Err(TxError::BadNonce {
                 expected,
-                got: stx.tx.nonce,
+                got: *nonce,
             });
         }
-        let events = self.dispatch(sender, stx.tx.nonce, &stx.tx.call, ctx)?;
-        let account = self.accounts.get(&sender).cloned().unwrap_or_default();
+        let fee = self.fee(sender, call);
+        let have = self.balance(sender);
+        if have < fee {
+            return Err(TxError::InsufficientBalance { need: fee, have });
+        }
+        // The fee goes first, so the call spends only what is left.
+        if fee > 0 {
+            self.set_balance(*sender, have - fee);
+        }
+        let result = self.dispatch(*sender, *nonce, call, ctx);
+        if fee == 0 && result.is_err() {
+            return result.map(|_| unreachable!("checked to be an error"));
+        }
+        let account = self.accounts.get(sender).cloned().unwrap_or_default();
         self.accounts.insert(
-            sender,
+            *sender,
             Account {
                 nonce: account.nonce + 1,
                 ..account
             },
         );
-        Ok(events)
+        Ok(match result {
+            Ok(events) => Included {
+                events,
+                failure: None,
+            },
+            Err(error) => Included {
+                events: vec![Event::CallFailed {
+                    sender: *sender,
+                    nonce: *nonce,
+                    code: error.code().into(),
+                    message: error.to_string(),
+                }],
+                failure: Some(error),
+            },
+        })
+    }
+
+    /// The fee `sender` pays for `call`: the `transaction_fee` parameter, except for a
+    /// validator's signer duties, which are free.
+    pub fn fee(&self, sender: &AccountId, call: &Call) -> Balance {
+        if call.is_signer_duty() && self.validators.contains(sender) {
+            0
+        } else {
+            self.globals.parameters.transaction_fee
+        }
+    }
+
+    /// The most `call` can take from `sender`'s balance: its fee, and what it transfers,
+    /// bonds or deposits. The pool admits a sender's transactions only while their costs
+    /// together fit its balance.
+    pub fn cost(&self, sender: &AccountId, call: &Call) -> Balance {
+        let parameters = &self.globals.parameters;
+        let spent = match call {
+            Call::Transfer { amount, .. } => *amount,
+            Call::Validate { stake, .. } => *stake,
+            Call::StoreProgram { .. } => crate::programs::stored_contents(call)
+                .map(|contents| parameters.program_deposit(&contents))
+                .unwrap_or_default(),
+            Call::Register { .. } => parameters.registration_deposit,
+            _ => 0,
+        };
+        self.fee(sender, call).saturating_add(spent)
     }
 
     /// Runs the call with the handler for its kind.
@@ -355,6 +449,7 @@ impl State {
                 verifying_key,
                 public,
             } => self.change_access(sender, verifying_key, Access::Public(*public)),
+            Call::Unregister { verifying_key } => self.unregister(sender, verifying_key),
         }
     }
 }

@@ -107,12 +107,20 @@ fn every_record_kind_survives_reopen() {
             evidence: vec![],
         },
     ));
-    // One invalid transaction: left out of the block, reported in the outcomes.
+    // One transaction whose sender cannot pay the fee: left out of the block, reported in the
+    // outcomes.
     txs.push(sign(
         "ferdie",
         Call::Transfer {
             to: k("alice").account_id(),
             amount: 1,
+        },
+    ));
+    // One whose call fails: in the block with its fee paid and a `call_failed` event.
+    txs.push(sign(
+        "alice",
+        Call::RemoveProgram {
+            program: sigil_primitives::ProgramId::from_bytes([7; 32]).expect("id"),
         },
     ));
 
@@ -122,8 +130,15 @@ fn every_record_kind_survives_reopen() {
             transactions: txs,
         })
         .expect("executes");
-    assert_eq!(outcomes.iter().filter(|o| o.result.is_err()).count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| o.result.is_err()).count(), 2);
+    assert_eq!(outcomes.iter().filter(|o| !o.included).count(), 1);
     assert_eq!(block.transactions.len(), outcomes.len() - 1);
+    assert!(
+        block
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::CallFailed { code, .. } if code == "not_found"))
+    );
     let (block2, _) = chain
         .execute(Proposal {
             timestamp_ms: 0,
@@ -143,6 +158,12 @@ fn every_record_kind_survives_reopen() {
     assert_eq!(reopened.head(), &head);
     assert_eq!(reopened.block(1).expect("read").expect("stored"), block);
     assert_eq!(reopened.state().registrations.len(), 1);
+    let stored = reopened.program(&program).expect("reads").expect("stored");
+    assert_eq!(
+        stored.bytecode, b"\0asm\x0d\x00\x01\x00policy",
+        "read from disk"
+    );
+    assert_eq!(stored.deposit, 10 * stored.bytecode.len() as u64);
     assert_eq!(reopened.state().offences.len(), 1);
     assert_eq!(
         reopened.state().globals.signer_set.jump_start,

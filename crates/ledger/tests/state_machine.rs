@@ -12,9 +12,14 @@ use sigil_primitives::{
     SessionId, VerifyingKey, X25519PublicKey,
 };
 
+/// The transaction fee of the dev genesis.
+const FEE: Balance = 1_000;
+
 struct Harness {
     state: State,
     height: u64,
+    /// Whether the last transaction went into the block (a failed call does, fee paid).
+    last_included: bool,
     keys: HashMap<&'static str, AccountKeypair>,
 }
 
@@ -40,11 +45,17 @@ fn x25519(b: u8) -> X25519PublicKey {
 }
 
 impl Harness {
+    /// The dev genesis, with `ferdie` (a user who is no validator) funded and `pauper` not.
     fn new() -> Self {
-        let names = ["alice", "bob", "charlie", "dave", "eve", "ferdie"];
+        let names = ["alice", "bob", "charlie", "dave", "eve", "ferdie", "pauper"];
+        let mut genesis = dev_genesis();
+        genesis
+            .balances
+            .push((key("ferdie").account_id(), 100_000_000));
         Self {
-            state: State::genesis(&dev_genesis()).expect("genesis"),
+            state: State::genesis(&genesis).expect("genesis"),
             height: 0,
+            last_included: false,
             keys: names.into_iter().map(|n| (n, key(n))).collect(),
         }
     }
@@ -61,7 +72,22 @@ impl Harness {
             validate_program: &validate,
             verify_evidence: Some(&stand_in_verifier),
         };
-        self.state.apply(stx, &ctx)
+        let applied = self.state.apply(stx, &ctx);
+        self.last_included = applied.is_ok();
+        let applied = applied?;
+        match applied.failure {
+            Some(failure) => {
+                let failed = Event::CallFailed {
+                    sender: stx.tx.sender,
+                    nonce: stx.tx.nonce,
+                    code: failure.code().into(),
+                    message: failure.to_string(),
+                };
+                assert_eq!(applied.events, vec![failed], "a failed call's one event");
+                Err(failure)
+            }
+            None => Ok(applied.events),
+        }
     }
 
     fn sign(&self, who: &str, call: Call) -> SignedTransaction {
@@ -74,14 +100,28 @@ impl Harness {
         self.apply_signed(&stx)
     }
 
-    /// Applies a call that must fail, and checks it changed nothing.
+    /// Applies a call that must fail, and checks it changed nothing but, when it went into
+    /// the block, the sender's fee and nonce.
     fn reject(&mut self, who: &str, call: Call) -> TxError {
-        let before = self.state.digest();
+        let mut expected = self.state.clone();
+        let sender = self.id(who);
+        let fee = expected.fee(&sender, &call);
         let err = self.apply(who, call).expect_err("must be rejected");
+        if self.last_included {
+            let account = expected.accounts.get(&sender).cloned().unwrap_or_default();
+            expected.accounts.insert(
+                sender,
+                Account {
+                    balance: account.balance - fee,
+                    nonce: account.nonce + 1,
+                    ..account
+                },
+            );
+        }
         assert_eq!(
             self.state.digest(),
-            before,
-            "a rejected transaction changed the state: {err}"
+            expected.digest(),
+            "a failed transaction changed more than the fee and nonce: {err}"
         );
         err
     }
@@ -200,12 +240,15 @@ fn transfer() {
             amount: 10
         }]
     );
-    assert_eq!((h.balance("alice"), h.balance("bob")), (a - 10, b + 10));
+    assert_eq!(
+        (h.balance("alice"), h.balance("bob")),
+        (a - 10 - FEE, b + 10)
+    );
     assert_eq!(h.state.nonce(&h.id("alice")), 1);
 
     let to = h.id("bob");
     assert!(matches!(
-        h.reject("ferdie", Call::Transfer { to, amount: 1 }),
+        h.reject("pauper", Call::Transfer { to, amount: 1 }),
         TxError::InsufficientBalance { .. }
     ));
 }
@@ -270,7 +313,7 @@ fn validate_change_and_leave() {
         (info.stake, info.endpoint.as_str()),
         (5_000, "127.0.0.1:3001")
     );
-    assert_eq!(h.balance("bob"), before - 5_000);
+    assert_eq!(h.balance("bob"), before - 5_000 - FEE);
 
     let call = Call::Validate {
         x25519: x25519(1),
@@ -290,7 +333,7 @@ fn validate_change_and_leave() {
         stake: 5_000,
     };
     assert!(matches!(
-        h.reject("ferdie", call),
+        h.reject("pauper", call),
         TxError::InsufficientBalance { .. }
     ));
 
@@ -324,7 +367,8 @@ fn validate_change_and_leave() {
 
     h.apply("bob", Call::Leave).expect("leave");
     assert!(!h.state.validators.contains(&h.id("bob")));
-    assert_eq!(h.balance("bob"), before);
+    let fees = FEE * h.state.nonce(&h.id("bob"));
+    assert_eq!(h.balance("bob"), before - fees, "the stake is back");
     assert!(matches!(h.reject("bob", Call::Leave), TxError::NotFound(_)));
 }
 
@@ -1095,7 +1139,11 @@ fn a_signer_leaves_through_a_reshare() {
     }
     assert!(!h.state.globals.signer_set.signers.contains(&h.id("bob")));
     assert!(!h.state.validators.contains(&h.id("bob")), "bob left");
-    assert_eq!(h.balance("bob"), balance + 5_000, "stake returned");
+    assert_eq!(
+        h.balance("bob"),
+        balance + 5_000 - 2 * FEE,
+        "stake returned, the fees of the leave and of the refused second leave paid"
+    );
 }
 
 #[test]
@@ -1206,9 +1254,10 @@ impl Harness {
         self.take_changes();
         let next_offence = self.state.globals.next_offence;
         let err = self.reject(who, call);
+        let sender_charged = usize::from(self.last_included);
         assert_eq!(
             self.take_changes(),
-            0,
+            sender_charged,
             "a rejected transaction marked records changed: {err}"
         );
         assert_eq!(self.state.globals.next_offence, next_offence);
@@ -1269,7 +1318,7 @@ fn rejected_validator_and_reshare_calls_touch_nothing() {
     let mut h = Harness::new();
     assert!(matches!(
         h.reject_untouched(
-            "ferdie",
+            "pauper",
             Call::Validate {
                 x25519: x25519(9),
                 endpoint: endpoint(3009),
@@ -1367,4 +1416,247 @@ fn rejected_offence_reports_record_nothing() {
         (record.reporters.clone(), record.proven, record.slashed),
         (vec![h.id("bob")], false, 0)
     );
+}
+
+fn account(h: &Harness, who: &str) -> Account {
+    h.state
+        .accounts
+        .get(&h.id(who))
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_failed_call_pays_the_fee_uses_the_nonce_and_goes_into_the_block() {
+    let mut h = Harness::new();
+    let before = account(&h, "ferdie");
+    let missing = ProgramId::from_bytes([9; 32]).expect("id");
+    let stx = h.sign("ferdie", Call::RemoveProgram { program: missing });
+    assert!(matches!(h.apply_signed(&stx), Err(TxError::NotFound(_))));
+    assert!(h.last_included, "a failed call is included");
+    let after = account(&h, "ferdie");
+    assert_eq!(
+        (after.balance, after.nonce),
+        (before.balance - FEE, before.nonce + 1)
+    );
+    // The same transaction again is now a bad nonce: it cannot be replayed for free.
+    assert!(matches!(
+        h.apply_signed(&stx),
+        Err(TxError::BadNonce { .. })
+    ));
+    assert!(!h.last_included);
+    assert_eq!(account(&h, "ferdie"), after);
+}
+
+#[test]
+fn a_sender_that_cannot_pay_the_fee_is_refused_whole() {
+    let mut h = Harness::new();
+    let to = h.id("pauper");
+    let fee_less_one = FEE - 1;
+    h.apply(
+        "alice",
+        Call::Transfer {
+            to,
+            amount: fee_less_one,
+        },
+    )
+    .expect("fund");
+    let err = h.reject(
+        "pauper",
+        Call::Transfer {
+            to: h.id("alice"),
+            amount: 1,
+        },
+    );
+    assert_eq!(
+        err,
+        TxError::InsufficientBalance {
+            need: FEE,
+            have: fee_less_one
+        }
+    );
+    assert!(!h.last_included);
+    // The fee comes first: a transfer of the whole balance leaves nothing for it.
+    h.apply("alice", Call::Transfer { to, amount: 1 })
+        .expect("fund");
+    let err = h.reject(
+        "pauper",
+        Call::Transfer {
+            to: h.id("alice"),
+            amount: FEE,
+        },
+    );
+    assert!(matches!(err, TxError::InsufficientBalance { .. }));
+    assert!(h.last_included, "the fee was paid, the transfer failed");
+    assert_eq!(account(&h, "pauper").balance, 0);
+}
+
+#[test]
+fn signer_duties_are_free_for_validators_only() {
+    let mut h = Harness::new();
+    for (i, who) in ["bob", "charlie", "dave"].into_iter().enumerate() {
+        h.validate(who, 3001 + i as u16);
+    }
+    h.apply("alice", Call::JumpStart).expect("jump start");
+    let confirm = Call::ConfirmJumpStart {
+        verifying_key: network_key(7),
+    };
+    let bob = account(&h, "bob");
+    h.apply("bob", confirm.clone()).expect("confirm");
+    let after = account(&h, "bob");
+    assert_eq!((after.balance, after.nonce), (bob.balance, bob.nonce + 1));
+    // A validator's failed duty stays out of the block, free.
+    assert!(matches!(
+        h.reject("bob", confirm.clone()),
+        TxError::AlreadyExists(_) | TxError::WrongState(_)
+    ));
+    assert!(!h.last_included);
+    // Anyone else pays for it, and its failure is included.
+    let ferdie = account(&h, "ferdie");
+    assert!(matches!(
+        h.reject("ferdie", confirm),
+        TxError::Unauthorised(_) | TxError::NotFound(_)
+    ));
+    assert!(h.last_included);
+    assert_eq!(account(&h, "ferdie").balance, ferdie.balance - FEE);
+}
+
+#[test]
+fn a_program_holds_a_deposit_per_byte_until_removed() {
+    let mut h = Harness::new();
+    let before = account(&h, "ferdie");
+    let p = h.store("ferdie", b"twelve bytes");
+    let deposit = 10 * (8 + 12);
+    let stored = account(&h, "ferdie");
+    assert_eq!(
+        (stored.balance, stored.reserved),
+        (before.balance - FEE - deposit, deposit)
+    );
+    assert_eq!(h.state.programs.get(&p).expect("stored").deposit, deposit);
+    h.apply("ferdie", Call::RemoveProgram { program: p })
+        .expect("remove");
+    let removed = account(&h, "ferdie");
+    assert_eq!(
+        (removed.balance, removed.reserved),
+        (before.balance - 2 * FEE, 0)
+    );
+    assert_eq!(
+        h.state.unwritten_programs.get(&p),
+        Some(&None),
+        "the removal reaches storage"
+    );
+}
+
+#[test]
+fn a_program_whose_deposit_the_sender_cannot_pay_is_not_stored() {
+    let mut h = Harness::new();
+    let to = h.id("pauper");
+    h.apply(
+        "alice",
+        Call::Transfer {
+            to,
+            amount: FEE + 100,
+        },
+    )
+    .expect("fund");
+    let err = h.reject(
+        "pauper",
+        Call::StoreProgram {
+            bytecode: component(b"twelve bytes"),
+            config_schema: vec![],
+            aux_schema: vec![],
+            oracle_keys: vec![],
+            version: 1,
+        },
+    );
+    assert_eq!(
+        err,
+        TxError::InsufficientBalance {
+            need: 200,
+            have: 100
+        }
+    );
+    assert!(h.state.programs.is_empty() && h.state.unwritten_programs.is_empty());
+}
+
+#[test]
+fn a_registration_holds_a_deposit_that_follows_the_key_and_comes_back_on_unregister() {
+    let mut h = Harness::new();
+    let p = h.store("alice", b"policy");
+    h.ready();
+    let deposit = Parameters::default().registration_deposit;
+    let before = account(&h, "ferdie");
+    let (_, vk, _) = h.register("ferdie", &[p]);
+    let registered = account(&h, "ferdie");
+    assert_eq!(
+        (registered.balance, registered.reserved),
+        (before.balance - FEE - deposit, deposit)
+    );
+    assert_eq!(
+        h.state.registrations.get(&vk).expect("stored").deposit,
+        deposit
+    );
+
+    let eve = account(&h, "eve");
+    let unregister = Call::Unregister { verifying_key: vk };
+    assert!(matches!(
+        h.reject("eve", unregister.clone()),
+        TxError::Unauthorised(_)
+    ));
+    let new_owner = h.id("eve");
+    h.apply(
+        "ferdie",
+        Call::ChangeOwner {
+            verifying_key: vk,
+            new_owner,
+        },
+    )
+    .expect("hand over");
+    assert_eq!(account(&h, "ferdie").reserved, 0);
+    assert_eq!(account(&h, "eve").reserved, deposit);
+
+    let events = h.apply("eve", unregister.clone()).expect("unregister");
+    assert_eq!(
+        events,
+        vec![Event::Unregistered {
+            verifying_key: vk,
+            owner: new_owner,
+            refund: deposit
+        }]
+    );
+    let refunded = account(&h, "eve");
+    assert_eq!(
+        (refunded.balance, refunded.reserved),
+        (eve.balance - 2 * FEE + deposit, 0)
+    );
+    assert!(h.state.registrations.get(&vk).is_none());
+    assert_eq!(h.state.programs.get(&p).expect("program").ref_count, 0);
+    assert!(matches!(h.reject("eve", unregister), TxError::NotFound(_)));
+}
+
+#[test]
+fn the_cost_the_pool_counts_is_fee_plus_what_the_call_spends() {
+    let h = Harness::new();
+    let alice = h.id("alice");
+    let transfer = Call::Transfer {
+        to: h.id("bob"),
+        amount: 7,
+    };
+    assert_eq!(h.state.cost(&alice, &transfer), FEE + 7);
+    let register = Call::Register {
+        programs: programs(&[ProgramId::from_bytes([1; 32]).expect("id")]),
+        public: false,
+    };
+    assert_eq!(
+        h.state.cost(&alice, &register),
+        FEE + Parameters::default().registration_deposit
+    );
+    let store = Call::StoreProgram {
+        bytecode: vec![0; 100],
+        config_schema: b"{}".to_vec(),
+        aux_schema: vec![],
+        oracle_keys: vec!["k".into()],
+        version: 1,
+    };
+    assert_eq!(h.state.cost(&alice, &store), FEE + 10 * 103);
 }

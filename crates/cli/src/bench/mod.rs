@@ -360,21 +360,27 @@ async fn relayer_at(ledger: &LedgerClient, endpoint: &str) -> anyhow::Result<Val
         .ok_or_else(|| anyhow!("the node at {endpoint} is not a relayer of this ledger"))
 }
 
-/// Deploys the program and registers one key per worker, timing each registration. Returns the
-/// keys, and the first key with its program list and derivation path.
+/// Funds (from the dev faucet) a deployer and one owner per worker, deploys the program and
+/// registers one key per worker, timing each registration. Returns the keys, and the first key
+/// with its program list and derivation path.
 async fn register_keys(
     ledger: &LedgerClient,
     count: usize,
     figures: &mut Figures,
 ) -> anyhow::Result<(Vec<BenchKey>, (VerifyingKey, ProgramList, DerivationPath))> {
     let deployer = AccountKeypair::generate();
+    let owners: Vec<AccountKeypair> = (0..count).map(|_| AccountKeypair::generate()).collect();
+    let accounts: Vec<_> = std::iter::once(&deployer)
+        .chain(&owners)
+        .map(AccountKeypair::account_id)
+        .collect();
+    sigil::devnet::fund(ledger, &accounts, sigil::devnet::USER_FUNDING).await?;
     let program = crate::demo::deploy_allowlist(ledger, &deployer).await?;
     let programs = crate::demo::allowlist_programs(program)?;
     let mut keys = Vec::with_capacity(count);
     let mut times = Vec::with_capacity(count);
     let mut first = None;
-    for _ in 0..count {
-        let owner = AccountKeypair::generate();
+    for owner in owners {
         let started = Instant::now();
         let registered = crate::register::register(ledger, &owner, programs.clone(), false).await?;
         times.push(started.elapsed());

@@ -40,6 +40,8 @@ impl State {
             }
         };
         self.require_programs(programs)?;
+        let deposit = self.globals.parameters.registration_deposit;
+        self.require_balance(&sender, deposit)?;
         let path = registration_path(&self.globals.chain_id, &sender, nonce);
         let verifying_key = derive_user_key(&network_key, &path)
             .map_err(|e| TxError::Invalid(format!("derivation failed: {e}")))?;
@@ -49,6 +51,7 @@ impl State {
             )));
         }
         self.adjust_ref_counts(programs, true);
+        self.reserve(sender, deposit);
         self.registrations.insert(
             verifying_key,
             Registration {
@@ -58,6 +61,7 @@ impl State {
                 registered: height,
                 public,
                 authorised: vec![],
+                deposit,
             },
         );
         Ok(vec![Event::Registered {
@@ -134,7 +138,8 @@ impl State {
         verifying_key: &VerifyingKey,
         new_owner: AccountId,
     ) -> Result<Vec<Event>, TxError> {
-        self.owned_registration(&sender, verifying_key)?;
+        let reg = self.owned_registration(&sender, verifying_key)?;
+        self.hand_over(sender, new_owner, reg.deposit);
         if let Some(r) = self.registrations.get_mut(verifying_key) {
             r.owner = new_owner;
             r.authorised.clear();
@@ -142,6 +147,23 @@ impl State {
         Ok(vec![Event::OwnerChanged {
             verifying_key: *verifying_key,
             new_owner,
+        }])
+    }
+
+    /// `unregister`: the owner deletes a key's registration and gets its deposit back.
+    pub(super) fn unregister(
+        &mut self,
+        sender: AccountId,
+        verifying_key: &VerifyingKey,
+    ) -> Result<Vec<Event>, TxError> {
+        let reg = self.owned_registration(&sender, verifying_key)?;
+        self.adjust_ref_counts(&reg.programs, false);
+        self.registrations.remove(verifying_key);
+        self.release(sender, reg.deposit);
+        Ok(vec![Event::Unregistered {
+            verifying_key: *verifying_key,
+            owner: sender,
+            refund: reg.deposit,
         }])
     }
 

@@ -64,6 +64,7 @@ fn program(name: &str) -> (ProgramId, Arc<ProgramRecord>) {
         deployer: account("alice"),
         ref_count: 1,
         version: INTERFACE_VERSION,
+        deposit: 0,
     };
     (id, Arc::new(record))
 }
@@ -90,6 +91,7 @@ fn registration(programs: &[(ProgramId, &[u8])]) -> Registration {
         registered: BlockNumber(1),
         public: false,
         authorised: vec![],
+        deposit: 0,
     }
 }
 
