@@ -19,6 +19,9 @@
 //! DIR/ports.json    the ports, reused when a devnet is started again in the same directory
 //! ```
 //!
+//! Nodes read the ledger through its validators' listener (`--validator-rpc`, a fresh port at
+//! each start), clients through the public one.
+//!
 //! Children never outlive the [`Devnet`]: they are killed when it is dropped (and by tokio when
 //! their handles are dropped), or stopped gracefully by [`Devnet::stop`].
 
@@ -378,6 +381,9 @@ impl Devnet {
 
         let ledger_addr = format!("127.0.0.1:{}", ports[0]);
         let ledger_url = format!("ws://{ledger_addr}");
+        // Nodes read the ledger on a listener of their own, which clients cannot fill.
+        let validator_addr = format!("127.0.0.1:{}", free_ports(1)?[0]);
+        let validator_url = format!("ws://{validator_addr}");
         let mut ledger = Process {
             label: "the ledger".into(),
             args: vec![
@@ -387,6 +393,8 @@ impl Devnet {
                 config.dir.join("ledger").into(),
                 "--rpc".into(),
                 ledger_addr.clone().into(),
+                "--validator-rpc".into(),
+                validator_addr.into(),
                 "--block-time".into(),
                 humantime::format_duration(config.block_time)
                     .to_string()
@@ -432,7 +440,7 @@ impl Devnet {
                     "--data-dir".into(),
                     data_dir.clone().into(),
                     "--ledger".into(),
-                    ledger_url.clone().into(),
+                    validator_url.clone().into(),
                     "--listen".into(),
                     endpoint.clone().into(),
                     "--key-file".into(),

@@ -21,13 +21,18 @@ pub struct LedgerArgs {
     /// JSON-RPC address (HTTP and websocket).
     #[arg(long, default_value = "127.0.0.1:9944")]
     rpc: SocketAddr,
+    /// A second JSON-RPC address for validators' nodes, with caps of its own, so that clients
+    /// holding the public one's connections cannot crowd nodes out. Bind it where only
+    /// validators reach it, and point their `sigil node --ledger` at it.
+    #[arg(long, value_name = "ADDR")]
+    validator_rpc: Option<SocketAddr>,
     /// Time between blocks, e.g. `1s` or `500ms`.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     block_time: Duration,
     /// Genesis JSON for a new chain.
     #[arg(long, conflicts_with = "dev")]
     genesis: Option<PathBuf>,
-    /// Use the development genesis (alice…eve funded, alice governs).
+    /// Use the development genesis (alice…eve and the faucet funded, alice governs).
     #[arg(long)]
     dev: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics.
@@ -68,12 +73,18 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
             validate_program: Arc::new(move |b: &[u8]| host.validate(b).map(|_| ()).map_err(|e| e.to_string())),
             verify_evidence: Some(Arc::new(verify_evidence)),
             rpc_limits: sigil_ledger::rpc::RpcLimits::default(),
+            validator_rpc: args.validator_rpc,
         })
         .await
         .map_err(anyhow::Error::msg)?;
         let head = running.ledger.read().head().height.0;
         tracing::info!(rpc = %running.rpc_addr, head, data_dir = %args.data_dir.display(), "ledger ready");
-        println!("ledger ready: rpc={} ws=ws://{} head={head}", running.rpc_addr, running.rpc_addr);
+        let validators = running
+            .validator_rpc
+            .as_ref()
+            .map(|(addr, _)| format!(" validator_rpc={addr}"))
+            .unwrap_or_default();
+        println!("ledger ready: rpc={} ws=ws://{} head={head}{validators}", running.rpc_addr, running.rpc_addr);
         let mut producer = running.producer;
         tokio::select! {
             result = &mut producer => {

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt as _;
 use sigil_client::LedgerClient;
 use sigil_client::rpc::{EventFilter, LedgerApiClient as _};
 use sigil_client::types::*;
@@ -20,10 +21,13 @@ use sigil_primitives::{
 
 const MESSAGE_SIZE: &[u8] = include_bytes!("../../../programs/dist/message-size.wasm");
 const CUSTOM_HASH: &[u8] = include_bytes!("../../../programs/dist/custom-hash.wasm");
+const DEVICE_KEY: &[u8] = include_bytes!("../../../programs/dist/device-key.wasm");
 
 struct LedgerProcess {
     child: Child,
     addr: SocketAddr,
+    /// The validators' listener, when started with `--validator-rpc`.
+    validator_addr: Option<SocketAddr>,
 }
 
 impl Drop for LedgerProcess {
@@ -62,13 +66,21 @@ fn start_ledger_with(dir: &Path, extra: &[&str]) -> (LedgerProcess, Duration) {
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("ready line");
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("rpc="))
-        .unwrap_or_else(|| panic!("no rpc address in {line:?}"))
-        .parse()
-        .expect("address");
-    (LedgerProcess { child, addr }, started.elapsed())
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .map(|a| a.parse::<SocketAddr>().expect("address"))
+    };
+    let addr = field("rpc=").unwrap_or_else(|| panic!("no rpc address in {line:?}"));
+    let validator_addr = field("validator_rpc=");
+    (
+        LedgerProcess {
+            child,
+            addr,
+            validator_addr,
+        },
+        started.elapsed(),
+    )
 }
 
 fn key(name: &str) -> AccountKeypair {
@@ -742,4 +754,197 @@ async fn fees_and_deposits_over_real_sockets() {
         (9_000, 1),
         "refused whole"
     );
+}
+
+/// `bytecode` with a custom section named `spam` holding `tag`, so every copy has its own id
+/// and is compiled afresh at admission.
+fn tagged_component(bytecode: &[u8], tag: u64) -> Vec<u8> {
+    let mut payload = vec![4];
+    payload.extend_from_slice(b"spam");
+    payload.extend_from_slice(&tag.to_le_bytes());
+    let mut out = bytecode.to_vec();
+    out.push(0);
+    out.push(u8::try_from(payload.len()).expect("a short section"));
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn spam_call(tag: u64) -> Call {
+    Call::StoreProgram {
+        bytecode: tagged_component(DEVICE_KEY, tag),
+        config_schema: vec![],
+        aux_schema: vec![],
+        oracle_keys: vec![],
+        version: 1,
+    }
+}
+
+/// Percentile `p` (0–100) of sorted durations, in milliseconds.
+fn percentile_ms(sorted: &[Duration], p: usize) -> f64 {
+    let at = (sorted.len() * p / 100).min(sorted.len().saturating_sub(1));
+    sorted.get(at).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// Resident and peak memory of a process, from /proc, in MiB.
+fn memory_mib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kib| kib / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The spam figures of the hardening issue: 300 `store_program` transactions of the 227 KB
+/// `device-key` component, each a distinct program, from unfunded accounts and then from funded
+/// ones, while a reader measures `ledger_account` latency. Prints the figures; run with
+/// `cargo test -p sigil --test ledger -- --ignored --nocapture store_program_spam`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "spam figures, about a minute"]
+async fn store_program_spam() {
+    const SPAM: u64 = 300;
+    const SENDERS: u64 = 30;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ledger, _) = start_ledger(dir.path());
+    let pid = ledger.child.id();
+    let url = format!("ws://{}", ledger.addr);
+    let client = LedgerClient::connect(&url).await.expect("connects");
+
+    // Unfunded senders: each refused at admission.
+    let unfunded = futures::stream::iter(0..SPAM)
+        .map(|tag| {
+            let client = &client;
+            async move {
+                let spammer = AccountKeypair::generate();
+                client.submit(&spammer, spam_call(tag), false).await.is_ok()
+            }
+        })
+        .buffer_unordered(8)
+        .filter(|admitted| std::future::ready(*admitted))
+        .count()
+        .await;
+
+    // Funded senders, ten programs each, deposit and fees covered.
+    let senders: Vec<AccountKeypair> = (0..SENDERS).map(|_| AccountKeypair::generate()).collect();
+    let faucet = key(sigil_ledger::node::DEV_FAUCET);
+    for (i, sender) in senders.iter().enumerate() {
+        let call = Call::Transfer {
+            to: sender.account_id(),
+            amount: 50_000_000,
+        };
+        let wait = i + 1 == senders.len();
+        client.submit(&faucet, call, wait).await.expect("funded");
+    }
+    let (rss_before, _) = memory_mib(pid);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (stop, reader_client) = (
+            stop.clone(),
+            LedgerClient::connect(&url).await.expect("reader"),
+        );
+        let probe = senders[0].account_id();
+        tokio::spawn(async move {
+            let mut reads = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let started = Instant::now();
+                reader_client
+                    .rpc()
+                    .account(probe)
+                    .await
+                    .expect("a read during spam");
+                reads.push(started.elapsed());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            reads
+        })
+    };
+    let started = Instant::now();
+    let per_sender = SPAM / SENDERS;
+    let funded = futures::stream::iter(senders.iter().enumerate())
+        .map(|(i, sender)| {
+            let client = &client;
+            async move {
+                let mut admitted = 0;
+                for n in 0..per_sender {
+                    let tag = SPAM + i as u64 * per_sender + n;
+                    let wait = n + 1 == per_sender;
+                    match client.submit(sender, spam_call(tag), wait).await {
+                        Ok(_) => admitted += 1,
+                        Err(e) => eprintln!("refused: {e}"),
+                    }
+                }
+                admitted
+            }
+        })
+        .buffer_unordered(8)
+        .fold(0, |sum, n| std::future::ready(sum + n))
+        .await;
+    let included_after = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut reads = reader.await.expect("reader");
+    reads.sort();
+    let (rss_after, peak) = memory_mib(pid);
+    let stored = client.rpc().programs().await.expect("programs").len();
+    eprintln!(
+        "store_program spam: unfunded {unfunded}/{SPAM} admitted; funded {funded}/{SPAM} admitted, \
+         {stored} stored in {included_after:.1?}; {} reads during the spam: p50 {:.1} ms, p99 {:.1} ms, \
+         max {:.1} ms; ledger RSS {rss_before} MiB before, {rss_after} MiB after, peak {peak} MiB",
+        reads.len(),
+        percentile_ms(&reads, 50),
+        percentile_ms(&reads, 99),
+        percentile_ms(&reads, 100),
+    );
+    assert_eq!(unfunded, 0, "no unfunded spam is admitted");
+    assert_eq!(funded as u64, SPAM, "paid-for programs are all admitted");
+    assert_eq!(stored as u64, SPAM);
+}
+
+/// Nodes keep a listener of their own: with every public connection held (64 from each of
+/// eight addresses), the public listener closes new connections and the validators' listener
+/// still answers, from any address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validators_listener_serves_when_the_public_one_is_full() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ledger, _) = start_ledger_with(dir.path(), &["--validator-rpc", "127.0.0.1:0"]);
+    let validators = ledger
+        .validator_addr
+        .expect("validator_rpc in the ready line");
+    let defaults = sigil_ledger::rpc::RpcLimits::default();
+    let mut held = Vec::new();
+    for ip in 2..=9 {
+        for _ in 0..defaults.max_connections_per_address {
+            held.push(connect_from([127, 0, 0, ip], ledger.addr).await);
+        }
+    }
+    assert_eq!(held.len(), defaults.max_connections);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut over = connect_from([127, 0, 0, 10], ledger.addr).await;
+    over.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let read = over.read(&mut [0u8; 1]);
+    assert!(
+        matches!(&read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut),
+        "the public listener is full: {read:?}"
+    );
+    let head = tokio::task::spawn_blocking(move || {
+        raw_post(
+            validators,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ledger_head","params":[]}"#,
+        )
+    })
+    .await
+    .expect("joined");
+    assert!(head["result"]["height"].is_u64(), "{head}");
+    let client = LedgerClient::connect(&format!("ws://{validators}"))
+        .await
+        .expect("a node connects while the public listener is full");
+    assert_eq!(client.chain_id(), "sigil-dev");
+    drop(held);
 }

@@ -64,6 +64,10 @@ pub enum ChainError {
 /// in their own table.
 pub const STORAGE_FORMAT: u32 = 3;
 
+/// redb's page cache: the state is in memory already, so the cache mostly holds blocks and
+/// program contents, which are read rarely; redb's default (1 GiB) would let spam grow RAM.
+const CACHE_BYTES: usize = 64 << 20;
+
 fn storage<E: std::fmt::Display>(e: E) -> ChainError {
     ChainError::Storage(e.to_string())
 }
@@ -169,7 +173,10 @@ impl Chain {
         std::fs::create_dir_all(dir).map_err(storage)?;
         let path = dir.join("ledger.redb");
         let existed = path.exists();
-        let db = Database::create(&path).map_err(storage)?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(storage)?;
         let has_genesis = existed && {
             let read = db.begin_read().map_err(storage)?;
             match read.open_table(META) {

@@ -73,6 +73,10 @@ pub struct LedgerConfig {
     pub verify_evidence: Option<Arc<EvidenceVerifier>>,
     /// Limits of the RPC server.
     pub rpc_limits: crate::rpc::RpcLimits,
+    /// A second RPC listener for validators' nodes, with its own caps
+    /// ([`crate::rpc::RpcLimits::validators`]), so clients filling the public one cannot
+    /// crowd nodes out. Bind it where only validators reach it.
+    pub validator_rpc: Option<SocketAddr>,
 }
 
 /// A started ledger: its RPC address, and a task that ends when block production stops.
@@ -85,6 +89,8 @@ pub struct RunningLedger {
     pub producer: tokio::task::JoinHandle<Result<(), ChainError>>,
     /// The RPC server.
     pub server: jsonrpsee::server::ServerHandle,
+    /// Where the validators' RPC listens, and its server.
+    pub validator_rpc: Option<(SocketAddr, jsonrpsee::server::ServerHandle)>,
 }
 
 /// Opens the chain and starts producing blocks and serving the RPC.
@@ -97,6 +103,7 @@ pub async fn start(config: LedgerConfig) -> Result<RunningLedger, String> {
         validate_program,
         verify_evidence,
         rpc_limits,
+        validator_rpc,
     } = config;
     let chain = tokio::task::spawn_blocking(move || {
         Chain::open(
@@ -113,6 +120,14 @@ pub async fn start(config: LedgerConfig) -> Result<RunningLedger, String> {
     let (rpc_addr, server) = crate::rpc::serve(ledger.clone(), rpc, rpc_limits)
         .await
         .map_err(|e| format!("cannot listen on {rpc}: {e}"))?;
+    let validator_rpc = match validator_rpc {
+        Some(addr) => Some(
+            crate::rpc::serve(ledger.clone(), addr, crate::rpc::RpcLimits::validators())
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     let producer = tokio::spawn(
         ledger
             .clone()
@@ -123,5 +138,6 @@ pub async fn start(config: LedgerConfig) -> Result<RunningLedger, String> {
         ledger,
         producer,
         server,
+        validator_rpc,
     })
 }

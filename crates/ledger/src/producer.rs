@@ -10,7 +10,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::chain::{Chain, ChainError, Proposal, TxOutcome};
 use crate::state::TxError;
-use crate::types::{Block, SignedTransaction};
+use crate::types::{BlockHeader, Event, SignedTransaction};
 
 /// Where the next batch of transactions comes from. The solo producer is one implementation; a
 /// replicated ledger plugs in a BFT engine's ordered output as another.
@@ -50,59 +50,32 @@ pub enum SubmitError {
 struct PoolInner {
     /// Pending transactions with their hashes, in arrival order.
     queue: Vec<([u8; 32], SignedTransaction)>,
+    /// Transactions taken into the block being executed: still counted for their senders'
+    /// nonces and costs until the block is stored, so no submission sees a gap.
+    executing: Vec<([u8; 32], SignedTransaction)>,
     waiters: HashMap<[u8; 32], Vec<oneshot::Sender<TxOutcome>>>,
 }
 
-/// Pending transactions, shared by the RPC server and the producer.
-#[derive(Clone, Default)]
-pub struct Mempool {
-    inner: Arc<Mutex<PoolInner>>,
-}
-
-impl Mempool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, PoolInner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The nonce `account`'s next transaction needs, counting pending ones.
-    pub fn next_nonce(&self, chain: &Chain, account: &AccountId) -> u64 {
-        let pending = self
-            .lock()
-            .queue
-            .iter()
-            .filter(|(_, t)| t.tx.sender == *account)
-            .count() as u64;
-        chain.state().nonce(account) + pending
-    }
-
-    /// Checks signature, nonce and that the sender can pay for this transaction with those it
-    /// has waiting, and queues it. The receiver yields its outcome once a block has been
-    /// executed with it.
-    pub fn submit(
+impl PoolInner {
+    /// Whether the pool takes `stx` (signature already checked): room, no duplicate, the
+    /// sender's next nonce, and a balance that covers it and the sender's waiting ones.
+    fn admits(
         &self,
         chain: &Chain,
-        stx: SignedTransaction,
-    ) -> Result<oneshot::Receiver<TxOutcome>, SubmitError> {
-        if !crate::tx::verify(chain.chain_id(), &stx) {
-            return Err(TxError::BadSignature.into());
-        }
-        let hash = crate::tx::hash(&stx);
-        let mut pool = self.lock();
-        if pool.queue.len() >= MAX_POOL {
+        stx: &SignedTransaction,
+        hash: &[u8; 32],
+    ) -> Result<(), SubmitError> {
+        if self.queue.len() >= MAX_POOL {
             return Err(SubmitError::PoolFull);
         }
-        if pool.queue.iter().any(|(h, _)| *h == hash) {
+        if self.queue.iter().any(|(h, _)| h == hash) {
             return Err(SubmitError::Duplicate);
         }
         let sender = &stx.tx.sender;
         let state = chain.state();
-        let (pending, committed) = pool
-            .queue
-            .iter()
-            .filter(|(_, t)| t.tx.sender == *sender)
-            .fold((0usize, 0u64), |(n, cost), (_, t)| {
+        let (pending, committed) = self
+            .pending_of(sender)
+            .fold((0usize, 0u64), |(n, cost), t| {
                 (n + 1, cost.saturating_add(state.cost(sender, &t.tx.call)))
             });
         if pending >= MAX_PENDING_PER_SENDER {
@@ -121,10 +94,74 @@ impl Mempool {
         if need > have {
             return Err(TxError::InsufficientBalance { need, have }.into());
         }
+        Ok(())
+    }
+
+    /// `account`'s transactions not yet in a stored block, in order.
+    fn pending_of<'a>(
+        &'a self,
+        account: &'a AccountId,
+    ) -> impl Iterator<Item = &'a SignedTransaction> + 'a {
+        self.executing
+            .iter()
+            .chain(&self.queue)
+            .map(|(_, t)| t)
+            .filter(move |t| t.tx.sender == *account)
+    }
+}
+
+/// Pending transactions, shared by the RPC server and the producer.
+#[derive(Clone, Default)]
+pub struct Mempool {
+    inner: Arc<Mutex<PoolInner>>,
+}
+
+impl Mempool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The nonce `account`'s next transaction needs, counting pending ones.
+    pub fn next_nonce(&self, chain: &Chain, account: &AccountId) -> u64 {
+        let pending = self.lock().pending_of(account).count() as u64;
+        chain.state().nonce(account) + pending
+    }
+
+    /// Forgets the transactions of the block just stored; call it before the chain's write
+    /// lock is released, so that readers never count them twice.
+    pub fn settle(&self) {
+        self.lock().executing.clear();
+    }
+
+    /// Checks signature, nonce and that the sender can pay for this transaction with those it
+    /// has waiting, and queues it. The receiver yields its outcome once a block has been
+    /// executed with it.
+    pub fn submit(
+        &self,
+        chain: &Chain,
+        stx: SignedTransaction,
+    ) -> Result<oneshot::Receiver<TxOutcome>, SubmitError> {
+        if !crate::tx::verify(chain.chain_id(), &stx) {
+            return Err(TxError::BadSignature.into());
+        }
+        let hash = crate::tx::hash(&stx);
+        let mut pool = self.lock();
+        pool.admits(chain, &stx, &hash)?;
         let (tx, rx) = oneshot::channel();
         pool.waiters.entry(hash).or_default().push(tx);
         pool.queue.push((hash, stx));
         Ok(rx)
+    }
+
+    /// The checks of [`Mempool::submit`] without queuing: run them before costly work on a
+    /// transaction (compiling its program), so that one the pool would refuse costs nothing.
+    pub fn precheck(&self, chain: &Chain, stx: &SignedTransaction) -> Result<(), SubmitError> {
+        if !crate::tx::verify(chain.chain_id(), stx) {
+            return Err(TxError::BadSignature.into());
+        }
+        self.lock().admits(chain, stx, &crate::tx::hash(stx))
     }
 
     /// Takes transactions in arrival order, up to `max` of them and `max_bytes` encoded (at
@@ -142,7 +179,9 @@ impl Mempool {
             })
             .count()
             .max(usize::from(!pool.queue.is_empty() && max > 0));
-        pool.queue.drain(..n).map(|(_, stx)| stx).collect()
+        let taken: Vec<_> = pool.queue.drain(..n).collect();
+        pool.executing.extend(taken.iter().cloned());
+        taken.into_iter().map(|(_, stx)| stx).collect()
     }
 
     fn resolve(&self, outcomes: Vec<TxOutcome>) {
@@ -180,6 +219,16 @@ impl BlockSource for SoloProducer {
     }
 }
 
+/// What subscribers learn of a new block: its header and events. The broadcast keeps its last
+/// messages, so it carries no transactions, which can be megabytes of programs.
+#[derive(Debug)]
+pub struct NewBlock {
+    /// The header.
+    pub header: BlockHeader,
+    /// The events.
+    pub events: Vec<Event>,
+}
+
 /// The running ledger: the chain behind a lock, its pool and the block broadcast.
 #[derive(Clone)]
 pub struct Ledger {
@@ -188,7 +237,7 @@ pub struct Ledger {
     /// Pending transactions.
     pub pool: Mempool,
     /// New blocks, for subscribers.
-    pub blocks: broadcast::Sender<Arc<Block>>,
+    pub blocks: broadcast::Sender<Arc<NewBlock>>,
     /// The chain's program check, usable without its lock (see [`Chain::program_check`]).
     pub program_check: Arc<crate::state::ProgramValidator>,
 }
@@ -217,12 +266,14 @@ impl Ledger {
         while let Some(proposal) = source.next_proposal().await {
             metrics::gauge!("ledger_pool_transactions").set(proposal.transactions.len() as f64);
             let started = std::time::Instant::now();
-            let chain = self.chain.clone();
+            let (chain, pool) = (self.chain.clone(), self.pool.clone());
             let (block, outcomes) = tokio::task::spawn_blocking(move || {
-                chain
+                let mut chain = chain
                     .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .execute(proposal)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let executed = chain.execute(proposal);
+                pool.settle();
+                executed
             })
             .await
             .map_err(|e| ChainError::Storage(format!("block task failed: {e}")))??;
@@ -248,7 +299,10 @@ impl Ledger {
             metrics::histogram!("ledger_block_execute_seconds")
                 .record(started.elapsed().as_secs_f64());
             self.pool.resolve(outcomes);
-            let _ = self.blocks.send(Arc::new(block));
+            let _ = self.blocks.send(Arc::new(NewBlock {
+                header: block.header,
+                events: block.events,
+            }));
         }
         Ok(())
     }
@@ -324,6 +378,38 @@ mod tests {
                 have: 0
             }))
         ));
+    }
+
+    #[test]
+    fn transactions_taken_into_a_block_count_for_nonces_until_it_is_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let check = Arc::new(|b: &[u8]| crate::node::component_header_check(b));
+        let genesis = crate::node::dev_genesis();
+        let mut chain = Chain::open(dir.path(), Some(&genesis), check, None).expect("chain");
+        let pool = Mempool::default();
+        let alice = sigil_crypto::NodeSeed::dev("alice").account_keypair();
+        let id = alice.account_id();
+        for nonce in 0..2 {
+            let call = Call::Transfer { to: id, amount: 1 };
+            pool.submit(
+                &chain,
+                crate::tx::sign(&alice, chain.chain_id(), nonce, call),
+            )
+            .expect("admitted");
+        }
+        let transactions = pool.take(1, usize::MAX);
+        assert_eq!(
+            pool.next_nonce(&chain, &id),
+            2,
+            "the one taken still counts"
+        );
+        let proposal = Proposal {
+            timestamp_ms: 1,
+            transactions,
+        };
+        chain.execute(proposal).expect("executes");
+        pool.settle();
+        assert_eq!(pool.next_nonce(&chain, &id), 2, "now the chain counts it");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use sigil_primitives::{AccountId, ProgramId, SessionId, VerifyingKey};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::chain::ChainError;
-use crate::producer::{Ledger, SubmitError};
+use crate::producer::{Ledger, NewBlock, SubmitError};
 use crate::state::TxError;
 use crate::types::*;
 
@@ -39,6 +39,15 @@ fn rejected(e: &TxError, included: Option<u64>) -> ErrorObjectOwned {
         None => format!("transaction rejected: {e}"),
     };
     err(CODE_REJECTED, message, Some(data))
+}
+
+fn submit_err(e: SubmitError) -> ErrorObjectOwned {
+    match e {
+        SubmitError::Rejected(e) => rejected(&e, None),
+        SubmitError::PoolFull => err(CODE_POOL_FULL, e.to_string(), None),
+        SubmitError::Duplicate => err(CODE_DUPLICATE, e.to_string(), None),
+        SubmitError::ShuttingDown => err(CODE_SHUTTING_DOWN, e.to_string(), None),
+    }
 }
 
 struct RpcImpl {
@@ -65,15 +74,13 @@ impl LedgerApiServer for RpcImpl {
 
     async fn submit(&self, tx: SignedTransaction, wait: bool) -> RpcResult<SubmitResult> {
         let hash = format!("0x{}", hex::encode(crate::tx::hash(&tx)));
+        // What the pool would refuse is refused before its program is compiled.
+        let precheck = self.ledger.pool.precheck(&self.ledger.read(), &tx);
+        precheck.map_err(submit_err)?;
         self.check_program(&tx).await?;
         let receiver = {
             let chain = self.ledger.read();
-            self.ledger.pool.submit(&chain, tx).map_err(|e| match e {
-                SubmitError::Rejected(e) => rejected(&e, None),
-                SubmitError::PoolFull => err(CODE_POOL_FULL, e.to_string(), None),
-                SubmitError::Duplicate => err(CODE_DUPLICATE, e.to_string(), None),
-                SubmitError::ShuttingDown => err(CODE_SHUTTING_DOWN, e.to_string(), None),
-            })?
+            self.ledger.pool.submit(&chain, tx).map_err(submit_err)?
         };
         if !wait {
             return Ok(SubmitResult {
@@ -269,7 +276,7 @@ async fn forward_blocks(
     ledger: &Ledger,
     pending: PendingSubscriptionSink,
     kind: &'static str,
-    messages: impl Fn(&Block) -> Result<Vec<Box<serde_json::value::RawValue>>, serde_json::Error>,
+    messages: impl Fn(&NewBlock) -> Result<Vec<Box<serde_json::value::RawValue>>, serde_json::Error>,
 ) -> SubscriptionResult {
     let mut blocks = ledger.blocks.subscribe();
     let sink = pending.accept().await?;
@@ -354,6 +361,18 @@ impl Default for RpcLimits {
             max_batch: 32,
             first_request_timeout: Duration::from_secs(10),
             websocket_inactive: Duration::from_secs(40),
+        }
+    }
+}
+
+impl RpcLimits {
+    /// The limits of the validators' listener: room for every node of a large network,
+    /// however many share one address, since only validators should reach it.
+    pub fn validators() -> Self {
+        Self {
+            max_connections: 1024,
+            max_connections_per_address: 1024,
+            ..Self::default()
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Signing load: `requests` signatures at a fixed concurrency through one relayer, each timed
-//! from sealing the request to a verified answer (client → relayer → committee → client).
+//! from the sealed request to a verified answer (client → relayer → committee → client).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +10,7 @@ use futures::StreamExt as _;
 use serde::Serialize;
 use sigil_client::rpc::LedgerApiClient as _;
 use sigil_client::types::ValidatorRecord;
-use sigil_client::{LedgerClient, NodeClient, seal_request, verify_response};
+use sigil_client::{LedgerClient, NodeClient, SealedRequest, seal_request, verify_response};
 use sigil_crypto::AccountKeypair;
 use sigil_primitives::request::SignatureRequest;
 use sigil_primitives::{HashingAlgorithm, VerifyingKey};
@@ -113,6 +113,21 @@ pub struct Level {
 }
 
 impl Workload {
+    /// A workload through `relayer` with `keys`, reading heads from the ledger at `ledger_url`.
+    pub async fn new(
+        ledger_url: &str,
+        relayer: &ValidatorRecord,
+        keys: Vec<BenchKey>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            ledger: LedgerClient::connect(ledger_url).await?,
+            relayer: relayer.clone(),
+            node: NodeClient::new(relayer.endpoint.as_str()),
+            keys,
+            next_nonce: AtomicUsize::new(0),
+        })
+    }
+
     /// Sends `requests` signing requests, `concurrency` at a time, and times each.
     pub async fn run(
         self: &Arc<Self>,
@@ -165,8 +180,11 @@ impl Workload {
         }
     }
 
-    /// One request with worker `worker`'s key: its latency and how many committees it took.
-    async fn sign_one(&self, worker: usize) -> anyhow::Result<(Duration, usize)> {
+    /// A new request for worker `worker`'s key at the ledger's head, sealed to the relayer.
+    pub async fn request(
+        &self,
+        worker: usize,
+    ) -> anyhow::Result<(SignatureRequest, SealedRequest)> {
         let key = &self.keys[worker % self.keys.len()];
         let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed) as u64;
         let tx = sigil::eth::transfer(CHAIN_ID, nonce, ALLOWED, U256::from(VALUE_WEI));
@@ -178,8 +196,14 @@ impl Workload {
             aux_data: vec![Vec::new()],
             message: sigil::eth::signing_payload(&tx),
         };
-        let started = Instant::now();
         let sealed = seal_request(&key.owner, &self.relayer, &request)?;
+        Ok((request, sealed))
+    }
+
+    /// One request with worker `worker`'s key: its latency and how many committees it took.
+    async fn sign_one(&self, worker: usize) -> anyhow::Result<(Duration, usize)> {
+        let (request, sealed) = self.request(worker).await?;
+        let started = Instant::now();
         let response = self.node.relay(&sealed.envelope).await?;
         verify_response(&sealed, &request, &response)?;
         Ok((started.elapsed(), response.attempts.len().max(1)))

@@ -16,6 +16,7 @@
 //!
 //! It prints a table, or one JSON object with `--json`, and draws `--plot FILE.svg`.
 
+mod chaos;
 mod engine;
 mod load;
 mod metrics;
@@ -24,7 +25,6 @@ mod report;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -118,6 +118,14 @@ pub struct BenchArgs {
     /// Keep the devnet's data and logs here instead of a temporary directory.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Instead of the speed figures, run `--requests` requests at `--concurrency` while a
+    /// signer (never the relayer) is SIGKILLed every `--kill-every` and restarted 3 s later,
+    /// and report how every request ended.
+    #[arg(long, conflicts_with_all = ["baseline", "ledger"])]
+    chaos: bool,
+    /// With --chaos: time between kills.
+    #[arg(long, default_value = "4s", value_parser = humantime::parse_duration, requires = "chaos")]
+    kill_every: Duration,
 }
 
 impl BenchArgs {
@@ -263,6 +271,14 @@ async fn bench_devnet(
         register_keys(ledger, args.max_concurrency(), &mut figures).await?;
     program_figures(&programs, &mut figures)?;
     let url = devnet.ledger_url().to_owned();
+    if args.chaos {
+        let workload = Arc::new(Workload::new(&url, &relayer, keys).await?);
+        let (requests, concurrency) = (args.requests as usize, args.concurrency as usize);
+        report.chaos =
+            Some(chaos::run(devnet, workload, requests, concurrency, args.kill_every).await?);
+        report.figures = figures;
+        return Ok((report, None));
+    }
     let engine_prehash = engine::sample_prehash();
     report.ours =
         Some(measure_path(args, &args.sweep, &url, &relayer, keys.clone(), "ours").await?);
@@ -416,13 +432,7 @@ async fn measure_path(
     keys: Vec<BenchKey>,
     label: &str,
 ) -> anyhow::Result<PathRun> {
-    let workload = Arc::new(Workload {
-        ledger: LedgerClient::connect(ledger_url).await?,
-        relayer: relayer.clone(),
-        node: NodeClient::new(relayer.endpoint.as_str()),
-        keys,
-        next_nonce: AtomicUsize::new(0),
-    });
+    let workload = Arc::new(Workload::new(ledger_url, relayer, keys).await?);
     let info = workload
         .node
         .info()

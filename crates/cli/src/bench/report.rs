@@ -38,6 +38,9 @@ pub struct Report {
     pub engine: Option<EngineRun>,
     /// What the network path adds to the engine's own time.
     pub network_overhead: Option<Overhead>,
+    /// With `--chaos`: signing while signers are killed and restarted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<super::chaos::ChaosRun>,
     /// Wall time of the whole benchmark, in seconds.
     pub total_seconds: f64,
 }
@@ -209,6 +212,7 @@ impl Report {
             ratios: None,
             engine: None,
             network_overhead: None,
+            chaos: None,
             total_seconds: 0.0,
         })
     }
@@ -320,6 +324,7 @@ pub fn table(r: &Report) -> String {
     throughput_table(r, &mut out);
     profile_table(r, &mut out);
     ratio_lines(r, &mut out);
+    chaos_lines(r, &mut out);
     line!(out);
     line!(out, "  total {:.0} s", r.total_seconds);
     out
@@ -561,6 +566,49 @@ fn ratio_lines(r: &Report, out: &mut String) {
     }
 }
 
+/// How every request of a chaos run ended.
+fn chaos_lines(r: &Report, out: &mut String) {
+    let Some(c) = &r.chaos else {
+        return;
+    };
+    line!(out);
+    line!(
+        out,
+        "  chaos        {} requests at concurrency {} in {:.0} s; {} SIGKILLs of {}",
+        c.requests,
+        c.concurrency,
+        c.seconds,
+        c.kills,
+        c.victims.join(", ")
+    );
+    let errors: Vec<String> = c.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    line!(
+        out,
+        "  endings      signed {} ({} after a retry), errors {} [{}], lost {}, invalid {}",
+        c.signed,
+        c.retried,
+        c.errors.values().sum::<usize>(),
+        errors.join(", "),
+        c.lost,
+        c.invalid
+    );
+    line!(
+        out,
+        "  offences     {} recorded ({} proven)",
+        c.offences,
+        c.proven_offences
+    );
+    if let Some(l) = &c.latency {
+        line!(
+            out,
+            "  latency      p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            l.p50_ms,
+            l.p99_ms,
+            l.max_ms
+        );
+    }
+}
+
 /// How one path was configured, and its handshakes per signature; `label` ends in its padding.
 fn path_line(out: &mut String, label: &str, p: &PathRun) {
     line!(
@@ -739,6 +787,7 @@ mod tests {
                 profile: vec![round_cost("Round1", 9.0)],
             }),
             network_overhead: None,
+            chaos: None,
             total_seconds: 123.4,
         };
         report.finish_ratios();
@@ -778,6 +827,7 @@ mod tests {
             ratios: None,
             engine: None,
             network_overhead: None,
+            chaos: None,
             total_seconds: 0.4,
         }
     }
