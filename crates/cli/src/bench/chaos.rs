@@ -1,7 +1,8 @@
 //! `sigil bench --chaos`: signing under failure. Requests run at `--concurrency` while a signer
-//! (never the relayer) is SIGKILLed and restarted every few seconds; every request must end in
-//! a verified signature or a clear error with a stable code. A transport failure counts as
-//! lost, a signature that does not verify as invalid; both must stay 0.
+//! is SIGKILLed and restarted every few seconds; every request must end in a verified signature
+//! or a clear error with a stable code. A transport failure counts as lost, a signature that
+//! does not verify as invalid; both must stay 0. Each request goes to a current relayer, since
+//! accusations of the killed signer may rotate it out and a relayer in.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,9 +14,13 @@ use serde::Serialize;
 use sigil::devnet::Devnet;
 use sigil::progress::Step;
 use sigil_client::rpc::LedgerApiClient as _;
-use sigil_client::{ClientError, verify_response};
+use sigil_client::{ClientError, NodeClient, verify_response};
 
 use super::load::{Latency, Workload, round};
+
+/// Node arguments of a chaos devnet: a silent (killed) signer is blamed after 10 s, not the
+/// default minute, so that requests move on to another committee sooner.
+pub const NODE_ARGS: [&str; 2] = ["--round-timeout", "10s"];
 
 /// How long a killed signer stays down before it is restarted.
 const DOWN_FOR: Duration = Duration::from_secs(3);
@@ -69,7 +74,6 @@ pub async fn run(
     kill_every: Duration,
 ) -> anyhow::Result<ChaosRun> {
     let offences_before = devnet.client().rpc().offences().await?.len();
-    let relayer = workload.relayer.account;
     let done = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let sender = tokio::spawn(send_all(workload, requests, concurrency, done.clone()));
@@ -79,7 +83,7 @@ pub async fn run(
         if done.load(Ordering::SeqCst) {
             break;
         }
-        let Some(victim) = victim(devnet, &relayer).await? else {
+        let Some(victim) = victim(devnet).await? else {
             continue;
         };
         devnet.kill(&victim).await?;
@@ -104,15 +108,11 @@ pub async fn run(
     ))
 }
 
-/// A signer to kill: the first current signer, by name, that is not the relayer.
-async fn victim(
-    devnet: &Devnet,
-    relayer: &sigil_primitives::AccountId,
-) -> anyhow::Result<Option<String>> {
+/// A signer to kill: the first current signer, by name (relayers are never signers).
+async fn victim(devnet: &Devnet) -> anyhow::Result<Option<String>> {
     let signers = devnet.signers().await?;
     let mut names: Vec<String> = signers
         .iter()
-        .filter(|s| *s != relayer)
         .filter_map(|s| devnet.name_of(s).map(str::to_owned))
         .collect();
     names.sort();
@@ -145,13 +145,23 @@ async fn send_all(
     endings
 }
 
-/// One request with worker `worker`'s key.
+/// One request with worker `worker`'s key, through a validator that is a relayer now: a
+/// reshare during the run may make the first relayer a signer.
 async fn one(workload: &Workload, worker: usize) -> Ending {
-    let Ok((request, sealed)) = workload.request(worker).await else {
+    let Ok(Some(relayer)) = workload
+        .ledger
+        .relayers()
+        .await
+        .map(|r| r.into_iter().next())
+    else {
         return Ending::Lost;
     };
+    let Ok((request, sealed)) = workload.request_via(worker, &relayer).await else {
+        return Ending::Lost;
+    };
+    let node = NodeClient::new(relayer.endpoint.as_str());
     let started = Instant::now();
-    match workload.node.relay(&sealed.envelope).await {
+    match node.relay(&sealed.envelope).await {
         Ok(response) => match verify_response(&sealed, &request, &response) {
             Ok(()) => Ending::Signed {
                 elapsed: started.elapsed(),

@@ -185,6 +185,15 @@ impl Workload {
         &self,
         worker: usize,
     ) -> anyhow::Result<(SignatureRequest, SealedRequest)> {
+        self.request_via(worker, &self.relayer).await
+    }
+
+    /// Like [`Workload::request`], sealed to `relayer`.
+    pub async fn request_via(
+        &self,
+        worker: usize,
+        relayer: &ValidatorRecord,
+    ) -> anyhow::Result<(SignatureRequest, SealedRequest)> {
         let key = &self.keys[worker % self.keys.len()];
         let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed) as u64;
         let tx = sigil::eth::transfer(CHAIN_ID, nonce, ALLOWED, U256::from(VALUE_WEI));
@@ -196,7 +205,7 @@ impl Workload {
             aux_data: vec![Vec::new()],
             message: sigil::eth::signing_payload(&tx),
         };
-        let sealed = seal_request(&key.owner, &self.relayer, &request)?;
+        let sealed = seal_request(&key.owner, relayer, &request)?;
         Ok((request, sealed))
     }
 

@@ -119,8 +119,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
     /// Instead of the speed figures, run `--requests` requests at `--concurrency` while a
-    /// signer (never the relayer) is SIGKILLed every `--kill-every` and restarted 3 s later,
-    /// and report how every request ended.
+    /// signer is SIGKILLed every `--kill-every` and restarted 3 s later, and report how every
+    /// request ended. The nodes run with `--round-timeout 10s`.
     #[arg(long, conflicts_with_all = ["baseline", "ledger"])]
     chaos: bool,
     /// With --chaos: time between kills.
@@ -206,10 +206,16 @@ async fn attached(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
 async fn on_devnet(args: &BenchArgs) -> anyhow::Result<Report> {
     let binary = std::env::current_exe().context("cannot find the sigil executable")?;
     let (temp, dir) = sigil::devnet::work_dir(args.dir.as_deref(), "sigil-bench-")?;
-    let config = args.devnet.apply(DevnetConfig {
+    let mut config = args.devnet.apply(DevnetConfig {
         jump_start: false,
         ..DevnetConfig::new(binary, dir)
     });
+    if args.chaos {
+        // A killed signer is blamed after this long instead of the default minute.
+        config
+            .extra_node_args
+            .extend(chaos::NODE_ARGS.iter().map(|a| (*a).to_owned()));
+    }
     let result = async {
         let step = Step::start("starting the devnet");
         let mut devnet = Devnet::start(config).await?;
