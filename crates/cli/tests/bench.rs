@@ -194,3 +194,45 @@ fn bad_options_are_one_readable_line() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// `sigil bench --chaos`, small: a signer is killed and restarted while requests run, and every
+/// request ends in a verified signature or an error with a stable code; none is lost, none
+/// invalid.
+#[test]
+fn a_chaos_run_ends_every_request_clearly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .arg("bench")
+        .args(["--validators", "5", "--signers", "4", "--threshold", "2"])
+        .arg("--dev-key-shares")
+        .arg(fixtures())
+        .args(["--chaos", "--requests", "8", "--concurrency", "2"])
+        .args(["--kill-every", "2s", "--json"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let chaos = &json["chaos"];
+    assert_eq!(chaos["requests"], 8, "{chaos}");
+    assert_eq!(
+        (chaos["lost"].as_u64(), chaos["invalid"].as_u64()),
+        (Some(0), Some(0)),
+        "{chaos}"
+    );
+    assert!(f(chaos, "/kills") >= 1.0, "a signer was killed: {chaos}");
+    let errors: u64 = chaos["errors"]
+        .as_object()
+        .expect("errors by code")
+        .values()
+        .map(|n| n.as_u64().expect("a count"))
+        .sum();
+    assert_eq!(
+        chaos["signed"].as_u64().expect("signed") + errors,
+        8,
+        "{chaos}"
+    );
+    assert!(json["ours"].is_null(), "a chaos run measures nothing else");
+}

@@ -1,5 +1,5 @@
-//! `sigil bench --chaos`: signing under failure. Requests run at `--concurrency` while a signer
-//! is SIGKILLed and restarted every few seconds; every request must end in a verified signature
+//! `sigil bench --chaos`: signing under failure. Requests run at `--concurrency` while one
+//! signer is SIGKILLed and restarted every few seconds; every request must end in a verified signature
 //! or a clear error with a stable code. A transport failure counts as lost, a signature that
 //! does not verify as invalid; both must stay 0. Each request goes to a current relayer, since
 //! accusations of the killed signer may rotate it out and a relayer in.
@@ -44,8 +44,8 @@ pub struct ChaosRun {
     pub invalid: usize,
     /// SIGKILLs of signers during the run.
     pub kills: usize,
-    /// The signers killed, by name, in order of their first kill.
-    pub victims: Vec<String>,
+    /// The signer killed, by name.
+    pub victim: String,
     /// Offence records the ledger gained during the run.
     pub offences: usize,
     /// Of those, proven ones (evidence the ledger checked).
@@ -77,20 +77,15 @@ pub async fn run(
     let done = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let sender = tokio::spawn(send_all(workload, requests, concurrency, done.clone()));
-    let (mut kills, mut victims) = (0, Vec::<String>::new());
+    let victim = victim(devnet).await?;
+    let mut kills = 0;
     while !done.load(Ordering::SeqCst) {
         tokio::time::sleep(kill_every).await;
         if done.load(Ordering::SeqCst) {
             break;
         }
-        let Some(victim) = victim(devnet).await? else {
-            continue;
-        };
         devnet.kill(&victim).await?;
         kills += 1;
-        if !victims.contains(&victim) {
-            victims.push(victim.clone());
-        }
         tokio::time::sleep(DOWN_FOR).await;
         devnet.restart(&victim).await?;
     }
@@ -101,22 +96,26 @@ pub async fn run(
         endings,
         concurrency,
         kills,
-        victims,
+        victim,
         new.len(),
         new.iter().filter(|o| o.proven).count(),
         started.elapsed(),
     ))
 }
 
-/// A signer to kill: the first current signer, by name (relayers are never signers).
-async fn victim(devnet: &Devnet) -> anyhow::Result<Option<String>> {
+/// The signer to kill all run long: the first signer by name. The network may rotate it out
+/// for being unresponsive; it is killed all the same, as a validator then.
+async fn victim(devnet: &Devnet) -> anyhow::Result<String> {
     let signers = devnet.signers().await?;
     let mut names: Vec<String> = signers
         .iter()
         .filter_map(|s| devnet.name_of(s).map(str::to_owned))
         .collect();
     names.sort();
-    Ok(names.into_iter().next())
+    names
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the devnet has no signers to kill"))
 }
 
 /// Sends every request, `concurrency` at a time, then raises `done`.
@@ -178,7 +177,7 @@ fn tally(
     endings: Vec<Ending>,
     concurrency: usize,
     kills: usize,
-    victims: Vec<String>,
+    victim: String,
     offences: usize,
     proven_offences: usize,
     elapsed: Duration,
@@ -209,7 +208,7 @@ fn tally(
         lost,
         invalid,
         kills,
-        victims,
+        victim,
         offences,
         proven_offences,
         seconds: round(elapsed.as_secs_f64()),

@@ -579,7 +579,7 @@ fn chaos_lines(r: &Report, out: &mut String) {
         c.concurrency,
         c.seconds,
         c.kills,
-        c.victims.join(", ")
+        c.victim
     );
     let errors: Vec<String> = c.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
     line!(
