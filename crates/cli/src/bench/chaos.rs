@@ -15,6 +15,7 @@ use sigil::devnet::Devnet;
 use sigil::progress::Step;
 use sigil_client::rpc::LedgerApiClient as _;
 use sigil_client::{ClientError, NodeClient, verify_response};
+use sigil_primitives::AccountId;
 
 use super::load::{Latency, Workload, round};
 
@@ -76,8 +77,17 @@ pub async fn run(
     let offences_before = devnet.client().rpc().offences().await?.len();
     let done = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let sender = tokio::spawn(send_all(workload, requests, concurrency, done.clone()));
     let victim = victim(devnet).await?;
+    let spared = devnet
+        .node(&victim)
+        .map(|n| n.account)
+        .ok_or_else(|| anyhow::anyhow!("no validator called {victim}"))?;
+    let sender = tokio::spawn(send_all(
+        workload,
+        (requests, concurrency),
+        spared,
+        done.clone(),
+    ));
     let mut kills = 0;
     while !done.load(Ordering::SeqCst) {
         tokio::time::sleep(kill_every).await;
@@ -121,8 +131,8 @@ async fn victim(devnet: &Devnet) -> anyhow::Result<String> {
 /// Sends every request, `concurrency` at a time, then raises `done`.
 async fn send_all(
     workload: Arc<Workload>,
-    requests: usize,
-    concurrency: usize,
+    (requests, concurrency): (usize, usize),
+    victim: AccountId,
     done: Arc<AtomicBool>,
 ) -> Vec<Ending> {
     let mut step = Step::start(format!(
@@ -131,7 +141,7 @@ async fn send_all(
     let mut outcomes = futures::stream::iter(0..requests)
         .map(|i| {
             let workload = workload.clone();
-            async move { one(&workload, i % concurrency).await }
+            async move { one(&workload, i % concurrency, &victim).await }
         })
         .buffer_unordered(concurrency);
     let mut endings = Vec::with_capacity(requests);
@@ -144,14 +154,15 @@ async fn send_all(
     endings
 }
 
-/// One request with worker `worker`'s key, through a validator that is a relayer now: a
-/// reshare during the run may make the first relayer a signer.
-async fn one(workload: &Workload, worker: usize) -> Ending {
+/// One request with worker `worker`'s key, through a validator that is a relayer now and is
+/// not the one being killed: a reshare during the run may make the first relayer a signer, or
+/// the killed signer a relayer, and a client goes to a relayer that answers.
+async fn one(workload: &Workload, worker: usize, victim: &AccountId) -> Ending {
     let Ok(Some(relayer)) = workload
         .ledger
         .relayers()
         .await
-        .map(|r| r.into_iter().next())
+        .map(|r| r.into_iter().find(|v| v.account != *victim))
     else {
         return Ending::Lost;
     };
