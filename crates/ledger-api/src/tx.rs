@@ -132,3 +132,177 @@ pub fn verify_ticket(chain_id: &str, ticket: &SessionTicket) -> bool {
     )
     .is_ok()
 }
+
+/// docs/PROTOCOL.md §4.4 against the code: its worked example's bytes, and its table of calls.
+#[cfg(test)]
+mod protocol_doc {
+    use sigil_crypto::NodeSeed;
+    use sigil_primitives::{
+        Endpoint, ProgramId, ProgramInstance, ProgramList, SessionId, VerifyingKey, X25519PublicKey,
+    };
+
+    use super::*;
+    use crate::types::{FaultKind, Parameters};
+
+    const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
+
+    #[test]
+    fn the_transfer_example_encodes_as_written() {
+        let sender = NodeSeed::dev("alice").account_keypair();
+        let to = NodeSeed::dev("bob").account_keypair().account_id();
+        let call = Call::Transfer { to, amount: 5000 };
+        let stx = sign(&sender, "sigil-dev", 3, call);
+        let mut expected = vec![0x20];
+        expected.extend_from_slice(sender.account_id().as_bytes());
+        expected.extend_from_slice(&[0x03, 0x00, 0x20]);
+        expected.extend_from_slice(to.as_bytes());
+        expected.extend_from_slice(&[0x88, 0x27]);
+        assert_eq!(encode(&stx.tx), expected);
+        expected.push(0x40);
+        expected.extend_from_slice(&stx.signature.to_bytes());
+        assert_eq!(encode(&stx), expected);
+        assert!(DOC.contains("0x20 ‖ to(32) ‖ 0x88 0x27 (5000 as a varint)"));
+    }
+
+    /// One call of every kind; the match makes a new kind fail to compile until it is here.
+    fn samples() -> Vec<Call> {
+        let account = NodeSeed::dev("alice").account_keypair().account_id();
+        let key: VerifyingKey =
+            "0x0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+                .parse()
+                .expect("the secp256k1 generator");
+        let program = ProgramId::from_bytes([1; 32]).expect("id");
+        let programs = ProgramList::new(vec![ProgramInstance {
+            program,
+            config: vec![],
+        }])
+        .expect("list");
+        let x25519 = X25519PublicKey::from_bytes([2; 32]).expect("x25519");
+        let endpoint = Endpoint::new("127.0.0.1:3001").expect("endpoint");
+        let ticket = sign_ticket(
+            &NodeSeed::dev("eve").account_keypair(),
+            "sigil-dev",
+            SessionId::new([3; 32]),
+            sigil_primitives::BlockNumber(1),
+            0,
+            vec![account],
+        );
+        vec![
+            Call::Transfer {
+                to: account,
+                amount: 1,
+            },
+            Call::Validate {
+                x25519,
+                endpoint: endpoint.clone(),
+                stake: 1,
+            },
+            Call::ChangeEndpoint { endpoint },
+            Call::ChangeKeys { x25519 },
+            Call::Leave,
+            Call::JumpStart,
+            Call::ConfirmJumpStart { verifying_key: key },
+            Call::StoreProgram {
+                bytecode: vec![],
+                config_schema: vec![],
+                aux_schema: vec![],
+                oracle_keys: vec![],
+                version: 1,
+            },
+            Call::RemoveProgram { program },
+            Call::Register {
+                programs: programs.clone(),
+                public: false,
+            },
+            Call::ChangePrograms {
+                verifying_key: key,
+                programs,
+            },
+            Call::ChangeOwner {
+                verifying_key: key,
+                new_owner: account,
+            },
+            Call::ReportOffence {
+                ticket,
+                offender: account,
+                kind: FaultKind::Unresponsive,
+                evidence: vec![],
+            },
+            Call::ConfirmReshare { verifying_key: key },
+            Call::SetParameters {
+                parameters: Parameters::default(),
+            },
+            Call::Authorise {
+                verifying_key: key,
+                account,
+            },
+            Call::Deauthorise {
+                verifying_key: key,
+                account,
+            },
+            Call::SetPublic {
+                verifying_key: key,
+                public: true,
+            },
+            Call::Unregister { verifying_key: key },
+        ]
+    }
+
+    /// The position of a call's kind in [`samples`], kept in step by the compiler.
+    fn kind(call: &Call) -> usize {
+        match call {
+            Call::Transfer { .. } => 0,
+            Call::Validate { .. } => 1,
+            Call::ChangeEndpoint { .. } => 2,
+            Call::ChangeKeys { .. } => 3,
+            Call::Leave => 4,
+            Call::JumpStart => 5,
+            Call::ConfirmJumpStart { .. } => 6,
+            Call::StoreProgram { .. } => 7,
+            Call::RemoveProgram { .. } => 8,
+            Call::Register { .. } => 9,
+            Call::ChangePrograms { .. } => 10,
+            Call::ChangeOwner { .. } => 11,
+            Call::ReportOffence { .. } => 12,
+            Call::ConfirmReshare { .. } => 13,
+            Call::SetParameters { .. } => 14,
+            Call::Authorise { .. } => 15,
+            Call::Deauthorise { .. } => 16,
+            Call::SetPublic { .. } => 17,
+            Call::Unregister { .. } => 18,
+        }
+    }
+
+    #[test]
+    fn the_call_table_gives_each_calls_index_and_name() {
+        let section = DOC
+            .split("**Calls** (variant index, JSON name, fields):")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").nth(1))
+            .expect("the call table of §4.4");
+        let rows: Vec<(u8, String)> = section
+            .lines()
+            .skip(2)
+            .map(|row| {
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                (
+                    cells[1].parse().expect("an index"),
+                    cells[2].trim_matches('`').to_owned(),
+                )
+            })
+            .collect();
+        let samples = samples();
+        assert_eq!(rows.len(), samples.len(), "one row per call");
+        for (i, call) in samples.iter().enumerate() {
+            assert_eq!(kind(call), i);
+            let index = encode(call)[0];
+            let json = serde_json::to_value(call).expect("json");
+            let name = match &json {
+                serde_json::Value::String(name) => name.clone(),
+                serde_json::Value::Object(map) => map.keys().next().expect("a key").clone(),
+                other => panic!("unexpected JSON {other}"),
+            };
+            assert_eq!(rows[i], (index, name), "row {i}");
+        }
+    }
+}
