@@ -95,6 +95,16 @@ async fn edges(to: SocketAddr) {
     assert!(body.contains("unsupported_media_type"), "{body}");
     let (status, body) = raw(
         to,
+        "GET /v1/relay HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 405, "{body}");
+    assert!(
+        body.contains("\"method_not_allowed\""),
+        "a JSON error: {body}"
+    );
+    let (status, body) = raw(
+        to,
         "POST /v1/relay HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
          Content-Length: 10000000000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
     )

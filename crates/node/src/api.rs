@@ -47,6 +47,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> axum::Router {
     let router = router.route("/v1/admin/fault", post(set_fault));
     router
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(check_body))
         .layer(middleware::from_fn(observe))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -296,6 +297,13 @@ async fn metrics_text(State(inner): AppState) -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("this route does not answer {method}"),
+    )
 }
 
 /// `POST /v1/admin/fault` (fault-injection builds only): `{"fault": "silent"}` and the like, or

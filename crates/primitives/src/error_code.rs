@@ -131,6 +131,8 @@ error_codes! {
     NotAWebsocket = "not_a_websocket", 400;
     /// No such route.
     NotFound = "not_found", 404;
+    /// The route exists, but not for this HTTP method.
+    MethodNotAllowed = "method_not_allowed", 405;
     /// The body is not the JSON expected.
     BadJson = "bad_json", 400;
     /// Fault-injection builds: the fault named is not one.
@@ -217,6 +219,7 @@ impl ErrorCode {
             | Self::BadRequestId
             | Self::NotAWebsocket
             | Self::NotFound
+            | Self::MethodNotAllowed
             | Self::BadJson
             | Self::BadFault => false,
         }
