@@ -142,7 +142,9 @@ mod protocol_doc {
     };
 
     use super::*;
-    use crate::types::{FaultKind, Parameters};
+    use crate::types::{
+        Event, FaultKind, OffenceRecord, Parameters, ValidatorRecord, ValidatorStatus,
+    };
 
     const DOC: &str = include_str!("../../../docs/PROTOCOL.md");
 
@@ -273,14 +275,14 @@ mod protocol_doc {
         }
     }
 
-    #[test]
-    fn the_call_table_gives_each_calls_index_and_name() {
+    /// The rows `| index | `name` | … |` of the §4.4 table after `heading`.
+    fn table(heading: &str) -> Vec<(u8, String)> {
         let section = DOC
-            .split("**Calls** (variant index, JSON name, fields):")
+            .split(heading)
             .nth(1)
             .and_then(|rest| rest.split("\n\n").nth(1))
-            .expect("the call table of §4.4");
-        let rows: Vec<(u8, String)> = section
+            .unwrap_or_else(|| panic!("the table after {heading}"));
+        section
             .lines()
             .skip(2)
             .map(|row| {
@@ -290,19 +292,169 @@ mod protocol_doc {
                     cells[2].trim_matches('`').to_owned(),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    /// A value's postcard variant index and JSON name.
+    fn index_and_name<T: serde::Serialize>(value: &T) -> (u8, String) {
+        let name = match serde_json::to_value(value).expect("json") {
+            serde_json::Value::String(name) => name,
+            serde_json::Value::Object(map) => map.keys().next().expect("a key").clone(),
+            other => panic!("unexpected JSON {other}"),
+        };
+        (encode(value)[0], name)
+    }
+
+    #[test]
+    fn the_call_table_gives_each_calls_index_and_name() {
+        let rows = table("**Calls** (variant index, JSON name, fields):");
         let samples = samples();
         assert_eq!(rows.len(), samples.len(), "one row per call");
         for (i, call) in samples.iter().enumerate() {
             assert_eq!(kind(call), i);
-            let index = encode(call)[0];
-            let json = serde_json::to_value(call).expect("json");
-            let name = match &json {
-                serde_json::Value::String(name) => name.clone(),
-                serde_json::Value::Object(map) => map.keys().next().expect("a key").clone(),
-                other => panic!("unexpected JSON {other}"),
-            };
-            assert_eq!(rows[i], (index, name), "row {i}");
+            assert_eq!(rows[i], index_and_name(call), "row {i}");
+        }
+    }
+
+    #[test]
+    fn the_event_table_gives_each_events_index_and_name() {
+        let rows = table(
+            "**Events** (variant index, JSON name, fields), in a block's `events` in the order their\ntransactions applied:",
+        );
+        let events = event_samples();
+        assert_eq!(rows.len(), events.len(), "one row per event");
+        for (i, event) in events.iter().enumerate() {
+            assert_eq!(event_kind(event), i);
+            assert_eq!(rows[i], index_and_name(event), "row {i}");
+        }
+    }
+
+    /// One event of every kind, in variant order.
+    fn event_samples() -> Vec<Event> {
+        let account = NodeSeed::dev("alice").account_keypair().account_id();
+        let key: VerifyingKey =
+            "0x0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+                .parse()
+                .expect("the secp256k1 generator");
+        let program = ProgramId::from_bytes([1; 32]).expect("id");
+        let block = sigil_primitives::BlockNumber(1);
+        let info = ValidatorRecord {
+            account,
+            x25519: X25519PublicKey::from_bytes([2; 32]).expect("x25519"),
+            endpoint: Endpoint::new("127.0.0.1:3001").expect("endpoint"),
+            stake: 1,
+            status: ValidatorStatus::Active,
+            joined: block,
+        };
+        let offence = OffenceRecord {
+            session: SessionId::new([3; 32]),
+            reporters: vec![account],
+            offender: account,
+            kind: FaultKind::Unresponsive,
+            proven: false,
+            committee_size: 2,
+            evidence_hash: vec![],
+            reported: block,
+            recorded: Some(block),
+            slashed: 0,
+        };
+        vec![
+            Event::Transferred {
+                from: account,
+                to: account,
+                amount: 1,
+            },
+            Event::ValidatorJoined { info: info.clone() },
+            Event::ValidatorChanged { info },
+            Event::ValidatorLeft { account },
+            Event::JumpStartStarted {
+                signers: vec![account],
+                threshold: 2,
+            },
+            Event::JumpStartConfirmed { signer: account },
+            Event::JumpStartDone { network_key: key },
+            Event::ProgramStored {
+                program,
+                deployer: account,
+            },
+            Event::ProgramRemoved { program },
+            Event::Registered {
+                owner: account,
+                verifying_key: key,
+                derivation_path: sigil_primitives::DerivationPath::new(vec![1]).expect("path"),
+            },
+            Event::ProgramsChanged { verifying_key: key },
+            Event::OwnerChanged {
+                verifying_key: key,
+                new_owner: account,
+            },
+            Event::OffenceReportReceived {
+                reporter: account,
+                offender: account,
+                kind: FaultKind::Unresponsive,
+            },
+            Event::OffenceReported { offence },
+            Event::Slashed {
+                account,
+                amount: 1,
+                stake: 1,
+            },
+            Event::ReshareStarted {
+                new_signers: vec![account],
+                new_threshold: 2,
+            },
+            Event::ReshareConfirmed { signer: account },
+            Event::SignerSetChanged {
+                signers: vec![account],
+                threshold: 2,
+            },
+            Event::ParametersChanged {
+                parameters: Parameters::default(),
+            },
+            Event::AccessChanged {
+                verifying_key: key,
+                public: true,
+                authorised: vec![],
+            },
+            Event::Unregistered {
+                verifying_key: key,
+                owner: account,
+                refund: 1,
+            },
+            Event::CallFailed {
+                sender: account,
+                nonce: 0,
+                code: "not_found".into(),
+                message: "not found".into(),
+            },
+        ]
+    }
+
+    /// The position of an event's kind in [`event_samples`], kept in step by the compiler.
+    fn event_kind(event: &Event) -> usize {
+        match event {
+            Event::Transferred { .. } => 0,
+            Event::ValidatorJoined { .. } => 1,
+            Event::ValidatorChanged { .. } => 2,
+            Event::ValidatorLeft { .. } => 3,
+            Event::JumpStartStarted { .. } => 4,
+            Event::JumpStartConfirmed { .. } => 5,
+            Event::JumpStartDone { .. } => 6,
+            Event::ProgramStored { .. } => 7,
+            Event::ProgramRemoved { .. } => 8,
+            Event::Registered { .. } => 9,
+            Event::ProgramsChanged { .. } => 10,
+            Event::OwnerChanged { .. } => 11,
+            Event::OffenceReportReceived { .. } => 12,
+            Event::OffenceReported { .. } => 13,
+            Event::Slashed { .. } => 14,
+            Event::ReshareStarted { .. } => 15,
+            Event::ReshareConfirmed { .. } => 16,
+            Event::SignerSetChanged { .. } => 17,
+            Event::ParametersChanged { .. } => 18,
+            Event::AccessChanged { .. } => 19,
+            Event::Unregistered { .. } => 20,
+            Event::CallFailed { .. } => 21,
         }
     }
 }
