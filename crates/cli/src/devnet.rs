@@ -384,25 +384,7 @@ impl Devnet {
         // Nodes read the ledger on a listener of their own, which clients cannot fill.
         let validator_addr = format!("127.0.0.1:{}", free_ports(1)?[0]);
         let validator_url = format!("ws://{validator_addr}");
-        let mut ledger = Process {
-            label: "the ledger".into(),
-            args: vec![
-                "ledger".into(),
-                "--dev".into(),
-                "--data-dir".into(),
-                config.dir.join("ledger").into(),
-                "--rpc".into(),
-                ledger_addr.clone().into(),
-                "--validator-rpc".into(),
-                validator_addr.into(),
-                "--block-time".into(),
-                humantime::format_duration(config.block_time)
-                    .to_string()
-                    .into(),
-            ],
-            log: config.dir.join("ledger.log"),
-            child: None,
-        };
+        let mut ledger = ledger_process(&config, &ledger_addr, &validator_addr);
         let step = Step::start(format!("starting the ledger on {ledger_addr}"));
         ledger.spawn(&config.binary)?;
         let deadline = Instant::now() + START_TIMEOUT;
@@ -839,6 +821,29 @@ async fn wait_healthy(http: &reqwest::Client, node: &mut NodeHandle) -> anyhow::
             );
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The `sigil ledger --dev` of a devnet: public RPC on `rpc`, nodes' RPC on `validator_rpc`.
+fn ledger_process(config: &DevnetConfig, rpc: &str, validator_rpc: &str) -> Process {
+    Process {
+        label: "the ledger".into(),
+        args: vec![
+            "ledger".into(),
+            "--dev".into(),
+            "--data-dir".into(),
+            config.dir.join("ledger").into(),
+            "--rpc".into(),
+            rpc.into(),
+            "--validator-rpc".into(),
+            validator_rpc.into(),
+            "--block-time".into(),
+            humantime::format_duration(config.block_time)
+                .to_string()
+                .into(),
+        ],
+        log: config.dir.join("ledger.log"),
+        child: None,
     }
 }
 

@@ -576,6 +576,36 @@ fn prometheus_metrics_are_served() {
     assert!(text.contains("ledger_head_height"), "{text}");
 }
 
+/// Asserts that the listener closed `stream` without a word (within 5 s).
+fn assert_closed(stream: &mut TcpStream, what: &str) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let read = stream.read(&mut [0u8; 1]);
+    let closed = match &read {
+        Ok(0) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        Ok(_) => false,
+    };
+    assert!(closed, "{what}: {read:?}");
+}
+
+/// Asserts that the RPC at `addr` answers `ledger_head` over HTTP.
+async fn assert_serves(addr: SocketAddr) {
+    let head = tokio::task::spawn_blocking(move || {
+        raw_post(
+            addr,
+            r#"{"jsonrpc":"2.0","id":1,"method":"ledger_head","params":[]}"#,
+        )
+    })
+    .await
+    .expect("joined");
+    assert!(head["result"]["height"].is_u64(), "{head}");
+}
+
 /// A TCP connection to `to` from the loopback address `ip`.
 async fn connect_from(ip: [u8; 4], to: SocketAddr) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
@@ -600,30 +630,10 @@ async fn the_rpc_caps_connections_per_address_and_batches() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut over = connect_from([127, 0, 0, 2], ledger.addr).await;
-    over.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let mut byte = [0u8; 1];
-    let read = over.read(&mut byte);
-    let closed = match &read {
-        Ok(0) => true,
-        Err(e) => !matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
-        Ok(_) => false,
-    };
-    assert!(closed, "the connection over the share is closed: {read:?}");
+    assert_closed(&mut over, "the connection over the share is closed");
     // Another address is still served.
     let addr = ledger.addr;
-    let head = tokio::task::spawn_blocking(move || {
-        raw_post(
-            addr,
-            r#"{"jsonrpc":"2.0","id":1,"method":"ledger_head","params":[]}"#,
-        )
-    })
-    .await
-    .expect("joined");
-    assert!(head["result"]["height"].is_u64(), "{head}");
+    assert_serves(addr).await;
     drop(held);
     // A batch over the limit is one error.
     let call = r#"{"jsonrpc":"2.0","id":1,"method":"ledger_chainId","params":[]}"#;
@@ -922,26 +932,8 @@ async fn the_validators_listener_serves_when_the_public_one_is_full() {
     assert_eq!(held.len(), defaults.max_connections);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut over = connect_from([127, 0, 0, 10], ledger.addr).await;
-    over.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let read = over.read(&mut [0u8; 1]);
-    assert!(
-        matches!(&read, Ok(0))
-            || read
-                .as_ref()
-                .is_err_and(|e| e.kind() != std::io::ErrorKind::WouldBlock
-                    && e.kind() != std::io::ErrorKind::TimedOut),
-        "the public listener is full: {read:?}"
-    );
-    let head = tokio::task::spawn_blocking(move || {
-        raw_post(
-            validators,
-            r#"{"jsonrpc":"2.0","id":1,"method":"ledger_head","params":[]}"#,
-        )
-    })
-    .await
-    .expect("joined");
-    assert!(head["result"]["height"].is_u64(), "{head}");
+    assert_closed(&mut over, "the public listener is full");
+    assert_serves(validators).await;
     let client = LedgerClient::connect(&format!("ws://{validators}"))
         .await
         .expect("a node connects while the public listener is full");

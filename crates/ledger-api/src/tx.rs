@@ -166,14 +166,18 @@ mod protocol_doc {
         assert!(DOC.contains("0x20 ‖ to(32) ‖ 0x88 0x27 (5000 as a varint)"));
     }
 
+    /// An account, a verifying key (the secp256k1 generator) and a program id for samples.
+    fn sample_ids() -> (AccountId, VerifyingKey, ProgramId) {
+        let account = NodeSeed::dev("alice").account_keypair().account_id();
+        let key = "0x0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+            .parse()
+            .expect("the secp256k1 generator");
+        (account, key, ProgramId::from_bytes([1; 32]).expect("id"))
+    }
+
     /// One call of every kind; the match makes a new kind fail to compile until it is here.
     fn samples() -> Vec<Call> {
-        let account = NodeSeed::dev("alice").account_keypair().account_id();
-        let key: VerifyingKey =
-            "0x0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
-                .parse()
-                .expect("the secp256k1 generator");
-        let program = ProgramId::from_bytes([1; 32]).expect("id");
+        let (account, key, program) = sample_ids();
         let programs = ProgramList::new(vec![ProgramInstance {
             program,
             config: vec![],
@@ -329,14 +333,8 @@ mod protocol_doc {
         }
     }
 
-    /// One event of every kind, in variant order.
-    fn event_samples() -> Vec<Event> {
-        let account = NodeSeed::dev("alice").account_keypair().account_id();
-        let key: VerifyingKey =
-            "0x0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
-                .parse()
-                .expect("the secp256k1 generator");
-        let program = ProgramId::from_bytes([1; 32]).expect("id");
+    /// A validator record and an offence record of `account`, for event samples.
+    fn sample_records(account: AccountId) -> (ValidatorRecord, OffenceRecord) {
         let block = sigil_primitives::BlockNumber(1);
         let info = ValidatorRecord {
             account,
@@ -358,6 +356,13 @@ mod protocol_doc {
             recorded: Some(block),
             slashed: 0,
         };
+        (info, offence)
+    }
+
+    /// One event of every kind, in variant order.
+    fn event_samples() -> Vec<Event> {
+        let (account, key, program) = sample_ids();
+        let (info, offence) = sample_records(account);
         vec![
             Event::Transferred {
                 from: account,

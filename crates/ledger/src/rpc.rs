@@ -309,28 +309,17 @@ impl RpcImpl {
     /// chain's lock (block execution then finds it checked): a program that does not check is
     /// refused before it reaches the pool, and readers never wait on a compiler.
     async fn check_program(&self, tx: &SignedTransaction) -> RpcResult<()> {
-        let Call::StoreProgram {
-            bytecode,
-            config_schema,
-            aux_schema,
-            oracle_keys,
-            version,
-        } = &tx.tx.call
-        else {
+        let Some(contents) = crate::programs::stored_contents(&tx.tx.call) else {
             return Ok(());
         };
         // The checks `store_program` makes before compiling, so nothing oversized is compiled.
-        let contents = sigil_crypto::ProgramContents {
-            bytecode,
-            config_schema,
-            aux_schema,
-            oracle_keys,
-            version: *version,
-        };
         let max = self.read_max_program_size();
         crate::programs::check_contents(&contents, max)
             .map_err(|e| rejected(&TxError::Invalid(e), None))?;
-        let (check, bytecode) = (self.ledger.program_check.clone(), bytecode.clone());
+        let (check, bytecode) = (
+            self.ledger.program_check.clone(),
+            contents.bytecode.to_vec(),
+        );
         let checked = tokio::task::spawn_blocking(move || check(&bytecode))
             .await
             .map_err(|e| err(CODE_STORAGE, format!("program check failed: {e}"), None))?;

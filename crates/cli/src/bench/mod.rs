@@ -249,28 +249,7 @@ async fn bench_devnet(
     let dkg = devnet.jump_start().await?;
     let ledger = devnet.client();
     let relayer = first_relayer(ledger).await?;
-    let set = ledger.rpc().signer_set().await?;
-    let mut report = Report::new(args, &relayer, devnet.nodes().len(), &set, false).await?;
-    report.setup = Setup {
-        devnet_seconds: Some(round(devnet_seconds.as_secs_f64())),
-        dkg_seconds: args
-            .devnet
-            .dev_key_shares
-            .is_none()
-            .then(|| round(dkg.as_secs_f64())),
-        reshare_seconds: None,
-        reshare: None,
-    };
-    report.topology.relayer_name = devnet.name_of(&relayer.account).map(str::to_owned);
-    report.topology.signer_names = set
-        .signers
-        .iter()
-        .map(|a| {
-            devnet
-                .name_of(a)
-                .map_or_else(|| a.to_string(), str::to_owned)
-        })
-        .collect();
+    let mut report = devnet_report(args, devnet, &relayer, dkg, devnet_seconds).await?;
 
     let mut figures = Figures::default();
     let (keys, (first_key, programs, path)) =
@@ -356,6 +335,39 @@ async fn bench_devnet(
     });
     report.figures = figures;
     Ok((report, input))
+}
+
+/// The report of a devnet run before any figure: topology with names, set-up times.
+async fn devnet_report(
+    args: &BenchArgs,
+    devnet: &Devnet,
+    relayer: &ValidatorRecord,
+    dkg: Duration,
+    devnet_seconds: Duration,
+) -> anyhow::Result<Report> {
+    let set = devnet.client().rpc().signer_set().await?;
+    let mut report = Report::new(args, relayer, devnet.nodes().len(), &set, false).await?;
+    report.setup = Setup {
+        devnet_seconds: Some(round(devnet_seconds.as_secs_f64())),
+        dkg_seconds: args
+            .devnet
+            .dev_key_shares
+            .is_none()
+            .then(|| round(dkg.as_secs_f64())),
+        reshare_seconds: None,
+        reshare: None,
+    };
+    report.topology.relayer_name = devnet.name_of(&relayer.account).map(str::to_owned);
+    report.topology.signer_names = set
+        .signers
+        .iter()
+        .map(|a| {
+            devnet
+                .name_of(a)
+                .map_or_else(|| a.to_string(), str::to_owned)
+        })
+        .collect();
+    Ok(report)
 }
 
 /// The first relayer the ledger lists.
