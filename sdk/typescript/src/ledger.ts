@@ -11,6 +11,7 @@ import {
   type Address,
   type Hex as ViemHex,
   type TransactionSerializableEIP1559,
+  type TransactionSerializedEIP1559,
   numberToHex,
   serializeTransaction,
 } from "viem";
@@ -117,7 +118,7 @@ export interface PreparedRequest {
 /** A signed EIP-1559 transaction. */
 export interface SignedEthTransaction {
   /** The raw signed transaction (EIP-2718), ready for `eth_sendRawTransaction`. */
-  raw: ViemHex;
+  raw: TransactionSerializedEIP1559;
   /** Its transaction hash. */
   hash: ViemHex;
   /** The sender: the key's Ethereum address. */
@@ -520,7 +521,11 @@ export class LedgerClient {
     const unsigned = { ...transaction, type: "eip1559" as const };
     const payload = serializeTransaction(unsigned);
     const signature = await this.sign(account, verifyingKey, toBytes(payload), { ...options, hashing: "keccak256" });
-    const raw = serializeTransaction(unsigned, { r: signature.r, s: signature.s, yParity: signature.yParity });
+    const raw = serializeTransaction(unsigned, {
+      r: signature.r,
+      s: signature.s,
+      yParity: signature.yParity,
+    }) as TransactionSerializedEIP1559;
     return {
       raw,
       hash: toHex(keccak_256(toBytes(raw))) as ViemHex,

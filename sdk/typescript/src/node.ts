@@ -110,6 +110,11 @@ export class NodeClient {
     return this.request("POST", path, body, contentType);
   }
 
+  /** GETs any route (for tests and tools). */
+  async get(path: string): Promise<unknown> {
+    return this.request("GET", path);
+  }
+
   /** `GET /v1/signature/{id}`: a kept result, unverified. */
   async signatureStatus(requestId: Uint8Array | string): Promise<SignatureStatus> {
     const id = typeof requestId === "string" ? requestId : toHex(requestId);
