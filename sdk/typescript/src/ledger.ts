@@ -417,11 +417,11 @@ export class LedgerClient {
   async prepareSign(
     account: Account,
     verifyingKey: BytesLike,
-    message: BytesLike | string,
-    options: SignOptions & { messageIsText?: boolean } = {},
+    message: Uint8Array,
+    options: SignOptions = {},
   ): Promise<PreparedRequest> {
     const vk = toHex(toBytes(verifyingKey, 33, "verifying key"));
-    const bytes = typeof message === "string" && options.messageIsText ? utf8(message) : toBytes(message);
+    const bytes = message;
     const hashing = options.hashing ?? "keccak256";
     const [{ node, record }, head, set] = await Promise.all([
       this.pickRelayer(options.relayer),
