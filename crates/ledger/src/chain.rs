@@ -48,6 +48,21 @@ pub enum ChainError {
         /// The format found (1: written before formats were recorded).
         found: u32,
     },
+    /// Consensus finalized a block whose proposer, and the replicas that voted for it, had
+    /// another state at `height` than this replica: this replica stops rather than serve it.
+    #[error(
+        "this replica's state diverged from the network's at block {height}: ours is {ours}, \
+         the network's {network}; stop it, and restore its data directory from a backup or \
+         start it from a new one so that it syncs again"
+    )]
+    Diverged {
+        /// The height of the checkpoint.
+        height: u64,
+        /// This replica's state digest there (hex).
+        ours: String,
+        /// The finalized block's (hex).
+        network: String,
+    },
     /// An imported block does not replay to the same result.
     #[error("invalid block {height}: {reason}")]
     InvalidBlock {
@@ -305,6 +320,14 @@ impl Chain {
         decode(bytes.value())
             .map(Some)
             .map_err(|e| ChainError::Corrupted(format!("block {height}: {e}")))
+    }
+
+    /// A stored block's header.
+    pub fn header(&self, height: u64) -> Result<Option<BlockHeader>, ChainError> {
+        if height == self.head.height.0 {
+            return Ok(Some(self.head.clone()));
+        }
+        Ok(self.block(height)?.map(|b| b.header))
     }
 
     /// A stored program with its contents, read from storage.

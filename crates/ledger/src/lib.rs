@@ -4,6 +4,7 @@
 pub mod chain;
 pub mod node;
 pub mod producer;
+pub mod replica;
 pub mod rpc;
 pub mod state;
 mod vet;

@@ -10,13 +10,19 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::chain::{Chain, ChainError, Proposal, TxOutcome};
 use crate::state::TxError;
-use crate::types::{BlockHeader, Event, SignedTransaction};
+use crate::types::{Block, BlockHeader, Event, SignedTransaction};
 
 /// Where the next batch of transactions comes from. The solo producer is one implementation; a
 /// replicated ledger plugs in a BFT engine's ordered output as another.
 pub trait BlockSource: Send + 'static {
-    /// Waits for the next proposal to execute; `None` stops the ledger.
-    fn next_proposal(&mut self) -> impl std::future::Future<Output = Option<Proposal>> + Send;
+    /// Waits for the next proposal to execute; `Ok(None)` stops the ledger, an error stops it
+    /// with that error (a replica that finds its state diverged, say).
+    fn next_proposal(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Option<Proposal>, ChainError>> + Send;
+
+    /// Told once the last proposal is executed and stored, with the block it made.
+    fn executed(&mut self, _block: &Block) {}
 }
 
 /// Most transactions one block takes.
@@ -48,6 +54,8 @@ pub enum SubmitError {
 
 #[derive(Default)]
 struct PoolInner {
+    /// Where admitted transactions go to reach the other replicas, if any.
+    gossip: Option<tokio::sync::mpsc::UnboundedSender<SignedTransaction>>,
     /// Pending transactions with their hashes, in arrival order.
     queue: Vec<([u8; 32], SignedTransaction)>,
     /// Transactions taken into the block being executed: still counted for their senders'
@@ -129,10 +137,62 @@ impl Mempool {
         chain.state().nonce(account) + pending
     }
 
-    /// Forgets the transactions of the block just stored; call it before the chain's write
-    /// lock is released, so that readers never count them twice.
-    pub fn settle(&self) {
-        self.lock().executing.clear();
+    /// Forgets the transactions of the block just stored (`executed`: the hashes of every
+    /// transaction it was proposed with, included or not) and any that the chain's nonces
+    /// have made stale; call it before the chain's write lock is released, so that readers
+    /// never count them twice.
+    pub fn settle(&self, chain: &Chain, executed: &[[u8; 32]]) {
+        let mut pool = self.lock();
+        pool.executing.clear();
+        if pool.queue.is_empty() {
+            return;
+        }
+        let executed: std::collections::HashSet<&[u8; 32]> = executed.iter().collect();
+        let state = chain.state();
+        pool.queue.retain(|(hash, stx)| {
+            !executed.contains(hash) && stx.tx.nonce >= state.nonce(&stx.tx.sender)
+        });
+    }
+
+    /// Sends every transaction this pool admits from now on (not those it takes from
+    /// `admit_gossiped`) to `gossip`, for the other replicas.
+    pub fn set_gossip(&self, gossip: tokio::sync::mpsc::UnboundedSender<SignedTransaction>) {
+        self.lock().gossip = Some(gossip);
+    }
+
+    /// Admits a transaction another replica gossiped, with the checks of
+    /// [`Mempool::submit`]; nobody waits for it here, and it is not gossiped again.
+    pub fn admit_gossiped(&self, chain: &Chain, stx: SignedTransaction) -> Result<(), SubmitError> {
+        if !crate::tx::verify(chain.chain_id(), &stx) {
+            return Err(TxError::BadSignature.into());
+        }
+        let hash = crate::tx::hash(&stx);
+        let mut pool = self.lock();
+        pool.admits(chain, &stx, &hash)?;
+        pool.queue.push((hash, stx));
+        Ok(())
+    }
+
+    /// Transactions in arrival order, leaving them in the pool, up to `max` of them and
+    /// `max_bytes` encoded (at least one, whatever its size), skipping those in `skip` (already
+    /// in blocks on the way to finality): what a replica proposes.
+    pub fn select(
+        &self,
+        max: usize,
+        max_bytes: usize,
+        skip: &std::collections::HashSet<[u8; 32]>,
+    ) -> Vec<SignedTransaction> {
+        let pool = self.lock();
+        let mut bytes = 0;
+        let mut chosen = Vec::new();
+        for (_, stx) in pool.queue.iter().filter(|(h, _)| !skip.contains(h)) {
+            bytes += crate::tx::encode(stx).len();
+            if chosen.len() == max || (bytes > max_bytes && !chosen.is_empty()) {
+                break;
+            }
+            chosen.push(stx.clone());
+        }
+        chosen
     }
 
     /// Checks signature, nonce and that the sender can pay for this transaction with those it
@@ -151,6 +211,9 @@ impl Mempool {
         pool.admits(chain, &stx, &hash)?;
         let (tx, rx) = oneshot::channel();
         pool.waiters.entry(hash).or_default().push(tx);
+        if let Some(gossip) = &pool.gossip {
+            let _ = gossip.send(stx.clone());
+        }
         pool.queue.push((hash, stx));
         Ok(rx)
     }
@@ -210,12 +273,12 @@ impl SoloProducer {
 }
 
 impl BlockSource for SoloProducer {
-    async fn next_proposal(&mut self) -> Option<Proposal> {
+    async fn next_proposal(&mut self) -> Result<Option<Proposal>, ChainError> {
         self.interval.tick().await;
-        Some(Proposal {
+        Ok(Some(Proposal {
             timestamp_ms: sigil_crypto::envelope::now_ms(),
             transactions: self.pool.take(MAX_BLOCK_TRANSACTIONS, MAX_BLOCK_BYTES),
-        })
+        }))
     }
 }
 
@@ -261,50 +324,63 @@ impl Ledger {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Executes proposals from `source` until it ends or storage fails.
+    /// Executes proposals from `source` until it ends, storage fails or the source stops
+    /// with an error. Inside a tokio runtime blocks execute on its blocking pool; elsewhere
+    /// (a deterministic test runtime) in place.
     pub async fn run(self, mut source: impl BlockSource) -> Result<(), ChainError> {
-        while let Some(proposal) = source.next_proposal().await {
-            metrics::gauge!("ledger_pool_transactions").set(proposal.transactions.len() as f64);
-            let started = std::time::Instant::now();
-            let (chain, pool) = (self.chain.clone(), self.pool.clone());
-            let (block, outcomes) = tokio::task::spawn_blocking(move || {
-                let mut chain = chain
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let executed = chain.execute(proposal);
-                pool.settle();
-                executed
-            })
-            .await
-            .map_err(|e| ChainError::Storage(format!("block task failed: {e}")))??;
-            let rejected = outcomes.iter().filter(|o| !o.included).count();
-            let failed = outcomes
-                .iter()
-                .filter(|o| o.included && o.result.is_err())
-                .count();
-            metrics::counter!("ledger_calls_failed_total").increment(failed as u64);
-            metrics::counter!("ledger_blocks_total").increment(1);
-            metrics::counter!("ledger_transactions_included_total")
-                .increment(block.transactions.len() as u64);
-            metrics::counter!("ledger_transactions_rejected_total").increment(rejected as u64);
-            metrics::gauge!("ledger_head_height").set(block.header.height.0 as f64);
-            tracing::debug!(
-                height = block.header.height.0,
-                txs = block.transactions.len(),
-                rejected,
-                failed,
-                events = block.events.len(),
-                "block"
-            );
-            metrics::histogram!("ledger_block_execute_seconds")
-                .record(started.elapsed().as_secs_f64());
-            self.pool.resolve(outcomes);
-            let _ = self.blocks.send(Arc::new(NewBlock {
-                header: block.header,
-                events: block.events,
-            }));
+        while let Some(proposal) = source.next_proposal().await? {
+            let this = self.clone();
+            let block = match tokio::runtime::Handle::try_current() {
+                Ok(_) => tokio::task::spawn_blocking(move || this.execute(proposal))
+                    .await
+                    .map_err(|e| ChainError::Storage(format!("block task failed: {e}")))??,
+                Err(_) => this.execute(proposal)?,
+            };
+            source.executed(&block);
         }
         Ok(())
+    }
+
+    /// Executes and stores one proposal, settles the pool, tells waiters and subscribers.
+    pub fn execute(&self, proposal: Proposal) -> Result<Block, ChainError> {
+        metrics::gauge!("ledger_pool_transactions").set(proposal.transactions.len() as f64);
+        let started = std::time::Instant::now();
+        let (block, outcomes) = {
+            let mut chain = self
+                .chain
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let executed = chain.execute(proposal)?;
+            let hashes: Vec<[u8; 32]> = executed.1.iter().map(|o| o.hash).collect();
+            self.pool.settle(&chain, &hashes);
+            executed
+        };
+        let rejected = outcomes.iter().filter(|o| !o.included).count();
+        let failed = outcomes
+            .iter()
+            .filter(|o| o.included && o.result.is_err())
+            .count();
+        metrics::counter!("ledger_calls_failed_total").increment(failed as u64);
+        metrics::counter!("ledger_blocks_total").increment(1);
+        metrics::counter!("ledger_transactions_included_total")
+            .increment(block.transactions.len() as u64);
+        metrics::counter!("ledger_transactions_rejected_total").increment(rejected as u64);
+        metrics::gauge!("ledger_head_height").set(block.header.height.0 as f64);
+        tracing::debug!(
+            height = block.header.height.0,
+            txs = block.transactions.len(),
+            rejected,
+            failed,
+            events = block.events.len(),
+            "block"
+        );
+        metrics::histogram!("ledger_block_execute_seconds").record(started.elapsed().as_secs_f64());
+        self.pool.resolve(outcomes);
+        let _ = self.blocks.send(Arc::new(NewBlock {
+            header: block.header.clone(),
+            events: block.events.clone(),
+        }));
+        Ok(block)
     }
 }
 
@@ -407,8 +483,9 @@ mod tests {
             timestamp_ms: 1,
             transactions,
         };
-        chain.execute(proposal).expect("executes");
-        pool.settle();
+        let (_, outcomes) = chain.execute(proposal).expect("executes");
+        let hashes: Vec<[u8; 32]> = outcomes.iter().map(|o| o.hash).collect();
+        pool.settle(&chain, &hashes);
         assert_eq!(pool.next_nonce(&chain, &id), 2, "now the chain counts it");
     }
 

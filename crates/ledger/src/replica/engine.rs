@@ -1,0 +1,283 @@
+//! Wiring one replica: Simplex orders blocks, marshal makes them final and delivers them in
+//! order, a buffered broadcast spreads them, a resolver backfills missing ones, and gossip
+//! spreads transactions. Generic over the runtime and the network, so the same wiring runs on
+//! tokio with authenticated TCP and in the deterministic runtime with a simulated network.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use commonware_broadcast::buffered;
+use commonware_consensus::marshal::{self, core::Actor as MarshalActor, standard::Inline};
+use commonware_consensus::simplex::config::{Floor, ForwardPolicy, SkipBudget, SkipPolicy};
+use commonware_consensus::simplex::elector::RoundRobin;
+use commonware_consensus::simplex::{self, types::Activity};
+use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
+use commonware_consensus::{Reporter, Reporters};
+use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
+use commonware_cryptography::sha256::{Digest, Sha256};
+use commonware_cryptography::{Digested, Digestible as _, Signer as _, ed25519};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_parallel::Sequential;
+use commonware_runtime::buffer::paged::CacheRef;
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use commonware_storage::archive::immutable;
+use commonware_utils::ordered::Set;
+use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
+use tokio::sync::{mpsc, watch};
+
+use super::Scheme;
+use super::app::{FinalizedReporter, LedgerApp};
+use super::block::ConsensusBlock;
+use super::source::ReplicaSource;
+use crate::producer::Ledger;
+
+/// A channel pair of the network, as the p2p layer registers them.
+pub type Channel<S, R> = (S, R);
+
+/// The p2p channels a replica uses, one per purpose.
+pub struct Channels<S, R> {
+    /// Consensus votes.
+    pub votes: Channel<S, R>,
+    /// Consensus certificates.
+    pub certificates: Channel<S, R>,
+    /// Consensus's own fetches of missing certificates.
+    pub resolver: Channel<S, R>,
+    /// Block broadcast.
+    pub blocks: Channel<S, R>,
+    /// Marshal's backfill of finalized blocks and certificates.
+    pub backfill: Channel<S, R>,
+    /// Mempool gossip.
+    pub mempool: Channel<S, R>,
+}
+
+/// Channel numbers on the wire, in [`Channels`] order.
+pub const CHANNELS: [u64; 6] = [0, 1, 2, 3, 4, 5];
+
+/// What a replica needs beyond its ledger and network.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// The replica's consensus key.
+    pub key: ed25519::PrivateKey,
+    /// The consensus set.
+    pub participants: Set<ed25519::PublicKey>,
+    /// Domain of every consensus signature: the chain id, so votes of one chain never count
+    /// in another.
+    pub namespace: Vec<u8>,
+    /// The chain's consensus genesis block.
+    pub genesis: ConsensusBlock,
+    /// The least time between blocks.
+    pub block_time: Duration,
+    /// How long a leader gets to propose before replicas vote to skip it.
+    pub leader_timeout: Duration,
+    /// Prefix of this replica's storage partitions.
+    pub partition: String,
+}
+
+impl EngineConfig {
+    /// Consensus settings for a chain: its id names the signatures' domain.
+    pub fn namespace_for(chain_id: &str) -> Vec<u8> {
+        [b"sigil-consensus/v1/".as_slice(), chain_id.as_bytes()].concat()
+    }
+}
+
+/// Reports consensus activity: counts votes, and logs signed evidence of faults.
+#[derive(Clone)]
+struct Evidence;
+
+impl Reporter for Evidence {
+    type Activity = Activity<Scheme, Digest>;
+
+    fn report(&mut self, activity: Self::Activity) -> commonware_actor::Feedback {
+        let kind = match &activity {
+            Activity::ConflictingNotarize(_) => "conflicting_notarize",
+            Activity::ConflictingFinalize(_) => "conflicting_finalize",
+            Activity::NullifyFinalize(_) => "nullify_finalize",
+            _ => return commonware_actor::Feedback::Ok,
+        };
+        tracing::warn!(kind, "consensus fault with signed evidence");
+        metrics::counter!("ledger_consensus_faults_total", "kind" => kind).increment(1);
+        commonware_actor::Feedback::Ok
+    }
+}
+
+fn archive<C>(prefix: &str, name: &str, codec: C, cache: &CacheRef) -> immutable::Config<C> {
+    let p = format!("{prefix}-{name}");
+    immutable::Config {
+        metadata_partition: format!("{p}-metadata"),
+        freezer_table_partition: format!("{p}-freezer-table"),
+        freezer_table_initial_size: 64,
+        freezer_table_resize_frequency: 10,
+        freezer_table_resize_chunk_size: 10,
+        freezer_key_partition: format!("{p}-freezer-key"),
+        freezer_key_page_cache: cache.clone(),
+        freezer_value_partition: format!("{p}-freezer-value"),
+        freezer_value_target_size: 1 << 20,
+        freezer_value_compression: None,
+        ordinal_partition: format!("{p}-ordinal"),
+        items_per_section: NZU64!(1024),
+        codec_config: codec,
+        replay_buffer: NZUsize!(1 << 20),
+        freezer_key_write_buffer: NZUsize!(1 << 20),
+        freezer_value_write_buffer: NZUsize!(1 << 20),
+        ordinal_write_buffer: NZUsize!(1 << 20),
+    }
+}
+
+const MAILBOX: NonZeroUsize = NZUsize!(1024);
+/// Heights per epoch: one epoch until the set changes at epoch boundaries.
+const EPOCH_LENGTH: u64 = u64::MAX / 4;
+
+/// Starts a replica's consensus on `context` and returns the source of its finalized blocks,
+/// for [`Ledger::run`]. `peers` provides the peer sets, `blocker` blocks misbehaving peers.
+pub async fn start<E, S, R, P, B>(
+    context: E,
+    ledger: Ledger,
+    config: EngineConfig,
+    channels: Channels<S, R>,
+    peers: P,
+    blocker: B,
+) -> ReplicaSource
+where
+    E: Spawner
+        + Clock
+        + Metrics
+        + Storage
+        + rand_core_10::CryptoRng
+        + commonware_runtime::Supervisor,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    R: Receiver<PublicKey = ed25519::PublicKey>,
+    P: Provider<PublicKey = ed25519::PublicKey>,
+    B: Blocker<PublicKey = ed25519::PublicKey>,
+{
+    let me = config.key.public_key();
+    let head = ledger.read().head().height.0;
+    let (executed_tx, executed) = watch::channel(head);
+    let (finalized_tx, finalized_rx) = mpsc::unbounded_channel();
+    let (gossip_tx, gossip_rx) = mpsc::unbounded_channel();
+    ledger.pool.set_gossip(gossip_tx);
+    let gossip = super::gossip::run(ledger.clone(), gossip_rx, channels.mempool);
+    context.child("mempool_gossip").spawn(|_| gossip);
+
+    let scheme = Scheme::signer(&config.namespace, config.participants.clone(), config.key)
+        .expect("the replica's key is in the consensus set");
+    let provider = ConstantProvider::<Scheme, Epoch>::new(scheme.clone());
+    let cache = CacheRef::new(NZU16!(4096), NZUsize!(1024));
+    let (broadcast, buffer) = buffered::Engine::<_, _, ConsensusBlock, _, _>::new(
+        context.child("broadcast"),
+        buffered::Config {
+            public_key: me.clone(),
+            mailbox_size: MAILBOX,
+            deque_size: 10,
+            priority: false,
+            codec_config: (),
+            peer_provider: peers.clone(),
+            strategy: Sequential,
+        },
+    );
+    broadcast.start(channels.blocks);
+    let resolver = marshal::resolver::p2p::init(
+        context.child("marshal_resolver"),
+        marshal::resolver::p2p::Config {
+            public_key: me,
+            peer_provider: peers,
+            blocker: blocker.clone(),
+            mailbox_size: MAILBOX,
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        channels.backfill,
+    );
+    let prefix = &config.partition;
+    let certificates = immutable::Archive::init(
+        context.child("finalizations_by_height"),
+        archive(
+            prefix,
+            "finalizations",
+            Scheme::certificate_codec_config_unbounded(),
+            &cache,
+        ),
+    )
+    .await
+    .expect("consensus storage opens");
+    let blocks = immutable::Archive::init(
+        context.child("finalized_blocks"),
+        archive(prefix, "blocks", (), &cache),
+    )
+    .await
+    .expect("consensus storage opens");
+    let epocher = FixedEpocher::new(NZU64!(EPOCH_LENGTH));
+    let genesis_digest = config.genesis.digest();
+    let (actor, mailbox, _processed) = MarshalActor::init(
+        context.child("marshal"),
+        certificates,
+        blocks,
+        marshal::Config {
+            provider,
+            epocher: epocher.clone(),
+            start: marshal::Start::Genesis(Digested::precomputed(config.genesis, genesis_digest)),
+            partition_prefix: format!("{prefix}-marshal"),
+            mailbox_size: MAILBOX,
+            view_retention: ViewDelta::new(10),
+            prunable_items_per_section: NZU64!(10),
+            page_cache: cache.clone(),
+            replay_buffer: NZUsize!(1 << 20),
+            key_write_buffer: NZUsize!(1 << 20),
+            value_write_buffer: NZUsize!(1 << 20),
+            block_codec_config: (),
+            max_repair: NZUsize!(10),
+            max_pending_acks: NZUsize!(16),
+            strategy: Sequential,
+        },
+    )
+    .await;
+    actor.start(
+        FinalizedReporter {
+            blocks: finalized_tx,
+        },
+        buffer,
+        resolver,
+    );
+
+    let app = LedgerApp {
+        ledger: ledger.clone(),
+        executed,
+        block_time: config.block_time,
+    };
+    let wrapper = Inline::new(context.child("application"), app, mailbox, epocher);
+    let reporter: Reporters<_, Evidence> = Reporters::from((wrapper.clone(), Evidence));
+    let engine = simplex::Engine::new(
+        context.child("simplex"),
+        simplex::Config {
+            scheme,
+            elector: RoundRobin::<Sha256>::default(),
+            blocker,
+            automaton: wrapper.clone(),
+            relay: wrapper,
+            reporter,
+            track_historical_votes: false,
+            strategy: Sequential,
+            partition: format!("{prefix}-simplex-epoch-0"),
+            mailbox_size: MAILBOX,
+            epoch: Epoch::zero(),
+            floor: Floor::Genesis(genesis_digest),
+            replay_buffer: NZUsize!(1 << 20),
+            write_buffer: NZUsize!(1 << 20),
+            page_cache: cache,
+            leader_timeout: config.leader_timeout,
+            certification_timeout: config.leader_timeout * 2,
+            timeout_retry: config.leader_timeout * 10,
+            view_retention: ViewDelta::new(10),
+            skip: SkipPolicy::Enabled {
+                timeout: config.leader_timeout * 12,
+                budget: SkipBudget::Participants,
+            },
+            fetch_timeout: NZDuration!(Duration::from_secs(1)),
+            fetch_retry_delay: Duration::from_millis(100),
+            forward: ForwardPolicy::Disabled,
+        },
+    );
+    engine.start(channels.votes, channels.certificates, channels.resolver);
+    ReplicaSource::new(ledger, finalized_rx, executed_tx)
+}

@@ -1,0 +1,286 @@
+//! Replicas in Commonware's deterministic runtime over its simulated network: reproducible
+//! from the seed, with crashes and partitions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use commonware_cryptography::{Signer as _, ed25519};
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{
+    Clock as _, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
+};
+use commonware_utils::ordered::Set;
+use commonware_utils::{NZU32, NZUsize, Probability};
+
+use super::block::ConsensusBlock;
+use super::engine::{CHANNELS, Channels, EngineConfig};
+use crate::chain::Chain;
+use crate::producer::Ledger;
+use crate::types::{Call, SignedTransaction};
+
+const REPLICAS: usize = 4;
+const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
+
+fn link() -> Link {
+    Link {
+        latency: Duration::from_millis(10),
+        jitter: Duration::from_millis(3),
+        success_rate: Probability::new(1, 1).expect("probability"),
+    }
+}
+
+fn keys() -> Vec<ed25519::PrivateKey> {
+    (0..REPLICAS as u64)
+        .map(ed25519::PrivateKey::from_seed)
+        .collect()
+}
+
+/// A replica's ledger, with the directory that holds it.
+struct Replica {
+    ledger: Ledger,
+    _dir: tempfile::TempDir,
+}
+
+impl Replica {
+    fn head(&self) -> (u64, Vec<u8>) {
+        let chain = self.ledger.read();
+        (chain.head().height.0, chain.head().state_digest.clone())
+    }
+
+    fn digest_at(&self, height: u64) -> Vec<u8> {
+        let chain = self.ledger.read();
+        chain
+            .header(height)
+            .expect("reads")
+            .expect("stored")
+            .state_digest
+    }
+}
+
+fn open_ledger() -> (Ledger, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let check = Arc::new(|b: &[u8]| crate::node::component_header_check(b));
+    let chain =
+        Chain::open(dir.path(), Some(&crate::node::dev_genesis()), check, None).expect("chain");
+    (Ledger::new(chain), dir)
+}
+
+async fn start_replica(
+    context: &deterministic::Context,
+    oracle: &Oracle<ed25519::PublicKey, deterministic::Context>,
+    keys: &[ed25519::PrivateKey],
+    index: usize,
+) -> Replica {
+    let (ledger, dir) = open_ledger();
+    let key = keys[index].clone();
+    let control = oracle.control(key.public_key());
+    let mut registered = Vec::new();
+    for channel in CHANNELS {
+        registered.push(control.register(channel, QUOTA).await.expect("registers"));
+    }
+    let mut registered = registered.into_iter();
+    let mut next = || registered.next().expect("six channels");
+    let channels = Channels {
+        votes: next(),
+        certificates: next(),
+        resolver: next(),
+        blocks: next(),
+        backfill: next(),
+        mempool: next(),
+    };
+    let genesis = {
+        let chain = ledger.read();
+        let digest = chain
+            .head()
+            .state_digest
+            .as_slice()
+            .try_into()
+            .expect("32 bytes");
+        ConsensusBlock::genesis(chain.chain_id(), 0, digest)
+    };
+    let config = EngineConfig {
+        key,
+        participants: Set::from_iter_dedup(keys.iter().map(|k| k.public_key())),
+        namespace: EngineConfig::namespace_for(crate::node::DEV_CHAIN_ID),
+        genesis,
+        block_time: Duration::from_millis(100),
+        leader_timeout: Duration::from_secs(1),
+        partition: format!("replica-{index}"),
+    };
+    let source = super::engine::start(
+        context.child("replica").with_attribute("index", index),
+        ledger.clone(),
+        config,
+        channels,
+        oracle.manager(),
+        control,
+    )
+    .await;
+    let runner = ledger.clone();
+    context
+        .child("ledger")
+        .with_attribute("index", index)
+        .spawn(move |_| async move {
+            runner.run(source).await.expect("the ledger runs");
+        });
+    Replica { ledger, _dir: dir }
+}
+
+async fn network(
+    context: &deterministic::Context,
+    keys: &[ed25519::PrivateKey],
+) -> Oracle<ed25519::PublicKey, deterministic::Context> {
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: 16 << 20,
+            max_peers_per_set: NZUsize!(REPLICAS),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        keys.iter().map(|k| k.public_key()),
+    )
+    .await;
+    network.start();
+    oracle
+}
+
+async fn link_all(
+    oracle: &Oracle<ed25519::PublicKey, deterministic::Context>,
+    keys: &[ed25519::PrivateKey],
+    among: &[usize],
+) {
+    for &a in among {
+        for &b in among {
+            if a != b {
+                let _ = oracle
+                    .add_link(keys[a].public_key(), keys[b].public_key(), link())
+                    .await;
+            }
+        }
+    }
+}
+
+fn transfer(name: &str, nonce: u64) -> SignedTransaction {
+    let key = sigil_crypto::NodeSeed::dev(name).account_keypair();
+    let to = crate::node::dev_account("eve");
+    crate::tx::sign(
+        &key,
+        crate::node::DEV_CHAIN_ID,
+        nonce,
+        Call::Transfer {
+            to,
+            amount: 1 + nonce,
+        },
+    )
+}
+
+/// Waits until every replica in `among` has executed `height`.
+async fn until_height(context: &deterministic::Context, replicas: &[&Replica], height: u64) {
+    while replicas.iter().any(|r| r.head().0 < height) {
+        context.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn assert_agree(replicas: &[&Replica], height: u64) {
+    let digests: Vec<Vec<u8>> = replicas.iter().map(|r| r.digest_at(height)).collect();
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "replicas disagree at {height}: {digests:?}"
+    );
+    let headers: Vec<_> = replicas
+        .iter()
+        .map(|r| r.ledger.read().header(height).expect("reads"))
+        .collect();
+    assert!(
+        headers.windows(2).all(|w| w[0] == w[1]),
+        "headers differ at {height}"
+    );
+}
+
+#[test]
+fn three_of_four_replicas_order_transactions_while_one_is_down() {
+    let runner = deterministic::Runner::timed(Duration::from_secs(120));
+    runner.start(|context| async move {
+        let keys = keys();
+        let oracle = network(&context, &keys).await;
+        link_all(&oracle, &keys, &[0, 1, 2]).await;
+        let mut replicas = Vec::new();
+        for i in 0..3 {
+            replicas.push(start_replica(&context, &oracle, &keys, i).await);
+        }
+        // Submitted to different replicas: gossip brings each to whoever leads.
+        let mut waiters = Vec::new();
+        for nonce in 0..3 {
+            for (i, name) in ["alice", "bob", "charlie"].iter().enumerate() {
+                let stx = transfer(name, nonce);
+                let ledger = &replicas[i].ledger;
+                waiters.push(ledger.pool.submit(&ledger.read(), stx).expect("admitted"));
+            }
+        }
+        for waiter in waiters {
+            let outcome = waiter.await.expect("included");
+            assert!(outcome.included && outcome.result.is_ok(), "{outcome:?}");
+        }
+        let all: Vec<&Replica> = replicas.iter().collect();
+        let height = replicas[0].head().0 + 2;
+        until_height(&context, &all, height).await;
+        assert_agree(&all, height);
+        let eve = crate::node::dev_account("eve");
+        let balances: Vec<u64> = all
+            .iter()
+            .map(|r| r.ledger.read().state().balance(&eve))
+            .collect();
+        assert!(balances.windows(2).all(|w| w[0] == w[1]), "{balances:?}");
+        let bob_nonce = all[2]
+            .ledger
+            .read()
+            .state()
+            .nonce(&crate::node::dev_account("bob"));
+        assert_eq!(bob_nonce, 3, "each transaction included once");
+    });
+}
+
+#[test]
+fn a_partitioned_replica_catches_up_once_healed() {
+    let runner = deterministic::Runner::timed(Duration::from_secs(300));
+    runner.start(|context| async move {
+        let keys = keys();
+        let oracle = network(&context, &keys).await;
+        link_all(&oracle, &keys, &[0, 1, 2, 3]).await;
+        let mut replicas = Vec::new();
+        for i in 0..REPLICAS {
+            replicas.push(start_replica(&context, &oracle, &keys, i).await);
+        }
+        let all: Vec<&Replica> = replicas.iter().collect();
+        until_height(&context, &all, 3).await;
+        // Cut replica 3 off; the other three keep finalizing.
+        for i in 0..3 {
+            for (a, b) in [(i, 3), (3, i)] {
+                oracle
+                    .remove_link(keys[a].public_key(), keys[b].public_key())
+                    .await
+                    .expect("unlinks");
+            }
+        }
+        let cut = replicas[3].head().0;
+        let ledger = &replicas[0].ledger;
+        let waiter = ledger
+            .pool
+            .submit(&ledger.read(), transfer("alice", 0))
+            .expect("admitted");
+        assert!(waiter.await.expect("included").included);
+        let majority = &all[..3];
+        until_height(&context, majority, cut + 20).await;
+        assert!(
+            replicas[3].head().0 <= cut + 1,
+            "the cut-off replica cannot finalize alone"
+        );
+        link_all(&oracle, &keys, &[0, 1, 2, 3]).await;
+        let target = replicas[0].head().0 + 5;
+        until_height(&context, &all, target).await;
+        eprintln!("partition: cut at {cut}, healed and agreed at {target}");
+        assert_agree(&all, target);
+        assert_agree(&all, cut + 10);
+    });
+}
