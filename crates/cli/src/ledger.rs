@@ -1,4 +1,4 @@
-//! `sigil ledger`: run a solo ledger node.
+//! `sigil ledger`: run a ledger node, solo or as a replica of a replicated ledger.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,9 +8,11 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use sigil_ledger::node::{LedgerConfig, dev_genesis, start};
+use sigil_ledger::replica::network::ReplicaConfig;
 use sigil_ledger::types::{FaultKind, Genesis};
 use sigil_primitives::AccountId;
 use sigil_programs::{HostConfig, ProgramHost};
+use zeroize::Zeroizing;
 
 /// Options of `sigil ledger`.
 #[derive(Args)]
@@ -38,6 +40,96 @@ pub struct LedgerArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long)]
     metrics: Option<SocketAddr>,
+    /// Run as a replica of the genesis's consensus set, signing votes with the consensus key
+    /// whose seed (64 hex digits) is in FILE. With `--print-consensus-key`, FILE is created
+    /// if missing.
+    #[arg(long, value_name = "FILE", conflicts_with = "dev_replica")]
+    replica_key_file: Option<PathBuf>,
+    /// Run as the development replica NAME (alice, bob…): its consensus key is derived from
+    /// the dev identity, which everyone knows. For local networks only.
+    #[arg(long, value_name = "NAME")]
+    dev_replica: Option<String>,
+    /// With `--dev`: the replicas of the dev genesis, as NAME=HOST:PORT,… (dev identities and
+    /// their p2p addresses). Every replica must be given the same list.
+    #[arg(long, value_name = "LIST", requires = "dev", value_delimiter = ',')]
+    dev_replicas: Vec<String>,
+    /// Where consensus p2p listens (default: this replica's address in the genesis).
+    #[arg(long, value_name = "ADDR")]
+    p2p: Option<SocketAddr>,
+    /// How long a consensus leader gets to propose before the replicas vote to skip it.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    leader_timeout: Duration,
+    /// Print the public consensus key of `--replica-key-file` (creating the file with a new
+    /// key if it does not exist) or `--dev-replica`, and exit: what a genesis names.
+    #[arg(long)]
+    print_consensus_key: bool,
+}
+
+impl LedgerArgs {
+    /// The genesis for a new chain, from `--genesis` or `--dev` (with `--dev-replicas`).
+    fn genesis(&self) -> anyhow::Result<Option<Genesis>> {
+        if let Some(path) = &self.genesis {
+            let text = std::fs::read(path)
+                .with_context(|| format!("cannot read genesis {}", path.display()))?;
+            let genesis = serde_json::from_slice(&text)
+                .with_context(|| format!("invalid genesis {}", path.display()))?;
+            return Ok(Some(genesis));
+        }
+        if !self.dev {
+            return Ok(None);
+        }
+        let mut genesis = dev_genesis();
+        for entry in &self.dev_replicas {
+            let (name, address) = entry
+                .split_once('=')
+                .with_context(|| format!("--dev-replicas: {entry:?} is not NAME=HOST:PORT"))?;
+            genesis
+                .replicas
+                .push(sigil_ledger::node::dev_replica(name, address));
+        }
+        Ok(Some(genesis))
+    }
+
+    /// The seed of this replica's consensus key, if it runs as one.
+    fn consensus_seed(&self) -> anyhow::Result<Option<Zeroizing<[u8; 32]>>> {
+        if let Some(name) = &self.dev_replica {
+            return Ok(Some(sigil_crypto::NodeSeed::dev(name).consensus_seed()));
+        }
+        let Some(path) = &self.replica_key_file else {
+            return Ok(None);
+        };
+        if !path.exists() && self.print_consensus_key {
+            let seed = sigil_crypto::NodeSeed::generate();
+            write_secret(path, &hex::encode(seed.expose()))?;
+        }
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        );
+        let bytes = Zeroizing::new(
+            hex::decode(text.trim())
+                .ok()
+                .filter(|b| b.len() == 32)
+                .with_context(|| format!("{} does not hold 64 hex digits", path.display()))?,
+        );
+        let mut seed = Zeroizing::new([0u8; 32]);
+        seed.copy_from_slice(&bytes);
+        Ok(Some(seed))
+    }
+}
+
+/// Writes a new secret file readable by its owner only.
+fn write_secret(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Runs the ledger until Ctrl-C or a fatal error.
@@ -45,18 +137,22 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
     if args.block_time < Duration::from_millis(10) {
         bail!("--block-time must be at least 10ms");
     }
-    let genesis: Option<Genesis> = match (&args.genesis, args.dev) {
-        (Some(path), _) => {
-            let text = std::fs::read(path)
-                .with_context(|| format!("cannot read genesis {}", path.display()))?;
-            Some(
-                serde_json::from_slice(&text)
-                    .with_context(|| format!("invalid genesis {}", path.display()))?,
-            )
-        }
-        (None, true) => Some(dev_genesis()),
-        (None, false) => None,
-    };
+    let genesis = args.genesis()?;
+    let consensus_seed = args.consensus_seed()?;
+    if args.print_consensus_key {
+        let seed = consensus_seed
+            .context("--print-consensus-key needs --replica-key-file or --dev-replica")?;
+        let key = sigil_ledger::replica::network::consensus_public_key(&seed);
+        println!("{}", hex::encode(key));
+        return Ok(());
+    }
+    let replica = consensus_seed.map(|consensus_seed| ReplicaConfig {
+        consensus_seed,
+        listen: args.p2p,
+        storage_dir: args.data_dir.join("consensus"),
+        block_time: args.block_time,
+        leader_timeout: args.leader_timeout,
+    });
     // Programs are validated with the same WebAssembly host the nodes evaluate them with.
     let host = ProgramHost::new(HostConfig::default())
         .map_err(|e| anyhow::anyhow!("cannot start the program host: {e}"))?;
@@ -74,6 +170,7 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
             verify_evidence: Some(Arc::new(verify_evidence)),
             rpc_limits: sigil_ledger::rpc::RpcLimits::default(),
             validator_rpc: args.validator_rpc,
+            replica,
         })
         .await
         .map_err(anyhow::Error::msg)?;

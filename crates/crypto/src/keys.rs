@@ -14,6 +14,7 @@ const KDF_SALT: &[u8] = b"sigil/v1/key-derivation";
 const ACCOUNT_LABEL: &[u8] = b"sigil/v1/account/ed25519";
 /// HKDF label of the x25519 static key.
 const X25519_LABEL: &[u8] = b"sigil/v1/static/x25519";
+const CONSENSUS_LABEL: &[u8] = b"sigil/v1/consensus/ed25519";
 /// HKDF label turning a BIP-39 seed into a Sigil seed.
 const MNEMONIC_LABEL: &[u8] = b"sigil/v1/mnemonic-seed";
 
@@ -59,6 +60,12 @@ impl NodeSeed {
     /// The ed25519 account key derived from this seed.
     pub fn account_keypair(&self) -> AccountKeypair {
         AccountKeypair::from_secret(hkdf32(self.0.as_ref(), ACCOUNT_LABEL))
+    }
+
+    /// The seed of the ed25519 key that signs this validator's consensus votes: a key of its
+    /// own, so that votes and transactions never share one.
+    pub fn consensus_seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(hkdf32(self.0.as_ref(), CONSENSUS_LABEL))
     }
 
     /// The x25519 static key derived from this seed.

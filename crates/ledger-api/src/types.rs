@@ -772,4 +772,21 @@ pub struct Genesis {
     pub parameters: Parameters,
     /// Genesis timestamp.
     pub timestamp_ms: u64,
+    /// The initial consensus set of a replicated ledger, in no particular order; empty for a
+    /// solo ledger.
+    #[serde(default)]
+    pub replicas: Vec<GenesisReplica>,
+}
+
+/// A replica of the initial consensus set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisReplica {
+    /// The validator's account, answerable for the replica's consensus faults.
+    pub account: AccountId,
+    /// Its ed25519 consensus key (hex), which signs its votes; not its account key.
+    #[serde(with = "sigil_primitives::bytes::hex_array")]
+    pub consensus_key: [u8; 32],
+    /// Where its consensus p2p listens, `host:port`.
+    pub address: String,
 }

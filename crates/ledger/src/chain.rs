@@ -76,8 +76,8 @@ pub enum ChainError {
 /// The layout of stored records. Bump it whenever a stored type's encoding changes: postcard
 /// does not describe itself, so older records would not decode. 2: disputes and the blame
 /// parameters (accusation_window, max_evidence_size). 3: fees and deposits; program contents
-/// in their own table.
-pub const STORAGE_FORMAT: u32 = 3;
+/// in their own table. 4: the genesis names its replicas.
+pub const STORAGE_FORMAT: u32 = 4;
 
 /// redb's page cache: the state is in memory already, so the cache mostly holds blocks and
 /// program contents, which are read rarely; redb's default (1 GiB) would let spam grow RAM.
@@ -303,6 +303,13 @@ impl Chain {
     /// The latest block header.
     pub fn head(&self) -> &BlockHeader {
         &self.head
+    }
+
+    /// The genesis this chain started from.
+    pub fn genesis(&self) -> Result<Genesis, ChainError> {
+        let read = self.db.begin_read().map_err(storage)?;
+        let meta = read.open_table(META).map_err(storage)?;
+        decode_meta(&meta, "genesis")
     }
 
     /// The chain id.

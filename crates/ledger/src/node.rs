@@ -42,6 +42,17 @@ pub fn dev_genesis() -> Genesis {
         governance: dev_account(DEV_ACCOUNTS[0]),
         parameters: Parameters::default(),
         timestamp_ms: 0,
+        replicas: Vec::new(),
+    }
+}
+
+/// A development replica: the dev identity `name`'s account and consensus key, at `address`.
+pub fn dev_replica(name: &str, address: &str) -> crate::types::GenesisReplica {
+    let seed = NodeSeed::dev(name);
+    crate::types::GenesisReplica {
+        account: seed.account_keypair().account_id(),
+        consensus_key: crate::replica::network::consensus_public_key(&seed.consensus_seed()),
+        address: address.to_owned(),
     }
 }
 
@@ -77,6 +88,8 @@ pub struct LedgerConfig {
     /// ([`crate::rpc::RpcLimits::validators`]), so clients filling the public one cannot
     /// crowd nodes out. Bind it where only validators reach it.
     pub validator_rpc: Option<SocketAddr>,
+    /// Run as a replica of the genesis's consensus set instead of producing blocks alone.
+    pub replica: Option<crate::replica::network::ReplicaConfig>,
 }
 
 /// A started ledger: its RPC address, and a task that ends when block production stops.
@@ -104,6 +117,7 @@ pub async fn start(config: LedgerConfig) -> Result<RunningLedger, String> {
         verify_evidence,
         rpc_limits,
         validator_rpc,
+        replica,
     } = config;
     let chain = tokio::task::spawn_blocking(move || {
         Chain::open(
@@ -128,11 +142,18 @@ pub async fn start(config: LedgerConfig) -> Result<RunningLedger, String> {
         ),
         None => None,
     };
-    let producer = tokio::spawn(
-        ledger
-            .clone()
-            .run(SoloProducer::new(ledger.pool.clone(), block_time)),
-    );
+    let producer = match replica {
+        Some(replica) => {
+            let source = crate::replica::network::spawn(ledger.clone(), replica)
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(ledger.clone().run(source))
+        }
+        None => tokio::spawn(
+            ledger
+                .clone()
+                .run(SoloProducer::new(ledger.pool.clone(), block_time)),
+        ),
+    };
     Ok(RunningLedger {
         rpc_addr,
         ledger,

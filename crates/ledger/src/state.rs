@@ -217,10 +217,29 @@ pub struct ApplyContext<'a> {
     pub verify_evidence: Option<&'a EvidenceVerifier>,
 }
 
+/// A genesis consensus set names each account and key once, each with an address.
+fn check_replicas(replicas: &[crate::types::GenesisReplica]) -> Result<(), String> {
+    let mut keys = std::collections::HashSet::new();
+    let mut accounts = std::collections::HashSet::new();
+    for replica in replicas {
+        if !keys.insert(replica.consensus_key) || !accounts.insert(replica.account) {
+            return Err(format!(
+                "replica {} is named twice (account or consensus key)",
+                replica.account
+            ));
+        }
+        if replica.address.trim().is_empty() {
+            return Err(format!("replica {} has no address", replica.account));
+        }
+    }
+    Ok(())
+}
+
 impl State {
     /// The state of a new chain.
     pub fn genesis(genesis: &Genesis) -> Result<Self, String> {
         genesis.parameters.validate()?;
+        check_replicas(&genesis.replicas)?;
         let mut accounts = Tracked::default();
         for (id, balance) in &genesis.balances {
             accounts.insert(

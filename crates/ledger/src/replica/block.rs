@@ -43,13 +43,13 @@ pub struct ConsensusBlock {
 }
 
 impl ConsensusBlock {
-    /// The genesis block of a chain: derived from the chain id and the genesis state digest,
-    /// so replicas of different chains or genesis states never agree on it.
-    pub fn genesis(chain_id: &str, timestamp_ms: u64, state_digest: [u8; 32]) -> Self {
+    /// The genesis block of a chain: derived from its genesis (chain id, balances, replicas…)
+    /// and the genesis state digest, so replicas of different chains never agree on it.
+    pub fn genesis(genesis: &crate::types::Genesis, state_digest: [u8; 32]) -> Self {
         Self {
-            parent: Sha256::hash(&[chain_id.as_bytes()]),
+            parent: Sha256::hash(&[b"sigil-genesis/v1", &crate::tx::encode(genesis)]),
             height: Height::zero(),
-            timestamp_ms,
+            timestamp_ms: genesis.timestamp_ms,
             checkpoint: Checkpoint {
                 height: 0,
                 state_digest,

@@ -13,6 +13,7 @@ pub mod app;
 pub mod block;
 pub mod engine;
 mod gossip;
+pub mod network;
 pub mod source;
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ async fn start_replica(
             .as_slice()
             .try_into()
             .expect("32 bytes");
-        ConsensusBlock::genesis(chain.chain_id(), 0, digest)
+        ConsensusBlock::genesis(&chain.genesis().expect("genesis"), digest)
     };
     let config = EngineConfig {
         key,

@@ -1,0 +1,205 @@
+//! A replica on a real network: Commonware's tokio runtime on threads of its own, with
+//! authenticated, encrypted p2p between the genesis replicas.
+
+use std::net::{SocketAddr, ToSocketAddrs as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use commonware_codec::ReadExt as _;
+use commonware_cryptography::{ChaCha20Poly1305, Signer as _, ed25519};
+use commonware_p2p::authenticated::lookup;
+use commonware_p2p::{Address, AddressableManager as _};
+use commonware_runtime::{Quota, Runner as _, Supervisor as _, tokio as cw_tokio};
+use commonware_stream::cups::{self, Cups};
+use commonware_stream::sake::{self, Sake};
+use commonware_utils::ordered::{Map, Set};
+use commonware_utils::{NZU32, NZUsize};
+
+use super::block::{ConsensusBlock, MAX_TRANSACTIONS_WIRE};
+use super::engine::{CHANNELS, Channels, EngineConfig};
+use super::source::ReplicaSource;
+use crate::producer::Ledger;
+
+/// How to run a replica on the network.
+pub struct ReplicaConfig {
+    /// The 32-byte seed of the replica's ed25519 consensus key.
+    pub consensus_seed: zeroize::Zeroizing<[u8; 32]>,
+    /// Where its p2p listens; by default its address in the genesis.
+    pub listen: Option<SocketAddr>,
+    /// Where Commonware keeps consensus data (votes, finalized blocks and certificates).
+    pub storage_dir: PathBuf,
+    /// The least time between blocks.
+    pub block_time: Duration,
+    /// How long a leader gets before replicas vote to skip it.
+    pub leader_timeout: Duration,
+}
+
+/// Why a replica could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// The genesis names no replicas, or not this one.
+    #[error("{0}")]
+    NotInGenesis(String),
+    /// A replica's address or key in the genesis is unusable.
+    #[error("invalid genesis replica: {0}")]
+    BadReplica(String),
+    /// Reading the chain failed.
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainError),
+    /// The consensus runtime stopped before the replica started.
+    #[error("the consensus runtime stopped while starting")]
+    Stopped,
+}
+
+/// The ed25519 consensus key of a seed.
+pub fn consensus_key(seed: &[u8; 32]) -> ed25519::PrivateKey {
+    ed25519::PrivateKey::read(&mut commonware_codec::Copying(seed.as_slice()))
+        .unwrap_or_else(|_| unreachable!("any 32 bytes are an ed25519 seed"))
+}
+
+/// The public consensus key of a seed, as a genesis names it.
+pub fn consensus_public_key(seed: &[u8; 32]) -> [u8; 32] {
+    use commonware_codec::Encode as _;
+    let encoded = consensus_key(seed).public_key().encode();
+    encoded
+        .as_ref()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("ed25519 public keys are 32 bytes"))
+}
+
+/// The genesis replicas as a consensus set and their p2p addresses.
+fn peers(
+    ledger: &Ledger,
+) -> Result<(Map<ed25519::PublicKey, Address>, ConsensusBlock), ReplicaError> {
+    let chain = ledger.read();
+    let genesis = chain.genesis()?;
+    let mut peers = Vec::new();
+    for replica in &genesis.replicas {
+        let key = ed25519::PublicKey::read(&mut commonware_codec::Copying(
+            replica.consensus_key.as_slice(),
+        ))
+        .map_err(|e| ReplicaError::BadReplica(format!("{}: key: {e}", replica.account)))?;
+        let address = replica
+            .address
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| {
+                ReplicaError::BadReplica(format!(
+                    "{}: address {:?}",
+                    replica.account, replica.address
+                ))
+            })?;
+        peers.push((key, Address::from(address)));
+    }
+    let peers = Map::try_from(peers)
+        .map_err(|e| ReplicaError::BadReplica(format!("duplicate consensus key: {e:?}")))?;
+    // Stored at genesis, so this is the genesis state digest on a reopened chain too.
+    let digest = chain
+        .header(0)?
+        .map(|h| h.state_digest)
+        .unwrap_or_default()
+        .try_into()
+        .map_err(|_| ReplicaError::BadReplica("genesis has no state digest".into()))?;
+    Ok((peers, ConsensusBlock::genesis(&genesis, digest)))
+}
+
+/// Starts the replica's consensus on a runtime of its own (its threads outlive the call) and
+/// returns the source of finalized blocks, for [`Ledger::run`].
+pub fn spawn(ledger: Ledger, config: ReplicaConfig) -> Result<ReplicaSource, ReplicaError> {
+    let (peers, genesis) = peers(&ledger)?;
+    let key = consensus_key(&config.consensus_seed);
+    let me = key.public_key();
+    if peers.is_empty() {
+        return Err(ReplicaError::NotInGenesis(
+            "the genesis names no replicas: run this ledger solo, or start from a genesis with replicas".into(),
+        ));
+    }
+    let Some(Address::Symmetric(genesis_address)) = peers.get_value(&me) else {
+        return Err(ReplicaError::NotInGenesis(format!(
+            "consensus key {me} is not one of the genesis replicas"
+        )));
+    };
+    let listen = config.listen.unwrap_or(*genesis_address);
+    let chain_id = ledger.read().chain_id().to_owned();
+    let engine = EngineConfig {
+        key,
+        participants: Set::from_iter_dedup(peers.keys().iter().cloned()),
+        namespace: EngineConfig::namespace_for(&chain_id),
+        genesis,
+        block_time: config.block_time,
+        leader_timeout: config.leader_timeout,
+        partition: "sigil".into(),
+    };
+    let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
+    let runtime = cw_tokio::Config::new()
+        .with_storage_directory(config.storage_dir)
+        .with_worker_threads(2);
+    std::thread::Builder::new()
+        .name("consensus".into())
+        .spawn(move || {
+            cw_tokio::Runner::new(runtime).start(|context| async move {
+                let source = run(context, ledger, engine, peers, listen).await;
+                let _ = started_tx.send(source);
+                futures::future::pending::<()>().await;
+            });
+        })
+        .map_err(|_| ReplicaError::Stopped)?;
+    started_rx.recv().map_err(|_| ReplicaError::Stopped)
+}
+
+async fn run(
+    context: cw_tokio::Context,
+    ledger: Ledger,
+    engine: EngineConfig,
+    peers: Map<ed25519::PublicKey, Address>,
+    listen: SocketAddr,
+) -> ReplicaSource {
+    let handshake = Cups::<_, ChaCha20Poly1305>::new(
+        Sake {
+            signer: engine.key.clone(),
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let p2p = lookup::Config::local(
+        handshake,
+        &engine.namespace,
+        listen,
+        NZUsize!(peers.len().max(1)),
+        (MAX_TRANSACTIONS_WIRE + (1 << 20)) as u32,
+        NZUsize!(1024),
+    );
+    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
+    oracle.track(0, peers);
+    let consensus = Quota::per_second(NZU32!(1_000));
+    let gossip = Quota::per_second(NZU32!(20_000));
+    let mut channels = CHANNELS
+        .into_iter()
+        .map(|c| network.register(c, if c == CHANNELS[5] { gossip } else { consensus }));
+    let mut next = || {
+        channels
+            .next()
+            .unwrap_or_else(|| unreachable!("six channels"))
+    };
+    let channels = Channels {
+        votes: next(),
+        certificates: next(),
+        resolver: next(),
+        blocks: next(),
+        backfill: next(),
+        mempool: next(),
+    };
+    network.start();
+    super::engine::start(
+        context.child("replica"),
+        ledger,
+        engine,
+        channels,
+        oracle.clone(),
+        oracle,
+    )
+    .await
+}
