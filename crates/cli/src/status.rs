@@ -47,6 +47,8 @@ struct Status<'a> {
     /// Height of the latest block.
     head: u64,
     validators: Vec<ValidatorRecord>,
+    /// Each validator's free balance, in the order of `validators`.
+    balances: Vec<u64>,
     set: SignerSet,
     parameters: Parameters,
     programs: Vec<ProgramSummary>,
@@ -58,11 +60,17 @@ impl<'a> Status<'a> {
     /// Reads everything `sigil status` shows from the ledger at `url`.
     async fn read(url: &'a str, client: &'a LedgerClient) -> anyhow::Result<Self> {
         let rpc = client.rpc();
+        let validators = rpc.validators().await?;
+        let mut balances = Vec::with_capacity(validators.len());
+        for v in &validators {
+            balances.push(rpc.account(v.account).await?.balance);
+        }
         Ok(Self {
             url,
             chain_id: client.chain_id(),
             head: rpc.head().await?.height.0,
-            validators: rpc.validators().await?,
+            validators,
+            balances,
             set: rpc.signer_set().await?,
             parameters: rpc.parameters().await?,
             programs: rpc.programs().await?,
@@ -78,11 +86,12 @@ impl<'a> Status<'a> {
             "ledger": self.url,
             "chain_id": self.chain_id,
             "head": self.head,
-            "validators": self.validators.iter().map(|v| serde_json::json!({
+            "validators": self.validators.iter().zip(&self.balances).map(|(v, balance)| serde_json::json!({
                 "account": v.account.to_string(),
                 "name": dev_name(&v.account),
                 "endpoint": v.endpoint.to_string(),
                 "stake": v.stake,
+                "balance": balance,
                 "joined": v.joined.0,
                 "signer": set.signers.contains(&v.account),
             })).collect::<Vec<_>>(),
@@ -159,7 +168,8 @@ impl<'a> Status<'a> {
         let rows: Vec<Vec<String>> = self
             .validators
             .iter()
-            .map(|v| {
+            .zip(&self.balances)
+            .map(|(v, balance)| {
                 vec![
                     dev_name(&v.account).unwrap_or("-").to_owned(),
                     if self.set.signers.contains(&v.account) {
@@ -170,12 +180,15 @@ impl<'a> Status<'a> {
                     v.account.to_string(),
                     v.endpoint.to_string(),
                     v.stake.to_string(),
+                    balance.to_string(),
                     format!("#{}", v.joined.0),
                 ]
             })
             .collect();
         table(
-            &["NAME", "ROLE", "ACCOUNT", "ENDPOINT", "STAKE", "JOINED"],
+            &[
+                "NAME", "ROLE", "ACCOUNT", "ENDPOINT", "STAKE", "BALANCE", "JOINED",
+            ],
             &rows,
         );
     }

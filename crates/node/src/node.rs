@@ -402,11 +402,14 @@ impl Inner {
         let x25519 = self.keys.x25519.public_key();
         let endpoint = self.config.endpoint.clone();
         let calls = match existing {
-            None => vec![Call::Validate {
-                x25519,
-                endpoint,
-                stake: self.config.stake,
-            }],
+            None => {
+                self.check_can_stake().await?;
+                vec![Call::Validate {
+                    x25519,
+                    endpoint,
+                    stake: self.config.stake,
+                }]
+            }
             Some(info) => {
                 let mut calls = Vec::new();
                 if info.endpoint != endpoint {
@@ -431,6 +434,28 @@ impl Inner {
         let view = fetch_view(&ledger).await?;
         self.view.send_replace(Arc::new(view));
         self.update_peers();
+        Ok(())
+    }
+
+    /// Fails with what to run when this node's account cannot pay its stake and the fee, so
+    /// that a new validator learns how to get funds instead of reading "insufficient balance".
+    async fn check_can_stake(&self) -> anyhow::Result<()> {
+        let me = self.me();
+        let ledger = self.ledger();
+        let account = ledger.rpc().account(me).await?;
+        let fee = ledger.rpc().parameters().await?.transaction_fee;
+        let need = self.config.stake.saturating_add(fee);
+        let free = account.balance;
+        if free < need {
+            anyhow::bail!(
+                "account {me} holds {free} but joining as a validator needs {need} (stake {} and \
+                 a fee of {fee}): have it funded, for example `sigil account transfer --to {me} \
+                 --amount {need} --ledger {} --dev-account faucet` on a dev ledger, or from any \
+                 funded account with --phrase-file, then start the node again",
+                self.config.stake,
+                self.config.ledger_url
+            );
+        }
         Ok(())
     }
 
