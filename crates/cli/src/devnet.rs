@@ -85,6 +85,9 @@ pub struct DevnetOpts {
     /// with --signers 4) instead of running the DKG (which `sigil bench` then does not measure).
     #[arg(long, value_name = "DIR")]
     pub dev_key_shares: Option<PathBuf>,
+    /// Run one solo ledger process instead of a replica per validator.
+    #[arg(long)]
+    pub solo_ledger: bool,
 }
 
 impl DevnetOpts {
@@ -96,6 +99,11 @@ impl DevnetOpts {
             threshold: self.threshold,
             block_time: self.block_time,
             key_share_fixtures: self.dev_key_shares.clone(),
+            ledger: if self.solo_ledger {
+                LedgerMode::Solo
+            } else {
+                LedgerMode::Replicated
+            },
             ..config
         }
     }
@@ -171,10 +179,23 @@ pub struct DevnetConfig {
     pub extra_node_args: Vec<String>,
     /// Whether [`Devnet::start`] also jump-starts the network and waits for the network key.
     pub jump_start: bool,
+    /// One solo ledger, or a replica per validator.
+    pub ledger: LedgerMode,
+}
+
+/// How a devnet runs its ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerMode {
+    /// One `sigil ledger --dev` process orders blocks alone.
+    Solo,
+    /// Every validator runs a replica; consensus orders blocks.
+    Replicated,
 }
 
 impl DevnetConfig {
-    /// The defaults: 5 validators, 3 signers, threshold 2, 500 ms blocks, real DKG, jump start.
+    /// The defaults: 5 validators, 3 signers, threshold 2, 500 ms blocks, real DKG, jump start,
+    /// a replicated ledger.
     pub fn new(binary: impl Into<PathBuf>, dir: impl Into<PathBuf>) -> Self {
         Self {
             binary: binary.into(),
@@ -186,6 +207,7 @@ impl DevnetConfig {
             key_share_fixtures: None,
             extra_node_args: Vec::new(),
             jump_start: true,
+            ledger: LedgerMode::Replicated,
         }
     }
 
@@ -358,11 +380,31 @@ impl NodeHandle {
     }
 }
 
+/// One ledger process of a devnet: the solo ledger, or a validator's replica.
+#[derive(Debug)]
+pub struct LedgerHandle {
+    /// `ledger` for the solo ledger, else the validator's name.
+    pub name: String,
+    /// Its public JSON-RPC, `ws://127.0.0.1:PORT`.
+    pub rpc_url: String,
+    /// The listener for validators' nodes, `ws://127.0.0.1:PORT`.
+    pub validator_url: String,
+    /// The file its output goes to.
+    pub log: PathBuf,
+    process: Process,
+}
+
+impl LedgerHandle {
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+}
+
 /// A running local network; see the module docs.
 pub struct Devnet {
     config: DevnetConfig,
-    ledger: Process,
-    ledger_url: String,
+    ledgers: Vec<LedgerHandle>,
     nodes: Vec<NodeHandle>,
     client: LedgerClient,
     http: reqwest::Client,
@@ -378,32 +420,15 @@ impl Devnet {
         std::fs::create_dir_all(&config.dir)
             .with_context(|| format!("cannot create {}", config.dir.display()))?;
         let ports = ports(&config)?;
-
-        let ledger_addr = format!("127.0.0.1:{}", ports[0]);
-        let ledger_url = format!("ws://{ledger_addr}");
-        // Nodes read the ledger on a listener of their own, which clients cannot fill.
-        let validator_addr = format!("127.0.0.1:{}", free_ports(1)?[0]);
-        let validator_url = format!("ws://{validator_addr}");
-        let mut ledger = ledger_process(&config, &ledger_addr, &validator_addr);
-        let step = Step::start(format!("starting the ledger on {ledger_addr}"));
-        ledger.spawn(&config.binary)?;
-        let deadline = Instant::now() + START_TIMEOUT;
-        let client = loop {
-            match LedgerClient::connect(&ledger_url).await {
-                Ok(client) => break client,
-                Err(e) => {
-                    ledger.ensure_running("before its RPC answered")?;
-                    if Instant::now() > deadline {
-                        bail!(
-                            "the ledger did not answer at {ledger_url} within {}s ({e}); log: {}",
-                            START_TIMEOUT.as_secs(),
-                            ledger.log.display()
-                        );
-                    }
-                    tokio::time::sleep(POLL).await;
-                }
-            }
-        };
+        let mut ledgers = ledger_processes(&config, &ports)?;
+        let step = Step::start(match config.ledger {
+            LedgerMode::Solo => "starting the ledger".to_owned(),
+            LedgerMode::Replicated => format!("starting {} ledger replicas", ledgers.len()),
+        });
+        for ledger in &mut ledgers {
+            ledger.process.spawn(&config.binary)?;
+        }
+        let client = connect_ledger(&mut ledgers[0]).await?;
         step.finish("ready");
 
         let http = reqwest::Client::builder()
@@ -413,7 +438,9 @@ impl Devnet {
         let nodes = (0..config.validators)
             .map(|i| {
                 let name = validator_name(i);
-                let endpoint = format!("127.0.0.1:{}", ports[1 + i]);
+                let endpoint = format!("127.0.0.1:{}", ports.nodes[i]);
+                // A validator reads its own replica.
+                let validator_url = ledgers[i.min(ledgers.len() - 1)].validator_url.clone();
                 let data_dir = config.dir.join(&name);
                 let key_file = config.dir.join(format!("{name}.key"));
                 let log = config.dir.join(format!("{name}.log"));
@@ -454,8 +481,7 @@ impl Devnet {
         // From here on, dropping `devnet` on an error kills what was started.
         let mut devnet = Devnet {
             config,
-            ledger,
-            ledger_url,
+            ledgers,
             nodes,
             client,
             http,
@@ -475,7 +501,35 @@ impl Devnet {
 
     /// The ledger's websocket URL, `ws://127.0.0.1:PORT`.
     pub fn ledger_url(&self) -> &str {
-        &self.ledger_url
+        &self.ledgers[0].rpc_url
+    }
+
+    /// The ledger processes: the solo ledger, or a replica per validator in validator order.
+    pub fn ledgers(&self) -> &[LedgerHandle] {
+        &self.ledgers
+    }
+
+    /// Kills the ledger process `name` (a validator's replica, or `ledger`) with SIGKILL.
+    pub async fn kill_ledger(&mut self, name: &str) -> anyhow::Result<()> {
+        self.ledger_mut(name)?.process.kill().await;
+        Ok(())
+    }
+
+    /// Starts the ledger process `name` again on its data directory and waits until its RPC
+    /// answers.
+    pub async fn restart_ledger(&mut self, name: &str) -> anyhow::Result<()> {
+        let binary = self.config.binary.clone();
+        let ledger = self.ledger_mut(name)?;
+        ledger.process.terminate(STOP_GRACE).await;
+        ledger.process.spawn(&binary)?;
+        connect_ledger(ledger).await.map(drop)
+    }
+
+    fn ledger_mut(&mut self, name: &str) -> anyhow::Result<&mut LedgerHandle> {
+        self.ledgers
+            .iter_mut()
+            .find(|l| l.name == name)
+            .ok_or_else(|| anyhow!("no ledger process called {name} in this devnet"))
     }
 
     /// A client connected to the ledger.
@@ -582,7 +636,9 @@ impl Devnet {
                     node.process.ensure_running("during the jump start")?;
                 }
             }
-            self.ledger.ensure_running("during the jump start")?;
+            for ledger in &mut self.ledgers {
+                ledger.process.ensure_running("during the jump start")?;
+            }
             if Instant::now() > deadline {
                 let logs: Vec<String> = self
                     .nodes
@@ -645,15 +701,23 @@ impl Devnet {
                 .map(|n| n.process.terminate(STOP_GRACE)),
         )
         .await;
-        self.ledger.terminate(STOP_GRACE).await;
+        futures::future::join_all(
+            self.ledgers
+                .iter_mut()
+                .map(|l| l.process.terminate(STOP_GRACE)),
+        )
+        .await;
         Ok(())
     }
 
-    /// The processes that do not run (exited, killed or not started): `ledger` or node names.
+    /// The processes that do not run (exited, killed or not started): `ledger`, `ledger NAME`
+    /// for a replica, or node names.
     pub fn exited(&mut self) -> Vec<String> {
         let mut gone = Vec::new();
-        if !self.ledger.is_running() {
-            gone.push("ledger".to_owned());
+        for ledger in &mut self.ledgers {
+            if !ledger.process.is_running() {
+                gone.push(ledger.process.label.clone());
+            }
         }
         for node in &mut self.nodes {
             if !node.process.is_running() {
@@ -824,48 +888,142 @@ async fn wait_healthy(http: &reqwest::Client, node: &mut NodeHandle) -> anyhow::
     }
 }
 
-/// The `sigil ledger --dev` of a devnet: public RPC on `rpc`, nodes' RPC on `validator_rpc`.
-fn ledger_process(config: &DevnetConfig, rpc: &str, validator_rpc: &str) -> Process {
-    Process {
-        label: "the ledger".into(),
-        args: vec![
-            "ledger".into(),
-            "--dev".into(),
-            "--data-dir".into(),
-            config.dir.join("ledger").into(),
-            "--rpc".into(),
-            rpc.into(),
-            "--validator-rpc".into(),
-            validator_rpc.into(),
-            "--block-time".into(),
-            humantime::format_duration(config.block_time)
-                .to_string()
-                .into(),
-        ],
-        log: config.dir.join("ledger.log"),
-        child: None,
+/// Waits until `ledger`'s public RPC answers, or fails if it exits or times out.
+async fn connect_ledger(ledger: &mut LedgerHandle) -> anyhow::Result<LedgerClient> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        match LedgerClient::connect(&ledger.rpc_url).await {
+            Ok(client) => return Ok(client),
+            Err(e) => {
+                ledger.process.ensure_running("before its RPC answered")?;
+                if Instant::now() > deadline {
+                    bail!(
+                        "{} did not answer at {} within {}s ({e}); log: {}",
+                        ledger.process.label,
+                        ledger.rpc_url,
+                        START_TIMEOUT.as_secs(),
+                        ledger.log.display()
+                    );
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
     }
 }
 
-/// The ports of the ledger and the validators: those recorded in `DIR/ports.json` when resuming
-/// a devnet (validators' endpoints are on its ledger), else fresh ones, then recorded.
-fn ports(config: &DevnetConfig) -> anyhow::Result<Vec<u16>> {
-    let path = config.dir.join("ports.json");
-    let wanted = 1 + config.validators;
-    if let Ok(text) = std::fs::read(&path) {
-        let ports: Vec<u16> = serde_json::from_slice(&text)
-            .with_context(|| format!("{} is not a list of ports", path.display()))?;
-        if ports.len() == wanted {
-            return Ok(ports);
+/// The devnet's ledger processes, `sigil ledger --dev`: one solo, or a replica per validator
+/// with the dev genesis naming them all. Nodes read on a listener of their own (a fresh port at
+/// each start), which clients cannot fill.
+fn ledger_processes(config: &DevnetConfig, ports: &Ports) -> anyhow::Result<Vec<LedgerHandle>> {
+    let validator_ports = free_ports(ports.ledgers.len())?;
+    let names: Vec<String> = match config.ledger {
+        LedgerMode::Solo => vec!["ledger".to_owned()],
+        LedgerMode::Replicated => (0..config.validators).map(validator_name).collect(),
+    };
+    let replicas: Vec<String> = names
+        .iter()
+        .zip(&ports.p2p)
+        .map(|(name, port)| format!("{name}=127.0.0.1:{port}"))
+        .collect();
+    let block_time = humantime::format_duration(config.block_time).to_string();
+    let handles = names.into_iter().enumerate().map(|(i, name)| {
+        let (dir, log, label) = match config.ledger {
+            LedgerMode::Solo => (
+                "ledger".to_owned(),
+                "ledger.log".to_owned(),
+                "the ledger".to_owned(),
+            ),
+            LedgerMode::Replicated => (
+                format!("ledger-{name}"),
+                format!("ledger-{name}.log"),
+                format!("ledger {name}"),
+            ),
+        };
+        let rpc = format!("127.0.0.1:{}", ports.ledgers[i]);
+        let validator_rpc = format!("127.0.0.1:{}", validator_ports[i]);
+        let mut args: Vec<OsString> = vec![
+            "ledger".into(),
+            "--dev".into(),
+            "--data-dir".into(),
+            config.dir.join(dir).into(),
+            "--rpc".into(),
+            rpc.clone().into(),
+            "--validator-rpc".into(),
+            validator_rpc.clone().into(),
+            "--block-time".into(),
+            block_time.clone().into(),
+        ];
+        if config.ledger == LedgerMode::Replicated {
+            args.extend(["--dev-replica".into(), name.clone().into()]);
+            args.extend(["--dev-replicas".into(), replicas.join(",").into()]);
         }
-        bail!(
-            "{} was started with {} validators, not {}; use another directory",
-            config.dir.display(),
-            ports.len().saturating_sub(1),
-            config.validators
-        );
+        let log = config.dir.join(log);
+        LedgerHandle {
+            rpc_url: format!("ws://{rpc}"),
+            validator_url: format!("ws://{validator_rpc}"),
+            log: log.clone(),
+            process: Process {
+                label,
+                args,
+                log,
+                child: None,
+            },
+            name,
+        }
+    });
+    Ok(handles.collect())
+}
+
+/// The ports a devnet keeps across restarts (validators' endpoints are on its ledger, and the
+/// replicas' p2p addresses in its genesis).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Ports {
+    /// How the ledger runs.
+    mode: LedgerMode,
+    /// Each ledger process's public RPC.
+    ledgers: Vec<u16>,
+    /// Each replica's consensus p2p (none when solo).
+    p2p: Vec<u16>,
+    /// Each validator's HTTP API.
+    nodes: Vec<u16>,
+}
+
+/// The ports recorded in `DIR/ports.json` when resuming a devnet, else fresh ones, then
+/// recorded.
+fn ports(config: &DevnetConfig) -> anyhow::Result<Ports> {
+    let path = config.dir.join("ports.json");
+    let ledgers = match config.ledger {
+        LedgerMode::Solo => 1,
+        LedgerMode::Replicated => config.validators,
+    };
+    if let Ok(text) = std::fs::read(&path) {
+        let ports: Ports = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a devnet's ports", path.display()))?;
+        if ports.nodes.len() != config.validators || ports.mode != config.ledger {
+            bail!(
+                "{} was started with {} validators and a {:?} ledger, not {} and {:?}; use \
+                 another directory",
+                config.dir.display(),
+                ports.nodes.len(),
+                ports.mode,
+                config.validators,
+                config.ledger
+            );
+        }
+        return Ok(ports);
     }
-    let ports = free_ports(wanted)?;
+    let replicas = if config.ledger == LedgerMode::Replicated {
+        ledgers
+    } else {
+        0
+    };
+    let mut fresh = free_ports(ledgers + replicas + config.validators)?.into_iter();
+    let ports = Ports {
+        mode: config.ledger,
+        ledgers: fresh.by_ref().take(ledgers).collect(),
+        p2p: fresh.by_ref().take(replicas).collect(),
+        nodes: fresh.collect(),
+    };
     std::fs::write(&path, serde_json::to_vec(&ports)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(ports)

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use sigil::devnet::{Devnet, DevnetConfig, DevnetOpts};
+use sigil::devnet::{Devnet, DevnetConfig, DevnetOpts, LedgerMode};
 
 /// Options of `sigil devnet`.
 #[derive(Args)]
@@ -57,6 +57,14 @@ async fn print_summary(devnet: &Devnet, took: Duration) -> anyhow::Result<()> {
     println!("devnet ready in {:.1}s", took.as_secs_f64());
     println!("ledger       {}", devnet.ledger_url());
     println!("data         {}", devnet.dir().display());
+    if devnet.config().ledger == LedgerMode::Replicated {
+        for replica in devnet.ledgers() {
+            let pid = replica
+                .pid()
+                .map_or_else(|| "-".to_owned(), |p| p.to_string());
+            println!("replica {} {} pid {pid}", replica.name, replica.rpc_url);
+        }
+    }
     match set.network_key {
         Some(key) => println!("network key  {key}"),
         None => println!("network key  none yet (not jump-started)"),

@@ -134,7 +134,11 @@ async fn replicas_agree_on_every_block_across_a_sigkill_and_restart() {
         let other = connect(replica).await;
         let deadline = Instant::now() + Duration::from_secs(60);
         while head(&other).await < height {
-            assert!(Instant::now() < deadline, "{} did not catch up", replica.name);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not catch up",
+                replica.name
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         clients.push(other);

@@ -17,6 +17,12 @@ use crate::node::Inner;
 use crate::state::Bucket;
 use crate::view::View;
 
+/// A request's block may be this far ahead of this node's ledger head, which then waits for it:
+/// replicas finalize the same block a moment apart. Further ahead is refused at once.
+const MAX_BLOCKS_AHEAD: u64 = 16;
+/// How long a request waits for this node's ledger to reach its block.
+const BLOCK_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Inner {
     /// Decodes the user's opened request, reads its snapshot and runs the common checks
     /// (programs on the blocking pool).
@@ -38,6 +44,17 @@ impl Inner {
         .map_err(|e| ApiError::internal(format!("program evaluation panicked: {e}")))?
     }
 
+    /// Waits, up to [`BLOCK_CATCH_UP`], until this node's view reaches `block`; returns the
+    /// head it reached.
+    async fn await_head(&self, block: u64) -> u64 {
+        let mut views = self.view.subscribe();
+        let reached = tokio::time::timeout(BLOCK_CATCH_UP, views.wait_for(|v| v.head >= block));
+        match reached.await {
+            Ok(Ok(view)) => view.head,
+            _ => self.view().head,
+        }
+    }
+
     /// What the checks of `request` need from the ledger, read at most once each. Reads the
     /// checks would not reach (a refused block) are skipped.
     async fn snapshot(
@@ -56,8 +73,12 @@ impl Inner {
             programs: Vec::new(),
         };
         if request.block > snapshot.head {
-            // The client may have seen a block this node's subscription has not delivered yet.
+            // The client may have seen a block this node's subscription has not delivered yet,
+            // or (replicated ledger) that another replica finalized a moment before this one.
             snapshot.head = rpc.head().await.map_err(ApiError::ledger)?.height.0;
+            if request.block > snapshot.head && request.block <= snapshot.head + MAX_BLOCKS_AHEAD {
+                snapshot.head = self.await_head(request.block).await;
+            }
         }
         if check_block(request.block, snapshot.head, window).is_err() {
             return Ok(snapshot);
