@@ -2,7 +2,7 @@
 
 use clap::Args;
 use sigil_client::LedgerClient;
-use sigil_client::rpc::{LedgerApiClient as _, ProgramSummary};
+use sigil_client::rpc::{ConsensusInfo, LedgerApiClient as _, ProgramSummary};
 use sigil_client::types::{
     JumpStartStatus, OffenceRecord, Parameters, Registration, SignerSet, ValidatorRecord,
 };
@@ -19,6 +19,10 @@ pub struct StatusArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
+    /// Other replicas of a replicated ledger to compare with this one (their websocket
+    /// JSON-RPC URLs, comma-separated, as `sigil devnet` prints them).
+    #[arg(long, value_name = "URLS", value_delimiter = ',')]
+    replicas: Vec<String>,
 }
 
 /// Runs `sigil status`.
@@ -26,11 +30,15 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
     crate::block_on(async {
         let client = args.ledger.connect().await?;
         let status = Status::read(&args.ledger.url, &client).await?;
+        let agreement = Agreement::read(&client, &args.replicas).await?;
         if args.json {
-            println!("{}", status.json());
+            let mut json = status.json();
+            json["consensus"] = agreement.json(&status.consensus);
+            println!("{json}");
             return Ok(());
         }
         status.print_summary();
+        agreement.print(&status.consensus);
         status.print_validators();
         status.print_programs();
         status.print_registrations();
@@ -46,6 +54,8 @@ struct Status<'a> {
     chain_id: &'a str,
     /// Height of the latest block.
     head: u64,
+    /// How the ledger is ordered.
+    consensus: ConsensusInfo,
     validators: Vec<ValidatorRecord>,
     /// Each validator's free balance, in the order of `validators`.
     balances: Vec<u64>,
@@ -69,6 +79,7 @@ impl<'a> Status<'a> {
             url,
             chain_id: client.chain_id(),
             head: rpc.head().await?.height.0,
+            consensus: rpc.consensus().await?,
             validators,
             balances,
             set: rpc.signer_set().await?,
@@ -325,5 +336,96 @@ fn table(header: &[&str], rows: &[Vec<String>]) {
     line(header.to_vec());
     for row in rows {
         line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// What the replicas given with `--replicas` say, next to the ledger's: their last final
+/// heights and whether they hold the same block at the highest height all have.
+struct Agreement {
+    /// Each replica's URL and last final height, the ledger's first.
+    finals: Vec<(String, u64)>,
+    /// The highest height every replica has, and whether their blocks there are equal.
+    common: Option<(u64, bool)>,
+}
+
+impl Agreement {
+    async fn read(ledger: &LedgerClient, urls: &[String]) -> anyhow::Result<Self> {
+        let mut clients = vec![("this ledger".to_owned(), None)];
+        for url in urls {
+            let client = LedgerClient::connect(url)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach the replica at {url}: {e}"))?;
+            clients.push((url.clone(), Some(client)));
+        }
+        let mut finals = Vec::new();
+        for (url, client) in &clients {
+            let rpc = client.as_ref().unwrap_or(ledger).rpc();
+            finals.push((url.clone(), rpc.consensus().await?.final_height));
+        }
+        if urls.is_empty() {
+            return Ok(Self {
+                finals,
+                common: None,
+            });
+        }
+        let height = finals.iter().map(|(_, h)| *h).min().unwrap_or(0);
+        let mut hashes = Vec::new();
+        for (_, client) in &clients {
+            let rpc = client.as_ref().unwrap_or(ledger).rpc();
+            let block = rpc.block(height).await?;
+            hashes.push(block.map(|b| sigil_ledger::header::header_hash(&b.header)));
+        }
+        let agree = hashes.windows(2).all(|w| w[0] == w[1]);
+        Ok(Self {
+            finals,
+            common: Some((height, agree)),
+        })
+    }
+
+    fn json(&self, info: &ConsensusInfo) -> serde_json::Value {
+        serde_json::json!({
+            "mode": info.mode,
+            "epoch": info.epoch,
+            "final_height": info.final_height,
+            "final_hash": info.final_hash,
+            "replicas": info.replicas,
+            "compared": self.finals.iter().map(|(url, h)| serde_json::json!({
+                "replica": url, "final_height": h,
+            })).collect::<Vec<_>>(),
+            "agree": self.common.map(|(_, agree)| agree),
+            "agree_at": self.common.map(|(height, _)| height),
+        })
+    }
+
+    fn print(&self, info: &ConsensusInfo) {
+        println!(
+            "consensus    {}, epoch {}, {} replicas, final #{} ({})",
+            info.mode,
+            info.epoch,
+            info.replicas.len(),
+            info.final_height,
+            info.final_hash
+        );
+        for replica in &info.replicas {
+            println!(
+                "  replica    {} at {}",
+                name_or_account(&replica.account),
+                replica.address
+            );
+        }
+        if let Some((height, agree)) = self.common {
+            let finals: Vec<String> = self
+                .finals
+                .iter()
+                .map(|(url, h)| format!("{url} #{h}"))
+                .collect();
+            println!("final        {}", finals.join(", "));
+            let verdict = if agree {
+                "yes"
+            } else {
+                "NO: their blocks differ"
+            };
+            println!("agree        {verdict} (at #{height})");
+        }
     }
 }

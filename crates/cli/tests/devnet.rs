@@ -120,6 +120,36 @@ async fn cli_commands_on_a_fixture_devnet() {
         s(ferdie, "endpoint"),
         devnet.node("ferdie").expect("ferdie").endpoint
     );
+    assert_eq!(status["consensus"]["mode"], "replicated");
+    assert_eq!(
+        status["consensus"]["replicas"]
+            .as_array()
+            .expect("replicas")
+            .len(),
+        6
+    );
+    // Every replica holds the same final block.
+    let replicas: Vec<String> = devnet.ledgers().iter().map(|l| l.rpc_url.clone()).collect();
+    let compared = sigil_json(&[
+        "status",
+        "--ledger",
+        &url,
+        "--replicas",
+        &replicas.join(","),
+        "--json",
+    ]);
+    assert_eq!(
+        compared["consensus"]["agree"], true,
+        "{}",
+        compared["consensus"]
+    );
+    assert_eq!(
+        compared["consensus"]["compared"]
+            .as_array()
+            .expect("compared")
+            .len(),
+        7
+    );
     let table = sigil(&["status", "--ledger", &url]);
     assert!(table.status.success());
     let table = String::from_utf8(table.stdout).expect("utf-8");
@@ -558,16 +588,40 @@ fn children_stop_when_the_devnet_is_killed() {
         .spawn()
         .unwrap();
     let stdout = BufReader::new(devnet.stdout.take().unwrap());
-    let ready = stdout
+    let lines: Vec<String> = stdout
         .lines()
         .map_while(Result::ok)
-        .any(|line| line.contains("Ctrl-C"));
-    assert!(ready, "the devnet did not start");
+        .take_while(|line| !line.contains("Ctrl-C"))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("devnet ready")),
+        "the devnet did not start: {lines:?}"
+    );
     let children: Vec<u32> = processes_mentioning(&dir_text)
         .into_iter()
         .filter(|pid| *pid != devnet.id())
         .collect();
-    assert_eq!(children.len(), 3, "a ledger and two nodes run");
+    assert_eq!(
+        children.len(),
+        4,
+        "a replica per validator and two nodes run"
+    );
+    // `replica NAME URL pid PID`, one per validator, each a running child.
+    let replicas: Vec<Vec<&str>> = lines
+        .iter()
+        .filter(|l| l.starts_with("replica "))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(replicas.len(), 2, "{lines:?}");
+    for fields in replicas {
+        assert_eq!(fields[3], "pid", "{fields:?}");
+        assert!(fields[2].starts_with("ws://127.0.0.1:"), "{fields:?}");
+        let pid: u32 = fields[4].parse().expect("pid");
+        assert!(
+            children.contains(&pid),
+            "replica pid {pid} is not a running child"
+        );
+    }
     devnet.kill().unwrap();
     devnet.wait().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);

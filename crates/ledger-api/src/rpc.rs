@@ -82,6 +82,21 @@ pub struct SubmitResult {
     pub events: Vec<Event>,
 }
 
+/// How a ledger is ordered (`ledger_consensus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsensusInfo {
+    /// `solo` (one process orders blocks) or `replicated` (BFT consensus among replicas).
+    pub mode: String,
+    /// The consensus epoch: the set below orders blocks for all of it.
+    pub epoch: u64,
+    /// The consensus set (empty when solo).
+    pub replicas: Vec<crate::types::GenesisReplica>,
+    /// The last final block this replica executed: every block it serves is final.
+    pub final_height: u64,
+    /// Its header hash, 0x-hex: equal on replicas that agree.
+    pub final_hash: String,
+}
+
 /// A program without its bytecode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgramSummary {
@@ -212,6 +227,10 @@ pub trait LedgerApi {
     /// The current state digest, 0x-hex.
     #[method(name = "stateDigest")]
     fn state_digest(&self) -> RpcResult<String>;
+    /// How this ledger is ordered: solo or replicated, the consensus set, the epoch and the
+    /// last final block.
+    #[method(name = "consensus")]
+    fn consensus(&self) -> RpcResult<ConsensusInfo>;
     /// New block headers.
     #[subscription(name = "subscribeHeads" => "newHead", unsubscribe = "unsubscribeHeads", item = BlockHeader)]
     async fn subscribe_heads(&self) -> SubscriptionResult;

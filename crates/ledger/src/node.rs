@@ -130,6 +130,18 @@ pub async fn start(config: LedgerConfig) -> Result<RunningLedger, String> {
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
+    let replicated = !chain
+        .genesis()
+        .map_err(|e| e.to_string())?
+        .replicas
+        .is_empty();
+    if replicated && replica.is_none() {
+        return Err(
+            "this chain's genesis names replicas, so it runs only as one of them: give \
+                    --replica-key-file (or --dev-replica for a dev chain)"
+                .into(),
+        );
+    }
     let ledger = Ledger::new(chain);
     let (rpc_addr, server) = crate::rpc::serve(ledger.clone(), rpc, rpc_limits)
         .await

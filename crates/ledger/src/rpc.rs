@@ -233,6 +233,25 @@ impl LedgerApiServer for RpcImpl {
         }))
     }
 
+    fn consensus(&self) -> RpcResult<ConsensusInfo> {
+        let chain = self.ledger.read();
+        let replicas = chain.genesis().map_err(storage_err)?.replicas;
+        let head = chain.head();
+        Ok(ConsensusInfo {
+            mode: if replicas.is_empty() {
+                "solo"
+            } else {
+                "replicated"
+            }
+            .into(),
+            // Epoch changes of the set are not implemented yet: the genesis set orders all.
+            epoch: 0,
+            replicas,
+            final_height: head.height.0,
+            final_hash: format!("0x{}", hex::encode(crate::header::header_hash(head))),
+        })
+    }
+
     fn state_digest(&self) -> RpcResult<String> {
         Ok(format!(
             "0x{}",
