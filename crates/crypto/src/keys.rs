@@ -15,6 +15,7 @@ const ACCOUNT_LABEL: &[u8] = b"sigil/v1/account/ed25519";
 /// HKDF label of the x25519 static key.
 const X25519_LABEL: &[u8] = b"sigil/v1/static/x25519";
 const CONSENSUS_LABEL: &[u8] = b"sigil/v1/consensus/ed25519";
+const CONSENSUS_REPORTER_LABEL: &[u8] = b"sigil/v1/consensus/reporter";
 /// HKDF label turning a BIP-39 seed into a Sigil seed.
 const MNEMONIC_LABEL: &[u8] = b"sigil/v1/mnemonic-seed";
 
@@ -101,6 +102,12 @@ impl AccountKeypair {
         Self {
             signing: ed25519_dalek::SigningKey::from_bytes(&secret),
         }
+    }
+
+    /// The account a replica signs its reports of consensus faults with, derived from its
+    /// consensus seed: such reports are free, so it needs no funds.
+    pub fn consensus_reporter(consensus_seed: &[u8; 32]) -> Self {
+        Self::from_secret(hkdf32(consensus_seed, CONSENSUS_REPORTER_LABEL))
     }
 
     /// A fresh random key pair.

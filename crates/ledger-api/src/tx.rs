@@ -251,6 +251,9 @@ mod protocol_doc {
                 public: true,
             },
             Call::Unregister { verifying_key: key },
+            Call::ReportConsensusFault {
+                evidence: vec![7, 1, 2],
+            },
         ]
     }
 
@@ -276,6 +279,7 @@ mod protocol_doc {
             Call::Deauthorise { .. } => 16,
             Call::SetPublic { .. } => 17,
             Call::Unregister { .. } => 18,
+            Call::ReportConsensusFault { .. } => 19,
         }
     }
 

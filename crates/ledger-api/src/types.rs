@@ -489,6 +489,14 @@ pub enum Call {
         /// The key.
         verifying_key: VerifyingKey,
     },
+    /// Proves that a replica signed two conflicting consensus votes (PROTOCOL §9.6). Anyone
+    /// may send it, free; a report the ledger cannot verify, or of a fault already recorded, is
+    /// refused.
+    ReportConsensusFault {
+        /// The encoded evidence: Commonware's conflicting-vote activity.
+        #[serde(with = "sigil_primitives::bytes::hex_vec")]
+        evidence: Vec<u8>,
+    },
 }
 
 impl Call {

@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sigil_primitives::{BlockNumber, ProgramId};
 
-use crate::state::{ApplyContext, EvidenceVerifier, ProgramValidator, State, Tracked, TxError};
+use crate::state::{
+    ApplyContext, ConsensusFault, ConsensusVerifier, EvidenceVerifier, ProgramValidator, State,
+    Tracked, TxError,
+};
 use crate::tx::{decode, encode, hash as tx_hash};
 use crate::types::*;
 pub use sigil_ledger_api::header::{body_hash, header_hash};
@@ -120,6 +123,8 @@ pub struct Chain {
 struct Checks {
     validate_program: Arc<ProgramValidator>,
     verify_evidence: Option<Arc<EvidenceVerifier>>,
+    /// From the genesis's consensus set; none for a solo chain.
+    verify_consensus: Option<Arc<ConsensusVerifier>>,
 }
 
 impl Checks {
@@ -128,6 +133,7 @@ impl Checks {
             height,
             validate_program: self.validate_program.as_ref(),
             verify_evidence: self.verify_evidence.as_deref(),
+            verify_consensus: self.verify_consensus.as_deref(),
         }
     }
 }
@@ -184,6 +190,7 @@ impl Chain {
         let checks = Checks {
             validate_program: remembering(validate_program),
             verify_evidence,
+            verify_consensus: None,
         };
         std::fs::create_dir_all(dir).map_err(storage)?;
         let path = dir.join("ledger.redb");
@@ -215,6 +222,11 @@ impl Chain {
         }
         let genesis = genesis.ok_or_else(|| ChainError::NoGenesis(dir.display().to_string()))?;
         let mut state = State::genesis(genesis).map_err(ChainError::InvalidGenesis)?;
+        let checks = Checks {
+            verify_consensus: crate::replica::evidence::verifier(genesis)
+                .map_err(ChainError::InvalidGenesis)?,
+            ..checks
+        };
         let header = BlockHeader {
             height: BlockNumber(0),
             parent_hash: vec![0; 32],
@@ -250,6 +262,11 @@ impl Chain {
         let meta = read.open_table(META).map_err(storage)?;
         let globals: crate::state::Globals = decode_meta(&meta, "globals")?;
         let genesis: Genesis = decode_meta(&meta, "genesis")?;
+        let checks = Checks {
+            verify_consensus: crate::replica::evidence::verifier(&genesis)
+                .map_err(ChainError::InvalidGenesis)?,
+            ..checks
+        };
         let mut state = State::genesis(&genesis).map_err(ChainError::InvalidGenesis)?;
         state.globals = globals;
         state.accounts = Tracked::default();
@@ -310,6 +327,16 @@ impl Chain {
         let read = self.db.begin_read().map_err(storage)?;
         let meta = read.open_table(META).map_err(storage)?;
         decode_meta(&meta, "genesis")
+    }
+
+    /// What consensus-fault `evidence` proves, checked against this chain's consensus set.
+    pub fn consensus_fault(&self, evidence: &[u8]) -> Result<ConsensusFault, String> {
+        let verify = self
+            .checks
+            .verify_consensus
+            .as_deref()
+            .ok_or("this ledger is solo: it has no consensus to fault")?;
+        verify(evidence)
     }
 
     /// The chain id.
@@ -479,11 +506,17 @@ impl Chain {
         let checks = Checks {
             validate_program,
             verify_evidence,
+            verify_consensus: None,
         };
         let db = Database::open(dir.join("ledger.redb")).map_err(storage)?;
         let read = db.begin_read().map_err(storage)?;
         let meta = read.open_table(META).map_err(storage)?;
         let genesis: Genesis = decode_meta(&meta, "genesis")?;
+        let checks = Checks {
+            verify_consensus: crate::replica::evidence::verifier(&genesis)
+                .map_err(ChainError::InvalidGenesis)?,
+            ..checks
+        };
         let mut state = State::genesis(&genesis).map_err(ChainError::InvalidGenesis)?;
         let blocks = read.open_table(BLOCKS).map_err(storage)?;
         let mut last = Vec::new();

@@ -79,6 +79,12 @@ impl PoolInner {
         if self.queue.iter().any(|(h, _)| h == hash) {
             return Err(SubmitError::Duplicate);
         }
+        if let crate::types::Call::ReportConsensusFault { evidence } = &stx.tx.call {
+            // Free, so only evidence that holds gets in.
+            chain
+                .consensus_fault(evidence)
+                .map_err(|e| TxError::Invalid(format!("the evidence does not hold: {e}")))?;
+        }
         let sender = &stx.tx.sender;
         let state = chain.state();
         let (pending, committed) = self

@@ -207,6 +207,20 @@ pub type ProgramValidator = dyn Fn(&[u8]) -> Result<(), String> + Send + Sync;
 pub type EvidenceVerifier =
     dyn Fn(&[u8; 32], &AccountId, FaultKind, &[u8]) -> Result<(), String> + Send + Sync;
 
+/// Checks evidence of a consensus fault against the chain's consensus set.
+pub type ConsensusVerifier = dyn Fn(&[u8]) -> Result<ConsensusFault, String> + Send + Sync;
+
+/// A consensus fault the evidence proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsensusFault {
+    /// The account of the replica that signed both votes.
+    pub offender: AccountId,
+    /// The epoch and view the votes were for.
+    pub epoch: u64,
+    /// The view.
+    pub view: u64,
+}
+
 /// What applying a transaction needs besides the state.
 pub struct ApplyContext<'a> {
     /// The block being built.
@@ -215,6 +229,8 @@ pub struct ApplyContext<'a> {
     pub validate_program: &'a ProgramValidator,
     /// Checks offence evidence; without one no evidence holds, so no report counts as proven.
     pub verify_evidence: Option<&'a EvidenceVerifier>,
+    /// Checks consensus-fault evidence; a solo ledger has none, and refuses such reports.
+    pub verify_consensus: Option<&'a ConsensusVerifier>,
 }
 
 /// A genesis consensus set names each account and key once, each with an address.
@@ -371,7 +387,9 @@ impl State {
     /// The fee `sender` pays for `call`: the `transaction_fee` parameter, except for a
     /// validator's signer duties, which are free.
     pub fn fee(&self, sender: &AccountId, call: &Call) -> Balance {
-        if call.is_signer_duty() && self.validators.contains(sender) {
+        let duty = call.is_signer_duty() && self.validators.contains(sender);
+        // Anyone may prove a consensus fault, free; a report that proves nothing is refused.
+        if duty || matches!(call, Call::ReportConsensusFault { .. }) {
             0
         } else {
             self.globals.parameters.transaction_fee
@@ -468,6 +486,9 @@ impl State {
                 verifying_key,
                 public,
             } => self.change_access(sender, verifying_key, Access::Public(*public)),
+            Call::ReportConsensusFault { evidence } => {
+                self.report_consensus_fault(sender, evidence, ctx)
+            }
             Call::Unregister { verifying_key } => self.unregister(sender, verifying_key),
         }
     }

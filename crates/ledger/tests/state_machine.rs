@@ -71,6 +71,7 @@ impl Harness {
             height: BlockNumber(self.height),
             validate_program: &validate,
             verify_evidence: Some(&stand_in_verifier),
+            verify_consensus: None,
         };
         let applied = self.state.apply(stx, &ctx);
         self.last_included = applied.is_ok();

@@ -15,6 +15,8 @@ pub enum FaultKind {
     FailedProof,
     /// Sent different broadcasts to different parties.
     Equivocation,
+    /// A ledger replica signed two conflicting consensus votes for one view (PROTOCOL §9.6).
+    ConflictingVotes,
 }
 
 impl FaultKind {
@@ -25,6 +27,7 @@ impl FaultKind {
             Self::InvalidMessage => "invalid_message",
             Self::FailedProof => "failed_proof",
             Self::Equivocation => "equivocation",
+            Self::ConflictingVotes => "conflicting_votes",
         }
     }
 }

@@ -61,7 +61,7 @@ export interface Parameters {
 }
 
 /** The kind of a signing fault (PROTOCOL.md §4.4 `fault`). */
-export type FaultKind = "unresponsive" | "invalid_message" | "failed_proof" | "equivocation";
+export type FaultKind = "unresponsive" | "invalid_message" | "failed_proof" | "equivocation" | "conflicting_votes";
 
 /** Every call of the ledger, in its JSON form (PROTOCOL.md §4.4). */
 export type Call =
@@ -91,7 +91,8 @@ export type Call =
   | { authorise: { verifying_key: BytesLike; account: BytesLike } }
   | { deauthorise: { verifying_key: BytesLike; account: BytesLike } }
   | { set_public: { verifying_key: BytesLike; public: boolean } }
-  | { unregister: { verifying_key: BytesLike } };
+  | { unregister: { verifying_key: BytesLike } }
+  | { report_consensus_fault: { evidence: BytesLike } };
 
 /** The name of a call (its JSON tag). */
 export type CallName = Call extends infer C ? (C extends string ? C : keyof C & string) : never;
@@ -158,10 +159,17 @@ export const CALL_LAYOUT: ReadonlyArray<readonly [CallName, ReadonlyArray<readon
   ["deauthorise", [["verifying_key", "vk"], ["account", "account"]]],
   ["set_public", [["verifying_key", "vk"], ["public", "bool"]]],
   ["unregister", [["verifying_key", "vk"]]],
+  ["report_consensus_fault", [["evidence", "bytes"]]],
 ];
 
 /** Fault kinds by enum index (PROTOCOL.md §4.4 `fault`). */
-export const FAULT_KINDS: readonly FaultKind[] = ["unresponsive", "invalid_message", "failed_proof", "equivocation"];
+export const FAULT_KINDS: readonly FaultKind[] = [
+  "unresponsive",
+  "invalid_message",
+  "failed_proof",
+  "equivocation",
+  "conflicting_votes",
+];
 
 const TICKET_LAYOUT: ReadonlyArray<readonly [string, FieldType]> = [
   ["session", "session_id"],

@@ -71,6 +71,8 @@ pub struct EngineConfig {
     pub leader_timeout: Duration,
     /// Prefix of this replica's storage partitions.
     pub partition: String,
+    /// The account that signs this replica's reports of consensus faults (they are free).
+    pub reporter: sigil_crypto::AccountKeypair,
 }
 
 impl EngineConfig {
@@ -80,23 +82,41 @@ impl EngineConfig {
     }
 }
 
-/// Reports consensus activity: counts votes, and logs signed evidence of faults.
+/// Passes signed evidence of consensus faults on, to be reported to the ledger.
 #[derive(Clone)]
-struct Evidence;
+struct Evidence {
+    faults: mpsc::UnboundedSender<Vec<u8>>,
+}
 
 impl Reporter for Evidence {
     type Activity = Activity<Scheme, Digest>;
 
     fn report(&mut self, activity: Self::Activity) -> commonware_actor::Feedback {
-        let kind = match &activity {
-            Activity::ConflictingNotarize(_) => "conflicting_notarize",
-            Activity::ConflictingFinalize(_) => "conflicting_finalize",
-            Activity::NullifyFinalize(_) => "nullify_finalize",
-            _ => return commonware_actor::Feedback::Ok,
-        };
-        tracing::warn!(kind, "consensus fault with signed evidence");
-        metrics::counter!("ledger_consensus_faults_total", "kind" => kind).increment(1);
+        if let Some(evidence) = super::evidence::encode(&activity) {
+            tracing::warn!("a replica signed conflicting consensus votes; reporting it");
+            metrics::counter!("ledger_consensus_faults_total").increment(1);
+            let _ = self.faults.send(evidence);
+        }
         commonware_actor::Feedback::Ok
+    }
+}
+
+/// Submits `report_consensus_fault` for each piece of evidence, signed by `reporter`, to this
+/// replica's pool; the ledger records each fault once, whoever reports it first.
+async fn report_faults(
+    ledger: Ledger,
+    reporter: sigil_crypto::AccountKeypair,
+    mut faults: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    while let Some(evidence) = faults.recv().await {
+        let chain = ledger.read();
+        let nonce = ledger.pool.next_nonce(&chain, &reporter.account_id());
+        let call = crate::types::Call::ReportConsensusFault { evidence };
+        let tx = crate::tx::sign(&reporter, chain.chain_id(), nonce, call);
+        match ledger.pool.submit(&chain, tx) {
+            Ok(_) => tracing::info!("consensus fault reported"),
+            Err(error) => tracing::debug!(%error, "consensus fault report not admitted"),
+        }
     }
 }
 
@@ -157,6 +177,9 @@ where
     ledger.pool.set_gossip(gossip_tx);
     let gossip = super::gossip::run(ledger.clone(), gossip_rx, channels.mempool);
     context.child("mempool_gossip").spawn(|_| gossip);
+    let (faults_tx, faults_rx) = mpsc::unbounded_channel();
+    let reports = report_faults(ledger.clone(), config.reporter.clone(), faults_rx);
+    context.child("fault_reports").spawn(|_| reports);
 
     let scheme = Scheme::signer(&config.namespace, config.participants.clone(), config.key)
         .expect("the replica's key is in the consensus set");
@@ -246,7 +269,8 @@ where
         block_time: config.block_time,
     };
     let wrapper = Inline::new(context.child("application"), app, mailbox, epocher);
-    let reporter: Reporters<_, Evidence> = Reporters::from((wrapper.clone(), Evidence));
+    let evidence = Evidence { faults: faults_tx };
+    let reporter: Reporters<_, Evidence> = Reporters::from((wrapper.clone(), evidence));
     let engine = simplex::Engine::new(
         context.child("simplex"),
         simplex::Config {

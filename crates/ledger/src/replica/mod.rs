@@ -12,6 +12,7 @@
 pub mod app;
 pub mod block;
 pub mod engine;
+pub mod evidence;
 mod gossip;
 pub mod network;
 pub mod source;

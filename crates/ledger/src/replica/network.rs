@@ -67,6 +67,12 @@ pub fn consensus_public_key(seed: &[u8; 32]) -> [u8; 32] {
         .unwrap_or_else(|_| unreachable!("ed25519 public keys are 32 bytes"))
 }
 
+/// A consensus public key from its 32 bytes.
+pub fn public_key(bytes: &[u8; 32]) -> Result<ed25519::PublicKey, String> {
+    ed25519::PublicKey::read(&mut commonware_codec::Copying(bytes.as_slice()))
+        .map_err(|e| format!("consensus key: {e}"))
+}
+
 /// The genesis replicas as a consensus set and their p2p addresses.
 fn peers(
     ledger: &Ledger,
@@ -75,10 +81,8 @@ fn peers(
     let genesis = chain.genesis()?;
     let mut peers = Vec::new();
     for replica in &genesis.replicas {
-        let key = ed25519::PublicKey::read(&mut commonware_codec::Copying(
-            replica.consensus_key.as_slice(),
-        ))
-        .map_err(|e| ReplicaError::BadReplica(format!("{}: key: {e}", replica.account)))?;
+        let key = public_key(&replica.consensus_key)
+            .map_err(|e| ReplicaError::BadReplica(format!("{}: {e}", replica.account)))?;
         let address = replica
             .address
             .to_socket_addrs()
@@ -130,6 +134,7 @@ pub fn spawn(ledger: Ledger, config: ReplicaConfig) -> Result<ReplicaSource, Rep
         block_time: config.block_time,
         leader_timeout: config.leader_timeout,
         partition: "sigil".into(),
+        reporter: sigil_crypto::AccountKeypair::consensus_reporter(&config.consensus_seed),
     };
     let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
     let runtime = cw_tokio::Config::new()

@@ -29,10 +29,26 @@ fn link() -> Link {
     }
 }
 
+const NAMES: [&str; REPLICAS] = ["alice", "bob", "charlie", "dave"];
+
+/// The replicas' consensus keys: the dev identities'.
 fn keys() -> Vec<ed25519::PrivateKey> {
-    (0..REPLICAS as u64)
-        .map(ed25519::PrivateKey::from_seed)
+    NAMES
+        .iter()
+        .map(|n| super::network::consensus_key(&sigil_crypto::NodeSeed::dev(n).consensus_seed()))
         .collect()
+}
+
+/// The dev genesis naming the four replicas (addresses unused on the simulated network).
+fn genesis() -> crate::types::Genesis {
+    let mut genesis = crate::node::dev_genesis();
+    for (i, name) in NAMES.iter().enumerate() {
+        let address = format!("127.0.0.1:{}", 7000 + i);
+        genesis
+            .replicas
+            .push(crate::node::dev_replica(name, &address));
+    }
+    genesis
 }
 
 /// A replica's ledger, with the directory that holds it.
@@ -60,8 +76,7 @@ impl Replica {
 fn open_ledger() -> (Ledger, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let check = Arc::new(|b: &[u8]| crate::node::component_header_check(b));
-    let chain =
-        Chain::open(dir.path(), Some(&crate::node::dev_genesis()), check, None).expect("chain");
+    let chain = Chain::open(dir.path(), Some(&genesis()), check, None).expect("chain");
     (Ledger::new(chain), dir)
 }
 
@@ -106,6 +121,9 @@ async fn start_replica(
         block_time: Duration::from_millis(100),
         leader_timeout: Duration::from_secs(1),
         partition: format!("replica-{index}"),
+        reporter: sigil_crypto::AccountKeypair::consensus_reporter(
+            &sigil_crypto::NodeSeed::dev(NAMES[index]).consensus_seed(),
+        ),
     };
     let source = super::engine::start(
         context.child("replica").with_attribute("index", index),
@@ -282,5 +300,60 @@ fn a_partitioned_replica_catches_up_once_healed() {
         eprintln!("partition: cut at {cut}, healed and agreed at {target}");
         assert_agree(&all, target);
         assert_agree(&all, cut + 10);
+    });
+}
+
+#[test]
+fn a_replica_signing_conflicting_votes_is_recorded_as_a_proven_offence() {
+    use commonware_consensus::simplex::mocks::conflicter::{Config, Conflicter};
+    use commonware_cryptography::sha256::Sha256;
+    let runner = deterministic::Runner::timed(Duration::from_secs(120));
+    runner.start(|context| async move {
+        let keys = keys();
+        let oracle = network(&context, &keys).await;
+        link_all(&oracle, &keys, &[0, 1, 2, 3]).await;
+        let mut replicas = Vec::new();
+        for i in 0..3 {
+            replicas.push(start_replica(&context, &oracle, &keys, i).await);
+        }
+        // dave answers every notarize and finalize with two conflicting votes.
+        let control = oracle.control(keys[3].public_key());
+        let votes = control
+            .register(CHANNELS[0], QUOTA)
+            .await
+            .expect("registers");
+        let participants = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
+        let namespace = EngineConfig::namespace_for(crate::node::DEV_CHAIN_ID);
+        let scheme = super::Scheme::signer(&namespace, participants, keys[3].clone())
+            .expect("a participant");
+        Conflicter::<_, _, Sha256>::new(context.child("conflicter"), Config { scheme })
+            .start(votes);
+        let dave = crate::node::dev_account("dave");
+        let honest: Vec<&Replica> = replicas.iter().collect();
+        let offences_of = |r: &Replica| -> Vec<crate::types::OffenceRecord> {
+            let chain = r.ledger.read();
+            let offences = &chain.state().offences;
+            offences
+                .iter()
+                .filter(|(_, o)| o.offender == dave)
+                .map(|(_, o)| o.clone())
+                .collect()
+        };
+        let recorded = loop {
+            if let Some(offence) = offences_of(honest[0]).into_iter().next() {
+                break offence;
+            }
+            context.sleep(Duration::from_millis(100)).await;
+        };
+        assert!(recorded.proven);
+        assert_eq!(recorded.kind, crate::types::FaultKind::ConflictingVotes);
+        let height = recorded.recorded.expect("recorded").0 + 3;
+        until_height(&context, &honest, height).await;
+        assert_agree(&honest, height);
+        eprintln!(
+            "dave's conflicting votes proven at #{}; {} records by then",
+            height - 3,
+            offences_of(honest[1]).len()
+        );
     });
 }

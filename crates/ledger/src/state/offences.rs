@@ -83,6 +83,60 @@ impl State {
         Ok(events)
     }
 
+    /// `report_consensus_fault`: evidence that a replica signed two conflicting votes proves
+    /// the offence at once (slash, exclusion); each fault (replica, epoch, view) is recorded
+    /// once, with the first reporter.
+    pub(super) fn report_consensus_fault(
+        &mut self,
+        sender: AccountId,
+        evidence: &[u8],
+        ctx: &ApplyContext<'_>,
+    ) -> Result<Vec<Event>, TxError> {
+        let max = self.globals.parameters.max_evidence_size;
+        if evidence.len() > max as usize {
+            return Err(TxError::Invalid(format!(
+                "evidence of {} bytes exceeds max_evidence_size ({max})",
+                evidence.len()
+            )));
+        }
+        let verifier = ctx.verify_consensus.ok_or_else(|| {
+            TxError::Invalid("this ledger is solo: it has no consensus to fault".into())
+        })?;
+        let fault = verifier(evidence)
+            .map_err(|e| TxError::Invalid(format!("the evidence does not hold: {e}")))?;
+        let session = consensus_fault_session(fault.epoch, fault.view);
+        let offender = fault.offender;
+        let (index, record) = self.offence_of(session, offender, || OffenceRecord {
+            session,
+            reporters: vec![],
+            offender,
+            kind: FaultKind::ConflictingVotes,
+            proven: true,
+            committee_size: 0,
+            evidence_hash: sha2::Sha256::digest(evidence).to_vec(),
+            reported: ctx.height,
+            recorded: Some(ctx.height),
+            slashed: 0,
+        });
+        if !record.reporters.is_empty() {
+            return Err(TxError::AlreadyExists("this consensus fault".into()));
+        }
+        let mut record = record;
+        record.reporters.push(sender);
+        self.offences.insert(index, record);
+        let mut events = vec![Event::OffenceReportReceived {
+            reporter: sender,
+            offender,
+            kind: FaultKind::ConflictingVotes,
+        }];
+        events.extend(self.punish(index, ctx.height));
+        if let Some(offence) = self.offences.get(&index).cloned() {
+            events.insert(1, Event::OffenceReported { offence });
+        }
+        events.extend(self.rotate(ctx.height));
+        Ok(events)
+    }
+
     /// Whether `account` is a proven offender in `session` (its accusations there are void).
     fn proven_offender(&self, account: &AccountId, session: SessionId) -> bool {
         self.offences
@@ -222,6 +276,17 @@ impl State {
     }
 }
 
+/// The session id a consensus fault is recorded under: one per epoch and view, so each fault of
+/// a replica is recorded once.
+pub fn consensus_fault_session(epoch: u64, view: u64) -> SessionId {
+    let digest = sha2::Sha256::new()
+        .chain_update(b"sigil/v1/consensus-fault")
+        .chain_update(epoch.to_be_bytes())
+        .chain_update(view.to_be_bytes())
+        .finalize();
+    SessionId::new(digest.into())
+}
+
 /// Whether the report proves the offence: a report without evidence is an accusation; evidence
 /// must hold (only the ledger's verifier says so), and unresponsiveness has none.
 fn proves(
@@ -234,6 +299,9 @@ fn proves(
     match kind {
         FaultKind::Unresponsive if !evidence.is_empty() => Err(TxError::Invalid(
             "unresponsiveness carries no evidence".into(),
+        )),
+        FaultKind::ConflictingVotes => Err(TxError::Invalid(
+            "conflicting consensus votes are reported with report_consensus_fault".into(),
         )),
         _ if evidence.is_empty() => Ok(false),
         _ => {

@@ -51,7 +51,7 @@ pub(crate) fn severity(kind: FaultKind) -> u8 {
         FaultKind::Unresponsive => 0,
         FaultKind::InvalidMessage => 1,
         FaultKind::FailedProof => 2,
-        FaultKind::Equivocation => 3,
+        FaultKind::Equivocation | FaultKind::ConflictingVotes => 3,
     }
 }
 

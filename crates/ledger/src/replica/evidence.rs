@@ -1,0 +1,188 @@
+//! Consensus faults as ledger offences: a replica that signs two conflicting votes for one
+//! view (two notarizes, two finalizes, or a nullify and a finalize) leaves signed evidence;
+//! replicas report it with `report_consensus_fault`, and the ledger checks it against the
+//! genesis's consensus set.
+
+use std::sync::Arc;
+
+use commonware_codec::{Decode as _, Encode as _};
+use commonware_consensus::simplex::types::{Activity, Attributable as _};
+use commonware_consensus::{Epochable as _, Viewable as _};
+use commonware_cryptography::certificate::Verifier as _;
+use commonware_cryptography::ed25519;
+use commonware_cryptography::sha256::Digest;
+use commonware_parallel::Sequential;
+use commonware_utils::ordered::Set;
+use rand_core_10::SeedableRng as _;
+use sigil_primitives::AccountId;
+
+use super::Scheme;
+use super::engine::EngineConfig;
+use crate::state::{ConsensusFault, ConsensusVerifier};
+use crate::types::Genesis;
+
+/// The consensus set of `genesis` with each replica's account, in the set's order.
+fn consensus_set(genesis: &Genesis) -> Result<(Set<ed25519::PublicKey>, Vec<AccountId>), String> {
+    let mut keyed = Vec::with_capacity(genesis.replicas.len());
+    for replica in &genesis.replicas {
+        let key = super::network::public_key(&replica.consensus_key)
+            .map_err(|e| format!("replica {}: {e}", replica.account))?;
+        keyed.push((key, replica.account));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let accounts = keyed.iter().map(|(_, account)| *account).collect();
+    let set = Set::from_iter_dedup(keyed.into_iter().map(|(key, _)| key));
+    Ok((set, accounts))
+}
+
+/// The checker of consensus-fault evidence for the chain of `genesis`; none for a solo chain.
+pub fn verifier(genesis: &Genesis) -> Result<Option<Arc<ConsensusVerifier>>, String> {
+    if genesis.replicas.is_empty() {
+        return Ok(None);
+    }
+    let (participants, accounts) = consensus_set(genesis)?;
+    let scheme = Scheme::verifier(
+        &EngineConfig::namespace_for(&genesis.chain_id),
+        participants,
+    );
+    Ok(Some(Arc::new(move |evidence: &[u8]| {
+        check(&scheme, &accounts, evidence)
+    })))
+}
+
+/// Decodes and verifies `evidence`; the fault it proves.
+fn check(
+    scheme: &Scheme,
+    accounts: &[AccountId],
+    evidence: &[u8],
+) -> Result<ConsensusFault, String> {
+    let activity = Activity::<Scheme, Digest>::decode_cfg(
+        commonware_codec::Copying(evidence),
+        &scheme.certificate_codec_config(),
+    )
+    .map_err(|e| format!("not consensus evidence: {e}"))?;
+    // Verification is deterministic for valid evidence; the generator only randomizes batching.
+    let mut rng = rand_chacha_10::ChaCha20Rng::seed_from_u64(0);
+    let (valid, signer, epoch, view) = match &activity {
+        Activity::ConflictingNotarize(e) => (
+            e.verify(&mut rng, scheme, &Sequential),
+            e.signer(),
+            e.epoch(),
+            e.view(),
+        ),
+        Activity::ConflictingFinalize(e) => (
+            e.verify(&mut rng, scheme, &Sequential),
+            e.signer(),
+            e.epoch(),
+            e.view(),
+        ),
+        Activity::NullifyFinalize(e) => (
+            e.verify(&mut rng, scheme, &Sequential),
+            e.signer(),
+            e.epoch(),
+            e.view(),
+        ),
+        _ => return Err("not a fault: only conflicting votes are evidence".into()),
+    };
+    if !valid {
+        return Err("a vote's signature does not verify for its signer".into());
+    }
+    let offender = usize::try_from(signer.get())
+        .ok()
+        .and_then(|i| accounts.get(i))
+        .ok_or("the signer is not in the consensus set")?;
+    Ok(ConsensusFault {
+        offender: *offender,
+        epoch: epoch.get(),
+        view: view.get(),
+    })
+}
+
+/// The evidence a consensus activity carries, encoded for `report_consensus_fault`, if it is
+/// a fault.
+pub fn encode(activity: &Activity<Scheme, Digest>) -> Option<Vec<u8>> {
+    matches!(
+        activity,
+        Activity::ConflictingNotarize(_)
+            | Activity::ConflictingFinalize(_)
+            | Activity::NullifyFinalize(_)
+    )
+    .then(|| activity.encode().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_consensus::simplex::types::{ConflictingNotarize, Notarize, Proposal};
+    use commonware_consensus::types::{Epoch, Round, View};
+    use commonware_cryptography::{Hasher as _, sha256::Sha256};
+
+    fn genesis_of(names: &[&str]) -> Genesis {
+        let mut genesis = crate::node::dev_genesis();
+        for (i, name) in names.iter().enumerate() {
+            let address = format!("127.0.0.1:{}", 7000 + i);
+            genesis
+                .replicas
+                .push(crate::node::dev_replica(name, &address));
+        }
+        genesis
+    }
+
+    fn signer_of(genesis: &Genesis, name: &str) -> Scheme {
+        let (participants, _) = consensus_set(genesis).expect("set");
+        let seed = sigil_crypto::NodeSeed::dev(name).consensus_seed();
+        let key = super::super::network::consensus_key(&seed);
+        let namespace = EngineConfig::namespace_for(&genesis.chain_id);
+        Scheme::signer(&namespace, participants, key).expect("a participant")
+    }
+
+    fn conflicting(scheme: &Scheme, view: u64) -> Vec<u8> {
+        let round = Round::new(Epoch::zero(), View::new(view));
+        let vote = |payload: &[u8]| {
+            let proposal = Proposal::new(round, View::new(view - 1), Sha256::hash(&[payload]));
+            Notarize::<Scheme, Digest>::sign(scheme, proposal).expect("signs")
+        };
+        let fault = ConflictingNotarize::new(vote(b"one"), vote(b"two"));
+        Activity::ConflictingNotarize(fault).encode().to_vec()
+    }
+
+    #[test]
+    fn conflicting_votes_name_their_signers_account_and_nothing_else_counts() {
+        let genesis = genesis_of(&["alice", "bob", "charlie", "dave"]);
+        let verify = verifier(&genesis).expect("valid").expect("replicated");
+        let evidence = conflicting(&signer_of(&genesis, "charlie"), 7);
+        let fault = verify(&evidence).expect("proves");
+        assert_eq!(fault.offender, crate::node::dev_account("charlie"));
+        assert_eq!((fault.epoch, fault.view), (0, 7));
+
+        let mut forged = evidence.clone();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        assert!(
+            verify(&forged).is_err(),
+            "a broken signature proves nothing"
+        );
+        assert!(
+            verify(&evidence[..evidence.len() - 3]).is_err(),
+            "truncated"
+        );
+
+        // A replica of another chain (another namespace) is not this one's.
+        let mut other = genesis_of(&["alice", "bob", "charlie", "dave"]);
+        other.chain_id = "other".into();
+        assert!(verify(&conflicting(&signer_of(&other, "charlie"), 7)).is_err());
+
+        // One honest vote is not a fault.
+        let round = Round::new(Epoch::zero(), View::new(3));
+        let proposal = Proposal::new(round, View::new(2), Sha256::hash(&[b"x"]));
+        let vote = Notarize::<Scheme, Digest>::sign(&signer_of(&genesis, "bob"), proposal);
+        let honest = Activity::Notarize(vote.expect("signs")).encode().to_vec();
+        assert!(verify(&honest).is_err());
+        assert!(
+            verifier(&crate::node::dev_genesis())
+                .expect("valid")
+                .is_none(),
+            "solo"
+        );
+    }
+}
