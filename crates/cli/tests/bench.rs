@@ -69,6 +69,7 @@ fn bench_with_baseline_reports_both_paths_ratios_and_a_plot() {
         .arg("--dev-key-shares")
         .arg(fixtures())
         .args(["--requests", "3", "--sweep", "1,2", "--sweep-requests", "3"])
+        .args(["--ledger-samples", "5", "--ledger-burst", "80"])
         .args([
             "--engine-signatures",
             "1",
@@ -106,6 +107,14 @@ fn bench_with_baseline_reports_both_paths_ratios_and_a_plot() {
     let program = &json["figures"]["program"];
     assert!(f(program, "/fuel_used") > 0.0);
     assert!(f(program, "/uncached_p50_ms") * 1000.0 > f(program, "/cached_p50_us"));
+
+    // The ledger's figures, on the devnet's replicated ledger.
+    assert_eq!(json["ledger"]["mode"], "replicated");
+    assert_eq!(json["ledger"]["replicas"], 5);
+    assert_eq!(json["ledger"]["submit_to_final"]["samples"], 5);
+    assert!(f(&json, "/ledger/submit_to_final/p50_ms") > 0.0);
+    assert_eq!(json["ledger"]["burst_transactions"], 80);
+    assert!(f(&json, "/ledger/transactions_per_second") > 0.0);
 
     // Both paths ran with the configuration they claim, and signed everything.
     check_path(&json, "/ours", &[1, 2]);

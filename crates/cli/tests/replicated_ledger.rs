@@ -1,6 +1,9 @@
 //! The replicated ledger as real processes: four `sigil ledger` replicas on loopback order
 //! transactions while one of them (not the one the client talks to) is SIGKILLed and
-//! restarted; it catches up and every replica holds the same blocks.
+//! restarted; it catches up and every replica holds the same blocks. Then a devnet on the
+//! replicated ledger signs while a replica is killed and restarted.
+
+mod common;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -155,4 +158,108 @@ async fn replicas_agree_on_every_block_across_a_sigkill_and_restart() {
         );
     }
     eprintln!("4 replicas agree on all {height} blocks");
+}
+
+/// Waits until every replica of `devnet` has executed `height`, then checks they hold the same
+/// header at every height up to it; returns it.
+async fn replicas_agree(devnet: &sigil::devnet::Devnet, height: u64) {
+    let mut clients = Vec::new();
+    for replica in devnet.ledgers() {
+        let client = LedgerClient::connect(&replica.rpc_url)
+            .await
+            .expect("connects");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while head(&client).await < height {
+            assert!(
+                Instant::now() < deadline,
+                "replica {} did not catch up",
+                replica.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        clients.push(client);
+    }
+    for h in 1..=height {
+        let mut headers = Vec::new();
+        for client in &clients {
+            let block = client.rpc().block(h).await.expect("block").expect("stored");
+            headers.push(block.header);
+        }
+        assert!(
+            headers.windows(2).all(|w| w[0] == w[1]),
+            "replicas differ at block {h}"
+        );
+    }
+}
+
+/// Signs one request for `key` through `relayer` and checks the answer.
+async fn sign_through(
+    ledger: &LedgerClient,
+    relayer: &sigil_client::types::ValidatorRecord,
+    user: &sigil_crypto::AccountKeypair,
+    key: sigil_primitives::VerifyingKey,
+) {
+    let request = sigil_primitives::request::SignatureRequest {
+        verifying_key: key,
+        block: head(ledger).await,
+        hashing: sigil_primitives::HashingAlgorithm::Keccak256,
+        aux_data: vec![vec![]],
+        message: sigil_crypto::secret::random_array::<16>().to_vec(),
+    };
+    let sealed = sigil_client::seal_request(user, relayer, &request).expect("seals");
+    let response = sigil_client::NodeClient::new(relayer.endpoint.as_str())
+        .relay(&sealed.envelope)
+        .await
+        .expect("the user gets a signature");
+    sigil_client::verify_response(&sealed, &request, &response).expect("a valid signature");
+}
+
+/// Six validators, each with its replica: alice…dave the 2-of-4 signers (fixture shares), eve
+/// and ferdie relayers. The client reads alice's replica and sends to eve; ferdie's replica is
+/// SIGKILLed and restarted meanwhile, which costs the network nothing: consensus goes on with
+/// five of six, and no signer or relayer reads that replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_devnet_signs_every_request_while_a_replica_is_killed_and_restarted() {
+    const REQUESTS: usize = 100;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = sigil::devnet::DevnetConfig::new(common::SIGIL, dir.path());
+    config.validators = 6;
+    config.signers = 4;
+    config.threshold = 2;
+    config.block_time = Duration::from_millis(300);
+    config.key_share_fixtures = Some(common::workspace().join("crates/mpc/fixtures/2-of-4"));
+    let mut devnet = sigil::devnet::Devnet::start(config).await.expect("devnet");
+    assert_eq!(devnet.ledgers().len(), 6, "a replica per validator");
+    let ledger = LedgerClient::connect(devnet.ledger_url())
+        .await
+        .expect("connects");
+    let program = common::deploy(&ledger, "message-size").await;
+    let user = common::dev("bob");
+    let key = common::register(&ledger, &user, &[(program, r#"{"max_length": 1024}"#)]).await;
+    let eve = common::dev("eve").account_id();
+    let relayer = ledger
+        .rpc()
+        .validator(eve)
+        .await
+        .expect("reads")
+        .expect("eve validates");
+    let victim = "ferdie";
+    let started = Instant::now();
+    for i in 0..REQUESTS {
+        if i == REQUESTS / 3 {
+            devnet.kill_ledger(victim).await.expect("killed");
+        }
+        if i == 2 * REQUESTS / 3 {
+            devnet.restart_ledger(victim).await.expect("restarted");
+        }
+        sign_through(&ledger, &relayer, &user, key).await;
+    }
+    eprintln!(
+        "{REQUESTS} requests signed in {:.1}s while replica {victim} was SIGKILLed and restarted",
+        started.elapsed().as_secs_f64()
+    );
+    let height = head(&ledger).await;
+    replicas_agree(&devnet, height).await;
+    eprintln!("6 replicas agree on all {height} blocks");
+    devnet.stop().await.expect("stops");
 }

@@ -12,12 +12,15 @@
 //!    one fuel budget shared by a request's programs, programs compiled on every evaluation);
 //! 5. resharing to one more signer;
 //! 6. the engine alone: the same signature by the same key shares in one process over
-//!    in-memory channels, so the network path's overhead shows as one figure.
+//!    in-memory channels, so the network path's overhead shows as one figure;
+//! 7. the ledger: submit to final, and a burst's transactions per second, on the devnet's
+//!    replicated ledger (or solo, with `--solo-ledger`).
 //!
 //! It prints a table, or one JSON object with `--json`, and draws `--plot FILE.svg`.
 
 mod chaos;
 mod engine;
+mod ledger;
 mod load;
 mod metrics;
 mod plot;
@@ -109,6 +112,13 @@ pub struct BenchArgs {
     /// Skip the resharing measurement.
     #[arg(long)]
     no_reshare: bool,
+    /// Transfers of the ledger's submit-to-final run, one after another (0 skips the ledger
+    /// figures).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    ledger_samples: u64,
+    /// Transfers of the ledger's burst, from 8 senders at once.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(8..=2048))]
+    ledger_burst: u64,
     /// Print one JSON object with every figure on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
@@ -156,6 +166,21 @@ impl BenchArgs {
     }
 }
 
+/// The ledger's figures, unless `--ledger-samples 0`.
+async fn ledger_figures(
+    args: &BenchArgs,
+    ledger: &LedgerClient,
+) -> anyhow::Result<Option<ledger::LedgerRun>> {
+    if args.ledger_samples == 0 {
+        return Ok(None);
+    }
+    let sizes = ledger::Sizes {
+        samples: args.ledger_samples as usize,
+        burst: args.ledger_burst as usize,
+    };
+    ledger::run(ledger, sizes).await.map(Some)
+}
+
 /// Runs `sigil bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     args.check()?;
@@ -197,6 +222,7 @@ async fn attached(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     let mut figures = Figures::default();
     let (keys, registered) = register_keys(&ledger, args.max_concurrency(), &mut figures).await?;
     program_figures(&registered.1, &mut figures)?;
+    report.ledger = ledger_figures(args, &ledger).await?;
     report.ours = Some(measure_path(args, &args.sweep, url, &relayer, keys, "ours").await?);
     report.figures = figures;
     Ok(report)
@@ -264,6 +290,7 @@ async fn bench_devnet(
         report.figures = figures;
         return Ok((report, None));
     }
+    report.ledger = ledger_figures(args, ledger).await?;
     let engine_prehash = engine::sample_prehash();
     report.ours =
         Some(measure_path(args, &args.sweep, &url, &relayer, keys.clone(), "ours").await?);

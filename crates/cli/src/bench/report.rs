@@ -41,6 +41,8 @@ pub struct Report {
     /// With `--chaos`: signing while signers are killed and restarted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chaos: Option<super::chaos::ChaosRun>,
+    /// The ledger's own figures: submit to final, and a burst's transactions per second.
+    pub ledger: Option<super::ledger::LedgerRun>,
     /// Wall time of the whole benchmark, in seconds.
     pub total_seconds: f64,
 }
@@ -213,6 +215,7 @@ impl Report {
             engine: None,
             network_overhead: None,
             chaos: None,
+            ledger: None,
             total_seconds: 0.0,
         })
     }
@@ -324,6 +327,7 @@ pub fn table(r: &Report) -> String {
     throughput_table(r, &mut out);
     profile_table(r, &mut out);
     ratio_lines(r, &mut out);
+    ledger_lines(r, &mut out);
     chaos_lines(r, &mut out);
     line!(out);
     line!(out, "  total {:.0} s", r.total_seconds);
@@ -566,6 +570,40 @@ fn ratio_lines(r: &Report, out: &mut String) {
     }
 }
 
+/// The ledger's figures: who orders blocks, submit to final, and the burst.
+fn ledger_lines(r: &Report, out: &mut String) {
+    let Some(l) = &r.ledger else {
+        return;
+    };
+    line!(out);
+    let ordering = if l.replicas == 0 {
+        l.mode.clone()
+    } else {
+        format!("{}, {} replicas", l.mode, l.replicas)
+    };
+    line!(out, "  {:<44} {:>12}", format!("ledger ({ordering})"), "");
+    if let Some(f) = &l.submit_to_final {
+        line!(
+            out,
+            "  {:<44} {:>12}",
+            format!(
+                "  submit to final (p50 of {}, p99 {:.0} ms)",
+                f.samples, f.p99_ms
+            ),
+            ms(f.p50_ms)
+        );
+    }
+    line!(
+        out,
+        "  {:<44} {:>12}",
+        format!(
+            "  burst of {} transfers ({:.1} s, {} blocks, {:.0} ms apart)",
+            l.burst_transactions, l.burst_seconds, l.burst_blocks, l.block_interval_ms
+        ),
+        format!("{:.0} tx/s", l.transactions_per_second)
+    );
+}
+
 /// How every request of a chaos run ended.
 fn chaos_lines(r: &Report, out: &mut String) {
     let Some(c) = &r.chaos else {
@@ -788,6 +826,7 @@ mod tests {
             }),
             network_overhead: None,
             chaos: None,
+            ledger: None,
             total_seconds: 123.4,
         };
         report.finish_ratios();
@@ -828,6 +867,7 @@ mod tests {
             engine: None,
             network_overhead: None,
             chaos: None,
+            ledger: None,
             total_seconds: 0.4,
         }
     }
