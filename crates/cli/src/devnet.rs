@@ -232,10 +232,45 @@ impl DevnetConfig {
         if self.block_time < Duration::from_millis(10) {
             bail!("the block time must be at least 10ms");
         }
+        if let Some(dir) = &self.key_share_fixtures {
+            self.check_fixtures(dir)?;
+        }
         if !self.binary.is_file() {
             bail!(
                 "the sigil executable {} does not exist",
                 self.binary.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl DevnetConfig {
+    /// Fixture shares fit only the signer count and threshold they were made for: the jump
+    /// start would otherwise wait forever for confirmations that cannot come.
+    fn check_fixtures(&self, dir: &Path) -> anyhow::Result<()> {
+        let path = dir.join("network-key.txt");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "{} holds no fixture shares ({})",
+                dir.display(),
+                path.display()
+            )
+        })?;
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+                .map(str::trim)
+        };
+        let threshold: u16 = field("threshold")
+            .and_then(|t| t.parse().ok())
+            .with_context(|| format!("{} has no threshold= line", path.display()))?;
+        let signers = field("signers").map_or(0, |s| s.split(',').count());
+        if usize::from(self.signers) != signers || self.threshold != threshold {
+            bail!(
+                "the fixture shares in {} are a {threshold}-of-{signers} key: run with \
+                 --signers {signers} --threshold {threshold}",
+                dir.display()
             );
         }
         Ok(())

@@ -523,6 +523,20 @@ fn usage_errors_are_one_line() {
     ]);
     assert!(line.contains("program id"), "{line}");
 
+    // Fixture shares of another shape than the devnet's: refused before anything starts.
+    let fixtures = repo().join("crates/mpc/fixtures/2-of-4");
+    let line = sigil_error(&[
+        "devnet",
+        "--dev-key-shares",
+        fixtures.to_str().expect("utf-8"),
+        "--dir",
+        dir.path().join("devnet").to_str().expect("utf-8"),
+    ]);
+    assert!(
+        line.contains("2-of-4 key") && line.contains("--signers 4 --threshold 2"),
+        "{line}"
+    );
+
     // A malformed transaction file is refused before any network access.
     let tx = dir.path().join("tx.json");
     std::fs::write(&tx, r#"{"chain_id": 1, "nonce": 0}"#).expect("write");
