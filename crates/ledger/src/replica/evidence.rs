@@ -147,6 +147,61 @@ mod tests {
     }
 
     #[test]
+    fn the_ledger_records_a_fault_once_free_and_a_solo_ledger_refuses_it() {
+        let genesis = genesis_of(&["alice", "bob", "charlie", "dave"]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let check = Arc::new(|b: &[u8]| crate::node::component_header_check(b));
+        let mut chain = crate::chain::Chain::open(dir.path(), Some(&genesis), check.clone(), None)
+            .expect("chain");
+        let evidence = conflicting(&signer_of(&genesis, "dave"), 4);
+        // A reporter with no funds: the report is free.
+        let reporter = sigil_crypto::AccountKeypair::consensus_reporter(&[9; 32]);
+        let report = |nonce| {
+            let call = crate::types::Call::ReportConsensusFault {
+                evidence: evidence.clone(),
+            };
+            crate::tx::sign(&reporter, crate::node::DEV_CHAIN_ID, nonce, call)
+        };
+        let proposal = crate::chain::Proposal {
+            timestamp_ms: 1,
+            transactions: vec![report(0), report(1)],
+        };
+        let (block, outcomes) = chain.execute(proposal).expect("executes");
+        assert_eq!(block.transactions.len(), 1, "the second report is left out");
+        assert!(outcomes[0].included && outcomes[0].result.is_ok());
+        assert!(matches!(
+            outcomes[1].result,
+            Err(crate::state::TxError::AlreadyExists(_))
+        ));
+        let dave = crate::node::dev_account("dave");
+        let records: Vec<_> = chain
+            .state()
+            .offences
+            .iter()
+            .filter(|(_, o)| o.offender == dave)
+            .map(|(_, o)| o.clone())
+            .collect();
+        assert_eq!(records.len(), 1);
+        assert!(records[0].proven);
+        assert_eq!(records[0].reporters, [reporter.account_id()]);
+
+        let solo_dir = tempfile::tempdir().expect("tempdir");
+        let solo = crate::node::dev_genesis();
+        let mut solo =
+            crate::chain::Chain::open(solo_dir.path(), Some(&solo), check, None).expect("chain");
+        let proposal = crate::chain::Proposal {
+            timestamp_ms: 1,
+            transactions: vec![report(0)],
+        };
+        let (block, outcomes) = solo.execute(proposal).expect("executes");
+        assert!(block.transactions.is_empty());
+        assert!(matches!(
+            outcomes[0].result,
+            Err(crate::state::TxError::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn conflicting_votes_name_their_signers_account_and_nothing_else_counts() {
         let genesis = genesis_of(&["alice", "bob", "charlie", "dave"]);
         let verify = verifier(&genesis).expect("valid").expect("replicated");
