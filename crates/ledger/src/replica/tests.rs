@@ -51,9 +51,10 @@ fn genesis() -> crate::types::Genesis {
     genesis
 }
 
-/// A replica's ledger, with the directory that holds it.
+/// A replica's ledger, with the directory that holds it and why it stopped, if it did.
 struct Replica {
     ledger: Ledger,
+    stopped: Arc<std::sync::Mutex<Option<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -73,9 +74,8 @@ impl Replica {
     }
 }
 
-fn open_ledger() -> (Ledger, tempfile::TempDir) {
+fn open_ledger(check: Arc<crate::state::ProgramValidator>) -> (Ledger, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let check = Arc::new(|b: &[u8]| crate::node::component_header_check(b));
     let chain = Chain::open(dir.path(), Some(&genesis()), check, None).expect("chain");
     (Ledger::new(chain), dir)
 }
@@ -86,7 +86,19 @@ async fn start_replica(
     keys: &[ed25519::PrivateKey],
     index: usize,
 ) -> Replica {
-    let (ledger, dir) = open_ledger();
+    let check = Arc::new(|b: &[u8]| crate::node::component_header_check(b));
+    start_replica_with(context, oracle, keys, index, check).await
+}
+
+/// A replica whose program check is `check`: another build's rules, if it differs.
+async fn start_replica_with(
+    context: &deterministic::Context,
+    oracle: &Oracle<ed25519::PublicKey, deterministic::Context>,
+    keys: &[ed25519::PrivateKey],
+    index: usize,
+    check: Arc<crate::state::ProgramValidator>,
+) -> Replica {
+    let (ledger, dir) = open_ledger(check);
     let key = keys[index].clone();
     let control = oracle.control(key.public_key());
     let mut registered = Vec::new();
@@ -135,13 +147,23 @@ async fn start_replica(
     )
     .await;
     let runner = ledger.clone();
+    let stopped = Arc::new(std::sync::Mutex::new(None));
+    let outcome = stopped.clone();
     context
         .child("ledger")
         .with_attribute("index", index)
         .spawn(move |_| async move {
-            runner.run(source).await.expect("the ledger runs");
+            let result = runner.run(source).await;
+            *outcome.lock().expect("lock") = Some(match result {
+                Ok(()) => "stopped".to_owned(),
+                Err(e) => e.to_string(),
+            });
         });
-    Replica { ledger, _dir: dir }
+    Replica {
+        ledger,
+        stopped,
+        _dir: dir,
+    }
 }
 
 async fn network(
@@ -354,6 +376,60 @@ fn a_replica_signing_conflicting_votes_is_recorded_as_a_proven_offence() {
             "dave's conflicting votes proven at #{}; {} records by then",
             height - 3,
             offences_of(honest[1]).len()
+        );
+    });
+}
+
+#[test]
+fn a_replica_whose_state_diverges_stops_instead_of_serving_it() {
+    let runner = deterministic::Runner::timed(Duration::from_secs(120));
+    runner.start(|context| async move {
+        let keys = keys();
+        let oracle = network(&context, &keys).await;
+        link_all(&oracle, &keys, &[0, 1, 2, 3]).await;
+        let mut replicas = Vec::new();
+        for i in 0..3 {
+            replicas.push(start_replica(&context, &oracle, &keys, i).await);
+        }
+        // dave runs other rules: it refuses every program the others store.
+        let refuse = Arc::new(|_: &[u8]| Err::<(), String>("refused by this build".into()));
+        replicas.push(start_replica_with(&context, &oracle, &keys, 3, refuse).await);
+        let all: Vec<&Replica> = replicas.iter().collect();
+        until_height(&context, &all, 2).await;
+        let alice = sigil_crypto::NodeSeed::dev("alice").account_keypair();
+        let call = Call::StoreProgram {
+            bytecode: b"\0asm\x0d\x00\x01\x00".to_vec(),
+            config_schema: vec![],
+            aux_schema: vec![],
+            oracle_keys: vec![],
+            version: 1,
+        };
+        let ledger = &replicas[0].ledger;
+        let nonce = ledger.pool.next_nonce(&ledger.read(), &alice.account_id());
+        let stx = crate::tx::sign(&alice, crate::node::DEV_CHAIN_ID, nonce, call);
+        let waiter = ledger.pool.submit(&ledger.read(), stx).expect("admitted");
+        let outcome = waiter.await.expect("included");
+        assert!(outcome.result.is_ok(), "the others store it: {outcome:?}");
+        let stored_at = replicas[0].head().0;
+        loop {
+            if let Some(reason) = replicas[3].stopped.lock().expect("lock").clone() {
+                assert!(reason.contains("diverged"), "{reason}");
+                eprintln!("dave stopped: {reason}");
+                break;
+            }
+            context.sleep(Duration::from_millis(50)).await;
+        }
+        let honest = &all[..3];
+        until_height(&context, honest, stored_at + 5).await;
+        assert_agree(honest, stored_at + 5);
+        assert!(
+            honest
+                .iter()
+                .all(|r| r.stopped.lock().expect("lock").is_none())
+        );
+        assert!(
+            replicas[3].head().0 <= stored_at + 1,
+            "dave served nothing past it"
         );
     });
 }
