@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use sigil_ledger::node::{LedgerConfig, dev_genesis, start};
+use sigil_ledger::node::{LedgerConfig, start};
 use sigil_ledger::replica::network::ReplicaConfig;
 use sigil_ledger::types::{FaultKind, Genesis};
 use sigil_primitives::AccountId;
@@ -78,15 +78,14 @@ impl LedgerArgs {
         if !self.dev {
             return Ok(None);
         }
-        let mut genesis = dev_genesis();
+        let mut replicas = Vec::with_capacity(self.dev_replicas.len());
         for entry in &self.dev_replicas {
-            let (name, address) = entry
+            let replica = entry
                 .split_once('=')
                 .with_context(|| format!("--dev-replicas: {entry:?} is not NAME=HOST:PORT"))?;
-            genesis
-                .replicas
-                .push(sigil_ledger::node::dev_replica(name, address));
+            replicas.push(replica);
         }
+        let genesis = sigil_ledger::node::dev_genesis_with_replicas(replicas);
         Ok(Some(genesis))
     }
 

@@ -46,6 +46,18 @@ pub fn dev_genesis() -> Genesis {
     }
 }
 
+/// The dev genesis with the development replicas `(name, address)`: a replicated dev chain.
+pub fn dev_genesis_with_replicas<'a>(
+    replicas: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Genesis {
+    let mut genesis = dev_genesis();
+    genesis.replicas = replicas
+        .into_iter()
+        .map(|(name, address)| dev_replica(name, address))
+        .collect();
+    genesis
+}
+
 /// A development replica: the dev identity `name`'s account and consensus key, at `address`.
 pub fn dev_replica(name: &str, address: &str) -> crate::types::GenesisReplica {
     let seed = NodeSeed::dev(name);

@@ -53,6 +53,21 @@ pub struct Channels<S, R> {
 /// Channel numbers on the wire, in [`Channels`] order.
 pub const CHANNELS: [u64; 6] = [0, 1, 2, 3, 4, 5];
 
+impl<S, R> Channels<S, R> {
+    /// The channels registered for [`CHANNELS`], in that order.
+    pub fn from_ordered(registered: [Channel<S, R>; 6]) -> Self {
+        let [votes, certificates, resolver, blocks, backfill, mempool] = registered;
+        Self {
+            votes,
+            certificates,
+            resolver,
+            blocks,
+            backfill,
+            mempool,
+        }
+    }
+}
+
 /// What a replica needs beyond its ledger and network.
 #[derive(Clone)]
 pub struct EngineConfig {

@@ -118,14 +118,7 @@ mod tests {
     use commonware_cryptography::{Hasher as _, sha256::Sha256};
 
     fn genesis_of(names: &[&str]) -> Genesis {
-        let mut genesis = crate::node::dev_genesis();
-        for (i, name) in names.iter().enumerate() {
-            let address = format!("127.0.0.1:{}", 7000 + i);
-            genesis
-                .replicas
-                .push(crate::node::dev_replica(name, &address));
-        }
-        genesis
+        crate::node::dev_genesis_with_replicas(names.iter().map(|n| (*n, "127.0.0.1:7000")))
     }
 
     fn signer_of(genesis: &Genesis, name: &str) -> Scheme {

@@ -181,22 +181,9 @@ async fn run(
     oracle.track(0, peers);
     let consensus = Quota::per_second(NZU32!(1_000));
     let gossip = Quota::per_second(NZU32!(20_000));
-    let mut channels = CHANNELS
-        .into_iter()
-        .map(|c| network.register(c, if c == CHANNELS[5] { gossip } else { consensus }));
-    let mut next = || {
-        channels
-            .next()
-            .unwrap_or_else(|| unreachable!("six channels"))
-    };
-    let channels = Channels {
-        votes: next(),
-        certificates: next(),
-        resolver: next(),
-        blocks: next(),
-        backfill: next(),
-        mempool: next(),
-    };
+    let channels = Channels::from_ordered(
+        CHANNELS.map(|c| network.register(c, if c == CHANNELS[5] { gossip } else { consensus })),
+    );
     network.start();
     super::engine::start(
         context.child("replica"),

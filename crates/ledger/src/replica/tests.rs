@@ -41,14 +41,7 @@ fn keys() -> Vec<ed25519::PrivateKey> {
 
 /// The dev genesis naming the four replicas (addresses unused on the simulated network).
 fn genesis() -> crate::types::Genesis {
-    let mut genesis = crate::node::dev_genesis();
-    for (i, name) in NAMES.iter().enumerate() {
-        let address = format!("127.0.0.1:{}", 7000 + i);
-        genesis
-            .replicas
-            .push(crate::node::dev_replica(name, &address));
-    }
-    genesis
+    crate::node::dev_genesis_with_replicas(NAMES.iter().map(|n| (*n, "127.0.0.1:7000")))
 }
 
 /// A replica's ledger, with the directory that holds it and why it stopped, if it did.
@@ -105,16 +98,8 @@ async fn start_replica_with(
     for channel in CHANNELS {
         registered.push(control.register(channel, QUOTA).await.expect("registers"));
     }
-    let mut registered = registered.into_iter();
-    let mut next = || registered.next().expect("six channels");
-    let channels = Channels {
-        votes: next(),
-        certificates: next(),
-        resolver: next(),
-        blocks: next(),
-        backfill: next(),
-        mempool: next(),
-    };
+    let registered: [_; 6] = registered.try_into().expect("six channels");
+    let channels = Channels::from_ordered(registered);
     let genesis = {
         let chain = ledger.read();
         let digest = chain
@@ -201,6 +186,26 @@ async fn link_all(
     }
 }
 
+/// The simulated network with the links among `linked`, and honest replicas `0..started`.
+async fn start_network(
+    context: &deterministic::Context,
+    linked: &[usize],
+    started: usize,
+) -> (
+    Vec<ed25519::PrivateKey>,
+    Oracle<ed25519::PublicKey, deterministic::Context>,
+    Vec<Replica>,
+) {
+    let keys = keys();
+    let oracle = network(context, &keys).await;
+    link_all(&oracle, &keys, linked).await;
+    let mut replicas = Vec::new();
+    for i in 0..started {
+        replicas.push(start_replica(context, &oracle, &keys, i).await);
+    }
+    (keys, oracle, replicas)
+}
+
 fn transfer(name: &str, nonce: u64) -> SignedTransaction {
     let key = sigil_crypto::NodeSeed::dev(name).account_keypair();
     let to = crate::node::dev_account("eve");
@@ -242,13 +247,7 @@ fn assert_agree(replicas: &[&Replica], height: u64) {
 fn three_of_four_replicas_order_transactions_while_one_is_down() {
     let runner = deterministic::Runner::timed(Duration::from_secs(120));
     runner.start(|context| async move {
-        let keys = keys();
-        let oracle = network(&context, &keys).await;
-        link_all(&oracle, &keys, &[0, 1, 2]).await;
-        let mut replicas = Vec::new();
-        for i in 0..3 {
-            replicas.push(start_replica(&context, &oracle, &keys, i).await);
-        }
+        let (_keys, _oracle, replicas) = start_network(&context, &[0, 1, 2], 3).await;
         // Submitted to different replicas: gossip brings each to whoever leads.
         let mut waiters = Vec::new();
         for nonce in 0..3 {
@@ -285,13 +284,7 @@ fn three_of_four_replicas_order_transactions_while_one_is_down() {
 fn a_partitioned_replica_catches_up_once_healed() {
     let runner = deterministic::Runner::timed(Duration::from_secs(300));
     runner.start(|context| async move {
-        let keys = keys();
-        let oracle = network(&context, &keys).await;
-        link_all(&oracle, &keys, &[0, 1, 2, 3]).await;
-        let mut replicas = Vec::new();
-        for i in 0..REPLICAS {
-            replicas.push(start_replica(&context, &oracle, &keys, i).await);
-        }
+        let (keys, oracle, replicas) = start_network(&context, &[0, 1, 2, 3], REPLICAS).await;
         let all: Vec<&Replica> = replicas.iter().collect();
         until_height(&context, &all, 3).await;
         // Cut replica 3 off; the other three keep finalizing.
@@ -331,13 +324,7 @@ fn a_replica_signing_conflicting_votes_is_recorded_as_a_proven_offence() {
     use commonware_cryptography::sha256::Sha256;
     let runner = deterministic::Runner::timed(Duration::from_secs(120));
     runner.start(|context| async move {
-        let keys = keys();
-        let oracle = network(&context, &keys).await;
-        link_all(&oracle, &keys, &[0, 1, 2, 3]).await;
-        let mut replicas = Vec::new();
-        for i in 0..3 {
-            replicas.push(start_replica(&context, &oracle, &keys, i).await);
-        }
+        let (keys, oracle, replicas) = start_network(&context, &[0, 1, 2, 3], 3).await;
         // dave answers every notarize and finalize with two conflicting votes.
         let control = oracle.control(keys[3].public_key());
         let votes = control
@@ -384,13 +371,7 @@ fn a_replica_signing_conflicting_votes_is_recorded_as_a_proven_offence() {
 fn a_replica_whose_state_diverges_stops_instead_of_serving_it() {
     let runner = deterministic::Runner::timed(Duration::from_secs(120));
     runner.start(|context| async move {
-        let keys = keys();
-        let oracle = network(&context, &keys).await;
-        link_all(&oracle, &keys, &[0, 1, 2, 3]).await;
-        let mut replicas = Vec::new();
-        for i in 0..3 {
-            replicas.push(start_replica(&context, &oracle, &keys, i).await);
-        }
+        let (keys, oracle, mut replicas) = start_network(&context, &[0, 1, 2, 3], 3).await;
         // dave runs other rules: it refuses every program the others store.
         let refuse = Arc::new(|_: &[u8]| Err::<(), String>("refused by this build".into()));
         replicas.push(start_replica_with(&context, &oracle, &keys, 3, refuse).await);
