@@ -26,11 +26,11 @@ use sigil_crypto::verify_ecdsa;
 use sigil_primitives::request::SignatureRequest;
 use sigil_primitives::{AccountId, BlockNumber, HashingAlgorithm, SessionId, VerifyingKey};
 
-/// Blocks an offender stays excluded, a dispute lasts and accusations count (12 s at 300 ms
+/// Blocks an offender stays excluded, a dispute lasts and accusations count (18 s at 300 ms
 /// blocks): long enough for the retry and the next signature of a 3-of-4 committee on a slow
 /// 2-core machine, short enough that each case soon starts with every signer eligible and
 /// nobody accused.
-const WINDOW: u64 = 40;
+const WINDOW: u64 = 60;
 
 /// One injected fault: `name` misbehaves as told; the request is signed by a new committee
 /// without it and the ledger holds exactly one offence, against `name`, of `kind`: proven
