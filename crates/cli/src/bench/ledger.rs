@@ -14,8 +14,8 @@ use sigil_primitives::AccountId;
 
 use super::load::{Latency, round};
 
-/// Senders of the burst (each sends at most 256, the pool's limit per sender).
-const BURST_SENDERS: usize = 8;
+/// Transfers each sender of the burst sends (under the pool's limit of 256 per sender).
+const PER_SENDER: usize = 250;
 
 /// How much the ledger run does.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +52,7 @@ pub struct LedgerRun {
 /// Measures the ledger at `ledger` with fresh accounts funded from the dev faucet.
 pub async fn run(ledger: &LedgerClient, sizes: Sizes) -> anyhow::Result<LedgerRun> {
     let consensus = ledger.rpc().consensus().await?;
-    let senders: Vec<AccountKeypair> = (0..BURST_SENDERS)
+    let senders: Vec<AccountKeypair> = (0..sizes.burst.div_ceil(PER_SENDER).max(1))
         .map(|_| AccountKeypair::generate())
         .collect();
     let accounts: Vec<AccountId> = senders.iter().map(AccountKeypair::account_id).collect();
@@ -75,9 +75,9 @@ pub async fn run(ledger: &LedgerClient, sizes: Sizes) -> anyhow::Result<LedgerRu
     let submit_to_final = Latency::of(&times);
     step.finish("");
 
-    let per_sender = sizes.burst.div_ceil(BURST_SENDERS);
+    let per_sender = sizes.burst.div_ceil(senders.len());
     let (seconds, blocks) = burst(ledger, &senders, to, per_sender).await?;
-    let total = BURST_SENDERS * per_sender;
+    let total = senders.len() * per_sender;
     Ok(LedgerRun {
         mode: consensus.mode,
         replicas: consensus.replicas.len(),

@@ -116,8 +116,8 @@ pub struct BenchArgs {
     /// figures).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     ledger_samples: u64,
-    /// Transfers of the ledger's burst, from 8 senders at once.
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(8..=2048))]
+    /// Transfers of the ledger's burst, from a sender per 250 at once.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     ledger_burst: u64,
     /// Print one JSON object with every figure on stdout (progress stays on stderr).
     #[arg(long)]
