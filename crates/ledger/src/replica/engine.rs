@@ -7,7 +7,9 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use commonware_broadcast::buffered;
-use commonware_consensus::marshal::{self, core::Actor as MarshalActor, standard::Inline};
+use commonware_consensus::marshal;
+use commonware_consensus::marshal::core::{Actor as MarshalActor, Mailbox as MarshalMailbox};
+use commonware_consensus::marshal::standard::{Inline, Standard};
 use commonware_consensus::simplex::config::{Floor, ForwardPolicy, SkipBudget, SkipPolicy};
 use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::{self, types::Activity};
@@ -162,6 +164,131 @@ const MAILBOX: NonZeroUsize = NZUsize!(1024);
 /// Heights per epoch: one epoch until the set changes at epoch boundaries.
 const EPOCH_LENGTH: u64 = u64::MAX / 4;
 
+/// Which heights make each epoch.
+fn epocher() -> FixedEpocher {
+    FixedEpocher::new(NZU64!(EPOCH_LENGTH))
+}
+
+/// Spawns mempool gossip and fault reporting; returns where consensus evidence goes.
+fn spawn_side_tasks<E, S, R>(
+    context: &E,
+    ledger: &Ledger,
+    reporter: sigil_crypto::AccountKeypair,
+    mempool: Channel<S, R>,
+) -> mpsc::UnboundedSender<Vec<u8>>
+where
+    E: Spawner + commonware_runtime::Supervisor,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    R: Receiver<PublicKey = ed25519::PublicKey>,
+{
+    let (gossip_tx, gossip_rx) = mpsc::unbounded_channel();
+    ledger.pool.set_gossip(gossip_tx);
+    let gossip = super::gossip::run(ledger.clone(), gossip_rx, mempool);
+    context.child("mempool_gossip").spawn(|_| gossip);
+    let (faults_tx, faults_rx) = mpsc::unbounded_channel();
+    let reports = report_faults(ledger.clone(), reporter, faults_rx);
+    context.child("fault_reports").spawn(|_| reports);
+    faults_tx
+}
+
+/// Starts marshal, with its block broadcast and backfill, delivering finalized blocks to
+/// `finalized`; returns its mailbox.
+async fn start_marshal<E, S, R, P, B>(
+    context: &E,
+    config: &EngineConfig,
+    scheme: &Scheme,
+    (peers, blocker): (P, B),
+    (blocks, backfill): (Channel<S, R>, Channel<S, R>),
+    finalized: FinalizedReporter,
+    cache: &CacheRef,
+) -> MarshalMailbox<Scheme, Standard<ConsensusBlock>>
+where
+    E: Spawner
+        + Clock
+        + Metrics
+        + Storage
+        + rand_core_10::CryptoRng
+        + commonware_runtime::Supervisor,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    R: Receiver<PublicKey = ed25519::PublicKey>,
+    P: Provider<PublicKey = ed25519::PublicKey>,
+    B: Blocker<PublicKey = ed25519::PublicKey>,
+{
+    let me = config.key.public_key();
+    let (broadcast, buffer) = buffered::Engine::<_, _, ConsensusBlock, _, _>::new(
+        context.child("broadcast"),
+        buffered::Config {
+            public_key: me.clone(),
+            mailbox_size: MAILBOX,
+            deque_size: 10,
+            priority: false,
+            codec_config: (),
+            peer_provider: peers.clone(),
+            strategy: Sequential,
+        },
+    );
+    broadcast.start(blocks);
+    let resolver = marshal::resolver::p2p::init(
+        context.child("marshal_resolver"),
+        marshal::resolver::p2p::Config {
+            public_key: me,
+            peer_provider: peers,
+            blocker,
+            mailbox_size: MAILBOX,
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        backfill,
+    );
+    let prefix = &config.partition;
+    let certificates = immutable::Archive::init(
+        context.child("finalizations_by_height"),
+        archive(
+            prefix,
+            "finalizations",
+            Scheme::certificate_codec_config_unbounded(),
+            cache,
+        ),
+    )
+    .await
+    .expect("consensus storage opens");
+    let stored = immutable::Archive::init(
+        context.child("finalized_blocks"),
+        archive(prefix, "blocks", (), cache),
+    )
+    .await
+    .expect("consensus storage opens");
+    let genesis = config.genesis.clone();
+    let digest = genesis.digest();
+    let (actor, mailbox, _processed) = MarshalActor::init(
+        context.child("marshal"),
+        certificates,
+        stored,
+        marshal::Config {
+            provider: ConstantProvider::<Scheme, Epoch>::new(scheme.clone()),
+            epocher: epocher(),
+            start: marshal::Start::Genesis(Digested::precomputed(genesis, digest)),
+            partition_prefix: format!("{prefix}-marshal"),
+            mailbox_size: MAILBOX,
+            view_retention: ViewDelta::new(10),
+            prunable_items_per_section: NZU64!(10),
+            page_cache: cache.clone(),
+            replay_buffer: NZUsize!(1 << 20),
+            key_write_buffer: NZUsize!(1 << 20),
+            value_write_buffer: NZUsize!(1 << 20),
+            block_codec_config: (),
+            max_repair: NZUsize!(10),
+            max_pending_acks: NZUsize!(16),
+            strategy: Sequential,
+        },
+    )
+    .await;
+    actor.start(finalized, buffer, resolver);
+    mailbox
+}
+
 /// Starts a replica's consensus on `context` and returns the source of its finalized blocks,
 /// for [`Ledger::run`]. `peers` provides the peer sets, `blocker` blocks misbehaving peers.
 pub async fn start<E, S, R, P, B>(
@@ -184,107 +311,40 @@ where
     P: Provider<PublicKey = ed25519::PublicKey>,
     B: Blocker<PublicKey = ed25519::PublicKey>,
 {
-    let me = config.key.public_key();
     let head = ledger.read().head().height.0;
     let (executed_tx, executed) = watch::channel(head);
     let (finalized_tx, finalized_rx) = mpsc::unbounded_channel();
-    let (gossip_tx, gossip_rx) = mpsc::unbounded_channel();
-    ledger.pool.set_gossip(gossip_tx);
-    let gossip = super::gossip::run(ledger.clone(), gossip_rx, channels.mempool);
-    context.child("mempool_gossip").spawn(|_| gossip);
-    let (faults_tx, faults_rx) = mpsc::unbounded_channel();
-    let reports = report_faults(ledger.clone(), config.reporter.clone(), faults_rx);
-    context.child("fault_reports").spawn(|_| reports);
-
-    let scheme = Scheme::signer(&config.namespace, config.participants.clone(), config.key)
-        .expect("the replica's key is in the consensus set");
-    let provider = ConstantProvider::<Scheme, Epoch>::new(scheme.clone());
+    let faults = spawn_side_tasks(&context, &ledger, config.reporter.clone(), channels.mempool);
+    let scheme = Scheme::signer(
+        &config.namespace,
+        config.participants.clone(),
+        config.key.clone(),
+    )
+    .expect("the replica's key is in the consensus set");
     let cache = CacheRef::new(NZU16!(4096), NZUsize!(1024));
-    let (broadcast, buffer) = buffered::Engine::<_, _, ConsensusBlock, _, _>::new(
-        context.child("broadcast"),
-        buffered::Config {
-            public_key: me.clone(),
-            mailbox_size: MAILBOX,
-            deque_size: 10,
-            priority: false,
-            codec_config: (),
-            peer_provider: peers.clone(),
-            strategy: Sequential,
-        },
-    );
-    broadcast.start(channels.blocks);
-    let resolver = marshal::resolver::p2p::init(
-        context.child("marshal_resolver"),
-        marshal::resolver::p2p::Config {
-            public_key: me,
-            peer_provider: peers,
-            blocker: blocker.clone(),
-            mailbox_size: MAILBOX,
-            fetch_timeout: NZDuration!(Duration::from_secs(2)),
-            fetch_retry_delay: Duration::from_millis(100),
-            priority_requests: false,
-            priority_responses: false,
-        },
-        channels.backfill,
-    );
-    let prefix = &config.partition;
-    let certificates = immutable::Archive::init(
-        context.child("finalizations_by_height"),
-        archive(
-            prefix,
-            "finalizations",
-            Scheme::certificate_codec_config_unbounded(),
-            &cache,
-        ),
-    )
-    .await
-    .expect("consensus storage opens");
-    let blocks = immutable::Archive::init(
-        context.child("finalized_blocks"),
-        archive(prefix, "blocks", (), &cache),
-    )
-    .await
-    .expect("consensus storage opens");
-    let epocher = FixedEpocher::new(NZU64!(EPOCH_LENGTH));
-    let genesis_digest = config.genesis.digest();
-    let (actor, mailbox, _processed) = MarshalActor::init(
-        context.child("marshal"),
-        certificates,
-        blocks,
-        marshal::Config {
-            provider,
-            epocher: epocher.clone(),
-            start: marshal::Start::Genesis(Digested::precomputed(config.genesis, genesis_digest)),
-            partition_prefix: format!("{prefix}-marshal"),
-            mailbox_size: MAILBOX,
-            view_retention: ViewDelta::new(10),
-            prunable_items_per_section: NZU64!(10),
-            page_cache: cache.clone(),
-            replay_buffer: NZUsize!(1 << 20),
-            key_write_buffer: NZUsize!(1 << 20),
-            value_write_buffer: NZUsize!(1 << 20),
-            block_codec_config: (),
-            max_repair: NZUsize!(10),
-            max_pending_acks: NZUsize!(16),
-            strategy: Sequential,
-        },
+    let finalized = FinalizedReporter {
+        blocks: finalized_tx,
+    };
+    let mailbox = start_marshal(
+        &context,
+        &config,
+        &scheme,
+        (peers, blocker.clone()),
+        (channels.blocks, channels.backfill),
+        finalized,
+        &cache,
     )
     .await;
-    actor.start(
-        FinalizedReporter {
-            blocks: finalized_tx,
-        },
-        buffer,
-        resolver,
-    );
+    let prefix = &config.partition;
+    let genesis_digest = config.genesis.digest();
 
     let app = LedgerApp {
         ledger: ledger.clone(),
         executed,
         block_time: config.block_time,
     };
-    let wrapper = Inline::new(context.child("application"), app, mailbox, epocher);
-    let evidence = Evidence { faults: faults_tx };
+    let wrapper = Inline::new(context.child("application"), app, mailbox, epocher());
+    let evidence = Evidence { faults };
     let reporter: Reporters<_, Evidence> = Reporters::from((wrapper.clone(), evidence));
     let engine = simplex::Engine::new(
         context.child("simplex"),
