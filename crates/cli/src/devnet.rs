@@ -950,7 +950,12 @@ async fn connect_ledger(ledger: &mut LedgerHandle) -> anyhow::Result<LedgerClien
 /// with the dev genesis naming them all. Nodes read on a listener of their own (a fresh port at
 /// each start), which clients cannot fill.
 fn ledger_processes(config: &DevnetConfig, ports: &Ports) -> anyhow::Result<Vec<LedgerHandle>> {
-    let validator_ports = free_ports(ports.ledgers.len())?;
+    let recorded: Vec<u16> = [&ports.ledgers, &ports.p2p, &ports.nodes]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+    let validator_ports = free_ports_except(ports.ledgers.len(), &recorded)?;
     let names: Vec<String> = match config.ledger {
         LedgerMode::Solo => vec!["ledger".to_owned()],
         LedgerMode::Replicated => (0..config.validators).map(validator_name).collect(),
@@ -1062,6 +1067,22 @@ fn ports(config: &DevnetConfig) -> anyhow::Result<Ports> {
     std::fs::write(&path, serde_json::to_vec(&ports)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(ports)
+}
+
+/// Like [`free_ports`], none of them in `taken` (ports recorded for processes not started yet).
+fn free_ports_except(count: usize, taken: &[u16]) -> anyhow::Result<Vec<u16>> {
+    let mut held = Vec::new();
+    let mut chosen = Vec::new();
+    while chosen.len() < count {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .context("cannot find a free port on 127.0.0.1")?;
+        let port = listener.local_addr()?.port();
+        if !taken.contains(&port) {
+            chosen.push(port);
+        }
+        held.push(listener);
+    }
+    Ok(chosen)
 }
 
 /// `count` distinct free TCP ports on 127.0.0.1 (the listeners are held until all are chosen).

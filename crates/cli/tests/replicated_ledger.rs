@@ -34,12 +34,20 @@ impl Drop for Replica {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+/// `count` distinct free ports (the listeners are held until all are chosen).
+fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound").port())
+        .collect()
 }
+
+/// The tests of this file run one at a time: each starts many processes on fresh ports, and a
+/// restarted replica takes its port back.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl Replica {
     fn url(&self) -> String {
@@ -92,17 +100,21 @@ async fn head(client: &LedgerClient) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_agree_on_every_block_across_a_sigkill_and_restart() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
+    let ports = free_ports(2 * NAMES.len());
     let p2p: Vec<String> = NAMES
         .iter()
-        .map(|n| format!("{n}=127.0.0.1:{}", free_port()))
+        .zip(&ports)
+        .map(|(n, port)| format!("{n}=127.0.0.1:{port}"))
         .collect();
     let p2p = p2p.join(",");
     let mut replicas: Vec<Replica> = NAMES
         .iter()
-        .map(|&name| Replica {
+        .zip(&ports[NAMES.len()..])
+        .map(|(&name, &rpc_port)| Replica {
             name,
-            rpc_port: free_port(),
+            rpc_port,
             child: None,
         })
         .collect();
@@ -195,6 +207,7 @@ async fn sign_through(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_devnet_signs_every_request_while_a_replica_is_killed_and_restarted() {
     const REQUESTS: usize = 100;
+    let _serial = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = sigil::devnet::DevnetConfig::new(common::SIGIL, dir.path());
     config.validators = 6;
