@@ -54,6 +54,7 @@ pub const METHOD_PARAMS: &[(&str, usize)] = &[
     ("ledger_sessionOffences", 1),
     ("ledger_oracle", 1),
     ("ledger_stateDigest", 0),
+    ("ledger_consensus", 0),
     ("ledger_subscribeHeads", 0),
     ("ledger_unsubscribeHeads", 1),
     ("ledger_subscribeEvents", 1),
