@@ -191,6 +191,42 @@ where
     faults_tx
 }
 
+/// Opens marshal's archives of finalization certificates and finalized blocks.
+async fn open_archives<E>(
+    context: &E,
+    prefix: &str,
+    cache: &CacheRef,
+) -> (
+    immutable::Archive<
+        E,
+        Digest,
+        commonware_consensus::simplex::types::Finalization<Scheme, Digest>,
+    >,
+    immutable::Archive<E, Digest, std::sync::Arc<ConsensusBlock>>,
+)
+where
+    E: Spawner + Clock + Metrics + Storage + commonware_runtime::Supervisor,
+{
+    let certificates = immutable::Archive::init(
+        context.child("finalizations_by_height"),
+        archive(
+            prefix,
+            "finalizations",
+            Scheme::certificate_codec_config_unbounded(),
+            cache,
+        ),
+    )
+    .await
+    .expect("consensus storage opens");
+    let stored = immutable::Archive::init(
+        context.child("finalized_blocks"),
+        archive(prefix, "blocks", (), cache),
+    )
+    .await
+    .expect("consensus storage opens");
+    (certificates, stored)
+}
+
 /// Starts marshal, with its block broadcast and backfill, delivering finalized blocks to
 /// `finalized`; returns its mailbox.
 async fn start_marshal<E, S, R, P, B>(
@@ -243,23 +279,7 @@ where
         backfill,
     );
     let prefix = &config.partition;
-    let certificates = immutable::Archive::init(
-        context.child("finalizations_by_height"),
-        archive(
-            prefix,
-            "finalizations",
-            Scheme::certificate_codec_config_unbounded(),
-            cache,
-        ),
-    )
-    .await
-    .expect("consensus storage opens");
-    let stored = immutable::Archive::init(
-        context.child("finalized_blocks"),
-        archive(prefix, "blocks", (), cache),
-    )
-    .await
-    .expect("consensus storage opens");
+    let (certificates, stored) = open_archives(context, prefix, cache).await;
     let genesis = config.genesis.clone();
     let digest = genesis.digest();
     let (actor, mailbox, _processed) = MarshalActor::init(
