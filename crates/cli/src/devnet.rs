@@ -39,6 +39,7 @@ use sigil_crypto::{AccountKeypair, NodeSeed};
 use sigil_primitives::{AccountId, VerifyingKey};
 use tokio::process::{Child, Command};
 
+use crate::ports::ReservedPort;
 use crate::progress::Step;
 
 /// Dev identities of the validators, in start order; later ones are named `node{index}`.
@@ -444,6 +445,8 @@ pub struct Devnet {
     client: LedgerClient,
     http: reqwest::Client,
     network_key: Option<VerifyingKey>,
+    /// Every port of the devnet, reserved while it runs.
+    _ports: Vec<ReservedPort>,
 }
 
 impl Devnet {
@@ -454,8 +457,9 @@ impl Devnet {
         config.check()?;
         std::fs::create_dir_all(&config.dir)
             .with_context(|| format!("cannot create {}", config.dir.display()))?;
-        let ports = ports(&config)?;
-        let mut ledgers = ledger_processes(&config, &ports)?;
+        let (ports, mut reserved) = ports(&config)?;
+        let (mut ledgers, validator_ports) = ledger_processes(&config, &ports)?;
+        reserved.extend(validator_ports);
         let step = Step::start(match config.ledger {
             LedgerMode::Solo => "starting the ledger".to_owned(),
             LedgerMode::Replicated => format!("starting {} ledger replicas", ledgers.len()),
@@ -521,6 +525,7 @@ impl Devnet {
             client,
             http,
             network_key: None,
+            _ports: reserved,
         };
         devnet.fund_validators().await?;
         devnet.set_parameters().await?;
@@ -948,14 +953,17 @@ async fn connect_ledger(ledger: &mut LedgerHandle) -> anyhow::Result<LedgerClien
 
 /// The devnet's ledger processes, `sigil ledger --dev`: one solo, or a replica per validator
 /// with the dev genesis naming them all. Nodes read on a listener of their own (a fresh port at
-/// each start), which clients cannot fill.
-fn ledger_processes(config: &DevnetConfig, ports: &Ports) -> anyhow::Result<Vec<LedgerHandle>> {
+/// each start, returned reserved), which clients cannot fill.
+fn ledger_processes(
+    config: &DevnetConfig,
+    ports: &Ports,
+) -> anyhow::Result<(Vec<LedgerHandle>, Vec<ReservedPort>)> {
     let recorded: Vec<u16> = [&ports.ledgers, &ports.p2p, &ports.nodes]
         .into_iter()
         .flatten()
         .copied()
         .collect();
-    let validator_ports = free_ports_except(ports.ledgers.len(), &recorded)?;
+    let validator_ports = crate::ports::reserve(ports.ledgers.len(), &recorded)?;
     let names: Vec<String> = match config.ledger {
         LedgerMode::Solo => vec!["ledger".to_owned()],
         LedgerMode::Replicated => (0..config.validators).map(validator_name).collect(),
@@ -980,7 +988,7 @@ fn ledger_processes(config: &DevnetConfig, ports: &Ports) -> anyhow::Result<Vec<
             ),
         };
         let rpc = format!("127.0.0.1:{}", ports.ledgers[i]);
-        let validator_rpc = format!("127.0.0.1:{}", validator_ports[i]);
+        let validator_rpc = format!("127.0.0.1:{}", validator_ports[i].port());
         let mut args: Vec<OsString> = vec![
             "ledger".into(),
             "--dev".into(),
@@ -1011,7 +1019,7 @@ fn ledger_processes(config: &DevnetConfig, ports: &Ports) -> anyhow::Result<Vec<
             name,
         }
     });
-    Ok(handles.collect())
+    Ok((handles.collect(), validator_ports))
 }
 
 /// The ports a devnet keeps across restarts (validators' endpoints are on its ledger, and the
@@ -1029,8 +1037,8 @@ struct Ports {
 }
 
 /// The ports recorded in `DIR/ports.json` when resuming a devnet, else fresh ones, then
-/// recorded.
-fn ports(config: &DevnetConfig) -> anyhow::Result<Ports> {
+/// recorded; reserved either way.
+fn ports(config: &DevnetConfig) -> anyhow::Result<(Ports, Vec<ReservedPort>)> {
     let path = config.dir.join("ports.json");
     let ledgers = match config.ledger {
         LedgerMode::Solo => 1,
@@ -1050,14 +1058,20 @@ fn ports(config: &DevnetConfig) -> anyhow::Result<Ports> {
                 config.ledger
             );
         }
-        return Ok(ports);
+        let reserved = [&ports.ledgers, &ports.p2p, &ports.nodes]
+            .into_iter()
+            .flatten()
+            .map(|&port| crate::ports::reserve_recorded(port))
+            .collect::<anyhow::Result<_>>()?;
+        return Ok((ports, reserved));
     }
     let replicas = if config.ledger == LedgerMode::Replicated {
         ledgers
     } else {
         0
     };
-    let mut fresh = free_ports(ledgers + replicas + config.validators)?.into_iter();
+    let reserved = crate::ports::reserve(ledgers + replicas + config.validators, &[])?;
+    let mut fresh = reserved.iter().map(ReservedPort::port);
     let ports = Ports {
         mode: config.ledger,
         ledgers: fresh.by_ref().take(ledgers).collect(),
@@ -1066,33 +1080,5 @@ fn ports(config: &DevnetConfig) -> anyhow::Result<Ports> {
     };
     std::fs::write(&path, serde_json::to_vec(&ports)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(ports)
-}
-
-/// Like [`free_ports`], none of them in `taken` (ports recorded for processes not started yet).
-fn free_ports_except(count: usize, taken: &[u16]) -> anyhow::Result<Vec<u16>> {
-    let mut held = Vec::new();
-    let mut chosen = Vec::new();
-    while chosen.len() < count {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .context("cannot find a free port on 127.0.0.1")?;
-        let port = listener.local_addr()?.port();
-        if !taken.contains(&port) {
-            chosen.push(port);
-        }
-        held.push(listener);
-    }
-    Ok(chosen)
-}
-
-/// `count` distinct free TCP ports on 127.0.0.1 (the listeners are held until all are chosen).
-fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
-    let listeners = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .context("cannot find a free port on 127.0.0.1")?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+    Ok((ports, reserved))
 }

@@ -2,10 +2,12 @@
 //!
 //! - [`devnet`]: a local network of real `sigil ledger` and `sigil node` processes;
 //! - [`eth`]: EIP-1559 transactions signed by Sigil (built with `alloy`);
+//! - [`ports`]: loopback ports reserved for processes started later;
 //! - [`progress`]: progress output on stderr.
 
 pub mod devnet;
 pub mod eth;
+pub mod ports;
 pub mod progress;
 
 /// Environment variable that makes a `sigil` process stop when its parent, whose pid it holds,

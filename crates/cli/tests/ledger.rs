@@ -548,11 +548,8 @@ async fn sigkill_loses_no_included_transaction() {
 #[test]
 fn prometheus_metrics_are_served() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let reserved = sigil::ports::reserve(1, &[]).expect("a free port");
+    let port = reserved[0].port();
     let metrics = format!("127.0.0.1:{port}");
     let (ledger, _) = start_ledger_with(dir.path(), &["--metrics", &metrics]);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");

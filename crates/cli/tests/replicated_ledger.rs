@@ -34,17 +34,6 @@ impl Drop for Replica {
     }
 }
 
-/// `count` distinct free ports (the listeners are held until all are chosen).
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("bound").port())
-        .collect()
-}
-
 /// The tests of this file run one at a time: each starts many processes on fresh ports, and a
 /// restarted replica takes its port back.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -102,7 +91,8 @@ async fn head(client: &LedgerClient) -> u64 {
 async fn replicas_agree_on_every_block_across_a_sigkill_and_restart() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let ports = free_ports(2 * NAMES.len());
+    let reserved = sigil::ports::reserve(2 * NAMES.len(), &[]).expect("free ports");
+    let ports: Vec<u16> = reserved.iter().map(|p| p.port()).collect();
     let p2p: Vec<String> = NAMES
         .iter()
         .zip(&ports)
