@@ -91,7 +91,7 @@ pub struct ConsensusInfo {
     /// The consensus epoch: the set below orders blocks for all of it.
     pub epoch: u64,
     /// The consensus set (empty when solo).
-    pub replicas: Vec<crate::types::GenesisReplica>,
+    pub replicas: Vec<crate::types::Replica>,
     /// The last final block this replica executed: every block it serves is final.
     pub final_height: u64,
     /// Its header hash, 0x-hex: equal on replicas that agree.

@@ -497,6 +497,28 @@ pub enum Call {
         #[serde(with = "sigil_primitives::bytes::hex_vec")]
         evidence: Vec<u8>,
     },
+    /// Sets the validator's consensus replica (PROTOCOL §9.3): from the next epoch its key
+    /// votes, until the validator leaves or is proven to have signed conflicting votes.
+    ChangeReplica {
+        /// The replica's ed25519 consensus key; no other validator's replica may use it.
+        #[serde(with = "sigil_primitives::bytes::hex_array")]
+        consensus_key: [u8; 32],
+        /// Where its consensus p2p listens, `host:port`.
+        address: String,
+        /// The consensus key's signature of [`replica_proof_message`]: proof that the validator
+        /// holds it.
+        proof: Ed25519Signature,
+    },
+}
+
+/// The bytes a consensus key signs to prove, in `change_replica`, that `account` on `chain_id`
+/// holds it: `"sigil/v1/replica-key" ‖ u32-be len ‖ chain_id ‖ account (32)`.
+pub fn replica_proof_message(chain_id: &str, account: &AccountId) -> Vec<u8> {
+    let mut message = b"sigil/v1/replica-key".to_vec();
+    message.extend((chain_id.len() as u32).to_be_bytes());
+    message.extend(chain_id.as_bytes());
+    message.extend(account.as_bytes());
+    message
 }
 
 impl Call {
@@ -687,6 +709,22 @@ pub enum Event {
         /// Why, in words.
         message: String,
     },
+    /// A validator's replica was set, or removed (`replica` absent) when it left or was
+    /// proven to have signed conflicting votes; it counts from the next epoch.
+    ReplicaChanged {
+        /// The validator.
+        account: AccountId,
+        /// Its replica, if it has one.
+        replica: Option<Replica>,
+    },
+    /// The last block of an epoch set the next epoch's consensus set, and it differs from
+    /// this epoch's.
+    ConsensusSetChanged {
+        /// The epoch it is the set of.
+        epoch: u64,
+        /// The replicas, by consensus key ascending.
+        replicas: Vec<Replica>,
+    },
 }
 
 impl Event {
@@ -718,6 +756,10 @@ impl Event {
             Event::Slashed { account, .. } => vec![*account],
             Event::Unregistered { owner, .. } => vec![*owner],
             Event::CallFailed { sender, .. } => vec![*sender],
+            Event::ReplicaChanged { account, .. } => vec![*account],
+            Event::ConsensusSetChanged { replicas, .. } => {
+                replicas.iter().map(|r| r.account).collect()
+            }
             Event::AccessChanged { authorised, .. } => authorised.clone(),
             Event::ReshareStarted { new_signers, .. } => new_signers.clone(),
             Event::ProgramRemoved { .. }
@@ -783,13 +825,25 @@ pub struct Genesis {
     /// The initial consensus set of a replicated ledger, in no particular order; empty for a
     /// solo ledger.
     #[serde(default)]
-    pub replicas: Vec<GenesisReplica>,
+    pub replicas: Vec<Replica>,
+    /// Blocks per consensus epoch: the set may change only between epochs.
+    #[serde(default = "default_epoch_length")]
+    pub epoch_length: u64,
 }
 
-/// A replica of the initial consensus set.
+/// Blocks per epoch unless the genesis says otherwise: about ten minutes at one block a
+/// second, long enough that the set's change is rare, short enough that a new validator
+/// does not wait long to vote.
+pub const DEFAULT_EPOCH_LENGTH: u64 = 600;
+
+fn default_epoch_length() -> u64 {
+    DEFAULT_EPOCH_LENGTH
+}
+
+/// A replica of the consensus set: a validator's consensus key and address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct GenesisReplica {
+pub struct Replica {
     /// The validator's account, answerable for the replica's consensus faults.
     pub account: AccountId,
     /// Its ed25519 consensus key (hex), which signs its votes; not its account key.

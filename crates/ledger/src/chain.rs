@@ -24,6 +24,8 @@ const PROGRAM_BODIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("prog
 const REGISTRATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("registrations");
 const OFFENCES: TableDefinition<u64, &[u8]> = TableDefinition::new("offences");
 const TX_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("tx_index");
+const REPLICAS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("replicas");
+const EPOCHS: TableDefinition<u64, &[u8]> = TableDefinition::new("epochs");
 
 /// Why the chain could not be opened or extended.
 #[derive(Debug, thiserror::Error)]
@@ -79,8 +81,9 @@ pub enum ChainError {
 /// The layout of stored records. Bump it whenever a stored type's encoding changes: postcard
 /// does not describe itself, so older records would not decode. 2: disputes and the blame
 /// parameters (accusation_window, max_evidence_size). 3: fees and deposits; program contents
-/// in their own table. 4: the genesis names its replicas.
-pub const STORAGE_FORMAT: u32 = 4;
+/// in their own table. 4: the genesis names its replicas. 5: epochs, and validators'
+/// replicas.
+pub const STORAGE_FORMAT: u32 = 5;
 
 /// redb's page cache: the state is in memory already, so the cache mostly holds blocks and
 /// program contents, which are read rarely; redb's default (1 GiB) would let spam grow RAM.
@@ -223,8 +226,7 @@ impl Chain {
         let genesis = genesis.ok_or_else(|| ChainError::NoGenesis(dir.display().to_string()))?;
         let mut state = State::genesis(genesis).map_err(ChainError::InvalidGenesis)?;
         let checks = Checks {
-            verify_consensus: crate::replica::evidence::verifier(genesis)
-                .map_err(ChainError::InvalidGenesis)?,
+            verify_consensus: crate::replica::evidence::verifier(genesis),
             ..checks
         };
         let header = BlockHeader {
@@ -263,8 +265,7 @@ impl Chain {
         let globals: crate::state::Globals = decode_meta(&meta, "globals")?;
         let genesis: Genesis = decode_meta(&meta, "genesis")?;
         let checks = Checks {
-            verify_consensus: crate::replica::evidence::verifier(&genesis)
-                .map_err(ChainError::InvalidGenesis)?,
+            verify_consensus: crate::replica::evidence::verifier(&genesis),
             ..checks
         };
         let mut state = State::genesis(&genesis).map_err(ChainError::InvalidGenesis)?;
@@ -283,13 +284,13 @@ impl Chain {
         load_map(&read, REGISTRATIONS, &mut state.registrations, |k| {
             sigil_primitives::VerifyingKey::from_slice(k).ok()
         })?;
-        let offences = read.open_table(OFFENCES).map_err(storage)?;
-        for entry in offences.iter().map_err(storage)? {
-            let (k, v) = entry.map_err(storage)?;
-            let record =
-                decode(v.value()).map_err(|e| ChainError::Corrupted(format!("offence: {e}")))?;
-            state.offences.load(k.value(), record);
-        }
+        load_indexed(&read, OFFENCES, &mut state.offences)?;
+        state.replicas = Tracked::default();
+        state.epochs = Tracked::default();
+        load_map(&read, REPLICAS, &mut state.replicas, |k| {
+            sigil_primitives::AccountId::from_slice(k).ok()
+        })?;
+        load_indexed(&read, EPOCHS, &mut state.epochs)?;
         let blocks = read.open_table(BLOCKS).map_err(storage)?;
         let height = state.globals.height.0;
         let head_bytes = blocks
@@ -303,7 +304,7 @@ impl Chain {
                 "state does not match the digest of block {height}"
             )));
         }
-        drop((meta, offences, blocks, read));
+        drop((meta, blocks, read));
         Ok(Self {
             db,
             state,
@@ -336,7 +337,8 @@ impl Chain {
             .verify_consensus
             .as_deref()
             .ok_or("this ledger is solo: it has no consensus to fault")?;
-        verify(evidence)
+        let set_of = |epoch| self.state.consensus_set(epoch).map(<[_]>::to_vec);
+        verify(evidence, &set_of)
     }
 
     /// The chain id.
@@ -419,6 +421,7 @@ impl Chain {
             };
             outcomes.push(outcome);
         }
+        events.extend(self.state.end_block(height));
         let block = self.seal_block(height, proposal.timestamp_ms, included, events);
         self.commit(&block)?;
         Ok((block, outcomes))
@@ -454,6 +457,7 @@ impl Chain {
                 .map_err(|e| invalid(format!("transaction rejected: {e}")))?;
             events.extend(applied.events);
         }
+        events.extend(self.state.end_block(height));
         let rebuilt = self.seal_block(
             height,
             block.header.timestamp_ms,
@@ -513,8 +517,7 @@ impl Chain {
         let meta = read.open_table(META).map_err(storage)?;
         let genesis: Genesis = decode_meta(&meta, "genesis")?;
         let checks = Checks {
-            verify_consensus: crate::replica::evidence::verifier(&genesis)
-                .map_err(ChainError::InvalidGenesis)?,
+            verify_consensus: crate::replica::evidence::verifier(&genesis),
             ..checks
         };
         let mut state = State::genesis(&genesis).map_err(ChainError::InvalidGenesis)?;
@@ -533,6 +536,7 @@ impl Chain {
                         reason: e.to_string(),
                     })?;
             }
+            state.end_block(BlockNumber(height.value()));
             state.globals.height = BlockNumber(height.value());
             state.unwritten_programs.clear();
             last = block.header.state_digest.clone();
@@ -623,12 +627,36 @@ fn persist(
         .map_err(storage)?;
     }
     write_changes(write, REGISTRATIONS, &mut state.registrations)?;
-    let mut offences = write.open_table(OFFENCES).map_err(storage)?;
-    for (k, v) in state.offences.take_changes() {
+    write_indexed(write, OFFENCES, &mut state.offences)?;
+    write_changes(write, REPLICAS, &mut state.replicas)?;
+    write_indexed(write, EPOCHS, &mut state.epochs)
+}
+
+fn write_indexed<V: serde::Serialize>(
+    write: &redb::WriteTransaction,
+    table: TableDefinition<u64, &[u8]>,
+    map: &mut Tracked<u64, V>,
+) -> Result<(), ChainError> {
+    let mut table = write.open_table(table).map_err(storage)?;
+    for (k, v) in map.take_changes() {
         match v {
-            Some(v) => offences.insert(k, encode(v).as_slice()).map_err(storage)?,
-            None => offences.remove(k).map_err(storage)?,
+            Some(v) => table.insert(k, encode(v).as_slice()).map_err(storage)?,
+            None => table.remove(k).map_err(storage)?,
         };
+    }
+    Ok(())
+}
+
+fn load_indexed<V: serde::de::DeserializeOwned>(
+    read: &redb::ReadTransaction,
+    table: TableDefinition<u64, &[u8]>,
+    into: &mut Tracked<u64, V>,
+) -> Result<(), ChainError> {
+    let table = read.open_table(table).map_err(storage)?;
+    for entry in table.iter().map_err(storage)? {
+        let (k, v) = entry.map_err(storage)?;
+        let v = decode(v.value()).map_err(|e| ChainError::Corrupted(e.to_string()))?;
+        into.load(k.value(), v);
     }
     Ok(())
 }

@@ -43,6 +43,7 @@ pub fn dev_genesis() -> Genesis {
         parameters: Parameters::default(),
         timestamp_ms: 0,
         replicas: Vec::new(),
+        epoch_length: crate::types::DEFAULT_EPOCH_LENGTH,
     }
 }
 
@@ -59,9 +60,9 @@ pub fn dev_genesis_with_replicas<'a>(
 }
 
 /// A development replica: the dev identity `name`'s account and consensus key, at `address`.
-pub fn dev_replica(name: &str, address: &str) -> crate::types::GenesisReplica {
+pub fn dev_replica(name: &str, address: &str) -> crate::types::Replica {
     let seed = NodeSeed::dev(name);
-    crate::types::GenesisReplica {
+    crate::types::Replica {
         account: seed.account_keypair().account_id(),
         consensus_key: crate::replica::network::consensus_public_key(&seed.consensus_seed()),
         address: address.to_owned(),

@@ -5,6 +5,7 @@
 //! of calls.
 
 mod accounts;
+mod consensus;
 mod governance;
 mod offences;
 mod programs;
@@ -177,6 +178,8 @@ pub struct Globals {
     pub height: BlockNumber,
     /// Next offence record index.
     pub next_offence: u64,
+    /// Blocks per consensus epoch, from genesis.
+    pub epoch_length: u64,
 }
 
 /// The whole ledger state.
@@ -197,6 +200,10 @@ pub struct State {
     pub registrations: Tracked<VerifyingKey, Registration>,
     /// Offences, by index.
     pub offences: Tracked<u64, OffenceRecord>,
+    /// Each validator's replica (and the genesis replicas): the next epoch's consensus set.
+    pub replicas: Tracked<AccountId, Replica>,
+    /// The consensus set of each epoch, by epoch.
+    pub epochs: Tracked<u64, Vec<Replica>>,
 }
 
 /// Checks a program's bytecode before it is stored; the node plugs the WebAssembly host in.
@@ -207,8 +214,12 @@ pub type ProgramValidator = dyn Fn(&[u8]) -> Result<(), String> + Send + Sync;
 pub type EvidenceVerifier =
     dyn Fn(&[u8; 32], &AccountId, FaultKind, &[u8]) -> Result<(), String> + Send + Sync;
 
-/// Checks evidence of a consensus fault against the chain's consensus set.
-pub type ConsensusVerifier = dyn Fn(&[u8]) -> Result<ConsensusFault, String> + Send + Sync;
+/// The consensus set of an epoch, if the ledger has fixed it.
+pub type SetOf<'a> = dyn Fn(u64) -> Option<Vec<Replica>> + 'a;
+
+/// Checks evidence of a consensus fault against the consensus set of its epoch.
+pub type ConsensusVerifier =
+    dyn Fn(&[u8], &SetOf<'_>) -> Result<ConsensusFault, String> + Send + Sync;
 
 /// A consensus fault the evidence proves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,29 +244,23 @@ pub struct ApplyContext<'a> {
     pub verify_consensus: Option<&'a ConsensusVerifier>,
 }
 
-/// A genesis consensus set names each account and key once, each with an address.
-fn check_replicas(replicas: &[crate::types::GenesisReplica]) -> Result<(), String> {
-    let mut keys = std::collections::HashSet::new();
-    let mut accounts = std::collections::HashSet::new();
-    for replica in replicas {
-        if !keys.insert(replica.consensus_key) || !accounts.insert(replica.account) {
-            return Err(format!(
-                "replica {} is named twice (account or consensus key)",
-                replica.account
-            ));
-        }
-        if replica.address.trim().is_empty() {
-            return Err(format!("replica {} has no address", replica.account));
-        }
-    }
-    Ok(())
-}
-
 impl State {
     /// The state of a new chain.
     pub fn genesis(genesis: &Genesis) -> Result<Self, String> {
         genesis.parameters.validate()?;
-        check_replicas(&genesis.replicas)?;
+        consensus::check_replicas(&genesis.replicas)?;
+        if genesis.epoch_length < 2 {
+            return Err(format!(
+                "epoch_length {} is too short: an epoch needs at least 2 blocks",
+                genesis.epoch_length
+            ));
+        }
+        let mut replicas = Tracked::default();
+        for replica in &genesis.replicas {
+            replicas.insert(replica.account, replica.clone());
+        }
+        let mut epochs = Tracked::default();
+        epochs.insert(0, consensus::by_key(genesis.replicas.clone()));
         let mut accounts = Tracked::default();
         for (id, balance) in &genesis.balances {
             accounts.insert(
@@ -282,6 +287,7 @@ impl State {
                 },
                 height: BlockNumber(0),
                 next_offence: 0,
+                epoch_length: genesis.epoch_length,
             },
             accounts,
             validators: Tracked::default(),
@@ -289,6 +295,8 @@ impl State {
             unwritten_programs: BTreeMap::new(),
             registrations: Tracked::default(),
             offences: Tracked::default(),
+            replicas,
+            epochs,
         })
     }
 
@@ -311,6 +319,12 @@ impl State {
             h.update(crate::tx::encode(&(k, v)));
         }
         for (k, v) in self.offences.iter() {
+            h.update(crate::tx::encode(&(k, v)));
+        }
+        for (k, v) in self.replicas.iter() {
+            h.update(crate::tx::encode(&(k, v)));
+        }
+        for (k, v) in self.epochs.iter() {
             h.update(crate::tx::encode(&(k, v)));
         }
         h.finalize().into()
@@ -490,6 +504,11 @@ impl State {
                 self.report_consensus_fault(sender, evidence, ctx)
             }
             Call::Unregister { verifying_key } => self.unregister(sender, verifying_key),
+            Call::ChangeReplica {
+                consensus_key,
+                address,
+                proof,
+            } => self.change_replica(sender, *consensus_key, address, proof),
         }
     }
 }

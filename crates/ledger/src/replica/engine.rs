@@ -3,33 +3,31 @@
 //! spreads transactions. Generic over the runtime and the network, so the same wiring runs on
 //! tokio with authenticated TCP and in the deterministic runtime with a simulated network.
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
 
 use commonware_broadcast::buffered;
 use commonware_consensus::marshal;
 use commonware_consensus::marshal::core::{Actor as MarshalActor, Mailbox as MarshalMailbox};
 use commonware_consensus::marshal::standard::{Inline, Standard};
-use commonware_consensus::simplex::config::{Floor, ForwardPolicy, SkipBudget, SkipPolicy};
-use commonware_consensus::simplex::elector::RoundRobin;
-use commonware_consensus::simplex::{self, types::Activity};
-use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
+use commonware_consensus::simplex::types::Activity;
+use commonware_consensus::types::{FixedEpocher, ViewDelta};
 use commonware_consensus::{Reporter, Reporters};
-use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
-use commonware_cryptography::sha256::{Digest, Sha256};
+use commonware_cryptography::certificate::Verifier as _;
+use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::{Digested, Digestible as _, Signer as _, ed25519};
-use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_p2p::{AddressableManager, Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use commonware_storage::archive::immutable;
-use commonware_utils::ordered::Set;
 use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
 use tokio::sync::{mpsc, watch};
 
 use super::Scheme;
 use super::app::{FinalizedReporter, LedgerApp};
 use super::block::ConsensusBlock;
+use super::epochs::{ConsensusChannels, Epochs, Schemes};
 use super::source::ReplicaSource;
 use crate::producer::Ledger;
 
@@ -75,8 +73,6 @@ impl<S, R> Channels<S, R> {
 pub struct EngineConfig {
     /// The replica's consensus key.
     pub key: ed25519::PrivateKey,
-    /// The consensus set.
-    pub participants: Set<ed25519::PublicKey>,
     /// Domain of every consensus signature: the chain id, so votes of one chain never count
     /// in another.
     pub namespace: Vec<u8>,
@@ -161,12 +157,11 @@ fn archive<C>(prefix: &str, name: &str, codec: C, cache: &CacheRef) -> immutable
 }
 
 const MAILBOX: NonZeroUsize = NZUsize!(1024);
-/// Heights per epoch: one epoch until the set changes at epoch boundaries.
-const EPOCH_LENGTH: u64 = u64::MAX / 4;
 
-/// Which heights make each epoch.
-fn epocher() -> FixedEpocher {
-    FixedEpocher::new(NZU64!(EPOCH_LENGTH))
+/// Which heights make each epoch: the genesis's `epoch_length` blocks each.
+fn epocher(ledger: &Ledger) -> FixedEpocher {
+    let length = ledger.read().state().globals.epoch_length;
+    FixedEpocher::new(NonZeroU64::new(length).unwrap_or(NZU64!(1)))
 }
 
 /// Spawns mempool gossip and fault reporting; returns where consensus evidence goes.
@@ -229,10 +224,11 @@ where
 
 /// Starts marshal, with its block broadcast and backfill, delivering finalized blocks to
 /// `finalized`; returns its mailbox.
+#[allow(clippy::too_many_arguments)]
 async fn start_marshal<E, S, R, P, B>(
     context: &E,
     config: &EngineConfig,
-    scheme: &Scheme,
+    (schemes, epocher): (Schemes, FixedEpocher),
     (peers, blocker): (P, B),
     (blocks, backfill): (Channel<S, R>, Channel<S, R>),
     finalized: FinalizedReporter,
@@ -287,8 +283,8 @@ where
         certificates,
         stored,
         marshal::Config {
-            provider: ConstantProvider::<Scheme, Epoch>::new(scheme.clone()),
-            epocher: epocher(),
+            provider: schemes,
+            epocher,
             start: marshal::Start::Genesis(Digested::precomputed(genesis, digest)),
             partition_prefix: format!("{prefix}-marshal"),
             mailbox_size: MAILBOX,
@@ -310,13 +306,13 @@ where
 }
 
 /// Starts a replica's consensus on `context` and returns the source of its finalized blocks,
-/// for [`Ledger::run`]. `peers` provides the peer sets, `blocker` blocks misbehaving peers.
-pub async fn start<E, S, R, P, B>(
+/// for [`Ledger::run`]. `manager` tracks the peer sets, `blocker` blocks misbehaving peers.
+pub async fn start<E, S, R, M, B>(
     context: E,
     ledger: Ledger,
     config: EngineConfig,
     channels: Channels<S, R>,
-    peers: P,
+    manager: M,
     blocker: B,
 ) -> ReplicaSource
 where
@@ -328,75 +324,63 @@ where
         + commonware_runtime::Supervisor,
     S: Sender<PublicKey = ed25519::PublicKey>,
     R: Receiver<PublicKey = ed25519::PublicKey>,
-    P: Provider<PublicKey = ed25519::PublicKey>,
-    B: Blocker<PublicKey = ed25519::PublicKey>,
+    M: AddressableManager<PublicKey = ed25519::PublicKey> + Sync,
+    B: Blocker<PublicKey = ed25519::PublicKey> + Sync,
 {
     let head = ledger.read().head().height.0;
     let (executed_tx, executed) = watch::channel(head);
     let (finalized_tx, finalized_rx) = mpsc::unbounded_channel();
     let faults = spawn_side_tasks(&context, &ledger, config.reporter.clone(), channels.mempool);
-    let scheme = Scheme::signer(
-        &config.namespace,
-        config.participants.clone(),
-        config.key.clone(),
-    )
-    .expect("the replica's key is in the consensus set");
     let cache = CacheRef::new(NZU16!(4096), NZUsize!(1024));
     let finalized = FinalizedReporter {
         blocks: finalized_tx,
     };
+    let schemes = Schemes::default();
+    let epocher = epocher(&ledger);
     let mailbox = start_marshal(
         &context,
         &config,
-        &scheme,
-        (peers, blocker.clone()),
+        (schemes.clone(), epocher.clone()),
+        (manager.clone(), blocker.clone()),
         (channels.blocks, channels.backfill),
         finalized,
         &cache,
     )
     .await;
-    let prefix = &config.partition;
-    let genesis_digest = config.genesis.digest();
-
     let app = LedgerApp {
         ledger: ledger.clone(),
-        executed,
+        executed: executed.clone(),
         block_time: config.block_time,
     };
-    let wrapper = Inline::new(context.child("application"), app, mailbox, epocher());
+    let wrapper = Inline::new(
+        context.child("application"),
+        app,
+        mailbox.clone(),
+        epocher.clone(),
+    );
     let evidence = Evidence { faults };
     let reporter: Reporters<_, Evidence> = Reporters::from((wrapper.clone(), evidence));
-    let engine = simplex::Engine::new(
-        context.child("simplex"),
-        simplex::Config {
-            scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker,
-            automaton: wrapper.clone(),
-            relay: wrapper,
-            reporter,
-            track_historical_votes: false,
-            strategy: Sequential,
-            partition: format!("{prefix}-simplex-epoch-0"),
-            mailbox_size: MAILBOX,
-            epoch: Epoch::zero(),
-            floor: Floor::Genesis(genesis_digest),
-            replay_buffer: NZUsize!(1 << 20),
-            write_buffer: NZUsize!(1 << 20),
-            page_cache: cache,
-            leader_timeout: config.leader_timeout,
-            certification_timeout: config.leader_timeout * 2,
-            timeout_retry: config.leader_timeout * 10,
-            view_retention: ViewDelta::new(10),
-            skip: SkipPolicy::Enabled {
-                timeout: config.leader_timeout * 12,
-                budget: SkipBudget::Participants,
-            },
-            fetch_timeout: NZDuration!(Duration::from_secs(1)),
-            fetch_retry_delay: Duration::from_millis(100),
-            forward: ForwardPolicy::Disabled,
-        },
-    );
-    engine.start(channels.votes, channels.certificates, channels.resolver);
+    let epochs = Epochs {
+        context: context.child("epochs"),
+        ledger: ledger.clone(),
+        executed,
+        schemes,
+        marshal: mailbox,
+        manager,
+        blocker,
+        application: wrapper,
+        reporter,
+        config,
+        cache,
+        epocher,
+    };
+    let consensus = ConsensusChannels {
+        votes: channels.votes,
+        certificates: channels.certificates,
+        resolver: channels.resolver,
+    };
+    context
+        .child("epoch_loop")
+        .spawn(move |_| epochs.run(consensus));
     ReplicaSource::new(ledger, finalized_rx, executed_tx)
 }

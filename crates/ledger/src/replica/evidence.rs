@@ -1,7 +1,7 @@
 //! Consensus faults as ledger offences: a replica that signs two conflicting votes for one
 //! view (two notarizes, two finalizes, or a nullify and a finalize) leaves signed evidence;
 //! replicas report it with `report_consensus_fault`, and the ledger checks it against the
-//! genesis's consensus set.
+//! consensus set of the votes' epoch.
 
 use std::sync::Arc;
 
@@ -18,13 +18,16 @@ use sigil_primitives::AccountId;
 
 use super::Scheme;
 use super::engine::EngineConfig;
-use crate::state::{ConsensusFault, ConsensusVerifier};
-use crate::types::Genesis;
+use crate::state::{ConsensusFault, ConsensusVerifier, SetOf};
+use crate::types::{Genesis, Replica};
 
-/// The consensus set of `genesis` with each replica's account, in the set's order.
-fn consensus_set(genesis: &Genesis) -> Result<(Set<ed25519::PublicKey>, Vec<AccountId>), String> {
-    let mut keyed = Vec::with_capacity(genesis.replicas.len());
-    for replica in &genesis.replicas {
+/// A consensus set (by consensus key ascending, as the ledger stores it) as Commonware's
+/// participants, with each member's account in the same order.
+pub fn participants(
+    replicas: &[Replica],
+) -> Result<(Set<ed25519::PublicKey>, Vec<AccountId>), String> {
+    let mut keyed = Vec::with_capacity(replicas.len());
+    for replica in replicas {
         let key = super::network::public_key(&replica.consensus_key)
             .map_err(|e| format!("replica {}: {e}", replica.account))?;
         keyed.push((key, replica.account));
@@ -36,50 +39,45 @@ fn consensus_set(genesis: &Genesis) -> Result<(Set<ed25519::PublicKey>, Vec<Acco
 }
 
 /// The checker of consensus-fault evidence for the chain of `genesis`; none for a solo chain.
-pub fn verifier(genesis: &Genesis) -> Result<Option<Arc<ConsensusVerifier>>, String> {
+pub fn verifier(genesis: &Genesis) -> Option<Arc<ConsensusVerifier>> {
     if genesis.replicas.is_empty() {
-        return Ok(None);
+        return None;
     }
-    let (participants, accounts) = consensus_set(genesis)?;
-    let scheme = Scheme::verifier(
-        &EngineConfig::namespace_for(&genesis.chain_id),
-        participants,
-    );
-    Ok(Some(Arc::new(move |evidence: &[u8]| {
-        check(&scheme, &accounts, evidence)
-    })))
+    let namespace = EngineConfig::namespace_for(&genesis.chain_id);
+    Some(Arc::new(move |evidence: &[u8], set_of: &SetOf<'_>| {
+        check(&namespace, set_of, evidence)
+    }))
 }
 
-/// Decodes and verifies `evidence`; the fault it proves.
-fn check(
-    scheme: &Scheme,
-    accounts: &[AccountId],
-    evidence: &[u8],
-) -> Result<ConsensusFault, String> {
+/// Decodes `evidence`, and verifies it against the consensus set of its epoch; the fault it
+/// proves.
+fn check(namespace: &[u8], set_of: &SetOf<'_>, evidence: &[u8]) -> Result<ConsensusFault, String> {
     let activity = Activity::<Scheme, Digest>::decode_cfg(
         commonware_codec::Copying(evidence),
-        &scheme.certificate_codec_config(),
+        &Scheme::certificate_codec_config_unbounded(),
     )
     .map_err(|e| format!("not consensus evidence: {e}"))?;
+    let epoch = activity.epoch().get();
+    let replicas =
+        set_of(epoch).ok_or_else(|| format!("epoch {epoch} has no consensus set yet"))?;
+    let (participants, accounts) = participants(&replicas)?;
+    let scheme = Scheme::verifier(namespace, participants);
     // Verification is deterministic for valid evidence; the generator only randomizes batching.
     let mut rng = rand_chacha_10::ChaCha20Rng::seed_from_u64(0);
-    let (valid, signer, epoch, view) = match &activity {
+    let (valid, signer, view) = match &activity {
         Activity::ConflictingNotarize(e) => (
-            e.verify(&mut rng, scheme, &Sequential),
+            e.verify(&mut rng, &scheme, &Sequential),
             e.signer(),
-            e.epoch(),
             e.view(),
         ),
         Activity::ConflictingFinalize(e) => (
-            e.verify(&mut rng, scheme, &Sequential),
+            e.verify(&mut rng, &scheme, &Sequential),
             e.signer(),
-            e.epoch(),
             e.view(),
         ),
         Activity::NullifyFinalize(e) => (
-            e.verify(&mut rng, scheme, &Sequential),
+            e.verify(&mut rng, &scheme, &Sequential),
             e.signer(),
-            e.epoch(),
             e.view(),
         ),
         _ => return Err("not a fault: only conflicting votes are evidence".into()),
@@ -93,7 +91,7 @@ fn check(
         .ok_or("the signer is not in the consensus set")?;
     Ok(ConsensusFault {
         offender: *offender,
-        epoch: epoch.get(),
+        epoch,
         view: view.get(),
     })
 }
@@ -122,7 +120,7 @@ mod tests {
     }
 
     fn signer_of(genesis: &Genesis, name: &str) -> Scheme {
-        let (participants, _) = consensus_set(genesis).expect("set");
+        let (participants, _) = participants(&genesis.replicas).expect("set");
         let seed = sigil_crypto::NodeSeed::dev(name).consensus_seed();
         let key = super::super::network::consensus_key(&seed);
         let namespace = EngineConfig::namespace_for(&genesis.chain_id);
@@ -197,7 +195,11 @@ mod tests {
     #[test]
     fn conflicting_votes_name_their_signers_account_and_nothing_else_counts() {
         let genesis = genesis_of(&["alice", "bob", "charlie", "dave"]);
-        let verify = verifier(&genesis).expect("valid").expect("replicated");
+        let verifier = verifier(&genesis).expect("replicated");
+        let state = crate::state::State::genesis(&genesis).expect("genesis");
+        let set = state.consensus_set(0).expect("epoch 0").to_vec();
+        let verify =
+            |evidence: &[u8]| verifier(evidence, &|epoch| (epoch == 0).then(|| set.clone()));
         let evidence = conflicting(&signer_of(&genesis, "charlie"), 7);
         let fault = verify(&evidence).expect("proves");
         assert_eq!(fault.offender, crate::node::dev_account("charlie"));
@@ -227,9 +229,7 @@ mod tests {
         let honest = Activity::Notarize(vote.expect("signs")).encode().to_vec();
         assert!(verify(&honest).is_err());
         assert!(
-            verifier(&crate::node::dev_genesis())
-                .expect("valid")
-                .is_none(),
+            super::verifier(&crate::node::dev_genesis()).is_none(),
             "solo"
         );
     }

@@ -12,6 +12,7 @@
 pub mod app;
 pub mod block;
 pub mod engine;
+mod epochs;
 pub mod evidence;
 mod gossip;
 pub mod network;

@@ -8,17 +8,18 @@ use std::time::Duration;
 use commonware_codec::ReadExt as _;
 use commonware_cryptography::{ChaCha20Poly1305, Signer as _, ed25519};
 use commonware_p2p::authenticated::lookup;
-use commonware_p2p::{Address, AddressableManager as _};
 use commonware_runtime::{Quota, Runner as _, Supervisor as _, tokio as cw_tokio};
 use commonware_stream::cups::{self, Cups};
 use commonware_stream::sake::{self, Sake};
-use commonware_utils::ordered::{Map, Set};
 use commonware_utils::{NZU32, NZUsize};
 
 use super::block::{ConsensusBlock, MAX_TRANSACTIONS_WIRE};
 use super::engine::{CHANNELS, Channels, EngineConfig};
 use super::source::ReplicaSource;
 use crate::producer::Ledger;
+
+/// Most replicas a consensus set (with those named for the next epoch) may hold.
+pub const MAX_REPLICAS: usize = 256;
 
 /// How to run a replica on the network.
 pub struct ReplicaConfig {
@@ -67,37 +68,37 @@ pub fn consensus_public_key(seed: &[u8; 32]) -> [u8; 32] {
         .unwrap_or_else(|_| unreachable!("ed25519 public keys are 32 bytes"))
 }
 
+/// The `change_replica` call that names the replica of `seed` at `address` as `account`'s,
+/// with the proof that the account holds the key.
+pub fn change_replica_call(
+    seed: &[u8; 32],
+    chain_id: &str,
+    account: &sigil_primitives::AccountId,
+    address: &str,
+) -> crate::types::Call {
+    let signer = sigil_crypto::AccountKeypair::from_secret(*seed);
+    crate::types::Call::ChangeReplica {
+        consensus_key: consensus_public_key(seed),
+        address: address.to_owned(),
+        proof: signer.sign(&crate::types::replica_proof_message(chain_id, account)),
+    }
+}
+
 /// A consensus public key from its 32 bytes.
 pub fn public_key(bytes: &[u8; 32]) -> Result<ed25519::PublicKey, String> {
     ed25519::PublicKey::read(&mut commonware_codec::Copying(bytes.as_slice()))
         .map_err(|e| format!("consensus key: {e}"))
 }
 
-/// The genesis replicas as a consensus set and their p2p addresses.
-fn peers(
-    ledger: &Ledger,
-) -> Result<(Map<ed25519::PublicKey, Address>, ConsensusBlock), ReplicaError> {
+/// The chain's consensus genesis block.
+fn genesis_block(ledger: &Ledger) -> Result<ConsensusBlock, ReplicaError> {
     let chain = ledger.read();
     let genesis = chain.genesis()?;
-    let mut peers = Vec::new();
-    for replica in &genesis.replicas {
-        let key = public_key(&replica.consensus_key)
-            .map_err(|e| ReplicaError::BadReplica(format!("{}: {e}", replica.account)))?;
-        let address = replica
-            .address
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| {
-                ReplicaError::BadReplica(format!(
-                    "{}: address {:?}",
-                    replica.account, replica.address
-                ))
-            })?;
-        peers.push((key, Address::from(address)));
+    if genesis.replicas.is_empty() {
+        return Err(ReplicaError::NotInGenesis(
+            "the genesis names no replicas: run this ledger solo, or start from a genesis with replicas".into(),
+        ));
     }
-    let peers = Map::try_from(peers)
-        .map_err(|e| ReplicaError::BadReplica(format!("duplicate consensus key: {e:?}")))?;
     // Stored at genesis, so this is the genesis state digest on a reopened chain too.
     let digest = chain
         .header(0)?
@@ -105,30 +106,51 @@ fn peers(
         .unwrap_or_default()
         .try_into()
         .map_err(|_| ReplicaError::BadReplica("genesis has no state digest".into()))?;
-    Ok((peers, ConsensusBlock::genesis(&genesis, digest)))
+    Ok(ConsensusBlock::genesis(&genesis, digest))
+}
+
+/// Where this replica's p2p listens: `listen`, else its address in the genesis.
+fn listen_address(
+    ledger: &Ledger,
+    key: &[u8; 32],
+    listen: Option<SocketAddr>,
+) -> Result<SocketAddr, ReplicaError> {
+    if let Some(listen) = listen {
+        return Ok(listen);
+    }
+    let genesis = ledger.read().genesis()?;
+    let replica = genesis
+        .replicas
+        .iter()
+        .find(|r| r.consensus_key == *key)
+        .ok_or_else(|| {
+            ReplicaError::NotInGenesis(
+                "this replica's consensus key is not in the genesis: give the address its p2p \
+                 listens on (--p2p)"
+                    .into(),
+            )
+        })?;
+    replica
+        .address
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| ReplicaError::BadReplica(format!("address {:?}", replica.address)))
 }
 
 /// Starts the replica's consensus on a runtime of its own (its threads outlive the call) and
 /// returns the source of finalized blocks, for [`Ledger::run`].
 pub fn spawn(ledger: Ledger, config: ReplicaConfig) -> Result<ReplicaSource, ReplicaError> {
-    let (peers, genesis) = peers(&ledger)?;
+    let genesis = genesis_block(&ledger)?;
     let key = consensus_key(&config.consensus_seed);
-    let me = key.public_key();
-    if peers.is_empty() {
-        return Err(ReplicaError::NotInGenesis(
-            "the genesis names no replicas: run this ledger solo, or start from a genesis with replicas".into(),
-        ));
-    }
-    let Some(Address::Symmetric(genesis_address)) = peers.get_value(&me) else {
-        return Err(ReplicaError::NotInGenesis(format!(
-            "consensus key {me} is not one of the genesis replicas"
-        )));
-    };
-    let listen = config.listen.unwrap_or(*genesis_address);
+    let listen = listen_address(
+        &ledger,
+        &consensus_public_key(&config.consensus_seed),
+        config.listen,
+    )?;
     let chain_id = ledger.read().chain_id().to_owned();
     let engine = EngineConfig {
         key,
-        participants: Set::from_iter_dedup(peers.keys().iter().cloned()),
         namespace: EngineConfig::namespace_for(&chain_id),
         genesis,
         block_time: config.block_time,
@@ -144,7 +166,7 @@ pub fn spawn(ledger: Ledger, config: ReplicaConfig) -> Result<ReplicaSource, Rep
         .name("consensus".into())
         .spawn(move || {
             cw_tokio::Runner::new(runtime).start(|context| async move {
-                let source = run(context, ledger, engine, peers, listen).await;
+                let source = run(context, ledger, engine, listen).await;
                 let _ = started_tx.send(source);
                 futures::future::pending::<()>().await;
             });
@@ -157,7 +179,6 @@ async fn run(
     context: cw_tokio::Context,
     ledger: Ledger,
     engine: EngineConfig,
-    peers: Map<ed25519::PublicKey, Address>,
     listen: SocketAddr,
 ) -> ReplicaSource {
     let handshake = Cups::<_, ChaCha20Poly1305>::new(
@@ -173,12 +194,11 @@ async fn run(
         handshake,
         &engine.namespace,
         listen,
-        NZUsize!(peers.len().max(1)),
+        NZUsize!(MAX_REPLICAS),
         (MAX_TRANSACTIONS_WIRE + (1 << 20)) as u32,
         NZUsize!(1024),
     );
-    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
-    oracle.track(0, peers);
+    let (mut network, oracle) = lookup::Network::new(context.child("network"), p2p);
     let consensus = Quota::per_second(NZU32!(1_000));
     let gossip = Quota::per_second(NZU32!(20_000));
     let channels = Channels::from_ordered(

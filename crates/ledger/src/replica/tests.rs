@@ -29,9 +29,13 @@ fn link() -> Link {
     }
 }
 
-const NAMES: [&str; REPLICAS] = ["alice", "bob", "charlie", "dave"];
+/// The genesis replicas, then a validator that joins later.
+const NAMES: [&str; REPLICAS + 1] = ["alice", "bob", "charlie", "dave", "eve"];
 
-/// The replicas' consensus keys: the dev identities'.
+/// Blocks per epoch in these tests: short, so that every test crosses epochs.
+const EPOCH_LENGTH: u64 = 20;
+
+/// The consensus keys of the dev identities in [`NAMES`].
 fn keys() -> Vec<ed25519::PrivateKey> {
     NAMES
         .iter()
@@ -41,7 +45,11 @@ fn keys() -> Vec<ed25519::PrivateKey> {
 
 /// The dev genesis naming the four replicas (addresses unused on the simulated network).
 fn genesis() -> crate::types::Genesis {
-    crate::node::dev_genesis_with_replicas(NAMES.iter().map(|n| (*n, "127.0.0.1:7000")))
+    let mut genesis = crate::node::dev_genesis_with_replicas(
+        NAMES[..REPLICAS].iter().map(|n| (*n, "127.0.0.1:7000")),
+    );
+    genesis.epoch_length = EPOCH_LENGTH;
+    genesis
 }
 
 /// A replica's ledger, with the directory that holds it and why it stopped, if it did.
@@ -112,7 +120,6 @@ async fn start_replica_with(
     };
     let config = EngineConfig {
         key,
-        participants: Set::from_iter_dedup(keys.iter().map(|k| k.public_key())),
         namespace: EngineConfig::namespace_for(crate::node::DEV_CHAIN_ID),
         genesis,
         block_time: Duration::from_millis(100),
@@ -127,7 +134,7 @@ async fn start_replica_with(
         ledger.clone(),
         config,
         channels,
-        oracle.manager(),
+        oracle.socket_manager(),
         control,
     )
     .await;
@@ -159,7 +166,7 @@ async fn network(
         context.child("network"),
         simulated::Config {
             max_size: 16 << 20,
-            max_peers_per_set: NZUsize!(REPLICAS),
+            max_peers_per_set: NZUsize!(2 * REPLICAS),
             disconnect_on_block: true,
             tracked_peer_sets: NZUsize!(1),
         },
@@ -331,10 +338,15 @@ fn a_replica_signing_conflicting_votes_is_recorded_as_a_proven_offence() {
             .register(CHANNELS[0], QUOTA)
             .await
             .expect("registers");
-        let participants = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
+        let participants = Set::from_iter_dedup(keys[..REPLICAS].iter().map(|k| k.public_key()));
         let namespace = EngineConfig::namespace_for(crate::node::DEV_CHAIN_ID);
         let scheme = super::Scheme::signer(&namespace, participants, keys[3].clone())
             .expect("a participant");
+        // Votes travel on per-epoch subchannels; dave conflicts in epoch 0.
+        let (mux, mut subchannels) =
+            commonware_p2p::utils::mux::Muxer::new(context.child("mux"), votes.0, votes.1);
+        mux.start();
+        let votes = subchannels.register(0).await.expect("epoch 0");
         Conflicter::<_, _, Sha256>::new(context.child("conflicter"), Config { scheme })
             .start(votes);
         let dave = crate::node::dev_account("dave");
@@ -359,6 +371,18 @@ fn a_replica_signing_conflicting_votes_is_recorded_as_a_proven_offence() {
         let height = recorded.recorded.expect("recorded").0 + 3;
         until_height(&context, &honest, height).await;
         assert_agree(&honest, height);
+        // From the next epoch on, dave's replica is out of the set, and the others go on.
+        let next = (height / EPOCH_LENGTH + 1) * EPOCH_LENGTH;
+        until_height(&context, &honest, next + 3).await;
+        assert_agree(&honest, next + 3);
+        let chain = honest[0].ledger.read();
+        let set = chain
+            .state()
+            .consensus_set(next / EPOCH_LENGTH)
+            .expect("fixed");
+        assert_eq!(set.len(), 3);
+        assert!(set.iter().all(|r| r.account != dave));
+        drop(chain);
         eprintln!(
             "dave's conflicting votes proven at #{}; {} records by then",
             height - 3,
@@ -411,6 +435,96 @@ fn a_replica_whose_state_diverges_stops_instead_of_serving_it() {
         assert!(
             replicas[3].head().0 <= stored_at + 1,
             "dave served nothing past it"
+        );
+    });
+}
+
+/// Submits `call` from dev account `name` to `replica` and waits until it is final.
+async fn submit(replica: &Replica, name: &str, call: Call) -> crate::chain::TxOutcome {
+    let key = sigil_crypto::NodeSeed::dev(name).account_keypair();
+    let ledger = &replica.ledger;
+    let nonce = ledger.pool.next_nonce(&ledger.read(), &key.account_id());
+    let stx = crate::tx::sign(&key, crate::node::DEV_CHAIN_ID, nonce, call);
+    let waiter = ledger.pool.submit(&ledger.read(), stx).expect("admitted");
+    waiter.await.expect("included")
+}
+
+/// The first epoch whose consensus set `replica`'s ledger has fixed with `name`'s replica in it.
+fn epoch_with(replica: &Replica, name: &str) -> Option<u64> {
+    let account = crate::node::dev_account(name);
+    let chain = replica.ledger.read();
+    let state = chain.state();
+    (0..=state.epoch_of(chain.head().height.0) + 1).find(|&e| {
+        state
+            .consensus_set(e)
+            .is_some_and(|set| set.iter().any(|r| r.account == account))
+    })
+}
+
+#[test]
+fn a_validator_joins_and_a_replica_leaves_at_an_epoch_boundary() {
+    let runner = deterministic::Runner::timed(Duration::from_secs(600));
+    runner.start(|context| async move {
+        let (keys, oracle, mut replicas) =
+            start_network(&context, &[0, 1, 2, 3, 4], REPLICAS).await;
+        // eve validates and names her replica; dave's replica leaves.
+        let eve = sigil_crypto::NodeSeed::dev("eve");
+        let validate = Call::Validate {
+            x25519: eve.x25519_key().public_key(),
+            endpoint: sigil_primitives::Endpoint::new("127.0.0.1:9000").expect("endpoint"),
+            stake: crate::types::Parameters::default().min_stake,
+        };
+        assert!(submit(&replicas[0], "eve", validate).await.result.is_ok());
+        let change = super::network::change_replica_call(
+            &eve.consensus_seed(),
+            crate::node::DEV_CHAIN_ID,
+            &crate::node::dev_account("eve"),
+            "127.0.0.1:7004",
+        );
+        let outcome = submit(&replicas[1], "eve", change).await;
+        assert!(outcome.result.is_ok(), "{outcome:?}");
+        assert!(
+            submit(&replicas[2], "dave", Call::Leave)
+                .await
+                .result
+                .is_ok()
+        );
+        // eve's replica starts from genesis and catches up through backfill.
+        replicas.push(start_replica(&context, &oracle, &keys, 4).await);
+        let joined = loop {
+            if let Some(epoch) = epoch_with(&replicas[0], "eve") {
+                break epoch;
+            }
+            context.sleep(Duration::from_millis(100)).await;
+        };
+        let chain = replicas[0].ledger.read();
+        let set = chain.state().consensus_set(joined).expect("fixed").to_vec();
+        drop(chain);
+        let names: Vec<_> = set.iter().map(|r| r.account).collect();
+        assert!(
+            !names.contains(&crate::node::dev_account("dave")),
+            "dave left"
+        );
+        assert_eq!(set.len(), REPLICAS);
+        let start = joined * EPOCH_LENGTH;
+        let voters: Vec<&Replica> = [1, 2, 4].iter().map(|&i| &replicas[i]).collect();
+        until_height(&context, &voters, start + 2).await;
+        // Cut alice off: bob, charlie and eve are 3 of the 4, so blocks are final only if
+        // eve votes.
+        for i in [1, 2, 3, 4] {
+            for (a, b) in [(0, i), (i, 0)] {
+                let _ = oracle
+                    .remove_link(keys[a].public_key(), keys[b].public_key())
+                    .await;
+            }
+        }
+        let cut = voters.iter().map(|r| r.head().0).max().expect("three");
+        until_height(&context, &voters, cut + 10).await;
+        assert_agree(&voters, cut + 10);
+        assert_eq!(epoch_with(&replicas[4], "eve"), Some(joined));
+        eprintln!(
+            "eve joined at epoch {joined} (height {start}); bob, charlie and eve final to {}",
+            cut + 10
         );
     });
 }

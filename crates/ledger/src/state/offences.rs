@@ -102,7 +102,8 @@ impl State {
         let verifier = ctx.verify_consensus.ok_or_else(|| {
             TxError::Invalid("this ledger is solo: it has no consensus to fault".into())
         })?;
-        let fault = verifier(evidence)
+        let set_of = |epoch| self.consensus_set(epoch).map(<[_]>::to_vec);
+        let fault = verifier(evidence, &set_of)
             .map_err(|e| TxError::Invalid(format!("the evidence does not hold: {e}")))?;
         let session = consensus_fault_session(fault.epoch, fault.view);
         let offender = fault.offender;
@@ -133,6 +134,7 @@ impl State {
         if let Some(offence) = self.offences.get(&index).cloned() {
             events.insert(1, Event::OffenceReported { offence });
         }
+        events.extend(self.drop_replica(offender));
         events.extend(self.rotate(ctx.height));
         Ok(events)
     }

@@ -76,17 +76,21 @@ impl State {
     }
 
     /// `leave`: a validator outside the signer set leaves at once with its stake; a signer
-    /// leaves through a reshare that rotates it out.
+    /// leaves through a reshare that rotates it out. Either way its replica leaves the
+    /// consensus set from the next epoch.
     pub(super) fn leave(
         &mut self,
         sender: AccountId,
         height: BlockNumber,
     ) -> Result<Vec<Event>, TxError> {
-        let info = self
-            .validators
-            .get(&sender)
-            .cloned()
-            .ok_or_else(|| not_a_validator(sender))?;
+        let Some(info) = self.validators.get(&sender).cloned() else {
+            // A genesis replica that never validated leaves consensus only.
+            let events = self.drop_replica(sender);
+            return match events.is_empty() {
+                true => Err(not_a_validator(sender)),
+                false => Ok(events),
+            };
+        };
         let set = &self.globals.signer_set;
         let incoming = set
             .pending_reshare
@@ -99,12 +103,16 @@ impl State {
             ));
         }
         if set.signers.contains(&sender) {
-            return self.leave_signer_set(info, height);
+            let mut events = self.leave_signer_set(info, height)?;
+            events.extend(self.drop_replica(sender));
+            return Ok(events);
         }
         self.validators.remove(&sender);
         let have = self.balance(&sender);
         self.set_balance(sender, have.saturating_add(info.stake));
-        Ok(vec![Event::ValidatorLeft { account: sender }])
+        let mut events = vec![Event::ValidatorLeft { account: sender }];
+        events.extend(self.drop_replica(sender));
+        Ok(events)
     }
 
     /// A signer is marked leaving only if a reshare without it can start now, or one is running
