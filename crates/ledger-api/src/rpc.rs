@@ -88,14 +88,32 @@ pub struct SubmitResult {
 pub struct ConsensusInfo {
     /// `solo` (one process orders blocks) or `replicated` (BFT consensus among replicas).
     pub mode: String,
-    /// The consensus epoch: the set below orders blocks for all of it.
+    /// The consensus epoch of the next block: the set below orders blocks for all of it.
     pub epoch: u64,
-    /// The consensus set (empty when solo).
+    /// The consensus set of that epoch, by consensus key ascending (empty when solo).
     pub replicas: Vec<crate::types::Replica>,
+    /// Blocks per epoch.
+    pub epoch_length: u64,
+    /// The first block of the next epoch.
+    pub next_epoch_at: u64,
+    /// The replicas named now: the next epoch's set unless it changes before then.
+    pub next_replicas: Vec<crate::types::Replica>,
+    /// The replica that answers: its consensus key and p2p address (none when solo).
+    pub local: Option<LocalReplica>,
     /// The last final block this replica executed: every block it serves is final.
     pub final_height: u64,
     /// Its header hash, 0x-hex: equal on replicas that agree.
     pub final_hash: String,
+}
+
+/// The replica that answers `ledger_consensus`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalReplica {
+    /// Its ed25519 consensus key (hex).
+    #[serde(with = "sigil_primitives::bytes::hex_array")]
+    pub consensus_key: [u8; 32],
+    /// Where its consensus p2p listens, `host:port`.
+    pub address: String,
 }
 
 /// A program without its bytecode.

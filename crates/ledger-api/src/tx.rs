@@ -254,6 +254,11 @@ mod protocol_doc {
             Call::ReportConsensusFault {
                 evidence: vec![7, 1, 2],
             },
+            Call::ChangeReplica {
+                consensus_key: [5; 32],
+                address: "127.0.0.1:7000".into(),
+                proof: sigil_primitives::Ed25519Signature::from_bytes([6; 64]).expect("64 bytes"),
+            },
         ]
     }
 
@@ -280,6 +285,7 @@ mod protocol_doc {
             Call::SetPublic { .. } => 17,
             Call::Unregister { .. } => 18,
             Call::ReportConsensusFault { .. } => 19,
+            Call::ChangeReplica { .. } => 20,
         }
     }
 
@@ -367,6 +373,11 @@ mod protocol_doc {
     fn event_samples() -> Vec<Event> {
         let (account, key, program) = sample_ids();
         let (info, offence) = sample_records(account);
+        let replica = crate::types::Replica {
+            account,
+            consensus_key: [5; 32],
+            address: "127.0.0.1:7000".into(),
+        };
         vec![
             Event::Transferred {
                 from: account,
@@ -436,6 +447,14 @@ mod protocol_doc {
                 code: "not_found".into(),
                 message: "not found".into(),
             },
+            Event::ReplicaChanged {
+                account,
+                replica: Some(replica.clone()),
+            },
+            Event::ConsensusSetChanged {
+                epoch: 1,
+                replicas: vec![replica],
+            },
         ]
     }
 
@@ -464,6 +483,8 @@ mod protocol_doc {
             Event::AccessChanged { .. } => 19,
             Event::Unregistered { .. } => 20,
             Event::CallFailed { .. } => 21,
+            Event::ReplicaChanged { .. } => 22,
+            Event::ConsensusSetChanged { .. } => 23,
         }
     }
 }

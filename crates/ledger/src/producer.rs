@@ -309,6 +309,8 @@ pub struct Ledger {
     pub blocks: broadcast::Sender<Arc<NewBlock>>,
     /// The chain's program check, usable without its lock (see [`Chain::program_check`]).
     pub program_check: Arc<crate::state::ProgramValidator>,
+    /// This process's replica, when it is one.
+    pub local_replica: Arc<std::sync::OnceLock<sigil_ledger_api::rpc::LocalReplica>>,
 }
 
 impl Ledger {
@@ -320,6 +322,7 @@ impl Ledger {
             chain: Arc::new(RwLock::new(chain)),
             pool: Mempool::default(),
             blocks,
+            local_replica: Arc::default(),
         }
     }
 

@@ -235,18 +235,19 @@ impl LedgerApiServer for RpcImpl {
 
     fn consensus(&self) -> RpcResult<ConsensusInfo> {
         let chain = self.ledger.read();
-        let replicas = chain.genesis().map_err(storage_err)?.replicas;
+        let replicated = !chain.genesis().map_err(storage_err)?.replicas.is_empty();
         let head = chain.head();
+        let state = chain.state();
+        let epoch = state.epoch_of(head.height.0 + 1);
+        let epoch_length = state.globals.epoch_length;
         Ok(ConsensusInfo {
-            mode: if replicas.is_empty() {
-                "solo"
-            } else {
-                "replicated"
-            }
-            .into(),
-            // Epoch changes of the set are not implemented yet: the genesis set orders all.
-            epoch: 0,
-            replicas,
+            mode: if replicated { "replicated" } else { "solo" }.into(),
+            epoch,
+            replicas: state.consensus_set(epoch).unwrap_or_default().to_vec(),
+            epoch_length,
+            next_epoch_at: (epoch + 1) * epoch_length,
+            next_replicas: state.next_consensus_set(),
+            local: self.ledger.local_replica.get().cloned(),
             final_height: head.height.0,
             final_hash: format!("0x{}", hex::encode(crate::header::header_hash(head))),
         })

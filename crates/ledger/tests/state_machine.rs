@@ -1661,3 +1661,69 @@ fn the_cost_the_pool_counts_is_fee_plus_what_the_call_spends() {
     };
     assert_eq!(h.state.cost(&alice, &store), FEE + 10 * 103);
 }
+
+#[test]
+fn validators_name_replicas_and_each_epochs_last_block_fixes_the_next_set() {
+    use sigil_ledger::replica::network::{change_replica_call, consensus_public_key};
+    let mut h = Harness::new();
+    let seed = NodeSeed::dev("bob").consensus_seed();
+    // The proof's key (dalek) is the consensus key Commonware derives from the same seed.
+    let dalek = AccountKeypair::from_secret(*seed).account_id();
+    assert_eq!(dalek.as_bytes(), &consensus_public_key(&seed));
+    let chain = h.state.globals.chain_id.clone();
+    let (bob, charlie) = (h.id("bob"), h.id("charlie"));
+    let name =
+        |account: &AccountId, address: &str| change_replica_call(&seed, &chain, account, address);
+    let refused = h.reject("bob", name(&bob, "127.0.0.1:7001"));
+    assert!(matches!(refused, TxError::Unauthorised(_)), "{refused}");
+    h.validate("bob", 3001);
+    let refused = h.reject("bob", name(&charlie, "127.0.0.1:7001"));
+    assert!(
+        matches!(refused, TxError::Invalid(_)),
+        "a proof for another account: {refused}"
+    );
+    let refused = h.reject("bob", name(&bob, "nowhere"));
+    assert!(matches!(refused, TxError::Invalid(_)), "{refused}");
+    let events = h.apply("bob", name(&bob, "127.0.0.1:7001")).expect("named");
+    assert!(matches!(
+        &events[..],
+        [Event::ReplicaChanged {
+            replica: Some(_),
+            ..
+        }]
+    ));
+    h.validate("charlie", 3002);
+    let refused = h.reject("charlie", name(&charlie, "127.0.0.1:7002"));
+    assert!(
+        matches!(refused, TxError::AlreadyExists(_)),
+        "bob's key: {refused}"
+    );
+
+    let length = h.state.globals.epoch_length;
+    assert_eq!(h.state.consensus_set(1), None);
+    assert!(h.state.end_block(BlockNumber(length - 2)).is_empty());
+    assert_eq!(
+        h.state.consensus_set(1),
+        None,
+        "only the epoch's last block fixes it"
+    );
+    let events = h.state.end_block(BlockNumber(length - 1));
+    let [Event::ConsensusSetChanged { epoch: 1, replicas }] = &events[..] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(
+        replicas.iter().map(|r| r.account).collect::<Vec<_>>(),
+        [bob]
+    );
+    assert_eq!(h.state.consensus_set(1), Some(&replicas[..]));
+
+    // bob leaves: his replica is no longer named, and with none named the set stays.
+    let events = h.apply("bob", Call::Leave).expect("leaves");
+    assert!(events.contains(&Event::ReplicaChanged {
+        account: bob,
+        replica: None
+    }));
+    assert!(h.state.next_consensus_set().is_empty());
+    assert!(h.state.end_block(BlockNumber(2 * length - 1)).is_empty());
+    assert_eq!(h.state.consensus_set(2), h.state.consensus_set(1));
+}

@@ -421,6 +421,7 @@ impl Inner {
                 calls
             }
         };
+        let calls = calls.into_iter().chain(self.replica_call(&ledger).await?);
         for call in calls {
             tracing::info!(?call, "updating this validator on the ledger");
             let result = ledger
@@ -435,6 +436,37 @@ impl Inner {
         self.view.send_replace(Arc::new(view));
         self.update_peers();
         Ok(())
+    }
+
+    /// `change_replica` naming the replica this node reads, when the ledger is replicated,
+    /// that replica runs with this validator's consensus key, and the ledger does not name it
+    /// as this validator's yet: a validator's replica votes from the next epoch.
+    async fn replica_call(&self, ledger: &LedgerClient) -> anyhow::Result<Option<Call>> {
+        let me = self.me();
+        let consensus = ledger.rpc().consensus().await?;
+        let Some(local) = consensus.local else {
+            return Ok(None);
+        };
+        let signer = AccountKeypair::from_secret(*self.keys.identity.seed.consensus_seed());
+        if local.consensus_key != *signer.account_id().as_bytes() {
+            tracing::warn!(
+                "the ledger this node reads is a replica with another validator's consensus key; \
+                 not naming it as this validator's"
+            );
+            return Ok(None);
+        }
+        let named = consensus.next_replicas.iter().any(|r| {
+            r.account == me && r.consensus_key == local.consensus_key && r.address == local.address
+        });
+        if named {
+            return Ok(None);
+        }
+        let message = sigil_client::types::replica_proof_message(ledger.chain_id(), &me);
+        Ok(Some(Call::ChangeReplica {
+            consensus_key: local.consensus_key,
+            address: local.address,
+            proof: signer.sign(&message),
+        }))
     }
 
     /// Fails with what to run when this node's account cannot pay its stake and the fee, so

@@ -92,7 +92,8 @@ export type Call =
   | { deauthorise: { verifying_key: BytesLike; account: BytesLike } }
   | { set_public: { verifying_key: BytesLike; public: boolean } }
   | { unregister: { verifying_key: BytesLike } }
-  | { report_consensus_fault: { evidence: BytesLike } };
+  | { report_consensus_fault: { evidence: BytesLike } }
+  | { change_replica: { consensus_key: BytesLike; address: string; proof: BytesLike } };
 
 /** The name of a call (its JSON tag). */
 export type CallName = Call extends infer C ? (C extends string ? C : keyof C & string) : never;
@@ -105,6 +106,7 @@ export type FieldType =
   | "program_id"
   | "session_id"
   | "sig"
+  | "key32"
   | "bytes"
   | "u16"
   | "u32"
@@ -127,6 +129,7 @@ const FIXED_LENGTH: Partial<Record<FieldType, number>> = {
   program_id: 32,
   session_id: 32,
   sig: 64,
+  key32: 32,
 };
 
 /** The calls by variant index: name and fields in order (PROTOCOL.md §4.4, "Calls"). */
@@ -160,6 +163,7 @@ export const CALL_LAYOUT: ReadonlyArray<readonly [CallName, ReadonlyArray<readon
   ["set_public", [["verifying_key", "vk"], ["public", "bool"]]],
   ["unregister", [["verifying_key", "vk"]]],
   ["report_consensus_fault", [["evidence", "bytes"]]],
+  ["change_replica", [["consensus_key", "key32"], ["address", "string"], ["proof", "sig"]]],
 ];
 
 /** Fault kinds by enum index (PROTOCOL.md §4.4 `fault`). */

@@ -109,14 +109,15 @@ fn genesis_block(ledger: &Ledger) -> Result<ConsensusBlock, ReplicaError> {
     Ok(ConsensusBlock::genesis(&genesis, digest))
 }
 
-/// Where this replica's p2p listens: `listen`, else its address in the genesis.
+/// Where this replica's p2p listens: `listen`, else its address in the genesis; with the
+/// address others dial.
 fn listen_address(
     ledger: &Ledger,
     key: &[u8; 32],
     listen: Option<SocketAddr>,
-) -> Result<SocketAddr, ReplicaError> {
+) -> Result<(SocketAddr, String), ReplicaError> {
     if let Some(listen) = listen {
-        return Ok(listen);
+        return Ok((listen, listen.to_string()));
     }
     let genesis = ledger.read().genesis()?;
     let replica = genesis
@@ -130,12 +131,13 @@ fn listen_address(
                     .into(),
             )
         })?;
-    replica
+    let socket = replica
         .address
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
-        .ok_or_else(|| ReplicaError::BadReplica(format!("address {:?}", replica.address)))
+        .ok_or_else(|| ReplicaError::BadReplica(format!("address {:?}", replica.address)))?;
+    Ok((socket, replica.address.clone()))
 }
 
 /// Starts the replica's consensus on a runtime of its own (its threads outlive the call) and
@@ -143,11 +145,14 @@ fn listen_address(
 pub fn spawn(ledger: Ledger, config: ReplicaConfig) -> Result<ReplicaSource, ReplicaError> {
     let genesis = genesis_block(&ledger)?;
     let key = consensus_key(&config.consensus_seed);
-    let listen = listen_address(
-        &ledger,
-        &consensus_public_key(&config.consensus_seed),
-        config.listen,
-    )?;
+    let public = consensus_public_key(&config.consensus_seed);
+    let (listen, address) = listen_address(&ledger, &public, config.listen)?;
+    let _ = ledger
+        .local_replica
+        .set(sigil_ledger_api::rpc::LocalReplica {
+            consensus_key: public,
+            address,
+        });
     let chain_id = ledger.read().chain_id().to_owned();
     let engine = EngineConfig {
         key,

@@ -497,9 +497,10 @@ fn a_validator_joins_and_a_replica_leaves_at_an_epoch_boundary() {
             }
             context.sleep(Duration::from_millis(100)).await;
         };
-        let chain = replicas[0].ledger.read();
-        let set = chain.state().consensus_set(joined).expect("fixed").to_vec();
-        drop(chain);
+        let set = {
+            let chain = replicas[0].ledger.read();
+            chain.state().consensus_set(joined).expect("fixed").to_vec()
+        };
         let names: Vec<_> = set.iter().map(|r| r.account).collect();
         assert!(
             !names.contains(&crate::node::dev_account("dave")),

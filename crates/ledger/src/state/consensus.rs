@@ -114,7 +114,7 @@ impl State {
     /// now (the current set again if none are, so consensus never loses every member).
     pub fn end_block(&mut self, height: BlockNumber) -> Vec<Event> {
         let length = self.globals.epoch_length;
-        if (height.0 + 1) % length != 0 {
+        if !(height.0 + 1).is_multiple_of(length) {
             return vec![];
         }
         let epoch = self.epoch_of(height.0);
