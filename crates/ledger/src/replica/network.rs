@@ -18,8 +18,9 @@ use super::engine::{CHANNELS, Channels, EngineConfig};
 use super::source::ReplicaSource;
 use crate::producer::Ledger;
 
-/// Most replicas a consensus set (with those named for the next epoch) may hold.
-pub const MAX_REPLICAS: usize = 256;
+/// Most peers a replica tracks in one set (an epoch's set with the replicas named for the
+/// next). Each channel's inbound queue is allocated for a burst from every one of them.
+pub const MAX_REPLICAS: usize = 32;
 
 /// How to run a replica on the network.
 pub struct ReplicaConfig {
@@ -195,7 +196,7 @@ async fn run(
         },
         cups::Version::V1,
     );
-    let p2p = lookup::Config::local(
+    let mut p2p = lookup::Config::local(
         handshake,
         &engine.namespace,
         listen,
@@ -203,9 +204,12 @@ async fn run(
         (MAX_TRANSACTIONS_WIRE + (1 << 20)) as u32,
         NZUsize!(1024),
     );
+    // The epoch's set and the one before it: enough to finish the epoch being left.
+    p2p.tracked_peer_sets = NZUsize!(2);
     let (mut network, oracle) = lookup::Network::new(context.child("network"), p2p);
-    let consensus = Quota::per_second(NZU32!(1_000));
-    let gossip = Quota::per_second(NZU32!(20_000));
+    // Bursts bound the inbound queues, which are allocated up front for MAX_REPLICAS peers.
+    let consensus = Quota::per_second(NZU32!(1_000)).allow_burst(NZU32!(128));
+    let gossip = Quota::per_second(NZU32!(20_000)).allow_burst(NZU32!(2_048));
     let channels = Channels::from_ordered(
         CHANNELS.map(|c| network.register(c, if c == CHANNELS[5] { gossip } else { consensus })),
     );
