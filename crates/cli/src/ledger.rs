@@ -53,9 +53,14 @@ pub struct LedgerArgs {
     /// their p2p addresses). Every replica must be given the same list.
     #[arg(long, value_name = "LIST", requires = "dev", value_delimiter = ',')]
     dev_replicas: Vec<String>,
-    /// Where consensus p2p listens (default: this replica's address in the genesis).
+    /// Where consensus p2p listens, and the address other replicas dial (default: this
+    /// replica's address in the genesis; required for a replica the genesis does not name).
     #[arg(long, value_name = "ADDR")]
     p2p: Option<SocketAddr>,
+    /// With `--dev`: blocks per consensus epoch of the dev genesis (default 600; the
+    /// consensus set changes only between epochs). Every replica must be given the same.
+    #[arg(long, value_name = "BLOCKS", requires = "dev")]
+    epoch_length: Option<u64>,
     /// How long a consensus leader gets to propose before the replicas vote to skip it.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     leader_timeout: Duration,
@@ -85,7 +90,10 @@ impl LedgerArgs {
                 .with_context(|| format!("--dev-replicas: {entry:?} is not NAME=HOST:PORT"))?;
             replicas.push(replica);
         }
-        let genesis = sigil_ledger::node::dev_genesis_with_replicas(replicas);
+        let mut genesis = sigil_ledger::node::dev_genesis_with_replicas(replicas);
+        if let Some(length) = self.epoch_length {
+            genesis.epoch_length = length;
+        }
         Ok(Some(genesis))
     }
 

@@ -22,8 +22,13 @@ const TRANSFERS: u64 = 60;
 struct Replica {
     name: &'static str,
     rpc_port: u16,
+    /// Arguments beyond the common ones (a joining replica's `--p2p`).
+    extra: Vec<String>,
     child: Option<Child>,
 }
+
+/// Blocks per epoch of these tests' chains: short, so that every test crosses epochs.
+const EPOCH_LENGTH: &str = "20";
 
 impl Drop for Replica {
     fn drop(&mut self) {
@@ -48,7 +53,9 @@ impl Replica {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sigil"))
             .args(["ledger", "--dev", "--dev-replicas", replicas])
             .args(["--dev-replica", self.name, "--block-time", "100ms"])
-            .args(["--leader-timeout", "1s", "--rpc"])
+            .args(["--leader-timeout", "1s", "--epoch-length", EPOCH_LENGTH])
+            .args(&self.extra)
+            .arg("--rpc")
             .arg(format!("127.0.0.1:{}", self.rpc_port))
             .arg("--data-dir")
             .arg(dir.join(self.name))
@@ -105,6 +112,7 @@ async fn replicas_agree_on_every_block_across_a_sigkill_and_restart() {
         .map(|(&name, &rpc_port)| Replica {
             name,
             rpc_port,
+            extra: vec![],
             child: None,
         })
         .collect();
@@ -240,4 +248,119 @@ async fn a_devnet_signs_every_request_while_a_replica_is_killed_and_restarted() 
     replicas_agree(&urls, height).await;
     eprintln!("6 replicas agree on all {height} blocks");
     devnet.stop().await.expect("stops");
+}
+
+/// Waits, up to `limit`, until `done` holds for what `probe` returns.
+async fn wait_for<T, F: std::future::Future<Output = T>>(
+    what: &str,
+    limit: Duration,
+    mut probe: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        let value = probe().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_joins_a_running_network_and_votes_from_the_next_epoch() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reserved = sigil::ports::reserve(2 * (NAMES.len() + 1), &[]).expect("free ports");
+    let ports: Vec<u16> = reserved.iter().map(|p| p.port()).collect();
+    let (p2p_ports, rpc_ports) = ports.split_at(NAMES.len() + 1);
+    let genesis: Vec<String> = NAMES
+        .iter()
+        .zip(p2p_ports)
+        .map(|(n, port)| format!("{n}=127.0.0.1:{port}"))
+        .collect();
+    let genesis = genesis.join(",");
+    let eve_p2p = format!("127.0.0.1:{}", p2p_ports[NAMES.len()]);
+    let mut replicas: Vec<Replica> = NAMES
+        .iter()
+        .chain(&["eve"])
+        .zip(rpc_ports)
+        .map(|(&name, &rpc_port)| Replica {
+            name,
+            rpc_port,
+            extra: vec![],
+            child: None,
+        })
+        .collect();
+    replicas[NAMES.len()].extra = vec!["--p2p".into(), eve_p2p.clone()];
+    for replica in &mut replicas[..NAMES.len()] {
+        replica.start(dir.path(), &genesis);
+    }
+    let client = connect(&replicas[1]).await;
+
+    // eve validates and names her replica, then starts it: it syncs from genesis.
+    let eve = NodeSeed::dev("eve");
+    let eve_account = eve.account_keypair().account_id();
+    let stake = client
+        .rpc()
+        .parameters()
+        .await
+        .expect("parameters")
+        .min_stake;
+    let validate = Call::Validate {
+        x25519: eve.x25519_key().public_key(),
+        endpoint: sigil_primitives::Endpoint::new("127.0.0.1:1").expect("endpoint"),
+        stake,
+    };
+    let name = sigil_ledger::replica::network::change_replica_call(
+        &eve.consensus_seed(),
+        client.chain_id(),
+        &eve_account,
+        &eve_p2p,
+    );
+    for call in [validate, name] {
+        let result = client
+            .submit(&eve.account_keypair(), call, true)
+            .await
+            .expect("submits");
+        assert!(result.included.is_some(), "{result:?}");
+    }
+    replicas[NAMES.len()].start(dir.path(), &genesis);
+    let info = wait_for(
+        "eve's replica in the consensus set",
+        Duration::from_secs(120),
+        || async { client.rpc().consensus().await.expect("consensus") },
+        |info| info.replicas.iter().any(|r| r.account == eve_account),
+    )
+    .await;
+    assert_eq!(info.replicas.len(), NAMES.len() + 1);
+    let eve_client = connect(&replicas[NAMES.len()]).await;
+    let target = head(&client).await;
+    wait_for(
+        "eve caught up",
+        Duration::from_secs(120),
+        || head(&eve_client),
+        |h| *h >= target,
+    )
+    .await;
+
+    // Of five replicas, four must vote: with alice killed, blocks are final only if eve votes.
+    replicas[0].kill();
+    let from = head(&client).await;
+    let faucet = NodeSeed::dev("faucet").account_keypair();
+    let call = Call::Transfer {
+        to: eve_account,
+        amount: 1,
+    };
+    let result = client.submit(&faucet, call, true).await.expect("submits");
+    assert!(result.included.is_some(), "{result:?}");
+    let urls: Vec<String> = replicas[1..].iter().map(Replica::url).collect();
+    replicas_agree(&urls, from + 10).await;
+    eprintln!(
+        "eve joined in epoch {} (from block {}); final to {} without alice",
+        info.epoch,
+        info.next_epoch_at - info.epoch_length,
+        from + 10
+    );
 }
