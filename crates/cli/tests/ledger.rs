@@ -937,3 +937,49 @@ async fn the_validators_listener_serves_when_the_public_one_is_full() {
     assert_eq!(client.chain_id(), "sigil-dev");
     drop(held);
 }
+
+#[test]
+fn a_node_writes_the_replica_key_its_ledger_replica_runs_with() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = dir.path().join("node.key");
+    std::fs::write(&key_file, "11".repeat(32)).expect("writes");
+    let mut permissions = std::fs::metadata(&key_file).expect("stat").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o600);
+    std::fs::set_permissions(&key_file, permissions).expect("chmod");
+    let replica_key = dir.path().join("replica.key");
+    let write = || {
+        Command::new(env!("CARGO_BIN_EXE_sigil"))
+            .args(["node", "--key-file"])
+            .arg(&key_file)
+            .arg("--data-dir")
+            .arg(dir.path().join("node"))
+            .arg("--write-replica-key")
+            .arg(&replica_key)
+            .output()
+            .expect("runs")
+    };
+    let written = write();
+    assert!(written.status.success(), "{written:?}");
+    let mode = std::fs::metadata(&replica_key)
+        .expect("written")
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    let printed = Command::new(env!("CARGO_BIN_EXE_sigil"))
+        .args(["ledger", "--dev", "--print-consensus-key", "--data-dir"])
+        .arg(dir.path().join("ledger"))
+        .arg("--replica-key-file")
+        .arg(&replica_key)
+        .output()
+        .expect("runs");
+    assert!(printed.status.success(), "{printed:?}");
+    assert_eq!(printed.stdout, written.stdout, "the same consensus key");
+    assert_eq!(written.stdout.len(), 65, "64 hex digits and a newline");
+    let again = write();
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("must not exist"), "{stderr}");
+}

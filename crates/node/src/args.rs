@@ -89,6 +89,11 @@ pub struct NodeArgs {
     /// Validator-transport handshakes in flight at once from one IP address.
     #[arg(long, default_value_t = 8)]
     pub ws_max_handshakes_per_address: usize,
+    /// Write the seed of this validator's consensus key (derived from its node seed) to FILE,
+    /// created readable by its owner only, print the public key, and exit: give FILE to
+    /// `sigil ledger --replica-key-file`, and the node names that replica on the ledger.
+    #[arg(long, value_name = "FILE")]
+    pub write_replica_key: Option<PathBuf>,
     /// Misbehave in signing sessions: silent, drop-to:ACCOUNT, corrupt, bad-proof,
     /// equivocate or frame:ACCOUNT. Test builds with the `fault-injection` feature only.
     #[cfg(feature = "fault-injection")]
@@ -103,6 +108,9 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         (None, Some(k)) => KeySourceArg::KeyFile(k.clone()),
         _ => anyhow::bail!("choose how the keystore is unlocked: --password-file or --key-file"),
     };
+    if let Some(path) = &args.write_replica_key {
+        return write_replica_key(&args, &key_source, path);
+    }
     let endpoint = args
         .endpoint
         .clone()
@@ -173,4 +181,30 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// `--write-replica-key`: the consensus seed of the node's identity, for its replica.
+fn write_replica_key(
+    args: &NodeArgs,
+    key_source: &KeySourceArg,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let identity =
+        crate::identity::Identity::open(&args.data_dir, key_source, args.dev.as_deref())?;
+    let seed = identity.seed.consensus_seed();
+    let hex = zeroize::Zeroizing::new(hex::encode(seed.as_slice()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist)", path.display()))?;
+    file.write_all(hex.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let public = sigil_crypto::AccountKeypair::from_secret(*seed).account_id();
+    println!("{}", hex::encode(public.as_bytes()));
+    Ok(())
 }
