@@ -386,6 +386,9 @@ impl Agreement {
         serde_json::json!({
             "mode": info.mode,
             "epoch": info.epoch,
+            "epoch_length": info.epoch_length,
+            "next_epoch_at": info.next_epoch_at,
+            "next_replicas": info.next_replicas,
             "final_height": info.final_height,
             "final_hash": info.final_hash,
             "replicas": info.replicas,
@@ -411,6 +414,19 @@ impl Agreement {
                 "  replica    {} at {}",
                 name_or_account(&replica.account),
                 replica.address
+            );
+        }
+        if info.mode == "replicated" && info.next_replicas != info.replicas {
+            let named: Vec<String> = info
+                .next_replicas
+                .iter()
+                .map(|r| name_or_account(&r.account))
+                .collect();
+            println!(
+                "next epoch   from #{}: {} replicas ({})",
+                info.next_epoch_at,
+                named.len(),
+                named.join(", ")
             );
         }
         if let Some((height, agree)) = self.common {
