@@ -31,6 +31,23 @@ use super::epochs::{ConsensusChannels, Epochs, Schemes};
 use super::source::ReplicaSource;
 use crate::producer::Ledger;
 
+/// What a replica needs of its runtime: Commonware's tokio runtime in production, the
+/// deterministic one in tests.
+pub trait Runtime:
+    Spawner + Clock + Metrics + Storage + rand_core_10::CryptoRng + commonware_runtime::Supervisor
+{
+}
+
+impl<T> Runtime for T where
+    T: Spawner
+        + Clock
+        + Metrics
+        + Storage
+        + rand_core_10::CryptoRng
+        + commonware_runtime::Supervisor
+{
+}
+
 /// A channel pair of the network, as the p2p layer registers them.
 pub type Channel<S, R> = (S, R);
 
@@ -235,12 +252,7 @@ async fn start_marshal<E, S, R, P, B>(
     cache: &CacheRef,
 ) -> MarshalMailbox<Scheme, Standard<ConsensusBlock>>
 where
-    E: Spawner
-        + Clock
-        + Metrics
-        + Storage
-        + rand_core_10::CryptoRng
-        + commonware_runtime::Supervisor,
+    E: Runtime,
     S: Sender<PublicKey = ed25519::PublicKey>,
     R: Receiver<PublicKey = ed25519::PublicKey>,
     P: Provider<PublicKey = ed25519::PublicKey>,
@@ -316,12 +328,7 @@ pub async fn start<E, S, R, M, B>(
     blocker: B,
 ) -> ReplicaSource
 where
-    E: Spawner
-        + Clock
-        + Metrics
-        + Storage
-        + rand_core_10::CryptoRng
-        + commonware_runtime::Supervisor,
+    E: Runtime,
     S: Sender<PublicKey = ed25519::PublicKey>,
     R: Receiver<PublicKey = ed25519::PublicKey>,
     M: AddressableManager<PublicKey = ed25519::PublicKey> + Sync,

@@ -27,7 +27,6 @@ use commonware_p2p::{Address, AddressableManager, AddressableTrackedPeers, Block
 use commonware_p2p::{Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::CacheRef;
-use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use commonware_utils::ordered::Map;
 use commonware_utils::vec::NonEmptyVec;
 use commonware_utils::{NZDuration, NZUsize};
@@ -35,7 +34,7 @@ use tokio::sync::watch;
 
 use super::Scheme;
 use super::block::ConsensusBlock;
-use super::engine::{Channel, EngineConfig};
+use super::engine::{Channel, EngineConfig, Runtime};
 use crate::producer::Ledger;
 use crate::types::Replica;
 
@@ -133,12 +132,7 @@ fn addressed(replicas: &[Replica]) -> Vec<(ed25519::PublicKey, Address)> {
 
 impl<E, M, B, A, R> Epochs<E, M, B, A, R>
 where
-    E: Spawner
-        + Clock
-        + Metrics
-        + Storage
-        + rand_core_10::CryptoRng
-        + commonware_runtime::Supervisor,
+    E: Runtime,
     M: AddressableManager<PublicKey = ed25519::PublicKey> + Sync,
     B: Blocker<PublicKey = ed25519::PublicKey> + Sync,
     A: CertifiableAutomaton<
