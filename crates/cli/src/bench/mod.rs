@@ -296,51 +296,80 @@ async fn bench_devnet(
         Some(measure_path(args, &args.sweep, &url, &relayer, keys.clone(), "ours").await?);
 
     if args.baseline {
-        let step = Step::start("restarting the nodes on the Entropy-style path (baseline)");
-        let baseline_args: Vec<String> = args
-            .baseline_switches
-            .iter()
-            .flat_map(|s| s.node_args())
-            .map(str::to_owned)
-            .collect();
-        devnet.restart_all_with(baseline_args).await?;
-        let connections = if args.baseline_switches.contains(&Switch::Connections) {
-            "per-session"
-        } else {
-            "persistent"
-        };
-        wait_ready(devnet, connections).await?;
-        step.finish("");
-        // The same levels ours ran, so every level has a ratio.
-        let sweep: Vec<usize> = report
-            .ours
-            .as_ref()
-            .map(|o| o.throughput.iter().map(|l| l.concurrency).collect())
-            .unwrap_or_default();
-        report.baseline = Some(measure_path(args, &sweep, &url, &relayer, keys, "baseline").await?);
-        if !args.no_reshare {
-            let step = Step::start("restarting the nodes on Sigil's own path");
-            devnet.restart_all_with(Vec::new()).await?;
-            wait_ready(devnet, "persistent").await?;
-            step.finish("");
-        }
+        report.baseline = Some(run_baseline(args, devnet, &report, &url, &relayer, keys).await?);
         report.finish_ratios();
     }
-
     if !args.no_reshare {
-        match reshare(devnet).await? {
-            Some((seconds, what)) => {
-                report.setup.reshare_seconds = Some(round(seconds.as_secs_f64()));
-                report.setup.reshare = Some(what);
-            }
-            None => {
-                report.setup.reshare =
-                    Some("not measured: every validator is already a signer".into());
-            }
+        measure_reshare(devnet, &mut report).await?;
+    }
+    let input = engine_input(devnet, path, engine_prehash, first_key).await?;
+    report.figures = figures;
+    Ok((report, input))
+}
+
+/// Restarts the nodes on the Entropy-style path, measures it at the levels ours ran, and
+/// (unless a reshare follows) restarts them on Sigil's own path.
+async fn run_baseline(
+    args: &BenchArgs,
+    devnet: &mut Devnet,
+    report: &Report,
+    url: &str,
+    relayer: &ValidatorRecord,
+    keys: Vec<BenchKey>,
+) -> anyhow::Result<PathRun> {
+    let step = Step::start("restarting the nodes on the Entropy-style path (baseline)");
+    let baseline_args: Vec<String> = args
+        .baseline_switches
+        .iter()
+        .flat_map(|s| s.node_args())
+        .map(str::to_owned)
+        .collect();
+    devnet.restart_all_with(baseline_args).await?;
+    let connections = if args.baseline_switches.contains(&Switch::Connections) {
+        "per-session"
+    } else {
+        "persistent"
+    };
+    wait_ready(devnet, connections).await?;
+    step.finish("");
+    // The same levels ours ran, so every level has a ratio.
+    let sweep: Vec<usize> = report
+        .ours
+        .as_ref()
+        .map(|o| o.throughput.iter().map(|l| l.concurrency).collect())
+        .unwrap_or_default();
+    let baseline = measure_path(args, &sweep, url, relayer, keys, "baseline").await?;
+    if !args.no_reshare {
+        let step = Step::start("restarting the nodes on Sigil's own path");
+        devnet.restart_all_with(Vec::new()).await?;
+        wait_ready(devnet, "persistent").await?;
+        step.finish("");
+    }
+    Ok(baseline)
+}
+
+/// Reshares to a new signer set and records how long it took, if a validator can join.
+async fn measure_reshare(devnet: &mut Devnet, report: &mut Report) -> anyhow::Result<()> {
+    match reshare(devnet).await? {
+        Some((seconds, what)) => {
+            report.setup.reshare_seconds = Some(round(seconds.as_secs_f64()));
+            report.setup.reshare = Some(what);
+        }
+        None => {
+            report.setup.reshare = Some("not measured: every validator is already a signer".into());
         }
     }
+    Ok(())
+}
 
-    // The engine-alone run reads the signers' key shares once the nodes have stopped.
+/// What the engine-alone run needs: a threshold of signers' key shares, read once the nodes
+/// have stopped.
+async fn engine_input(
+    devnet: &Devnet,
+    path: DerivationPath,
+    prehash: [u8; 32],
+    verifying_key: VerifyingKey,
+) -> anyhow::Result<Option<engine::Input>> {
     let set = devnet.client().rpc().signer_set().await?;
     let members: Vec<engine::Member> = set
         .signers
@@ -354,14 +383,14 @@ async fn bench_devnet(
             account: dev_keypair(&n.name),
         })
         .collect();
-    let input = (members.len() == usize::from(set.threshold)).then(|| engine::Input {
-        members,
-        path,
-        prehash: engine_prehash,
-        verifying_key: first_key,
-    });
-    report.figures = figures;
-    Ok((report, input))
+    Ok(
+        (members.len() == usize::from(set.threshold)).then(|| engine::Input {
+            members,
+            path,
+            prehash,
+            verifying_key,
+        }),
+    )
 }
 
 /// The report of a devnet run before any figure: topology with names, set-up times.
