@@ -57,6 +57,11 @@ pub struct LedgerArgs {
     /// replica's address in the genesis; required for a replica the genesis does not name).
     #[arg(long, value_name = "ADDR")]
     p2p: Option<SocketAddr>,
+    /// Consensus p2p for a public network: peers on private or loopback addresses are refused,
+    /// and handshakes are rate-limited per address (Commonware's recommended settings; the
+    /// default allows the local addresses a single machine or a LAN uses).
+    #[arg(long)]
+    p2p_public: bool,
     /// With `--dev`: blocks per consensus epoch of the dev genesis (default 600; the
     /// consensus set changes only between epochs). Every replica must be given the same.
     #[arg(long, value_name = "BLOCKS", requires = "dev")]
@@ -159,6 +164,7 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
         storage_dir: args.data_dir.join("consensus"),
         block_time: args.block_time,
         leader_timeout: args.leader_timeout,
+        public_network: args.p2p_public,
     });
     // Programs are validated with the same WebAssembly host the nodes evaluate them with.
     let host = ProgramHost::new(HostConfig::default())

@@ -34,6 +34,9 @@ pub struct ReplicaConfig {
     pub block_time: Duration,
     /// How long a leader gets before replicas vote to skip it.
     pub leader_timeout: Duration,
+    /// Use Commonware's p2p settings for public networks (peers on private addresses refused,
+    /// slower redials and handshakes rate-limited per address) instead of the local ones.
+    pub public_network: bool,
 }
 
 /// Why a replica could not start.
@@ -172,7 +175,7 @@ pub fn spawn(ledger: Ledger, config: ReplicaConfig) -> Result<ReplicaSource, Rep
         .name("consensus".into())
         .spawn(move || {
             cw_tokio::Runner::new(runtime).start(|context| async move {
-                let source = run(context, ledger, engine, listen).await;
+                let source = run(context, ledger, engine, listen, config.public_network).await;
                 let _ = started_tx.send(source);
                 futures::future::pending::<()>().await;
             });
@@ -186,6 +189,7 @@ async fn run(
     ledger: Ledger,
     engine: EngineConfig,
     listen: SocketAddr,
+    public_network: bool,
 ) -> ReplicaSource {
     let handshake = Cups::<_, ChaCha20Poly1305>::new(
         Sake {
@@ -196,7 +200,12 @@ async fn run(
         },
         cups::Version::V1,
     );
-    let mut p2p = lookup::Config::local(
+    let settings = if public_network {
+        lookup::Config::recommended
+    } else {
+        lookup::Config::local
+    };
+    let mut p2p = settings(
         handshake,
         &engine.namespace,
         listen,
