@@ -44,6 +44,19 @@ impl Drop for Replica {
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl Replica {
+    /// Replicas `names`, not started, with RPC on `rpc_ports` in order.
+    fn named(names: impl Iterator<Item = &'static str>, rpc_ports: &[u16]) -> Vec<Self> {
+        names
+            .zip(rpc_ports)
+            .map(|(name, &rpc_port)| Replica {
+                name,
+                rpc_port,
+                extra: vec![],
+                child: None,
+            })
+            .collect()
+    }
+
     fn url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.rpc_port)
     }
@@ -106,16 +119,7 @@ async fn replicas_agree_on_every_block_across_a_sigkill_and_restart() {
         .map(|(n, port)| format!("{n}=127.0.0.1:{port}"))
         .collect();
     let p2p = p2p.join(",");
-    let mut replicas: Vec<Replica> = NAMES
-        .iter()
-        .zip(&ports[NAMES.len()..])
-        .map(|(&name, &rpc_port)| Replica {
-            name,
-            rpc_port,
-            extra: vec![],
-            child: None,
-        })
-        .collect();
+    let mut replicas = Replica::named(NAMES.iter().copied(), &ports[NAMES.len()..]);
     for replica in &mut replicas {
         replica.start(dir.path(), &p2p);
     }
@@ -282,17 +286,7 @@ async fn a_replica_joins_a_running_network_and_votes_from_the_next_epoch() {
         .collect();
     let genesis = genesis.join(",");
     let eve_p2p = format!("127.0.0.1:{}", p2p_ports[NAMES.len()]);
-    let mut replicas: Vec<Replica> = NAMES
-        .iter()
-        .chain(&["eve"])
-        .zip(rpc_ports)
-        .map(|(&name, &rpc_port)| Replica {
-            name,
-            rpc_port,
-            extra: vec![],
-            child: None,
-        })
-        .collect();
+    let mut replicas = Replica::named(NAMES.iter().copied().chain(["eve"]), rpc_ports);
     replicas[NAMES.len()].extra = vec!["--p2p".into(), eve_p2p.clone()];
     for replica in &mut replicas[..NAMES.len()] {
         replica.start(dir.path(), &genesis);
