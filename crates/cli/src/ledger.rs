@@ -112,7 +112,8 @@ impl LedgerArgs {
         };
         if !path.exists() && self.print_consensus_key {
             let seed = sigil_crypto::NodeSeed::generate();
-            write_secret(path, &hex::encode(seed.expose()))?;
+            let hex = Zeroizing::new(hex::encode(seed.expose()));
+            sigil_keystore::write_secret_file(path, hex.as_bytes())?;
         }
         let text = Zeroizing::new(
             std::fs::read_to_string(path)
@@ -128,20 +129,6 @@ impl LedgerArgs {
         seed.copy_from_slice(&bytes);
         Ok(Some(seed))
     }
-}
-
-/// Writes a new secret file readable by its owner only.
-fn write_secret(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(contents.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Runs the ledger until Ctrl-C or a fatal error.

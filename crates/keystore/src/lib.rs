@@ -368,6 +368,13 @@ pub fn generate_key_file(path: &Path) -> Result<(), KeystoreError> {
         .expect("64 hex characters encode 32 bytes");
     text[KEY_FILE_HEX_LEN] = b'\n';
 
+    write_secret_file(path, &text[..])
+}
+
+/// Creates `path` holding `contents`, readable by its owner only (mode 0600 on Unix), and
+/// syncs it. Refuses to overwrite an existing file ([`KeystoreError::AlreadyExists`]); a file
+/// that could not be written completely is removed.
+pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), KeystoreError> {
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -379,7 +386,7 @@ pub fn generate_key_file(path: &Path) -> Result<(), KeystoreError> {
         ErrorKind::AlreadyExists => KeystoreError::AlreadyExists(path.to_path_buf()),
         kind => KeystoreError::KeyFile(format!("cannot create {}: {kind}", path.display())),
     })?;
-    let written = file.write_all(&text[..]).and_then(|()| file.sync_all());
+    let written = file.write_all(contents).and_then(|()| file.sync_all());
     if let Err(e) = written {
         drop(file);
         let _ = std::fs::remove_file(path);

@@ -189,21 +189,16 @@ fn write_replica_key(
     key_source: &KeySourceArg,
     path: &std::path::Path,
 ) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let identity =
         crate::identity::Identity::open(&args.data_dir, key_source, args.dev.as_deref())?;
     let seed = identity.seed.consensus_seed();
     let hex = zeroize::Zeroizing::new(hex::encode(seed.as_slice()));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist)", path.display()))?;
-    file.write_all(hex.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    sigil_keystore::write_secret_file(path, hex.as_bytes()).with_context(|| {
+        format!(
+            "cannot write the replica key to {} (it must not exist)",
+            path.display()
+        )
+    })?;
     let public = sigil_crypto::AccountKeypair::from_secret(*seed).account_id();
     println!("{}", hex::encode(public.as_bytes()));
     Ok(())
