@@ -22,10 +22,11 @@ use commonware_consensus::{CertifiableAutomaton, Relay, Reporter};
 use commonware_cryptography::certificate::{Provider, Scoped};
 use commonware_cryptography::ed25519;
 use commonware_cryptography::sha256::{Digest, Sha256};
-use commonware_p2p::utils::mux::{Builder as _, Muxer};
+use commonware_p2p::utils::mux::{Builder as _, MuxHandle, Muxer};
 use commonware_p2p::{Address, AddressableManager, AddressableTrackedPeers, Blocker};
 use commonware_p2p::{Receiver, Sender};
 use commonware_parallel::Sequential;
+use commonware_runtime::Handle;
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_utils::ordered::Map;
 use commonware_utils::vec::NonEmptyVec;
@@ -90,6 +91,12 @@ impl Provider for Schemes {
 /// The peers a replica connects to: the set of the epoch it is in (primary) and the replicas
 /// named for the next (secondary), so a joining replica is reached before it votes.
 type Tracked = (Vec<Replica>, Vec<Replica>);
+
+/// Messages of epochs that have no engine here: the subchannel (epoch) and the message.
+type Backup = commonware_utils::channel::mpsc::Receiver<(
+    commonware_p2p::Channel,
+    commonware_p2p::Message<ed25519::PublicKey>,
+)>;
 
 /// What the epoch loop needs, besides the consensus channels.
 pub(super) struct Epochs<E, M, B, A, R> {
@@ -230,22 +237,9 @@ where
         S: Sender<PublicKey = ed25519::PublicKey>,
         Rx: Receiver<PublicKey = ed25519::PublicKey>,
     {
-        let (mux, mut votes, mut vote_backup) = Muxer::builder(
-            self.context.child("vote_mux"),
-            channels.votes.0,
-            channels.votes.1,
-        )
-        .with_backup()
-        .build();
-        mux.start();
-        let (mux, mut certificates, mut certificate_backup) = Muxer::builder(
-            self.context.child("certificate_mux"),
-            channels.certificates.0,
-            channels.certificates.1,
-        )
-        .with_backup()
-        .build();
-        mux.start();
+        let (mut votes, mut vote_backup) = self.mux_with_backup("vote_mux", channels.votes);
+        let (mut certificates, mut certificate_backup) =
+            self.mux_with_backup("certificate_mux", channels.certificates);
         let (mux, mut resolver) = Muxer::new(
             self.context.child("resolver_mux"),
             channels.resolver.0,
@@ -256,58 +250,12 @@ where
         loop {
             let head = *self.executed.borrow_and_update();
             self.track(head, &mut tracked);
-            let epoch = Epoch::new(self.ledger.read().state().epoch_of(head + 1));
-            let Some(replicas) = self
-                .ledger
-                .read()
-                .state()
-                .consensus_set(epoch.get())
-                .map(<[_]>::to_vec)
-            else {
-                tracing::error!(
-                    epoch = epoch.get(),
-                    "the ledger has no consensus set for this epoch"
-                );
+            let entered = self
+                .enter(head, [&mut votes, &mut certificates, &mut resolver])
+                .await;
+            let Some((epoch, handle)) = entered else {
                 return;
             };
-            let Some(floor) = self.floor(epoch).await else {
-                tracing::error!(
-                    epoch = epoch.get(),
-                    "the epoch's first parent is not stored"
-                );
-                return;
-            };
-            let (scheme, votes_here) = match self.schemes.install(
-                epoch,
-                &replicas,
-                &self.config.namespace,
-                &self.config.key,
-            ) {
-                Ok(installed) => installed,
-                Err(error) => {
-                    tracing::error!(%error, "cannot use the epoch's consensus set");
-                    return;
-                }
-            };
-            let engine = simplex::Engine::new(
-                self.context.child("simplex"),
-                self.engine_config(epoch, scheme.as_ref().clone(), floor),
-            );
-            let (Ok(v), Ok(c), Ok(r)) = (
-                votes.register(epoch.get()).await,
-                certificates.register(epoch.get()).await,
-                resolver.register(epoch.get()).await,
-            ) else {
-                return;
-            };
-            let handle = engine.start(v, c, r);
-            metrics::gauge!("ledger_consensus_epoch").set(epoch.get() as f64);
-            tracing::info!(
-                epoch = epoch.get(),
-                replicas = replicas.len(),
-                voting = votes_here,
-                "entered consensus epoch"
-            );
             let Some(boundary) = self.epocher.last(epoch) else {
                 return;
             };
@@ -334,6 +282,85 @@ where
             }
             handle.abort();
         }
+    }
+
+    /// Demultiplexes `channel` by epoch; messages of epochs without an engine here go to the
+    /// returned backup receiver.
+    fn mux_with_backup<S, Rx>(
+        &self,
+        name: &'static str,
+        (sender, receiver): Channel<S, Rx>,
+    ) -> (MuxHandle<S>, Backup)
+    where
+        S: Sender<PublicKey = ed25519::PublicKey>,
+        Rx: Receiver<PublicKey = ed25519::PublicKey>,
+    {
+        let (mux, handle, backup) = Muxer::builder(self.context.child(name), sender, receiver)
+            .with_backup()
+            .build();
+        mux.start();
+        (handle, backup)
+    }
+
+    /// Starts the engine of the epoch of the block after `head`, on that epoch's subchannels
+    /// of the votes, certificates and resolver muxers. `None` when it cannot (logged).
+    async fn enter<S>(
+        &mut self,
+        head: u64,
+        [votes, certificates, resolver]: [&mut MuxHandle<S>; 3],
+    ) -> Option<(Epoch, Handle<()>)>
+    where
+        S: Sender<PublicKey = ed25519::PublicKey>,
+    {
+        let (epoch, replicas) = {
+            let chain = self.ledger.read();
+            let state = chain.state();
+            let epoch = state.epoch_of(head + 1);
+            (
+                Epoch::new(epoch),
+                state.consensus_set(epoch).map(<[_]>::to_vec),
+            )
+        };
+        let Some(replicas) = replicas else {
+            tracing::error!(
+                epoch = epoch.get(),
+                "the ledger has no consensus set for this epoch"
+            );
+            return None;
+        };
+        let Some(floor) = self.floor(epoch).await else {
+            tracing::error!(
+                epoch = epoch.get(),
+                "the epoch's first parent is not stored"
+            );
+            return None;
+        };
+        let installed =
+            self.schemes
+                .install(epoch, &replicas, &self.config.namespace, &self.config.key);
+        let (scheme, votes_here) = installed
+            .inspect_err(|error| tracing::error!(%error, "cannot use the epoch's consensus set"))
+            .ok()?;
+        let engine = simplex::Engine::new(
+            self.context.child("simplex"),
+            self.engine_config(epoch, scheme.as_ref().clone(), floor),
+        );
+        let (Ok(v), Ok(c), Ok(r)) = (
+            votes.register(epoch.get()).await,
+            certificates.register(epoch.get()).await,
+            resolver.register(epoch.get()).await,
+        ) else {
+            return None;
+        };
+        let handle = engine.start(v, c, r);
+        metrics::gauge!("ledger_consensus_epoch").set(epoch.get() as f64);
+        tracing::info!(
+            epoch = epoch.get(),
+            replicas = replicas.len(),
+            voting = votes_here,
+            "entered consensus epoch"
+        );
+        Some((epoch, handle))
     }
 
     /// A message of a later epoch: this replica is behind, so it asks the sender for the
