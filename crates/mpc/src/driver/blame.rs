@@ -163,8 +163,15 @@ fn silent(
     // A party that stopped because it named someone is not silent by its own fault.
     let stopped_for_cause =
         |party: &AccountId| aborted.get(party).is_some_and(|named| !named.is_empty());
+    // Nor, to our own eyes, is one that stopped naming nobody once another had named someone:
+    // an honest party that stops on another's notice may have nothing of its own to name. A
+    // lone notice that names nobody leaves its sender silent.
+    let cause_given = aborted.values().any(|named| !named.is_empty());
+    let excused = |party: &AccountId| {
+        stopped_for_cause(party) || (cause_given && aborted.contains_key(party))
+    };
     for (round, parties) in &observed.missing {
-        for party in parties.iter().filter(|party| !stopped_for_cause(party)) {
+        for party in parties.iter().filter(|party| !excused(party)) {
             faults.entry(*party).or_insert_with(|| {
                 let description = format!("sent nothing in round {round}");
                 fault(*party, FaultKind::Unresponsive, description, None)
@@ -307,26 +314,46 @@ mod tests {
                     (party(0), FaultKind::Unresponsive),
                 ],
             ),
-            // Party 2 stopped naming nobody: still silent by its own fault.
+            // Party 2 stopped naming nobody, after party 1 had named someone: excused too.
             (party(2), vec![]),
         ]);
         let faults = faults(&party(0), &observed, &aborted, |_, _| {
             panic!("nothing proven")
         });
         let expected = Named::from([
-            (party(2), (FaultKind::Unresponsive, None, None)),
             (party(3), (FaultKind::Unresponsive, Some(party(1)), None)),
             (party(4), (FaultKind::InvalidMessage, None, None)),
         ]);
         assert_eq!(named(&faults), expected);
         // The abort notice carries only what this party saw itself.
         let own: BTreeMap<_, _> = findings(&failed(faults)).into_iter().collect();
-        let expected = [
-            (party(2), FaultKind::Unresponsive),
-            (party(4), FaultKind::InvalidMessage),
-        ];
+        let expected = [(party(4), FaultKind::InvalidMessage)];
         assert_eq!(own, BTreeMap::from(expected));
         assert!(findings(&MpcError::Local("x".into())).is_empty());
+    }
+
+    #[test]
+    fn a_party_that_stops_on_anothers_notice_naming_nobody_is_not_silent() {
+        let observed = Observed {
+            missing: vec![("Round 1 (echo)".into(), vec![party(1), party(2)])],
+            ..Observed::default()
+        };
+        // Party 1 named itself (an equivocator's own notice); party 2, stopping on it, had
+        // nothing to name.
+        let cascade = Aborted::from([
+            (party(1), vec![(party(1), FaultKind::Equivocation)]),
+            (party(2), vec![]),
+        ]);
+        let excused = faults(&party(0), &observed, &cascade, |_, _| None);
+        assert_eq!(named(&excused), Named::new());
+        // Alone, a notice that names nobody excuses nothing.
+        let alone = Aborted::from([(party(2), vec![])]);
+        let silent = faults(&party(0), &observed, &alone, |_, _| None);
+        let expected = Named::from([
+            (party(1), (FaultKind::Unresponsive, None, None)),
+            (party(2), (FaultKind::Unresponsive, None, None)),
+        ]);
+        assert_eq!(named(&silent), expected);
     }
 
     fn failed(faults: Vec<Fault>) -> MpcError {
