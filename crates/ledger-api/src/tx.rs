@@ -455,6 +455,11 @@ mod protocol_doc {
                 epoch: 1,
                 replicas: vec![replica],
             },
+            Event::AccusationWithdrawn {
+                session: SessionId::new([7; 32]),
+                reporter: account,
+                offender: account,
+            },
         ]
     }
 
@@ -485,6 +490,7 @@ mod protocol_doc {
             Event::CallFailed { .. } => 21,
             Event::ReplicaChanged { .. } => 22,
             Event::ConsensusSetChanged { .. } => 23,
+            Event::AccusationWithdrawn { .. } => 24,
         }
     }
 }

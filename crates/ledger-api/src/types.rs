@@ -725,6 +725,17 @@ pub enum Event {
         /// The replicas, by consensus key ascending.
         replicas: Vec<Replica>,
     },
+    /// A signer proven an offender in a session lost its accusations of that session: it is
+    /// no longer among the record's reporters (a record left without reporters is gone) and
+    /// its dispute with the accused ended.
+    AccusationWithdrawn {
+        /// The session.
+        session: SessionId,
+        /// The proven offender that had accused.
+        reporter: AccountId,
+        /// The signer it had accused.
+        offender: AccountId,
+    },
 }
 
 impl Event {
@@ -751,6 +762,9 @@ impl Event {
                 accounts
             }
             Event::OffenceReportReceived {
+                reporter, offender, ..
+            }
+            | Event::AccusationWithdrawn {
                 reporter, offender, ..
             } => vec![*reporter, *offender],
             Event::Slashed { account, .. } => vec![*account],

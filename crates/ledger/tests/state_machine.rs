@@ -1118,6 +1118,70 @@ fn an_accusation_proven_later_slashes_once() {
 }
 
 #[test]
+fn an_offender_proven_later_loses_the_accusations_it_raced_in_first() {
+    let mut h = Harness::new();
+    h.ready();
+    h.validate("eve", 3010);
+    let (bob, charlie, dave) = (h.id("bob"), h.id("charlie"), h.id("dave"));
+    let trio = h.ticket("eve", 3, &["bob", "charlie", "dave"]);
+    // dave equivocates, and its accusations of the honest two land before the proof.
+    h.apply(
+        "dave",
+        report(trio.clone(), charlie, FaultKind::Unresponsive),
+    )
+    .expect("dave's accusation of charlie");
+    h.apply("dave", report(trio.clone(), bob, FaultKind::InvalidMessage))
+        .expect("dave's accusation of bob");
+    h.apply(
+        "bob",
+        report(trio.clone(), charlie, FaultKind::Unresponsive),
+    )
+    .expect("bob's own accusation of charlie");
+    assert_eq!(h.state.offences.len(), 2);
+    let events = h
+        .apply("charlie", proven(trio.clone(), dave))
+        .expect("proof");
+    let withdrawn: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AccusationWithdrawn {
+                session,
+                reporter,
+                offender,
+            } => Some((*session, *reporter, *offender)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        withdrawn,
+        [(trio.session, dave, charlie), (trio.session, dave, bob)]
+    );
+    // The record of bob's own accusation stays with bob alone; the one only dave made is gone.
+    let records: Vec<_> = h
+        .state
+        .offences
+        .iter()
+        .map(|(_, o)| (o.offender, o.reporters.clone(), o.proven))
+        .collect();
+    assert_eq!(
+        records,
+        [(charlie, vec![bob], false), (dave, vec![charlie], true)]
+    );
+    let disputes: Vec<_> = h
+        .state
+        .globals
+        .signer_set
+        .disputes_at(h.height)
+        .map(|d| (d.accuser, d.accused))
+        .collect();
+    assert_eq!(disputes, [(bob, charlie)]);
+    assert!(matches!(
+        h.reject("dave", report(trio, charlie, FaultKind::Unresponsive)),
+        TxError::WrongState(_)
+    ));
+}
+
+#[test]
 fn a_signer_leaves_through_a_reshare() {
     let mut h = Harness::new();
     let key = h.ready();

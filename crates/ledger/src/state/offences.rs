@@ -70,6 +70,7 @@ impl State {
         self.offences.insert(index, record);
         if newly_proven {
             events.extend(self.punish(index, ctx.height));
+            events.extend(self.withdraw_accusations(offender, session));
         } else if !proven {
             self.dispute(sender, offender, ctx.height);
         }
@@ -137,6 +138,37 @@ impl State {
         events.extend(self.drop_replica(offender));
         events.extend(self.rotate(ctx.height));
         Ok(events)
+    }
+
+    /// Voids what `offender`, now proven in `session`, accused others of there, whichever
+    /// landed first: its reports leave the records (a record left without reporters goes)
+    /// and its disputes with those it accused end.
+    fn withdraw_accusations(&mut self, offender: AccountId, session: SessionId) -> Vec<Event> {
+        let accused: Vec<(u64, OffenceRecord)> = self
+            .offences
+            .iter()
+            .filter(|(_, o)| o.session == session && !o.proven && o.reporters.contains(&offender))
+            .map(|(index, o)| (*index, o.clone()))
+            .collect();
+        let mut events = Vec::new();
+        for (index, mut record) in accused {
+            record.reporters.retain(|r| *r != offender);
+            self.globals
+                .signer_set
+                .disputes
+                .retain(|d| (d.accuser, d.accused) != (offender, record.offender));
+            events.push(Event::AccusationWithdrawn {
+                session,
+                reporter: offender,
+                offender: record.offender,
+            });
+            if record.reporters.is_empty() {
+                self.offences.remove(&index);
+            } else {
+                self.offences.insert(index, record);
+            }
+        }
+        events
     }
 
     /// Whether `account` is a proven offender in `session` (its accusations there are void).
