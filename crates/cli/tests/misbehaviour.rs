@@ -75,7 +75,13 @@ async fn injected_fault_case(
         .iter()
         .map(|o| (o.offender, o.kind.as_str()))
         .collect();
-    assert_eq!(reported.len(), 1, "{fault}: {reported:?}");
+    assert_eq!(
+        reported.len(),
+        1,
+        "{fault}: {:?}; attempts {:?}",
+        response.offences,
+        response.attempts
+    );
     assert_eq!(reported[0].0, faulty);
     let kind = *kinds
         .iter()
@@ -248,7 +254,7 @@ async fn false_reports(devnet: &Devnet) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misbehaviour_is_named_reported_and_survived() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let (mut devnet, key) = start(dir.path()).await;
     let ledger = LedgerClient::connect(devnet.ledger_url()).await.unwrap();
     let ledger = &ledger;
@@ -433,7 +439,7 @@ async fn start(dir: &std::path::Path) -> (Devnet, VerifyingKey) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "load test, about ten minutes on two cores"]
 async fn load_while_a_signer_is_killed_and_restarted() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestDir::new();
     let (mut devnet, key) = start(dir.path()).await;
     load_test(&mut devnet, key).await;
     devnet.stop().await.unwrap();

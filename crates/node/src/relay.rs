@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::join_all;
 use sigil_client::rpc::LedgerApiClient as _;
@@ -217,15 +218,30 @@ impl Inner {
 
     /// Waits until the ledger holds a new offence or dispute among the members of the failed
     /// committee (the block recording a member's report), or the offence wait runs out;
-    /// returns the view to retry with.
+    /// returns the view to retry with. After the first news it waits for the rest while
+    /// reports keep landing ([`REPORTS_SETTLE`]), unless a proof already excluded someone:
+    /// the members' reports land in different blocks, and a retry on the first of them alone
+    /// (an offender's accusation racing the proof against it) could pick the offender again.
     async fn await_offences(&self, committee: &BTreeSet<AccountId>, before: &View) -> Arc<View> {
-        let known = blame_among(before, committee);
-        let news = |view: &Arc<View>| !blame_among(view, committee).is_subset(&known);
+        let deadline = tokio::time::Instant::now() + self.config.offence_wait;
+        let mut known = blame_among(before, committee);
         let mut views = self.view.subscribe();
-        let waited = tokio::time::timeout(self.config.offence_wait, views.wait_for(news)).await;
-        match waited {
-            Ok(Ok(view)) => view.clone(),
-            _ => self.view(),
+        let mut settle = deadline;
+        let mut latest = None;
+        loop {
+            let news = |view: &Arc<View>| !blame_among(view, committee).is_subset(&known);
+            let waited = tokio::time::timeout_at(settle.min(deadline), views.wait_for(news)).await;
+            let view = match waited {
+                Ok(Ok(view)) => view.clone(),
+                _ => return latest.unwrap_or_else(|| self.view()),
+            };
+            let blame = blame_among(&view, committee);
+            if blame.iter().any(|(a, b)| a == b) {
+                return view;
+            }
+            known.extend(blame);
+            settle = tokio::time::Instant::now() + REPORTS_SETTLE;
+            latest = Some(view);
         }
     }
 
@@ -338,6 +354,9 @@ fn member_error(member: &AccountId, error: ClientError) -> ApiError {
         ),
     }
 }
+
+/// How long a relayer waits after a failed attempt's last new report for more of them.
+const REPORTS_SETTLE: Duration = Duration::from_millis(1500);
 
 /// One error for the user from the members' failures: a refusal they all agree on passes
 /// through; anything else is `signing_failed` naming each member's error.

@@ -19,6 +19,31 @@ use sigil_primitives::{
 /// The `sigil` binary under test.
 pub const SIGIL: &str = env!("CARGO_BIN_EXE_sigil");
 
+/// A test's scratch directory, removed when the test passes and kept (its path printed) when
+/// it panics or `SIGIL_KEEP_TEST_DIRS` is set, so the devnet's logs can be read.
+pub struct TestDir(Option<tempfile::TempDir>);
+
+impl TestDir {
+    /// A new scratch directory.
+    pub fn new() -> Self {
+        Self(Some(tempfile::tempdir().expect("a temporary directory")))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &std::path::Path {
+        self.0.as_ref().expect("present until dropped").path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let keep = std::thread::panicking() || std::env::var_os("SIGIL_KEEP_TEST_DIRS").is_some();
+        if keep && let Some(dir) = self.0.take() {
+            eprintln!("the test's directory is kept at {}", dir.keep().display());
+        }
+    }
+}
+
 /// The repository root.
 pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
