@@ -358,3 +358,105 @@ async fn a_replica_joins_a_running_network_and_votes_from_the_next_epoch() {
         from + 10
     );
 }
+
+/// A node started with `--key-file` and `--dev NAME` on `ledger`, listening on `port`.
+fn node(dir: &Path, name: &str, ledger: &str, port: u16, extra: &[&str]) -> Command {
+    let key_file = dir.join(format!("{name}.key"));
+    if !key_file.exists() {
+        std::fs::write(&key_file, "22".repeat(32)).expect("key file");
+        let mut permissions = std::fs::metadata(&key_file).expect("stat").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o600);
+        std::fs::set_permissions(&key_file, permissions).expect("chmod");
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sigil"));
+    command
+        .args(["node", "--dev", name, "--ledger", ledger, "--key-file"])
+        .arg(&key_file)
+        .arg("--data-dir")
+        .arg(dir.join(format!("node-{name}")))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(extra)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_a_replica_that_is_not_its_own_unless_told_to_trust_it() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reserved = sigil::ports::reserve(4, &[]).expect("free ports");
+    let ports: Vec<u16> = reserved.iter().map(|p| p.port()).collect();
+    let mut replicas = Replica::named(["alice"].into_iter(), &ports[1..2]);
+    replicas[0].start(dir.path(), &format!("alice=127.0.0.1:{}", ports[0]));
+    let url = replicas[0].url();
+    connect(&replicas[0]).await;
+
+    // bob's node on alice's replica: one line naming both keys, exit 1.
+    let mut refusing = node(dir.path(), "bob", &url, ports[2], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while refusing.try_wait().expect("waits").is_none() {
+        if Instant::now() > deadline {
+            let _ = refusing.kill();
+            panic!("bob's node runs on alice's replica");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = refusing.wait_with_output().expect("output");
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let last = stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("is a replica with consensus key 0x")
+            && last.contains("not this validator's")
+            && last.contains("--trust-remote-ledger"),
+        "{stderr}"
+    );
+
+    // Told to trust it, bob's node starts on it and serves.
+    let trusting = node(
+        dir.path(),
+        "bob",
+        &url,
+        ports[2],
+        &["--trust-remote-ledger"],
+    );
+    serves(trusting, ports[2], "bob").await;
+    // alice's node reads her own replica without being told.
+    serves(
+        node(dir.path(), "alice", &url, ports[3], &[]),
+        ports[3],
+        "alice",
+    )
+    .await;
+}
+
+/// Spawns `command`, a node, waits until it answers `/v1/info` on `port`, and kills it.
+async fn serves(mut command: Command, port: u16, who: &str) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let info = format!("http://127.0.0.1:{port}/v1/info");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            panic!("{who}'s node exited: {status}");
+        }
+        if reqwest::get(&info)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{who}'s node did not serve");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

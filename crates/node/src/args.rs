@@ -94,6 +94,11 @@ pub struct NodeArgs {
     /// `sigil ledger --replica-key-file`, and the node names that replica on the ledger.
     #[arg(long, value_name = "FILE")]
     pub write_replica_key: Option<PathBuf>,
+    /// Read a ledger replica that is not this validator's own (one run with another consensus
+    /// key). Without it, a node on a replicated chain refuses to start on another's replica,
+    /// since that replica alone decides what the node believes.
+    #[arg(long)]
+    pub trust_remote_ledger: bool,
     /// Misbehave in signing sessions: silent, drop-to:ACCOUNT, corrupt, bad-proof,
     /// equivocate or frame:ACCOUNT. Test builds with the `fault-injection` feature only.
     #[cfg(feature = "fault-injection")]
@@ -141,6 +146,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
             max_handshakes: args.ws_max_handshakes,
             max_handshakes_per_address: args.ws_max_handshakes_per_address,
         },
+        trust_remote_ledger: args.trust_remote_ledger,
         #[cfg(feature = "fault-injection")]
         fault: args.inject_fault,
     };

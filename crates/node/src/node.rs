@@ -58,9 +58,53 @@ pub struct NodeConfig {
     pub program_cache: usize,
     /// Limits of the HTTP server.
     pub http: crate::http::HttpLimits,
+    /// Read a replica that is not this validator's own (one run with another consensus key).
+    pub trust_remote_ledger: bool,
     /// Misbehaviour this node commits in signing sessions (fault-injection builds only).
     #[cfg(feature = "fault-injection")]
     pub fault: Option<sigil_mpc::InjectedFault>,
+}
+
+/// On a replicated chain a node reads its own replica, the one run with the consensus key
+/// its seed derives (PROTOCOL §9.5): a replica run by anyone else could feed it a false
+/// signer set, programs or registrations. `--trust-remote-ledger` reads another on purpose.
+async fn check_own_replica(
+    ledger: &LedgerClient,
+    identity: &Identity,
+    config: &NodeConfig,
+) -> anyhow::Result<()> {
+    let consensus = ledger
+        .rpc()
+        .consensus()
+        .await
+        .context("cannot read the ledger's consensus")?;
+    if consensus.mode != "replicated" {
+        return Ok(());
+    }
+    let own = AccountKeypair::from_secret(*identity.seed.consensus_seed()).account_id();
+    let theirs = consensus.local.map(|local| local.consensus_key);
+    if theirs == Some(*own.as_bytes()) {
+        return Ok(());
+    }
+    let theirs = theirs.map_or_else(
+        || "none".to_owned(),
+        |key| format!("0x{}", hex::encode(key)),
+    );
+    if config.trust_remote_ledger {
+        tracing::warn!(
+            ledger = %config.ledger_url,
+            replica_key = %theirs,
+            "reading a replica that is not this validator's own (--trust-remote-ledger)"
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the ledger at {} is a replica with consensus key {theirs}, not this validator's \
+         ({own}): a node reads its own replica; run `sigil ledger --replica-key-file F` with F \
+         written by `sigil node --write-replica-key F`, or pass --trust-remote-ledger to read \
+         a replica you trust",
+        config.ledger_url
+    )
 }
 
 /// First wait before reconnecting to the ledger; it doubles up to [`LEDGER_RETRY_MAX`].
@@ -156,6 +200,7 @@ impl Node {
         let ledger = LedgerClient::connect(&config.ledger_url)
             .await
             .context("cannot reach the ledger")?;
+        check_own_replica(&ledger, &identity, &config).await?;
         let view = fetch_view(&ledger)
             .await
             .context("cannot read the ledger")?;
