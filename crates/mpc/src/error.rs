@@ -17,6 +17,10 @@ pub enum ProtocolKind {
     AuxGen,
     /// Interactive ECDSA signing.
     Signing,
+    /// FROST key generation (Ed25519, BIP-340).
+    FrostKeyGen,
+    /// FROST signing (Ed25519, BIP-340).
+    FrostSigning,
 }
 
 impl ProtocolKind {
@@ -27,6 +31,8 @@ impl ProtocolKind {
             Self::KeyResharing => "key_resharing",
             Self::AuxGen => "aux_gen",
             Self::Signing => "signing",
+            Self::FrostKeyGen => "frost_key_gen",
+            Self::FrostSigning => "frost_signing",
         }
     }
 }

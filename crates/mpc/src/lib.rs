@@ -40,6 +40,7 @@ mod error;
 mod evidence;
 #[cfg(feature = "fault-injection")]
 mod fault;
+pub mod frost;
 mod keys;
 #[cfg(test)]
 mod manul_contract;

@@ -1,0 +1,520 @@
+//! FROST (RFC 9591) threshold Schnorr signatures for Ed25519 and BIP-340 keys, on ZF's
+//! `frost-ed25519` and `frost-secp256k1-tr`: distributed key generation and two-round signing
+//! among a committee over a [`Channel`]. No frost type leaves this module.
+//!
+//! Every message is `postcard(Wire)`. Key generation runs frost's three DKG parts; its round-1
+//! packages must reach everyone alike (the DKG assumes a broadcast channel), so each party then
+//! sends every other the SHA-256 of all round-1 packages it holds, and a difference stops the
+//! session. Signing has no coordinator: every member sends its nonce commitments to all, all
+//! build the same signing package, every member sends its signature share to all, and each
+//! aggregates with frost's cheater detection, which names a member whose share does not verify.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use frost_core::{self as frost, Ciphersuite, Identifier};
+use rand_core::OsRng;
+use serde::{Deserialize, Serialize};
+use sha2_v010::{Digest as _, Sha256};
+use sigil_primitives::AccountId;
+use zeroize::{Zeroize as _, Zeroizing};
+
+use crate::channel::{Channel, ChannelSender as _};
+use crate::error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure};
+
+/// A signature scheme FROST signs for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    /// Ed25519 (RFC 8032 verification), as Solana and NEAR use.
+    Ed25519,
+    /// BIP-340 Schnorr over secp256k1 with x-only keys, as Bitcoin Taproot uses.
+    Bip340,
+}
+
+/// The FROST ciphersuite of a scheme.
+type Ed25519 = frost_ed25519::Ed25519Sha512;
+/// The FROST ciphersuite of BIP-340 (with BIP-341's even-Y rules built in).
+type Bip340 = frost_secp256k1_tr::Secp256K1Sha256TR;
+
+/// One party's share of a FROST key: frost's key package and the group's public key package,
+/// serialized, with the scheme and the parties that hold shares.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct FrostShare {
+    scheme: Scheme,
+    parties: Vec<AccountId>,
+    key_package: Vec<u8>,
+    public_package: Vec<u8>,
+    verifying_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for FrostShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrostShare")
+            .field("scheme", &self.scheme)
+            .field("parties", &self.parties)
+            .field("verifying_key", &hex_of(&self.verifying_key))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FrostShare {
+    fn drop(&mut self) {
+        self.key_package.zeroize();
+    }
+}
+
+impl FrostShare {
+    /// The scheme the key signs for.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The parties holding shares, ascending.
+    pub fn parties(&self) -> &[AccountId] {
+        &self.parties
+    }
+
+    /// The group's verifying key as frost serializes it: 32 bytes for Ed25519, 33 (compressed
+    /// SEC1) for BIP-340, whose x-only key is the last 32.
+    pub fn verifying_key(&self) -> &[u8] {
+        &self.verifying_key
+    }
+}
+
+/// What a FROST session sends: one variant per round.
+#[derive(Debug, Serialize, Deserialize)]
+enum Wire {
+    /// DKG round 1: the sender's commitment and proof of knowledge (to all).
+    Package1(Vec<u8>),
+    /// DKG round 1 echo: SHA-256 of every round-1 package the sender holds.
+    Echo([u8; 32]),
+    /// DKG round 2: the sender's secret share for the recipient (point to point).
+    Package2(Vec<u8>),
+    /// Signing round 1: the sender's nonce commitments (to all).
+    Commitments(Vec<u8>),
+    /// Signing round 2: the sender's signature share (to all).
+    Share(Vec<u8>),
+}
+
+impl Wire {
+    /// The round a message belongs to.
+    fn round(&self) -> &'static str {
+        match self {
+            Self::Package1(_) => "dkg round 1",
+            Self::Echo(_) => "dkg round 1 (echo)",
+            Self::Package2(_) => "dkg round 2",
+            Self::Commitments(_) => "signing round 1",
+            Self::Share(_) => "signing round 2",
+        }
+    }
+
+    /// The payload of a message with bytes.
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Package1(b) | Self::Package2(b) | Self::Commitments(b) | Self::Share(b) => b,
+            Self::Echo(digest) => digest.as_slice(),
+        }
+    }
+}
+
+/// Generates a FROST key among `parties` (which include `me`) with `threshold` signers needed:
+/// each party ends with its share of the same verifying key. A party whose proof of knowledge
+/// or secret share does not verify is named (`failed_proof`), one that sends nothing within
+/// `round_timeout` is named `unresponsive`.
+pub async fn keygen<Ch: Channel>(
+    scheme: Scheme,
+    me: AccountId,
+    parties: &[AccountId],
+    threshold: u16,
+    channel: &mut Ch,
+    round_timeout: Duration,
+) -> Result<FrostShare, MpcError> {
+    let mut session = Session::new(
+        me,
+        parties,
+        channel,
+        round_timeout,
+        ProtocolKind::FrostKeyGen,
+    )?;
+    match scheme {
+        Scheme::Ed25519 => keygen_with::<Ed25519, _>(&mut session, threshold).await,
+        Scheme::Bip340 => keygen_with::<Bip340, _>(&mut session, threshold).await,
+    }
+    .map(|parts| parts.into_share(scheme, &session.parties))
+}
+
+/// Signs `message` with `share` among `committee` (at least the key's threshold of its
+/// parties, `me` among them): every member returns the same signature, 64 bytes (Ed25519's
+/// R ‖ s; BIP-340's x(R) ‖ s). A member whose signature share does not verify is named
+/// (`failed_proof`).
+pub async fn sign<Ch: Channel>(
+    share: &FrostShare,
+    me: AccountId,
+    committee: &BTreeSet<AccountId>,
+    message: &[u8],
+    channel: &mut Ch,
+    round_timeout: Duration,
+) -> Result<Vec<u8>, MpcError> {
+    if !committee.iter().all(|m| share.parties.contains(m)) {
+        return Err(MpcError::Local(
+            "the committee holds members without a share of this key".into(),
+        ));
+    }
+    let members: Vec<AccountId> = committee.iter().copied().collect();
+    let mut session = Session::new(
+        me,
+        &members,
+        channel,
+        round_timeout,
+        ProtocolKind::FrostSigning,
+    )?;
+    match share.scheme {
+        Scheme::Ed25519 => sign_with::<Ed25519, _>(&mut session, share, message).await,
+        Scheme::Bip340 => sign_with::<Bip340, _>(&mut session, share, message).await,
+    }
+}
+
+/// A key generation's result, serialized.
+struct KeyParts {
+    key_package: Zeroizing<Vec<u8>>,
+    public_package: Vec<u8>,
+    verifying_key: Vec<u8>,
+}
+
+impl KeyParts {
+    fn into_share(self, scheme: Scheme, parties: &[AccountId]) -> FrostShare {
+        FrostShare {
+            scheme,
+            parties: parties.to_vec(),
+            key_package: self.key_package.to_vec(),
+            public_package: self.public_package,
+            verifying_key: self.verifying_key,
+        }
+    }
+}
+
+async fn keygen_with<C: Ciphersuite, Ch: Channel>(
+    session: &mut Session<'_, Ch>,
+    threshold: u16,
+) -> Result<KeyParts, MpcError> {
+    let ids = session.identifiers::<C>()?;
+    let max = u16::try_from(session.parties.len())
+        .map_err(|_| MpcError::Local("too many parties".into()))?;
+    let (secret1, package1) =
+        frost::keys::dkg::part1::<C, _>(ids[&session.me], max, threshold, OsRng).map_err(local)?;
+    let own1 = package1.serialize().map_err(local)?;
+    session.broadcast(|| Wire::Package1(own1.clone())).await?;
+    let received1 = session
+        .collect("dkg round 1", |w| matches!(w, Wire::Package1(_)))
+        .await?;
+    session.check_echo(&own1, &received1).await?;
+    let packages1 = session.decode(&received1, |b| {
+        frost::keys::dkg::round1::Package::<C>::deserialize(b)
+    })?;
+    let packages1 = by_identifier(&ids, packages1);
+    let (secret2, packages2) =
+        frost::keys::dkg::part2(secret1, &packages1).map_err(|e| session.blamed(&ids, &e))?;
+    for (to, package) in &packages2 {
+        let account = account_of(&ids, to)?;
+        let bytes = package.serialize().map_err(local)?;
+        session.send(account, Wire::Package2(bytes)).await?;
+    }
+    let received2 = session
+        .collect("dkg round 2", |w| matches!(w, Wire::Package2(_)))
+        .await?;
+    let packages2 = session.decode(&received2, |b| {
+        frost::keys::dkg::round2::Package::<C>::deserialize(b)
+    })?;
+    let packages2 = by_identifier(&ids, packages2);
+    let (key_package, public_package) = frost::keys::dkg::part3(&secret2, &packages1, &packages2)
+        .map_err(|e| session.blamed(&ids, &e))?;
+    Ok(KeyParts {
+        key_package: Zeroizing::new(key_package.serialize().map_err(local)?),
+        verifying_key: public_package.verifying_key().serialize().map_err(local)?,
+        public_package: public_package.serialize().map_err(local)?,
+    })
+}
+
+async fn sign_with<C: Ciphersuite, Ch: Channel>(
+    session: &mut Session<'_, Ch>,
+    share: &FrostShare,
+    message: &[u8],
+) -> Result<Vec<u8>, MpcError> {
+    let ids = session.identifiers::<C>()?;
+    let key_package =
+        frost::keys::KeyPackage::<C>::deserialize(&share.key_package).map_err(local)?;
+    let public_package =
+        frost::keys::PublicKeyPackage::<C>::deserialize(&share.public_package).map_err(local)?;
+    let (nonces, commitments) = frost::round1::commit(key_package.signing_share(), &mut OsRng);
+    let own = commitments.serialize().map_err(local)?;
+    session.broadcast(|| Wire::Commitments(own.clone())).await?;
+    let received = session
+        .collect("signing round 1", |w| matches!(w, Wire::Commitments(_)))
+        .await?;
+    let mut all = session.decode(&received, |b| {
+        frost::round1::SigningCommitments::<C>::deserialize(b)
+    })?;
+    all.insert(session.me, commitments);
+    let signing_package = frost::SigningPackage::new(by_identifier(&ids, all), message);
+    let own_share = frost::round2::sign(&signing_package, &nonces, &key_package).map_err(local)?;
+    session
+        .broadcast(|| Wire::Share(own_share.serialize()))
+        .await?;
+    let received = session
+        .collect("signing round 2", |w| matches!(w, Wire::Share(_)))
+        .await?;
+    let mut shares = session.decode(&received, |b| {
+        frost::round2::SignatureShare::<C>::deserialize(b)
+    })?;
+    shares.insert(session.me, own_share);
+    let signature = frost::aggregate(
+        &signing_package,
+        &by_identifier(&ids, shares),
+        &public_package,
+    )
+    .map_err(|e| session.blamed(&ids, &e))?;
+    signature.serialize().map_err(local)
+}
+
+/// A FROST session's parties, channel and messages that arrived ahead of their round.
+struct Session<'c, Ch: Channel> {
+    me: AccountId,
+    parties: Vec<AccountId>,
+    channel: &'c mut Ch,
+    round_timeout: Duration,
+    protocol: ProtocolKind,
+    early: Vec<(AccountId, Wire)>,
+}
+
+impl<'c, Ch: Channel> Session<'c, Ch> {
+    fn new(
+        me: AccountId,
+        parties: &[AccountId],
+        channel: &'c mut Ch,
+        round_timeout: Duration,
+        protocol: ProtocolKind,
+    ) -> Result<Self, MpcError> {
+        let set: BTreeSet<AccountId> = parties.iter().copied().collect();
+        if set.len() != parties.len() || !set.contains(&me) || set.len() < 2 {
+            return Err(MpcError::Local(
+                "a FROST session needs two or more distinct parties, this one among them".into(),
+            ));
+        }
+        Ok(Self {
+            me,
+            parties: set.into_iter().collect(),
+            channel,
+            round_timeout,
+            protocol,
+            early: Vec::new(),
+        })
+    }
+
+    /// Every party's frost identifier, derived from its account id.
+    fn identifiers<C: Ciphersuite>(&self) -> Result<BTreeMap<AccountId, Identifier<C>>, MpcError> {
+        self.parties
+            .iter()
+            .map(|p| Ok((*p, Identifier::derive(p.as_bytes()).map_err(local)?)))
+            .collect()
+    }
+
+    fn others(&self) -> impl Iterator<Item = AccountId> + '_ {
+        self.parties.iter().copied().filter(|p| *p != self.me)
+    }
+
+    async fn send(&self, to: AccountId, wire: Wire) -> Result<(), MpcError> {
+        let bytes = postcard::to_allocvec(&wire).map_err(local)?;
+        self.channel
+            .sender()
+            .send(to, bytes)
+            .await
+            .map_err(|e| MpcError::Local(format!("cannot send to {to}: {e}")))
+    }
+
+    async fn broadcast(&self, wire: impl Fn() -> Wire) -> Result<(), MpcError> {
+        for to in self.others().collect::<Vec<_>>() {
+            self.send(to, wire()).await?;
+        }
+        Ok(())
+    }
+
+    /// One message of the round `is` picks from every other party, keeping messages of other
+    /// rounds for later; names the parties that sent nothing in time, or garbage.
+    async fn collect(
+        &mut self,
+        round: &'static str,
+        is: impl Fn(&Wire) -> bool,
+    ) -> Result<BTreeMap<AccountId, Wire>, MpcError> {
+        let expected: BTreeSet<AccountId> = self.others().collect();
+        let mut got = BTreeMap::new();
+        for (from, wire) in std::mem::take(&mut self.early) {
+            if is(&wire) && expected.contains(&from) && !got.contains_key(&from) {
+                got.insert(from, wire);
+            } else {
+                self.early.push((from, wire));
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.round_timeout;
+        while got.len() < expected.len() {
+            let next = tokio::time::timeout_at(deadline, self.channel.recv()).await;
+            let (from, bytes) = match next {
+                Ok(Some(message)) => message,
+                Ok(None) => return Err(self.failure(round, FailureReason::ChannelClosed, vec![])),
+                Err(_) => {
+                    let silent = expected.iter().filter(|p| !got.contains_key(*p));
+                    let faults = silent
+                        .map(|p| {
+                            fault(
+                                *p,
+                                FaultKind::Unresponsive,
+                                format!("sent nothing in {round}"),
+                            )
+                        })
+                        .collect();
+                    return Err(self.failure(round, FailureReason::TimedOut, faults));
+                }
+            };
+            if !expected.contains(&from) {
+                continue;
+            }
+            let Ok(wire) = postcard::from_bytes::<Wire>(&bytes) else {
+                let why = format!("an undecodable message in {round}");
+                let faults = vec![fault(from, FaultKind::InvalidMessage, why)];
+                return Err(self.failure(round, FailureReason::Misbehaviour, faults));
+            };
+            if is(&wire) && !got.contains_key(&from) {
+                got.insert(from, wire);
+            } else {
+                self.early.push((from, wire));
+            }
+        }
+        Ok(got)
+    }
+
+    /// Sends every other party the digest of all round-1 packages and checks theirs: the same
+    /// packages reached everyone.
+    async fn check_echo(
+        &mut self,
+        own: &[u8],
+        received: &BTreeMap<AccountId, Wire>,
+    ) -> Result<(), MpcError> {
+        let mut hasher = Sha256::new();
+        for party in &self.parties {
+            let bytes = if *party == self.me {
+                own
+            } else {
+                received[party].bytes()
+            };
+            hasher.update(party.as_bytes());
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(bytes);
+        }
+        let digest: [u8; 32] = hasher.finalize().into();
+        self.broadcast(|| Wire::Echo(digest)).await?;
+        let echoes = self
+            .collect("dkg round 1 (echo)", |w| matches!(w, Wire::Echo(_)))
+            .await?;
+        if echoes.values().any(|echo| echo.bytes() != digest) {
+            // Digests are not signed: a difference shows that someone sent different packages,
+            // not who.
+            return Err(self.failure("dkg round 1 (echo)", FailureReason::Misbehaviour, vec![]));
+        }
+        Ok(())
+    }
+
+    /// Decodes each party's message; one that does not decode names its sender.
+    fn decode<C: Ciphersuite, T>(
+        &self,
+        received: &BTreeMap<AccountId, Wire>,
+        decode: impl Fn(&[u8]) -> Result<T, frost::Error<C>>,
+    ) -> Result<BTreeMap<AccountId, T>, MpcError> {
+        let mut out = BTreeMap::new();
+        let mut faults = Vec::new();
+        for (from, wire) in received {
+            match decode(wire.bytes()) {
+                Ok(value) => {
+                    out.insert(*from, value);
+                }
+                Err(e) => faults.push(fault(
+                    *from,
+                    FaultKind::InvalidMessage,
+                    format!("{}: {e}", wire.round()),
+                )),
+            }
+        }
+        if faults.is_empty() {
+            Ok(out)
+        } else {
+            Err(self.failure("decoding", FailureReason::Misbehaviour, faults))
+        }
+    }
+
+    /// frost's error, naming its culprits (a failed proof of knowledge, a secret share or a
+    /// signature share that does not verify).
+    fn blamed<C: Ciphersuite>(
+        &self,
+        ids: &BTreeMap<AccountId, Identifier<C>>,
+        error: &frost::Error<C>,
+    ) -> MpcError {
+        let culprits = error.culprits();
+        if culprits.is_empty() {
+            return MpcError::Local(error.to_string());
+        }
+        let faults = culprits
+            .iter()
+            .filter_map(|id| account_of(ids, id).ok())
+            .map(|party| fault(party, FaultKind::FailedProof, error.to_string()))
+            .collect();
+        self.failure("verification", FailureReason::Misbehaviour, faults)
+    }
+
+    fn failure(&self, round: &str, reason: FailureReason, faults: Vec<Fault>) -> MpcError {
+        MpcError::Failed(Box::new(SessionFailure {
+            protocol: self.protocol,
+            reason,
+            round: round.to_string(),
+            faults,
+        }))
+    }
+}
+
+/// A fault this party found itself, without evidence.
+fn fault(party: AccountId, kind: FaultKind, description: String) -> Fault {
+    Fault {
+        party,
+        kind,
+        description,
+        evidence: None,
+        reported_by: None,
+    }
+}
+
+/// `values` keyed by frost identifier instead of account.
+fn by_identifier<C: Ciphersuite, T>(
+    ids: &BTreeMap<AccountId, Identifier<C>>,
+    values: BTreeMap<AccountId, T>,
+) -> BTreeMap<Identifier<C>, T> {
+    values
+        .into_iter()
+        .map(|(party, v)| (ids[&party], v))
+        .collect()
+}
+
+fn account_of<C: Ciphersuite>(
+    ids: &BTreeMap<AccountId, Identifier<C>>,
+    id: &Identifier<C>,
+) -> Result<AccountId, MpcError> {
+    ids.iter()
+        .find(|(_, i)| *i == id)
+        .map(|(party, _)| *party)
+        .ok_or_else(|| MpcError::Local("frost named an identifier of no party".into()))
+}
+
+fn local(error: impl std::fmt::Display) -> MpcError {
+    MpcError::Local(error.to_string())
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

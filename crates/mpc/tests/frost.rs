@@ -1,0 +1,287 @@
+//! FROST key generation and signing for Ed25519 and BIP-340 among in-memory parties: the
+//! signatures verify with independent libraries (ed25519-dalek, k256's BIP-340 verifier), and a
+//! party that corrupts its secret share or signature share is named by every honest party.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sigil_crypto::NodeSeed;
+use sigil_mpc::frost::{self, FrostShare, Scheme};
+use sigil_mpc::{
+    Channel, ChannelError, ChannelSender, FaultKind, MemoryChannel, MemorySender, MpcError,
+};
+use sigil_primitives::AccountId;
+
+const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn accounts(n: usize) -> Vec<AccountId> {
+    let mut ids: Vec<AccountId> = (0..n)
+        .map(|i| {
+            NodeSeed::dev(&format!("frost-{i}"))
+                .account_keypair()
+                .account_id()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A party's channel that corrupts the `nth` message (1-based) it sends to each peer by
+/// flipping the lowest bit of the byte at `offset` (from the end when negative).
+struct Corrupting {
+    inner: MemoryChannel,
+    sender: CorruptingSender,
+}
+
+#[derive(Clone)]
+struct CorruptingSender {
+    inner: MemorySender,
+    nth: usize,
+    offset: isize,
+    sent: Arc<Mutex<BTreeMap<AccountId, usize>>>,
+}
+
+impl ChannelSender for CorruptingSender {
+    async fn send(&self, to: AccountId, mut payload: Vec<u8>) -> Result<(), ChannelError> {
+        let count = {
+            let mut sent = self.sent.lock().unwrap();
+            let count = sent.entry(to).or_default();
+            *count += 1;
+            *count
+        };
+        if count == self.nth {
+            let at = if self.offset < 0 {
+                payload.len() - self.offset.unsigned_abs()
+            } else {
+                self.offset.unsigned_abs()
+            };
+            payload[at] ^= 1;
+        }
+        self.inner.send(to, payload).await
+    }
+}
+
+impl Channel for Corrupting {
+    type Sender = CorruptingSender;
+
+    fn sender(&self) -> CorruptingSender {
+        self.sender.clone()
+    }
+
+    async fn recv(&mut self) -> Option<(AccountId, Vec<u8>)> {
+        self.inner.recv().await
+    }
+}
+
+/// Where a scalar's low bit sits in a postcard(Wire) message carrying it: Ed25519 scalars are
+/// little-endian (first payload byte, after the variant and length bytes), secp256k1's
+/// big-endian (last byte).
+fn low_bit(scheme: Scheme) -> isize {
+    match scheme {
+        Scheme::Ed25519 => -32,
+        Scheme::Bip340 => -1,
+    }
+}
+
+/// Runs key generation among `parties`; `corrupt` = (party, nth message, offset).
+async fn keygen(
+    scheme: Scheme,
+    parties: &[AccountId],
+    threshold: u16,
+    corrupt: Option<(AccountId, usize, isize)>,
+) -> BTreeMap<AccountId, Result<FrostShare, MpcError>> {
+    let network = MemoryChannel::network(parties);
+    let runs = network.into_iter().map(|(me, channel)| {
+        let parties = parties.to_vec();
+        let (nth, offset) = match corrupt {
+            Some((who, nth, offset)) if who == me => (nth, offset),
+            _ => (0, 0),
+        };
+        tokio::spawn(async move {
+            let mut channel = corrupting(channel, nth, offset);
+            let result =
+                frost::keygen(scheme, me, &parties, threshold, &mut channel, ROUND_TIMEOUT).await;
+            (me, result)
+        })
+    });
+    futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|r| r.expect("joins"))
+        .collect()
+}
+
+fn corrupting(inner: MemoryChannel, nth: usize, offset: isize) -> Corrupting {
+    let sender = CorruptingSender {
+        inner: inner.sender(),
+        nth,
+        offset,
+        sent: Arc::default(),
+    };
+    Corrupting { inner, sender }
+}
+
+/// Signs `message` with the shares of `committee`; `corrupt` as for [`keygen`].
+async fn sign(
+    shares: &BTreeMap<AccountId, FrostShare>,
+    committee: &BTreeSet<AccountId>,
+    message: &[u8],
+    corrupt: Option<(AccountId, usize, isize)>,
+) -> BTreeMap<AccountId, Result<Vec<u8>, MpcError>> {
+    let members: Vec<AccountId> = committee.iter().copied().collect();
+    let network = MemoryChannel::network(&members);
+    let runs = network.into_iter().map(|(me, channel)| {
+        let share = shares[&me].clone();
+        let committee = committee.clone();
+        let message = message.to_vec();
+        let (nth, offset) = match corrupt {
+            Some((who, nth, offset)) if who == me => (nth, offset),
+            _ => (0, 0),
+        };
+        tokio::spawn(async move {
+            let mut channel = corrupting(channel, nth, offset);
+            let result = frost::sign(
+                &share,
+                me,
+                &committee,
+                &message,
+                &mut channel,
+                ROUND_TIMEOUT,
+            )
+            .await;
+            (me, result)
+        })
+    });
+    futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|r| r.expect("joins"))
+        .collect()
+}
+
+/// Every party's share, with one verifying key among them.
+async fn shares(
+    scheme: Scheme,
+    parties: &[AccountId],
+    threshold: u16,
+) -> BTreeMap<AccountId, FrostShare> {
+    let shares: BTreeMap<AccountId, FrostShare> = keygen(scheme, parties, threshold, None)
+        .await
+        .into_iter()
+        .map(|(party, share)| (party, share.expect("key generation")))
+        .collect();
+    let keys: BTreeSet<&[u8]> = shares.values().map(FrostShare::verifying_key).collect();
+    assert_eq!(keys.len(), 1, "one verifying key");
+    shares
+}
+
+/// The one signature every member returned.
+fn agreed(results: BTreeMap<AccountId, Result<Vec<u8>, MpcError>>) -> Vec<u8> {
+    let signatures: BTreeSet<Vec<u8>> = results.into_values().map(|r| r.expect("signed")).collect();
+    assert_eq!(signatures.len(), 1, "every member has the same signature");
+    signatures.into_iter().next().expect("one")
+}
+
+/// Every honest party's failure names `culprit`, and only it, as one of `kinds`.
+fn named_by_the_others<T: std::fmt::Debug>(
+    results: &BTreeMap<AccountId, Result<T, MpcError>>,
+    culprit: AccountId,
+    kinds: &[FaultKind],
+) {
+    for (party, result) in results {
+        if *party == culprit {
+            continue;
+        }
+        let Err(MpcError::Failed(failure)) = result else {
+            panic!("{party}: expected a named failure, got {result:?}")
+        };
+        assert_eq!(failure.accused(), vec![culprit], "{failure}");
+        let kind = failure.fault_of(&culprit).expect("named").kind;
+        assert!(kinds.contains(&kind), "{failure}");
+    }
+}
+
+#[tokio::test]
+async fn ed25519_keys_sign_and_ed25519_dalek_verifies() {
+    let parties = accounts(4);
+    let shares = shares(Scheme::Ed25519, &parties, 3).await;
+    let message = b"a Solana transaction message, signed whole".to_vec();
+    for committee in [&parties[..3], &parties[1..]] {
+        let committee: BTreeSet<AccountId> = committee.iter().copied().collect();
+        let signature = agreed(sign(&shares, &committee, &message, None).await);
+        let key: [u8; 32] = shares[&parties[0]]
+            .verifying_key()
+            .try_into()
+            .expect("32 bytes");
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&key).expect("a key");
+        let signature = ed25519_dalek::Signature::from_slice(&signature).expect("64 bytes");
+        key.verify_strict(&message, &signature).expect("verifies");
+    }
+}
+
+#[tokio::test]
+async fn bip340_keys_sign_and_k256_verifies() {
+    let parties = accounts(3);
+    let shares = shares(Scheme::Bip340, &parties, 2).await;
+    let message = [7u8; 32];
+    let committee: BTreeSet<AccountId> = parties[1..].iter().copied().collect();
+    let signature = agreed(sign(&shares, &committee, &message, None).await);
+    let key = shares[&parties[0]].verifying_key();
+    assert_eq!(key.len(), 33);
+    let x_only = k256::schnorr::VerifyingKey::from_bytes(&key[1..]).expect("an x-only key");
+    let signature = k256::schnorr::Signature::try_from(signature.as_slice()).expect("64 bytes");
+    x_only.verify_raw(&message, &signature).expect("verifies");
+}
+
+#[tokio::test]
+async fn too_small_a_committee_fails_to_aggregate() {
+    let parties = accounts(3);
+    let shares = shares(Scheme::Ed25519, &parties, 3).await;
+    let committee: BTreeSet<AccountId> = parties[..2].iter().copied().collect();
+    for (_, result) in sign(&shares, &committee, b"m", None).await {
+        assert!(result.is_err(), "two of a 3-of-3 key cannot sign");
+    }
+}
+
+#[tokio::test]
+async fn a_corrupted_signature_share_names_its_sender() {
+    for scheme in [Scheme::Ed25519, Scheme::Bip340] {
+        let parties = accounts(3);
+        let shares = shares(scheme, &parties, 3).await;
+        let committee: BTreeSet<AccountId> = parties.iter().copied().collect();
+        let culprit = parties[1];
+        // The second message to each peer is the signature share.
+        let results = sign(
+            &shares,
+            &committee,
+            &[9; 32],
+            Some((culprit, 2, low_bit(scheme))),
+        )
+        .await;
+        named_by_the_others(&results, culprit, &[FaultKind::FailedProof]);
+    }
+}
+
+#[tokio::test]
+async fn a_corrupted_secret_share_names_its_sender() {
+    for scheme in [Scheme::Ed25519, Scheme::Bip340] {
+        let parties = accounts(3);
+        let culprit = parties[2];
+        // The third message to each peer is its secret share (after the round-1 package and
+        // the echo).
+        let results = keygen(scheme, &parties, 2, Some((culprit, 3, low_bit(scheme)))).await;
+        named_by_the_others(&results, culprit, &[FaultKind::FailedProof]);
+    }
+}
+
+#[tokio::test]
+async fn different_round_one_packages_stop_key_generation() {
+    let parties = accounts(3);
+    // A flipped bit in one peer's round-1 package: either its proof fails for that peer or the
+    // echo shows the packages differ; nobody ends with a key.
+    let results = keygen(Scheme::Ed25519, &parties, 2, Some((parties[0], 1, -1))).await;
+    for (party, result) in &results {
+        assert!(result.is_err(), "{party}: {result:?}");
+    }
+}
