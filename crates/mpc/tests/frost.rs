@@ -84,32 +84,31 @@ fn low_bit(scheme: Scheme) -> isize {
     }
 }
 
-/// Runs key generation among `parties`; `corrupt` = (party, nth message, offset).
-async fn keygen(
-    scheme: Scheme,
+/// A party that corrupts the `nth` message to each peer at `offset`.
+type Corruption = Option<(AccountId, usize, isize)>;
+
+/// Runs `run` for every party of an in-memory network among `parties`, each on its own task,
+/// the `corrupt` party's channel corrupting.
+async fn run_all<T, Fut>(
     parties: &[AccountId],
-    threshold: u16,
-    corrupt: Option<(AccountId, usize, isize)>,
-) -> BTreeMap<AccountId, Result<FrostShare, MpcError>> {
-    let network = MemoryChannel::network(parties);
-    let runs = network.into_iter().map(|(me, channel)| {
-        let parties = parties.to_vec();
-        let (nth, offset) = match corrupt {
-            Some((who, nth, offset)) if who == me => (nth, offset),
-            _ => (0, 0),
-        };
-        tokio::spawn(async move {
-            let mut channel = corrupting(channel, nth, offset);
-            let result =
-                frost::keygen(scheme, me, &parties, threshold, &mut channel, ROUND_TIMEOUT).await;
-            (me, result)
-        })
-    });
-    futures::future::join_all(runs)
-        .await
+    corrupt: Corruption,
+    run: impl Fn(AccountId, Corrupting) -> Fut,
+) -> BTreeMap<AccountId, T>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let runs = MemoryChannel::network(parties)
         .into_iter()
-        .map(|r| r.expect("joins"))
-        .collect()
+        .map(|(me, channel)| {
+            let (nth, offset) = match corrupt {
+                Some((who, nth, offset)) if who == me => (nth, offset),
+                _ => (0, 0),
+            };
+            let task = tokio::spawn(run(me, corrupting(channel, nth, offset)));
+            async move { (me, task.await.expect("joins")) }
+        });
+    futures::future::join_all(runs).await.into_iter().collect()
 }
 
 fn corrupting(inner: MemoryChannel, nth: usize, offset: isize) -> Corrupting {
@@ -122,26 +121,35 @@ fn corrupting(inner: MemoryChannel, nth: usize, offset: isize) -> Corrupting {
     Corrupting { inner, sender }
 }
 
-/// Signs `message` with the shares of `committee`; `corrupt` as for [`keygen`].
+/// Runs key generation among `parties`.
+async fn keygen(
+    scheme: Scheme,
+    parties: &[AccountId],
+    threshold: u16,
+    corrupt: Corruption,
+) -> BTreeMap<AccountId, Result<FrostShare, MpcError>> {
+    run_all(parties, corrupt, |me, mut channel| {
+        let parties = parties.to_vec();
+        async move {
+            frost::keygen(scheme, me, &parties, threshold, &mut channel, ROUND_TIMEOUT).await
+        }
+    })
+    .await
+}
+
+/// Signs `message` with the shares of `committee`.
 async fn sign(
     shares: &BTreeMap<AccountId, FrostShare>,
     committee: &BTreeSet<AccountId>,
     message: &[u8],
-    corrupt: Option<(AccountId, usize, isize)>,
+    corrupt: Corruption,
 ) -> BTreeMap<AccountId, Result<Vec<u8>, MpcError>> {
     let members: Vec<AccountId> = committee.iter().copied().collect();
-    let network = MemoryChannel::network(&members);
-    let runs = network.into_iter().map(|(me, channel)| {
-        let share = shares[&me].clone();
-        let committee = committee.clone();
-        let message = message.to_vec();
-        let (nth, offset) = match corrupt {
-            Some((who, nth, offset)) if who == me => (nth, offset),
-            _ => (0, 0),
-        };
-        tokio::spawn(async move {
-            let mut channel = corrupting(channel, nth, offset);
-            let result = frost::sign(
+    run_all(&members, corrupt, |me, mut channel| {
+        let (share, committee, message) =
+            (shares[&me].clone(), committee.clone(), message.to_vec());
+        async move {
+            frost::sign(
                 &share,
                 me,
                 &committee,
@@ -149,15 +157,10 @@ async fn sign(
                 &mut channel,
                 ROUND_TIMEOUT,
             )
-            .await;
-            (me, result)
-        })
-    });
-    futures::future::join_all(runs)
-        .await
-        .into_iter()
-        .map(|r| r.expect("joins"))
-        .collect()
+            .await
+        }
+    })
+    .await
 }
 
 /// Every party's share, with one verifying key among them.
