@@ -205,7 +205,7 @@ fn write_replica_key(
             path.display()
         )
     })?;
-    let public = sigil_crypto::AccountKeypair::from_secret(*seed).account_id();
+    let public = identity.consensus_keypair().account_id();
     println!("{}", hex::encode(public.as_bytes()));
     Ok(())
 }

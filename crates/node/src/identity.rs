@@ -59,6 +59,12 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The keypair of this validator's replica's consensus key, derived from the node seed
+    /// (PROTOCOL §9.1).
+    pub fn consensus_keypair(&self) -> sigil_crypto::AccountKeypair {
+        sigil_crypto::AccountKeypair::from_secret(*self.seed.consensus_seed())
+    }
+
     /// Opens (or creates) `DIR/keystore.redb` and loads the node seed, creating it the first
     /// time. With `dev_name`, the seed is that development identity's, and an existing keystore
     /// must hold the same one.

@@ -81,7 +81,7 @@ async fn check_own_replica(
     if consensus.mode != "replicated" {
         return Ok(());
     }
-    let own = AccountKeypair::from_secret(*identity.seed.consensus_seed()).account_id();
+    let own = identity.consensus_keypair().account_id();
     let theirs = consensus.local.map(|local| local.consensus_key);
     if theirs == Some(*own.as_bytes()) {
         return Ok(());
@@ -492,7 +492,7 @@ impl Inner {
         let Some(local) = consensus.local else {
             return Ok(None);
         };
-        let signer = AccountKeypair::from_secret(*self.keys.identity.seed.consensus_seed());
+        let signer = self.keys.identity.consensus_keypair();
         if local.consensus_key != *signer.account_id().as_bytes() {
             tracing::warn!(
                 "the ledger this node reads is a replica with another validator's consensus key; \

@@ -167,9 +167,7 @@ fn silent(
     // an honest party that stops on another's notice may have nothing of its own to name. A
     // lone notice that names nobody leaves its sender silent.
     let cause_given = aborted.values().any(|named| !named.is_empty());
-    let excused = |party: &AccountId| {
-        stopped_for_cause(party) || (cause_given && aborted.contains_key(party))
-    };
+    let excused = |party: &AccountId| cause_given && aborted.contains_key(party);
     for (round, parties) in &observed.missing {
         for party in parties.iter().filter(|party| !excused(party)) {
             faults.entry(*party).or_insert_with(|| {
