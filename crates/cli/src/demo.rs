@@ -59,7 +59,7 @@ struct Outcome {
     eth_address: Address,
     tx_unsigned: Vec<u8>,
     message_hash: [u8; 32],
-    signature: sigil_primitives::EcdsaSignature,
+    signature: sigil_primitives::Signature,
     signed: eth::SignedTx,
     committee: Vec<String>,
     relayer: String,
@@ -331,7 +331,7 @@ struct Access {
     /// The code its request got while the key was the owner's alone.
     refused_code: String,
     /// The signature it got once the owner made the key public.
-    public_signature: sigil_primitives::EcdsaSignature,
+    public_signature: sigil_primitives::Signature,
 }
 
 /// Shows who may use the key: a stranger's allowed transaction is refused while only the
@@ -438,8 +438,11 @@ pub(crate) fn allowlist_programs(
 fn verify_k256(
     key: &sigil_primitives::VerifyingKey,
     prehash: &[u8; 32],
-    signature: &sigil_primitives::EcdsaSignature,
+    signature: &sigil_primitives::Signature,
 ) -> anyhow::Result<()> {
+    let signature = signature
+        .ecdsa()
+        .ok_or_else(|| anyhow!("expected an ECDSA signature"))?;
     use k256::ecdsa::signature::hazmat::PrehashVerifier as _;
     let key = k256::ecdsa::VerifyingKey::from_sec1_bytes(key.as_bytes())
         .map_err(|e| anyhow!("the verifying key is not a secp256k1 point: {e}"))?;

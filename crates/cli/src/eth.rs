@@ -11,7 +11,7 @@ use alloy_eips::eip2718::Encodable2718 as _;
 use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256};
 use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
-use sigil_primitives::{EcdsaSignature, VerifyingKey};
+use sigil_primitives::VerifyingKey;
 
 /// An EIP-1559 transaction as written in a `--eth-tx` JSON file.
 ///
@@ -157,10 +157,13 @@ pub struct SignedTx {
 /// is `expected` (the key's address).
 pub fn complete(
     tx: TxEip1559,
-    signature: &EcdsaSignature,
+    signature: &sigil_primitives::Signature,
     expected: Address,
 ) -> anyhow::Result<SignedTx> {
-    let bytes = signature.as_bytes();
+    let bytes = signature
+        .ecdsa()
+        .ok_or_else(|| anyhow!("an Ethereum transaction needs an ECDSA signature"))?
+        .as_bytes();
     let r = U256::from_be_slice(&bytes[..32]);
     let s = U256::from_be_slice(&bytes[32..64]);
     let y_parity = match bytes[64] {

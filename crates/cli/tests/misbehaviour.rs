@@ -529,7 +529,7 @@ async fn load_test(devnet: &mut Devnet, key: VerifyingKey) {
                 let hash =
                     sigil_crypto::message_hash(HashingAlgorithm::Keccak256, &request.message)
                         .unwrap();
-                verify_ecdsa(&key, &hash, &response.signature).unwrap();
+                verify_ecdsa(&key, &hash, response.signature.ecdsa().unwrap()).unwrap();
                 ok += 1;
                 if response.attempts.len() > 1 {
                     retried += 1;

@@ -129,8 +129,8 @@ async fn the_signing_flow_end_to_end() {
         .expect("signature");
     let hash = sigil_crypto::keccak256(b"transfer 5 to carol");
     assert_eq!(signed.message_hash, hash);
-    verify_ecdsa(&key, &hash, &signed.signature).unwrap();
-    let (recovered, address) = recover_signer(&hash, &signed.signature).unwrap();
+    verify_ecdsa(&key, &hash, signed.signature.ecdsa().unwrap()).unwrap();
+    let (recovered, address) = recover_signer(&hash, signed.signature.ecdsa().unwrap()).unwrap();
     assert_eq!(recovered, key);
     assert_eq!(address, eth_address(&key));
     assert_ne!(
@@ -333,7 +333,7 @@ async fn the_signing_flow_end_to_end() {
                 .await
                 .expect("concurrent signature");
             let hash = sigil_crypto::message_hash(HashingAlgorithm::Sha256, &message).unwrap();
-            verify_ecdsa(&key, &hash, &response.signature).unwrap();
+            verify_ecdsa(&key, &hash, response.signature.ecdsa().unwrap()).unwrap();
         }
     });
     futures::future::join_all(jobs).await;

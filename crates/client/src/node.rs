@@ -8,7 +8,10 @@
 use std::time::Duration;
 
 use sigil_crypto::request::{request_digest, verify_attestation};
-use sigil_crypto::{AccountKeypair, Envelope, SealParams, message_hash, seal_signed, verify_ecdsa};
+use sigil_crypto::{
+    AccountKeypair, Envelope, SealParams, message_hash, seal_signed, signed_bytes,
+    verify_user_signature,
+};
 use sigil_ledger_api::rpc::LedgerApiClient;
 use sigil_ledger_api::types::ValidatorRecord;
 use sigil_primitives::request::{
@@ -211,13 +214,8 @@ pub fn verify_response(
             return bad("the signed hash is not the hash of the message");
         }
     }
-    if verify_ecdsa(
-        &response.verifying_key,
-        &response.message_hash,
-        &response.signature,
-    )
-    .is_err()
-    {
+    let signed = signed_bytes(request.hashing, &request.message, &response.message_hash);
+    if verify_user_signature(&response.verifying_key, signed, &response.signature).is_err() {
         return bad("the signature does not verify against the key");
     }
     if response.attestations.len() != response.committee.len() {

@@ -26,6 +26,12 @@ pub enum DerivationError {
     /// The signature's `r` or `s` is zero or out of range, or `s` is not in the lower half.
     #[error("malformed ECDSA signature: {0}")]
     MalformedSignature(&'static str),
+    /// The key is of another scheme than the operation needs.
+    #[error("this operation does not apply to a {0} key")]
+    WrongScheme(sigil_primitives::KeyScheme),
+    /// The signature does not verify under the key.
+    #[error("the {0} signature does not verify under the key")]
+    BadSignature(sigil_primitives::KeyScheme),
     /// No public key can be recovered from the signature and hash.
     #[error("no public key can be recovered from this signature and message hash")]
     Unrecoverable,

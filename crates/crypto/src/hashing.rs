@@ -14,11 +14,13 @@ pub enum HashError {
     CustomNeedsProgram(u8),
 }
 
-/// Hashes `message` with a built-in algorithm into the 32-byte prehash that gets signed.
+/// Hashes `message` with a built-in algorithm into the 32-byte prehash that gets signed. For
+/// `none` (Ed25519 signs the message itself) it is the SHA-256 of the message, the digest that
+/// records and attestations name.
 pub fn message_hash(algorithm: HashingAlgorithm, message: &[u8]) -> Result<[u8; 32], HashError> {
     Ok(match algorithm {
         HashingAlgorithm::Keccak256 => keccak256(message),
-        HashingAlgorithm::Sha256 => sha2::Sha256::digest(message).into(),
+        HashingAlgorithm::Sha256 | HashingAlgorithm::None => sha2::Sha256::digest(message).into(),
         HashingAlgorithm::Sha3_256 => sha3::Sha3_256::digest(message).into(),
         HashingAlgorithm::Blake2b256 => blake2::Blake2b256::digest(message).into(),
         HashingAlgorithm::Identity => {

@@ -6,6 +6,7 @@
 //! - [`hashing`]: the message-hash functions of every built-in hashing algorithm;
 //! - [`derivation`]: BIP-32 public derivation of users' keys from the network key, ECDSA
 //!   recovery and Ethereum addresses;
+//! - [`schnorr`]: derivation and verification of users' Ed25519 and BIP-340 keys;
 //! - [`committee`]: the deterministic choice of a request's signing committee;
 //! - [`secret`]: byte strings that are zeroized on drop and never printed.
 
@@ -16,6 +17,7 @@ pub mod hashing;
 pub mod keys;
 pub mod program_id;
 pub mod request;
+pub mod schnorr;
 pub mod secret;
 
 pub use committee::{CommitteeError, CommitteeSeed, select_committee};
@@ -27,4 +29,7 @@ pub use envelope::{
 pub use hashing::{HashError, keccak256, message_hash};
 pub use keys::{AccountKeypair, KeyError, Mnemonic, NodeSeed, X25519StaticKey, verify_signature};
 pub use program_id::ProgramContents;
+pub use schnorr::{
+    SchnorrChild, derive_schnorr_child, signed_bytes, taproot_output_key, verify_user_signature,
+};
 pub use secret::SecretBytes;

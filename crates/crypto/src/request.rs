@@ -2,7 +2,7 @@
 //! (`docs/PROTOCOL.md` §7.4): the request digest, the signing session id and attestations.
 
 use sha2::{Digest, Sha256};
-use sigil_primitives::{AccountId, EcdsaSignature, Ed25519Signature, SessionId, VerifyingKey};
+use sigil_primitives::{AccountId, Ed25519Signature, SessionId, Signature, VerifyingKey};
 
 use crate::keys::{AccountKeypair, KeyError, verify_signature};
 
@@ -40,7 +40,7 @@ pub fn attestation_bytes(
     request_digest: &[u8; 32],
     verifying_key: &VerifyingKey,
     message_hash: &[u8; 32],
-    signature: &EcdsaSignature,
+    signature: &Signature,
 ) -> Vec<u8> {
     [
         ATTESTATION_DOMAIN,
@@ -58,7 +58,7 @@ pub fn attest(
     request_digest: &[u8; 32],
     verifying_key: &VerifyingKey,
     message_hash: &[u8; 32],
-    signature: &EcdsaSignature,
+    signature: &Signature,
 ) -> Ed25519Signature {
     member.sign(&attestation_bytes(
         request_digest,
@@ -75,7 +75,7 @@ pub fn verify_attestation(
     request_digest: &[u8; 32],
     verifying_key: &VerifyingKey,
     message_hash: &[u8; 32],
-    signature: &EcdsaSignature,
+    signature: &Signature,
 ) -> Result<(), KeyError> {
     verify_signature(
         member,

@@ -16,7 +16,7 @@ use frost_core::{self as frost, Ciphersuite, Identifier};
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use sha2_v010::{Digest as _, Sha256};
-use sigil_primitives::AccountId;
+use sigil_primitives::{AccountId, KeyScheme, VerifyingKey};
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::channel::{Channel, ChannelSender as _};
@@ -79,6 +79,24 @@ impl FrostShare {
     /// SEC1) for BIP-340, whose x-only key is the last 32.
     pub fn verifying_key(&self) -> &[u8] {
         &self.verifying_key
+    }
+
+    /// The network key's tagged identifier (`docs/PROTOCOL.md` §2.3): `0xed ‖ key` for
+    /// Ed25519, `0x54 ‖ x-only key` for BIP-340.
+    pub fn network_key(&self) -> Result<VerifyingKey, MpcError> {
+        let scheme = match self.scheme {
+            Scheme::Ed25519 => KeyScheme::Ed25519,
+            Scheme::Bip340 => KeyScheme::Bip340,
+        };
+        let tail = self
+            .verifying_key
+            .len()
+            .checked_sub(32)
+            .ok_or_else(|| MpcError::Local("a FROST key of under 32 bytes".into()))?;
+        let key: [u8; 32] = self.verifying_key[tail..]
+            .try_into()
+            .map_err(|_| MpcError::Local("a FROST key of under 32 bytes".into()))?;
+        VerifyingKey::tagged(scheme, &key).map_err(|e| MpcError::Local(e.to_string()))
     }
 }
 
@@ -144,15 +162,26 @@ pub async fn keygen<Ch: Channel>(
     .map(|parts| parts.into_share(scheme, &session.parties))
 }
 
-/// Signs `message` with `share` among `committee` (at least the key's threshold of its
+/// What one signing session signs: the bytes, and the user key's additive tweak below the
+/// network key (`sigil_crypto::SchnorrChild::tweak`; all zero for the network key itself).
+#[derive(Debug, Clone, Copy)]
+pub struct SignTarget<'a> {
+    /// The message as the scheme signs it.
+    pub message: &'a [u8],
+    /// The derivation tweak in the scheme's scalar encoding.
+    pub tweak: &'a [u8; 32],
+}
+
+/// Signs `target` with `share` among `committee` (at least the key's threshold of its
 /// parties, `me` among them): every member returns the same signature, 64 bytes (Ed25519's
-/// R ‖ s; BIP-340's x(R) ‖ s). A member whose signature share does not verify is named
-/// (`failed_proof`).
+/// R ‖ s; BIP-340's x(R) ‖ s). For BIP-340 the key signs as the Taproot output key of the
+/// derived internal key (BIP-341, no script path). A member whose signature share does not
+/// verify is named (`failed_proof`).
 pub async fn sign<Ch: Channel>(
     share: &FrostShare,
     me: AccountId,
     committee: &BTreeSet<AccountId>,
-    message: &[u8],
+    target: SignTarget<'_>,
     channel: &mut Ch,
     round_timeout: Duration,
 ) -> Result<Vec<u8>, MpcError> {
@@ -170,8 +199,8 @@ pub async fn sign<Ch: Channel>(
         ProtocolKind::FrostSigning,
     )?;
     match share.scheme {
-        Scheme::Ed25519 => sign_with::<Ed25519, _>(&mut session, share, message).await,
-        Scheme::Bip340 => sign_with::<Bip340, _>(&mut session, share, message).await,
+        Scheme::Ed25519 => sign_with::<Ed25519, _>(&mut session, share, target).await,
+        Scheme::Bip340 => sign_with::<Bip340, _>(&mut session, share, target).await,
     }
 }
 
@@ -236,16 +265,104 @@ async fn keygen_with<C: Ciphersuite, Ch: Channel>(
     })
 }
 
-async fn sign_with<C: Ciphersuite, Ch: Channel>(
+/// How a ciphersuite turns the network key's packages into the packages a user key signs with.
+trait Derive: Ciphersuite {
+    fn derive(
+        key: frost::keys::KeyPackage<Self>,
+        public: frost::keys::PublicKeyPackage<Self>,
+        tweak: &[u8; 32],
+    ) -> Result<
+        (
+            frost::keys::KeyPackage<Self>,
+            frost::keys::PublicKeyPackage<Self>,
+        ),
+        MpcError,
+    >;
+}
+
+impl Derive for Ed25519 {
+    fn derive(
+        key: frost::keys::KeyPackage<Self>,
+        public: frost::keys::PublicKeyPackage<Self>,
+        tweak: &[u8; 32],
+    ) -> Result<
+        (
+            frost::keys::KeyPackage<Self>,
+            frost::keys::PublicKeyPackage<Self>,
+        ),
+        MpcError,
+    > {
+        add_tweak(&key, &public, tweak)
+    }
+}
+
+impl Derive for Bip340 {
+    fn derive(
+        key: frost::keys::KeyPackage<Self>,
+        public: frost::keys::PublicKeyPackage<Self>,
+        tweak: &[u8; 32],
+    ) -> Result<
+        (
+            frost::keys::KeyPackage<Self>,
+            frost::keys::PublicKeyPackage<Self>,
+        ),
+        MpcError,
+    > {
+        use frost_secp256k1_tr::keys::{EvenY as _, Tweak as _};
+        // The network key counts as its x-only (even-y) point; the child is the internal key
+        // and signs as its BIP-341 output key.
+        let (key, public) = add_tweak(&key.into_even_y(None), &public.into_even_y(None), tweak)?;
+        Ok((key.tweak::<&[u8]>(None), public.tweak::<&[u8]>(None)))
+    }
+}
+
+/// Adds `tweak·G` to the group key and every verifying share, and `tweak` to this party's
+/// signing share: the shares of `key + tweak`, since Lagrange coefficients sum to one.
+fn add_tweak<C: Ciphersuite>(
+    key: &frost::keys::KeyPackage<C>,
+    public: &frost::keys::PublicKeyPackage<C>,
+    tweak: &[u8; 32],
+) -> Result<(frost::keys::KeyPackage<C>, frost::keys::PublicKeyPackage<C>), MpcError> {
+    use frost::keys::{SigningShare, VerifyingShare};
+    use frost::{Field as _, Group as _};
+    type FieldOf<C> = <<C as Ciphersuite>::Group as frost::Group>::Field;
+    let encoded = <FieldOf<C> as frost::Field>::Serialization::try_from(&tweak[..])
+        .map_err(|_| MpcError::Local("the derivation tweak has the wrong length".into()))?;
+    let t = FieldOf::<C>::deserialize(&encoded)
+        .map_err(|_| MpcError::Local("the derivation tweak is not a scalar".into()))?;
+    let shift = C::Group::generator() * t;
+    let derived = frost::keys::KeyPackage::new(
+        *key.identifier(),
+        SigningShare::new(key.signing_share().to_scalar() + t),
+        VerifyingShare::new(key.verifying_share().to_element() + shift),
+        frost::VerifyingKey::new(key.verifying_key().to_element() + shift),
+        *key.min_signers(),
+    );
+    let shares = public
+        .verifying_shares()
+        .iter()
+        .map(|(id, share)| (*id, VerifyingShare::new(share.to_element() + shift)))
+        .collect();
+    let derived_public = frost::keys::PublicKeyPackage::new(
+        shares,
+        frost::VerifyingKey::new(public.verifying_key().to_element() + shift),
+        public.min_signers(),
+    );
+    Ok((derived, derived_public))
+}
+
+async fn sign_with<C: Derive, Ch: Channel>(
     session: &mut Session<'_, Ch>,
     share: &FrostShare,
-    message: &[u8],
+    target: SignTarget<'_>,
 ) -> Result<Vec<u8>, MpcError> {
     let ids = session.identifiers::<C>()?;
     let key_package =
         frost::keys::KeyPackage::<C>::deserialize(&share.key_package).map_err(local)?;
     let public_package =
         frost::keys::PublicKeyPackage::<C>::deserialize(&share.public_package).map_err(local)?;
+    let (key_package, public_package) = C::derive(key_package, public_package, target.tweak)?;
+    let message = target.message;
     let (nonces, commitments) = frost::round1::commit(key_package.signing_share(), &mut OsRng);
     let own = commitments.serialize().map_err(local)?;
     session.broadcast(|| Wire::Commitments(own.clone())).await?;

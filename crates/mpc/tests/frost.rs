@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sigil_crypto::NodeSeed;
+use sigil_crypto::{NodeSeed, SchnorrChild, derive_schnorr_child};
 use sigil_mpc::frost::{self, FrostShare, Scheme};
 use sigil_mpc::{
     Channel, ChannelError, ChannelSender, FaultKind, MemoryChannel, MemorySender, MpcError,
@@ -137,30 +137,39 @@ async fn keygen(
     .await
 }
 
-/// Signs `message` with the shares of `committee`.
+/// Signs `message` with the shares of `committee`, as the user key at `path`.
 async fn sign(
     shares: &BTreeMap<AccountId, FrostShare>,
     committee: &BTreeSet<AccountId>,
     message: &[u8],
+    path: &str,
     corrupt: Corruption,
 ) -> BTreeMap<AccountId, Result<Vec<u8>, MpcError>> {
     let members: Vec<AccountId> = committee.iter().copied().collect();
+    let tweak = user_key(shares, path).tweak;
     run_all(&members, corrupt, |me, mut channel| {
         let (share, committee, message) =
             (shares[&me].clone(), committee.clone(), message.to_vec());
         async move {
-            frost::sign(
-                &share,
-                me,
-                &committee,
-                &message,
-                &mut channel,
-                ROUND_TIMEOUT,
-            )
-            .await
+            let target = frost::SignTarget {
+                message: &message,
+                tweak: &tweak,
+            };
+            frost::sign(&share, me, &committee, target, &mut channel, ROUND_TIMEOUT).await
         }
     })
     .await
+}
+
+/// The user key at `path` below the shares' network key.
+fn user_key(shares: &BTreeMap<AccountId, FrostShare>, path: &str) -> SchnorrChild {
+    let network = shares
+        .values()
+        .next()
+        .expect("a share")
+        .network_key()
+        .expect("a network key");
+    derive_schnorr_child(&network, &path.parse().expect("a path")).expect("derives")
 }
 
 /// Every party's share, with one verifying key among them.
@@ -206,35 +215,38 @@ fn named_by_the_others<T: std::fmt::Debug>(
 }
 
 #[tokio::test]
-async fn ed25519_keys_sign_and_ed25519_dalek_verifies() {
+async fn ed25519_derived_keys_sign_and_ed25519_dalek_verifies() {
     let parties = accounts(4);
     let shares = shares(Scheme::Ed25519, &parties, 3).await;
     let message = b"a Solana transaction message, signed whole".to_vec();
-    for committee in [&parties[..3], &parties[1..]] {
+    for (committee, path) in [(&parties[..3], "m"), (&parties[1..], "m/7/1/2")] {
         let committee: BTreeSet<AccountId> = committee.iter().copied().collect();
-        let signature = agreed(sign(&shares, &committee, &message, None).await);
-        let key: [u8; 32] = shares[&parties[0]]
-            .verifying_key()
+        let signature = agreed(sign(&shares, &committee, &message, path, None).await);
+        let key: [u8; 32] = user_key(&shares, path)
+            .key
+            .key_bytes()
             .try_into()
             .expect("32 bytes");
         let key = ed25519_dalek::VerifyingKey::from_bytes(&key).expect("a key");
         let signature = ed25519_dalek::Signature::from_slice(&signature).expect("64 bytes");
         key.verify_strict(&message, &signature).expect("verifies");
     }
+    assert_ne!(user_key(&shares, "m/1").key, user_key(&shares, "m/2").key);
 }
 
 #[tokio::test]
-async fn bip340_keys_sign_and_k256_verifies() {
+async fn bip340_derived_keys_sign_as_taproot_output_keys_and_k256_verifies() {
     let parties = accounts(3);
     let shares = shares(Scheme::Bip340, &parties, 2).await;
     let message = [7u8; 32];
     let committee: BTreeSet<AccountId> = parties[1..].iter().copied().collect();
-    let signature = agreed(sign(&shares, &committee, &message, None).await);
-    let key = shares[&parties[0]].verifying_key();
-    assert_eq!(key.len(), 33);
-    let x_only = k256::schnorr::VerifyingKey::from_bytes(&key[1..]).expect("an x-only key");
-    let signature = k256::schnorr::Signature::try_from(signature.as_slice()).expect("64 bytes");
-    x_only.verify_raw(&message, &signature).expect("verifies");
+    for path in ["m", "m/44/0/3"] {
+        let signature = agreed(sign(&shares, &committee, &message, path, None).await);
+        let key = user_key(&shares, path).key;
+        let x_only = k256::schnorr::VerifyingKey::from_bytes(key.key_bytes()).expect("x-only");
+        let signature = k256::schnorr::Signature::try_from(signature.as_slice()).expect("64 bytes");
+        x_only.verify_raw(&message, &signature).expect("verifies");
+    }
 }
 
 #[tokio::test]
@@ -242,7 +254,7 @@ async fn too_small_a_committee_fails_to_aggregate() {
     let parties = accounts(3);
     let shares = shares(Scheme::Ed25519, &parties, 3).await;
     let committee: BTreeSet<AccountId> = parties[..2].iter().copied().collect();
-    for (_, result) in sign(&shares, &committee, b"m", None).await {
+    for (_, result) in sign(&shares, &committee, b"m", "m", None).await {
         assert!(result.is_err(), "two of a 3-of-3 key cannot sign");
     }
 }
@@ -259,6 +271,7 @@ async fn a_corrupted_signature_share_names_its_sender() {
             &shares,
             &committee,
             &[9; 32],
+            "m/5",
             Some((culprit, 2, low_bit(scheme))),
         )
         .await;

@@ -9,11 +9,11 @@ use futures::future::join_all;
 use sigil_client::rpc::LedgerApiClient as _;
 use sigil_client::{ClientError, NodeClient};
 use sigil_crypto::request::{sign_session_id, verify_attestation};
-use sigil_crypto::{Envelope, OpenPolicy, SealParams, verify_ecdsa};
+use sigil_crypto::{Envelope, OpenPolicy, SealParams, verify_user_signature};
 use sigil_primitives::request::{
     AttemptReport, Attestation, ForwardedRequest, OffenceSummary, RelayResponse, SignerResponse,
 };
-use sigil_primitives::{AccountId, BlockNumber, EcdsaSignature, ErrorCode, RequestId, SessionId};
+use sigil_primitives::{AccountId, BlockNumber, ErrorCode, RequestId, SessionId, Signature};
 
 use crate::checks::{self, Checked, committee_for};
 use crate::error::ApiError;
@@ -187,7 +187,7 @@ impl Inner {
         checked: &Checked,
         committee: &BTreeSet<AccountId>,
         forwarded: &[u8],
-    ) -> Result<(EcdsaSignature, Vec<Attestation>), ApiError> {
+    ) -> Result<(Signature, Vec<Attestation>), ApiError> {
         let calls = committee
             .iter()
             .map(|member| async move { (*member, self.ask_member(view, member, forwarded).await) });
@@ -318,9 +318,9 @@ impl Inner {
         if response.attestation.signer != *member {
             return Err(bad("the attestation names another signer"));
         }
-        verify_ecdsa(
+        verify_user_signature(
             &checked.request.verifying_key,
-            &checked.message_hash,
+            checked.signed_bytes(),
             &response.signature,
         )
         .map_err(|_| bad("the signature does not verify against the user's key"))?;

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sigil_crypto::request::attest;
-use sigil_crypto::{Envelope, OpenPolicy, verify_ecdsa};
+use sigil_crypto::{Envelope, OpenPolicy, verify_user_signature};
 use sigil_ledger_api::types::{Call, FaultKind, SessionTicket};
 use sigil_mpc::{MpcError, SessionFailure, TransportChannel};
 use sigil_primitives::request::{Attestation, SignerResponse};
-use sigil_primitives::{AccountId, ErrorCode};
+use sigil_primitives::{AccountId, ErrorCode, Signature};
 
 use crate::checks::{self, Checked, Session};
 use crate::error::ApiError;
@@ -41,7 +41,8 @@ impl Inner {
             }
         };
         // The engine checked this already; the signature must never leave unverified.
-        verify_ecdsa(&vk, &checked.message_hash, &signed.signature).map_err(|e| {
+        let signature = Signature::Ecdsa(signed.signature);
+        verify_user_signature(&vk, checked.signed_bytes(), &signature).map_err(|e| {
             ApiError::internal(format!("the produced signature does not verify: {e}"))
         })?;
         metrics::counter!("sigil_node_signatures_total", "outcome" => "ok").increment(1);
@@ -60,10 +61,10 @@ impl Inner {
             &checked.digest,
             &vk,
             &checked.message_hash,
-            &signed.signature,
+            &signature,
         );
         Ok(SignerResponse {
-            signature: signed.signature,
+            signature,
             attestation: Attestation {
                 signer: self.me(),
                 attestation,

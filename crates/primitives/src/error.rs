@@ -35,6 +35,9 @@ pub enum PrimitiveError {
     /// An endpoint is not a `host:port` pair.
     #[error("invalid endpoint {0:?}: expected host:port")]
     InvalidEndpoint(String),
+    /// A signature scheme name is unknown.
+    #[error("unknown signature scheme {0:?}: expected ecdsa-secp256k1, ed25519 or bip340")]
+    UnknownScheme(String),
     /// A hashing algorithm name is unknown.
     #[error("unknown hashing algorithm {0:?}")]
     UnknownHashingAlgorithm(String),

@@ -18,18 +18,21 @@ pub enum HashingAlgorithm {
     Blake2b256,
     /// The message already is the 32-byte prehash, `identity`.
     Identity,
+    /// The message is signed as it is, `none`: only Ed25519 keys sign messages of any length.
+    None,
     /// The `custom-hash` export of the key's program at this index, `custom:N`.
     Custom(u8),
 }
 
 impl HashingAlgorithm {
     /// The built-in algorithms, in the order `GET /v1/hashes` lists them.
-    pub const BUILT_IN: [HashingAlgorithm; 5] = [
+    pub const BUILT_IN: [HashingAlgorithm; 6] = [
         Self::Keccak256,
         Self::Sha256,
         Self::Sha3_256,
         Self::Blake2b256,
         Self::Identity,
+        Self::None,
     ];
 }
 
@@ -41,6 +44,7 @@ impl std::fmt::Display for HashingAlgorithm {
             Self::Sha3_256 => f.write_str("sha3-256"),
             Self::Blake2b256 => f.write_str("blake2b-256"),
             Self::Identity => f.write_str("identity"),
+            Self::None => f.write_str("none"),
             Self::Custom(i) => write!(f, "custom:{i}"),
         }
     }
@@ -55,6 +59,7 @@ impl std::str::FromStr for HashingAlgorithm {
             "sha3-256" => Self::Sha3_256,
             "blake2b-256" => Self::Blake2b256,
             "identity" => Self::Identity,
+            "none" => Self::None,
             other => {
                 let index = other
                     .strip_prefix("custom:")

@@ -16,6 +16,7 @@ mod ids;
 mod path;
 mod program;
 pub mod request;
+mod scheme;
 pub mod throttle;
 mod validator;
 
@@ -25,10 +26,11 @@ pub use fault::FaultKind;
 pub use hashing::HashingAlgorithm;
 pub use ids::{
     AccountId, BlockNumber, EcdsaSignature, Ed25519Signature, EthAddress, ProgramId, RequestId,
-    SessionId, VerifyingKey, X25519PublicKey,
+    SessionId, Signature, VerifyingKey, X25519PublicKey,
 };
 pub use path::{DerivationPath, HARDENED_OFFSET, MAX_DEPTH};
 pub use program::{ProgramInstance, ProgramList};
+pub use scheme::KeyScheme;
 pub use validator::{Endpoint, ValidatorInfo};
 
 /// Most programs one key may have attached.

@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AccountId, EcdsaSignature, Ed25519Signature, HashingAlgorithm, MAX_PROGRAMS_PER_KEY,
-    PrimitiveError, RequestId, VerifyingKey, X25519PublicKey,
+    AccountId, Ed25519Signature, HashingAlgorithm, MAX_PROGRAMS_PER_KEY, PrimitiveError, RequestId,
+    Signature, VerifyingKey, X25519PublicKey,
 };
 
 /// Version byte of both binary payloads.
@@ -51,6 +51,7 @@ pub fn hashing_code(algorithm: HashingAlgorithm) -> u8 {
         HashingAlgorithm::Sha3_256 => 2,
         HashingAlgorithm::Blake2b256 => 3,
         HashingAlgorithm::Identity => 4,
+        HashingAlgorithm::None => 5,
         HashingAlgorithm::Custom(index) => 0x80 | index,
     }
 }
@@ -63,6 +64,7 @@ pub fn hashing_from_code(code: u8) -> Result<HashingAlgorithm, PrimitiveError> {
         2 => HashingAlgorithm::Sha3_256,
         3 => HashingAlgorithm::Blake2b256,
         4 => HashingAlgorithm::Identity,
+        5 => HashingAlgorithm::None,
         c if c & 0x80 != 0 && usize::from(c & 0x7f) < MAX_PROGRAMS_PER_KEY => {
             HashingAlgorithm::Custom(c & 0x7f)
         }
@@ -282,8 +284,8 @@ pub struct Attestation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignerResponse {
-    /// The signature, `r ‖ s ‖ v`.
-    pub signature: EcdsaSignature,
+    /// The signature: `r ‖ s ‖ v` for ECDSA, 64 bytes for Ed25519 and BIP-340.
+    pub signature: Signature,
     /// The member's attestation.
     #[serde(flatten)]
     pub attestation: Attestation,
@@ -297,11 +299,12 @@ pub struct RelayResponse {
     pub request_id: RequestId,
     /// The key that signed.
     pub verifying_key: VerifyingKey,
-    /// The 32-byte prehash that was signed, 0x-hex.
+    /// The 32-byte prehash that was signed, 0x-hex; for hashing `none` (Ed25519), the SHA-256
+    /// of the message, which was signed as it is.
     #[serde(with = "crate::bytes::hex_array")]
     pub message_hash: [u8; 32],
-    /// The signature, `r ‖ s ‖ v`.
-    pub signature: EcdsaSignature,
+    /// The signature: `r ‖ s ‖ v` for ECDSA, 64 bytes for Ed25519 and BIP-340.
+    pub signature: Signature,
     /// The request's block.
     pub block: u64,
     /// The attempt that succeeded (0 first).
@@ -516,6 +519,6 @@ mod tests {
             assert_eq!(hashing_from_code(hashing_code(alg)).unwrap(), alg);
         }
         assert!(hashing_from_code(0x85).is_err());
-        assert!(hashing_from_code(5).is_err());
+        assert!(hashing_from_code(6).is_err());
     }
 }

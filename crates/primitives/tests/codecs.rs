@@ -72,16 +72,38 @@ fn verifying_key_validation() {
     bytes[0] = 0x04;
     assert!(matches!(
         VerifyingKey::from_bytes(bytes),
-        Err(PrimitiveError::InvalidPoint { .. })
+        Err(PrimitiveError::UnknownScheme(_))
     ));
+    assert_eq!(g.scheme(), KeyScheme::EcdsaSecp256k1);
+    // The same x as a BIP-340 x-only key, and an Ed25519 key (the base point's encoding).
+    let x_only: [u8; 32] = g.as_bytes()[1..].try_into().expect("32");
+    let taproot = VerifyingKey::tagged(KeyScheme::Bip340, &x_only).expect("x-only key");
+    assert_eq!(
+        (taproot.scheme(), taproot.key_bytes()),
+        (KeyScheme::Bip340, &x_only[..])
+    );
+    assert!(taproot.to_string().starts_with("0x54"));
+    let mut base = [0x66u8; 32];
+    base[0] = 0x58;
+    let ed = VerifyingKey::tagged(KeyScheme::Ed25519, &base).expect("ed25519 key");
+    assert_eq!(ed.scheme(), KeyScheme::Ed25519);
+    assert_eq!(
+        ed.to_string().parse::<VerifyingKey>().expect("round trip"),
+        ed
+    );
+    assert!(ed.secp256k1_point().is_none());
+    assert!(VerifyingKey::tagged(KeyScheme::EcdsaSecp256k1, &base).is_err());
     // x = 5 has no point on secp256k1 (5^3 + 7 = 132 is not a square mod p).
     let mut no_point = [0u8; 33];
     no_point[0] = 0x02;
     no_point[32] = 5;
-    assert!(matches!(
-        VerifyingKey::from_bytes(no_point),
-        Err(PrimitiveError::InvalidPoint { .. })
-    ));
+    for tag in [0x02, 0x54] {
+        no_point[0] = tag;
+        assert!(matches!(
+            VerifyingKey::from_bytes(no_point),
+            Err(PrimitiveError::InvalidPoint { .. })
+        ));
+    }
     assert!(VerifyingKey::from_slice(&[2; 32]).is_err());
     assert!(serde_json::from_str::<VerifyingKey>(&format!("\"{}\"", &GENERATOR[..60])).is_err());
 }

@@ -72,6 +72,17 @@ pub(crate) struct Checked {
     pub block_hash: [u8; 32],
 }
 
+impl Checked {
+    /// The bytes the key signs: the message itself for hashing `none`, else the prehash.
+    pub fn signed_bytes(&self) -> &[u8] {
+        sigil_crypto::signed_bytes(
+            self.request.hashing,
+            &self.request.message,
+            &self.message_hash,
+        )
+    }
+}
+
 /// Decodes the user's payload (§7.1).
 pub(crate) fn decode_request(payload: &[u8]) -> Result<SignatureRequest, ApiError> {
     SignatureRequest::decode(payload)
