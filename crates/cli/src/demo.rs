@@ -22,7 +22,7 @@ use sigil_client::types::{Call, Event};
 use sigil_client::{ClientError, LedgerClient, SignRequest, SignResponse};
 use sigil_crypto::{AccountKeypair, ProgramContents};
 use sigil_primitives::{
-    AccountId, ErrorCode, HashingAlgorithm, ProgramInstance, ProgramList, VerifyingKey,
+    AccountId, ErrorCode, HashingAlgorithm, KeyScheme, ProgramInstance, ProgramList, VerifyingKey,
 };
 use sigil_programs::INTERFACE_VERSION;
 
@@ -141,7 +141,9 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
     step.finish("");
     let program_id = deploy_allowlist(client, &user).await?;
     let programs = allowlist_programs(program_id)?;
-    let registered = crate::register::register(client, &user, programs, false).await?;
+    let registered =
+        crate::register::register(client, &user, programs, false, KeyScheme::EcdsaSecp256k1)
+            .await?;
     let verifying_key = registered.verifying_key;
     let eth_address = eth::address(&verifying_key);
 

@@ -5,6 +5,7 @@
 //! - [`ports`]: loopback ports reserved for processes started later;
 //! - [`progress`]: progress output on stderr.
 
+pub mod addresses;
 pub mod devnet;
 pub mod eth;
 pub mod ports;

@@ -8,7 +8,9 @@ use clap::Args;
 use sigil_client::LedgerClient;
 use sigil_client::types::{Call, Event};
 use sigil_crypto::AccountKeypair;
-use sigil_primitives::{DerivationPath, ProgramId, ProgramInstance, ProgramList, VerifyingKey};
+use sigil_primitives::{
+    DerivationPath, KeyScheme, ProgramId, ProgramInstance, ProgramList, VerifyingKey,
+};
 
 use crate::common::{AccountOpt, LedgerOpt};
 use sigil::progress::Step;
@@ -28,6 +30,10 @@ pub struct RegisterArgs {
     /// owner and the accounts it authorises (`sigil access authorise`) may.
     #[arg(long)]
     public: bool,
+    /// The key's signature scheme: `ecdsa-secp256k1` (Ethereum), `ed25519` (Solana) or
+    /// `bip340` (Bitcoin Taproot).
+    #[arg(long, default_value = "ecdsa-secp256k1", value_name = "SCHEME")]
+    scheme: KeyScheme,
     #[command(flatten)]
     ledger: LedgerOpt,
     #[command(flatten)]
@@ -58,21 +64,30 @@ pub fn run(args: RegisterArgs) -> anyhow::Result<()> {
     let programs = ProgramList::new(programs).context("--program")?;
     crate::block_on(async {
         let client = args.ledger.connect().await?;
-        let registered = register(&client, &account, programs, args.public).await?;
-        let address = sigil::eth::address(&registered.verifying_key);
+        let registered = register(&client, &account, programs, args.public, args.scheme).await?;
+        let address = sigil::addresses::address(&registered.verifying_key)?;
         if args.json {
-            let out = serde_json::json!({
+            let mut out = serde_json::json!({
                 "verifying_key": registered.verifying_key.to_string(),
-                "eth_address": address.to_checksum(None),
+                "scheme": args.scheme.name(),
+                "address": address.text,
                 "owner": account.account_id().to_string(),
                 "derivation_path": registered.derivation_path.to_string(),
                 "public": args.public,
                 "block": registered.block,
             });
+            if args.scheme == KeyScheme::EcdsaSecp256k1 {
+                out["eth_address"] = address.text.clone().into();
+            }
             println!("{out}");
         } else {
             println!("verifying key:    {}", registered.verifying_key);
-            println!("ethereum address: {}", address.to_checksum(None));
+            println!("scheme:           {}", args.scheme);
+            println!(
+                "{:<18}{}",
+                format!("{} address:", address.chain),
+                address.text
+            );
             println!("owner:            {}", account.account_id());
             println!("derivation path:  {}", registered.derivation_path);
             let access = if args.public {
@@ -108,10 +123,16 @@ pub async fn register(
     account: &AccountKeypair,
     programs: ProgramList,
     public: bool,
+    scheme: KeyScheme,
 ) -> anyhow::Result<Registered> {
-    let step = Step::start("registering a key");
+    let step = Step::start(format!("registering an {scheme} key"));
+    let call = Call::Register {
+        programs,
+        public,
+        scheme,
+    };
     let result = client
-        .submit(account, Call::Register { programs, public }, true)
+        .submit(account, call, true)
         .await
         .context("register was refused")?;
     let (verifying_key, derivation_path) = result
@@ -140,7 +161,7 @@ pub async fn register(
 /// Options of `sigil unregister`.
 #[derive(Args)]
 pub struct UnregisterArgs {
-    /// The registered key to delete (0x-hex compressed secp256k1); it can never sign again.
+    /// The registered key to delete (its 0x-hex identifier); it can never sign again.
     #[arg(long = "key", value_name = "VERIFYING_KEY")]
     key: VerifyingKey,
     #[command(flatten)]

@@ -16,7 +16,7 @@ use sigil_crypto::{AccountKeypair, NodeSeed, derive_user_key};
 use sigil_ledger::chain::Chain;
 use sigil_ledger::node::component_header_check;
 use sigil_primitives::{
-    Endpoint, ProgramId, ProgramInstance, ProgramList, VerifyingKey, X25519PublicKey,
+    Endpoint, KeyScheme, ProgramId, ProgramInstance, ProgramList, VerifyingKey, X25519PublicKey,
 };
 
 const MESSAGE_SIZE: &[u8] = include_bytes!("../../../programs/dist/message-size.wasm");
@@ -292,6 +292,7 @@ async fn every_transaction_over_real_sockets() {
             Call::Register {
                 programs: list(pa),
                 public: false,
+                scheme: KeyScheme::EcdsaSecp256k1,
             },
             true,
         )

@@ -265,6 +265,21 @@ mod tests {
     }
 
     #[test]
+    fn the_taproot_tweak_matches_bip86() {
+        // BIP-86's first receiving key of its test mnemonic: internal key and output key.
+        let mut internal = [0x02u8; 33];
+        internal[1..].copy_from_slice(
+            &hex::decode("cc8a4bc64d897bddc5fbc2f670f7a8ba0b386779106cf1223c6fc5d7cd6fc115")
+                .expect("hex"),
+        );
+        let internal = k256::PublicKey::from_sec1_bytes(&internal).expect("point");
+        assert_eq!(
+            hex::encode(taproot_output_key(&internal)),
+            "a60869f0dbcf1dc659c9cecbaf8050135ea9e8cdc487053f1dc6880949dc684c"
+        );
+    }
+
+    #[test]
     fn signatures_of_the_wrong_scheme_or_key_are_refused() {
         let signing = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
         let key = VerifyingKey::tagged(KeyScheme::Ed25519, signing.verifying_key().as_bytes())

@@ -115,6 +115,8 @@ mod tests {
             signers: (1..=signers).map(account).collect(),
             threshold,
             network_key: None,
+            scheme_keys: vec![],
+            scheme_confirmations: vec![],
             jump_start: JumpStartStatus::Done,
             pending_reshare: None,
             excluded: vec![],

@@ -219,6 +219,7 @@ mod protocol_doc {
             Call::Register {
                 programs: programs.clone(),
                 public: false,
+                scheme: sigil_primitives::KeyScheme::EcdsaSecp256k1,
             },
             Call::ChangePrograms {
                 verifying_key: key,
@@ -460,6 +461,7 @@ mod protocol_doc {
                 reporter: account,
                 offender: account,
             },
+            Event::NetworkKeyCreated { network_key: key },
         ]
     }
 
@@ -491,6 +493,7 @@ mod protocol_doc {
             Event::ReplicaChanged { .. } => 22,
             Event::ConsensusSetChanged { .. } => 23,
             Event::AccusationWithdrawn { .. } => 24,
+            Event::NetworkKeyCreated { .. } => 25,
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use sigil_primitives::{
-    AccountId, BlockNumber, DerivationPath, Ed25519Signature, Endpoint, ProgramId, ProgramList,
-    SessionId, ValidatorInfo, VerifyingKey, X25519PublicKey,
+    AccountId, BlockNumber, DerivationPath, Ed25519Signature, Endpoint, KeyScheme, ProgramId,
+    ProgramList, SessionId, ValidatorInfo, VerifyingKey, X25519PublicKey,
 };
 
 /// A balance or stake, in the ledger's smallest unit.
@@ -99,8 +99,16 @@ pub struct SignerSet {
     pub signers: Vec<AccountId>,
     /// Signatures need `threshold` signers.
     pub threshold: u16,
-    /// The network verifying key, once the jump start is done.
+    /// The network verifying key (ECDSA), once the jump start is done.
     pub network_key: Option<VerifyingKey>,
+    /// The network keys of the other schemes (Ed25519, BIP-340), tagged, in
+    /// [`KeyScheme::ALL`] order: each made by its own DKG once the jump start began, and
+    /// confirmed by every signer.
+    #[serde(default)]
+    pub scheme_keys: Vec<VerifyingKey>,
+    /// Confirmations of the other schemes' keys not yet complete: (signer, key reported).
+    #[serde(default)]
+    pub scheme_confirmations: Vec<(AccountId, VerifyingKey)>,
     /// Jump-start progress.
     pub jump_start: JumpStartStatus,
     /// A reshare in progress, if any.
@@ -112,6 +120,20 @@ pub struct SignerSet {
     /// (see [`SignerSet::sidelined_at`]).
     #[serde(default)]
     pub disputes: Vec<Dispute>,
+}
+
+impl SignerSet {
+    /// The confirmed network key of `scheme`, if the jump start made one.
+    pub fn network_key_of(&self, scheme: KeyScheme) -> Option<VerifyingKey> {
+        match scheme {
+            KeyScheme::EcdsaSecp256k1 => self.network_key,
+            other => self
+                .scheme_keys
+                .iter()
+                .find(|k| k.scheme() == other)
+                .copied(),
+        }
+    }
 }
 
 /// An unproven report: `accuser` said `accused` failed a session. Neither is punished; while
@@ -424,6 +446,9 @@ pub enum Call {
         /// Whether anyone may request signatures (see [`Registration::public`]).
         #[serde(default)]
         public: bool,
+        /// The key's signature scheme; its network key is the derivation's parent.
+        #[serde(default)]
+        scheme: KeyScheme,
     },
     /// Replace a key's programs (owner only).
     ChangePrograms {
@@ -736,6 +761,12 @@ pub enum Event {
         /// The signer it had accused.
         offender: AccountId,
     },
+    /// Every signer confirmed the same network key of a scheme other than ECDSA (its tag says
+    /// which); keys of that scheme can now be registered.
+    NetworkKeyCreated {
+        /// The scheme's network key.
+        network_key: VerifyingKey,
+    },
 }
 
 impl Event {
@@ -779,6 +810,7 @@ impl Event {
             Event::ProgramRemoved { .. }
             | Event::ProgramsChanged { .. }
             | Event::JumpStartDone { .. }
+            | Event::NetworkKeyCreated { .. }
             | Event::ParametersChanged { .. } => vec![],
         }
     }

@@ -280,6 +280,8 @@ impl State {
                     signers: vec![],
                     threshold: genesis.parameters.threshold,
                     network_key: None,
+                    scheme_keys: vec![],
+                    scheme_confirmations: vec![],
                     jump_start: JumpStartStatus::Ready,
                     pending_reshare: None,
                     excluded: vec![],
@@ -467,9 +469,11 @@ impl State {
                 self.store_program(sender, &contents, ctx.validate_program)
             }
             Call::RemoveProgram { program } => self.remove_program(sender, program),
-            Call::Register { programs, public } => {
-                self.register(sender, nonce, programs, *public, height)
-            }
+            Call::Register {
+                programs,
+                public,
+                scheme,
+            } => self.register(sender, nonce, programs, *public, *scheme, height),
             Call::ChangePrograms {
                 verifying_key,
                 programs,

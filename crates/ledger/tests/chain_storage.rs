@@ -7,7 +7,9 @@ use sigil_ledger::chain::{Chain, ChainError, Proposal};
 use sigil_ledger::node::{component_header_check, dev_genesis};
 use sigil_ledger::tx;
 use sigil_ledger::types::*;
-use sigil_primitives::{Endpoint, ProgramInstance, ProgramList, VerifyingKey, X25519PublicKey};
+use sigil_primitives::{
+    Endpoint, KeyScheme, ProgramInstance, ProgramList, VerifyingKey, X25519PublicKey,
+};
 
 #[test]
 fn every_record_kind_survives_reopen() {
@@ -77,6 +79,7 @@ fn every_record_kind_survives_reopen() {
         Call::Register {
             programs,
             public: false,
+            scheme: KeyScheme::EcdsaSecp256k1,
         },
     ));
     // eve joins after the jump start, so it is a relayer that can vouch for a session.

@@ -8,8 +8,8 @@ use sigil_ledger::state::{ApplyContext, State, TxError};
 use sigil_ledger::tx;
 use sigil_ledger::types::*;
 use sigil_primitives::{
-    AccountId, BlockNumber, DerivationPath, Endpoint, ProgramId, ProgramInstance, ProgramList,
-    SessionId, VerifyingKey, X25519PublicKey,
+    AccountId, BlockNumber, DerivationPath, Endpoint, KeyScheme, ProgramId, ProgramInstance,
+    ProgramList, SessionId, VerifyingKey, X25519PublicKey,
 };
 
 /// The transaction fee of the dev genesis.
@@ -194,6 +194,7 @@ impl Harness {
                 Call::Register {
                     programs: programs(ids),
                     public: false,
+                    scheme: KeyScheme::EcdsaSecp256k1,
                 },
             )
             .expect("register");
@@ -463,6 +464,143 @@ fn jump_start_and_confirmations() {
 }
 
 #[test]
+fn each_scheme_gets_its_own_network_key_and_registers_children_of_it() {
+    let mut h = Harness::new();
+    let ecdsa = h.ready();
+    let p = h.store("ferdie", b"policy");
+    // An Ed25519 key (an account id is one) and a BIP-340 x-only key.
+    let ed25519 = VerifyingKey::tagged(KeyScheme::Ed25519, h.id("eve").as_bytes()).expect("key");
+    let x_only: [u8; 32] = network_key(8).as_bytes()[1..].try_into().expect("32");
+    let bip340 = VerifyingKey::tagged(KeyScheme::Bip340, &x_only).expect("key");
+    let register = |scheme| Call::Register {
+        programs: programs(&[p]),
+        public: false,
+        scheme,
+    };
+    assert!(matches!(
+        h.reject("ferdie", register(KeyScheme::Ed25519)),
+        TxError::WrongState(_)
+    ));
+    h.apply(
+        "bob",
+        Call::ConfirmJumpStart {
+            verifying_key: ed25519,
+        },
+    )
+    .expect("confirm");
+    assert!(matches!(
+        h.reject(
+            "bob",
+            Call::ConfirmJumpStart {
+                verifying_key: ed25519
+            }
+        ),
+        TxError::AlreadyExists(_)
+    ));
+    let other = VerifyingKey::tagged(KeyScheme::Ed25519, h.id("ferdie").as_bytes()).expect("key");
+    assert!(matches!(
+        h.reject(
+            "charlie",
+            Call::ConfirmJumpStart {
+                verifying_key: other
+            }
+        ),
+        TxError::Invalid(_)
+    ));
+    assert!(matches!(
+        h.reject(
+            "eve",
+            Call::ConfirmJumpStart {
+                verifying_key: ed25519
+            }
+        ),
+        TxError::Unauthorised(_)
+    ));
+    h.apply(
+        "charlie",
+        Call::ConfirmJumpStart {
+            verifying_key: ed25519,
+        },
+    )
+    .expect("confirm");
+    // Another scheme's confirmations count apart.
+    h.apply(
+        "dave",
+        Call::ConfirmJumpStart {
+            verifying_key: bip340,
+        },
+    )
+    .expect("confirm");
+    assert_eq!(h.state.globals.signer_set.scheme_keys, vec![]);
+    let events = h
+        .apply(
+            "dave",
+            Call::ConfirmJumpStart {
+                verifying_key: ed25519,
+            },
+        )
+        .expect("confirm");
+    assert_eq!(
+        events.last(),
+        Some(&Event::NetworkKeyCreated {
+            network_key: ed25519
+        })
+    );
+    let set = &h.state.globals.signer_set;
+    assert_eq!(set.network_key_of(KeyScheme::Ed25519), Some(ed25519));
+    assert_eq!(set.network_key_of(KeyScheme::EcdsaSecp256k1), Some(ecdsa));
+    assert_eq!(set.network_key_of(KeyScheme::Bip340), None);
+    assert!(matches!(
+        h.reject(
+            "bob",
+            Call::ConfirmJumpStart {
+                verifying_key: ed25519
+            }
+        ),
+        TxError::AlreadyExists(_)
+    ));
+    let events = h
+        .apply("ferdie", register(KeyScheme::Ed25519))
+        .expect("register");
+    let Some(Event::Registered {
+        verifying_key,
+        derivation_path,
+        ..
+    }) = events.first()
+    else {
+        panic!("no registration event: {events:?}");
+    };
+    let child = sigil_crypto::derive_schnorr_child(&ed25519, derivation_path).expect("derives");
+    assert_eq!(*verifying_key, child.key);
+    assert_eq!(verifying_key.scheme(), KeyScheme::Ed25519);
+    assert!(h.state.registrations.contains(verifying_key));
+    assert!(matches!(
+        h.reject("ferdie", register(KeyScheme::Bip340)),
+        TxError::WrongState(_)
+    ));
+    for who in ["bob", "charlie"] {
+        h.apply(
+            who,
+            Call::ConfirmJumpStart {
+                verifying_key: bip340,
+            },
+        )
+        .expect("confirm");
+    }
+    assert_eq!(
+        h.state.globals.signer_set.scheme_keys,
+        vec![ed25519, bip340]
+    );
+    let events = h
+        .apply("ferdie", register(KeyScheme::Bip340))
+        .expect("register");
+    assert!(matches!(
+        events.first(),
+        Some(Event::Registered { verifying_key, .. }) if verifying_key.scheme() == KeyScheme::Bip340
+    ));
+}
+
+#[test]
 fn programs_store_and_remove() {
     let mut h = Harness::new();
     let id = h.store("bob", b"one");
@@ -536,6 +674,7 @@ fn register_before_and_after_jump_start() {
             Call::Register {
                 programs: programs(&[p]),
                 public: false,
+                scheme: KeyScheme::EcdsaSecp256k1,
             }
         ),
         TxError::WrongState(_)
@@ -549,6 +688,7 @@ fn register_before_and_after_jump_start() {
             Call::Register {
                 programs: programs(&[p, unknown]),
                 public: false,
+                scheme: KeyScheme::EcdsaSecp256k1,
             }
         ),
         TxError::NotFound(_)
@@ -668,6 +808,7 @@ fn a_key_may_be_registered_public() {
     let call = Call::Register {
         programs: programs(&[p1]),
         public: true,
+        scheme: KeyScheme::EcdsaSecp256k1,
     };
     let events = h.apply("ferdie", call).expect("register");
     let Some(Event::Registered { verifying_key, .. }) = events.first() else {
@@ -1433,6 +1574,7 @@ fn rejected_registration_calls_keep_reference_counts() {
             Call::Register {
                 programs: programs(&[p1, missing]),
                 public: false,
+                scheme: KeyScheme::EcdsaSecp256k1,
             }
         ),
         TxError::NotFound(_)
@@ -1711,6 +1853,7 @@ fn the_cost_the_pool_counts_is_fee_plus_what_the_call_spends() {
     let register = Call::Register {
         programs: programs(&[ProgramId::from_bytes([1; 32]).expect("id")]),
         public: false,
+        scheme: KeyScheme::EcdsaSecp256k1,
     };
     assert_eq!(
         h.state.cost(&alice, &register),

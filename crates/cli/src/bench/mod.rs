@@ -472,7 +472,14 @@ async fn register_keys(
     let mut first = None;
     for owner in owners {
         let started = Instant::now();
-        let registered = crate::register::register(ledger, &owner, programs.clone(), false).await?;
+        let registered = crate::register::register(
+            ledger,
+            &owner,
+            programs.clone(),
+            false,
+            sigil_primitives::KeyScheme::EcdsaSecp256k1,
+        )
+        .await?;
         times.push(started.elapsed());
         if first.is_none() {
             first = Some((

@@ -13,7 +13,7 @@ use sigil_client::{LedgerClient, NodeClient, SealedRequest, seal_request};
 use sigil_crypto::{AccountKeypair, CommitteeSeed, NodeSeed, select_committee};
 use sigil_primitives::request::{RelayResponse, SignatureRequest};
 use sigil_primitives::{
-    AccountId, HashingAlgorithm, ProgramId, ProgramInstance, ProgramList, VerifyingKey,
+    AccountId, HashingAlgorithm, KeyScheme, ProgramId, ProgramInstance, ProgramList, VerifyingKey,
 };
 
 /// The `sigil` binary under test.
@@ -106,6 +106,7 @@ pub async fn register(
             Call::Register {
                 programs: list,
                 public: false,
+                scheme: KeyScheme::EcdsaSecp256k1,
             },
             true,
         )

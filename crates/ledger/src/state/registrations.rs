@@ -2,9 +2,10 @@
 //! (`authorise`, `deauthorise`, `set_public`).
 
 use sha2::Digest as _;
-use sigil_crypto::derive_user_key;
+use sigil_crypto::{derive_schnorr_child, derive_user_key};
 use sigil_primitives::{
-    AccountId, BlockNumber, DerivationPath, MAX_PROGRAMS_PER_KEY, ProgramList, VerifyingKey,
+    AccountId, BlockNumber, DerivationPath, KeyScheme, MAX_PROGRAMS_PER_KEY, ProgramList,
+    VerifyingKey,
 };
 
 use super::{State, TxError};
@@ -28,23 +29,28 @@ impl State {
         nonce: u64,
         programs: &ProgramList,
         public: bool,
+        scheme: KeyScheme,
         height: BlockNumber,
     ) -> Result<Vec<Event>, TxError> {
         let set = &self.globals.signer_set;
-        let network_key = match (&set.jump_start, set.network_key) {
+        let network_key = match (&set.jump_start, set.network_key_of(scheme)) {
             (JumpStartStatus::Done, Some(key)) => key,
             _ => {
-                return Err(TxError::WrongState(
-                    "the network key does not exist yet: jump start first".into(),
-                ));
+                return Err(TxError::WrongState(format!(
+                    "the {scheme} network key does not exist yet: jump start first"
+                )));
             }
         };
         self.require_programs(programs)?;
         let deposit = self.globals.parameters.registration_deposit;
         self.require_balance(&sender, deposit)?;
         let path = registration_path(&self.globals.chain_id, &sender, nonce);
-        let verifying_key = derive_user_key(&network_key, &path)
-            .map_err(|e| TxError::Invalid(format!("derivation failed: {e}")))?;
+        let derived = match scheme {
+            KeyScheme::EcdsaSecp256k1 => derive_user_key(&network_key, &path),
+            _ => derive_schnorr_child(&network_key, &path).map(|child| child.key),
+        };
+        let verifying_key =
+            derived.map_err(|e| TxError::Invalid(format!("derivation failed: {e}")))?;
         if self.registrations.contains(&verifying_key) {
             return Err(TxError::AlreadyExists(format!(
                 "registration {verifying_key}"

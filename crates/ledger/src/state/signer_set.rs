@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use sigil_primitives::{AccountId, BlockNumber, VerifyingKey};
+use sigil_primitives::{AccountId, BlockNumber, KeyScheme, VerifyingKey};
 
 use super::{State, TxError};
 use crate::types::{Event, JumpStartStatus, PendingReshare, ValidatorRecord, ValidatorStatus};
@@ -46,12 +46,16 @@ impl State {
     }
 
     /// `confirm_jump_start`: a chosen signer reports the network key; once every signer reported
-    /// the same key, it is the network key.
+    /// the same key, it is the network key. A key of another scheme goes to
+    /// [`State::confirm_scheme_key`].
     pub(super) fn confirm_jump_start(
         &mut self,
         sender: AccountId,
         verifying_key: &VerifyingKey,
     ) -> Result<Vec<Event>, TxError> {
+        if verifying_key.scheme() != KeyScheme::EcdsaSecp256k1 {
+            return self.confirm_scheme_key(sender, verifying_key);
+        }
         let set = &self.globals.signer_set;
         let JumpStartStatus::InProgress {
             block,
@@ -93,6 +97,64 @@ impl State {
                 block,
                 confirmations,
             };
+        }
+        Ok(events)
+    }
+
+    /// A signer reports the network key of a scheme other than ECDSA, which its own DKG made
+    /// once the jump start began; once every signer reported the same key, it is that scheme's
+    /// network key.
+    fn confirm_scheme_key(
+        &mut self,
+        sender: AccountId,
+        verifying_key: &VerifyingKey,
+    ) -> Result<Vec<Event>, TxError> {
+        let scheme = verifying_key.scheme();
+        let set = &self.globals.signer_set;
+        if set.jump_start == JumpStartStatus::Ready {
+            return Err(TxError::WrongState("no jump start in progress".into()));
+        }
+        if let Some(key) = set.network_key_of(scheme) {
+            return Err(TxError::AlreadyExists(format!(
+                "the {scheme} network key, {key}"
+            )));
+        }
+        if !set.signers.contains(&sender) {
+            return Err(TxError::Unauthorised(
+                "only a signer may confirm a network key".into(),
+            ));
+        }
+        // Only the current signers' reports count: a reshare clears the rest.
+        let same_scheme: Vec<&(AccountId, VerifyingKey)> = set
+            .scheme_confirmations
+            .iter()
+            .filter(|(a, k)| k.scheme() == scheme && set.signers.contains(a))
+            .collect();
+        if same_scheme.iter().any(|(a, _)| *a == sender) {
+            return Err(TxError::AlreadyExists(format!(
+                "{scheme} confirmation from {sender}"
+            )));
+        }
+        if let Some((_, first)) = same_scheme.first()
+            && first != verifying_key
+        {
+            return Err(TxError::Invalid(format!(
+                "mismatched confirmation: {verifying_key} differs from the {scheme} key already confirmed, {first}"
+            )));
+        }
+        let complete = same_scheme.len() + 1 == set.signers.len();
+        let set = &mut self.globals.signer_set;
+        let mut events = vec![Event::JumpStartConfirmed { signer: sender }];
+        if complete {
+            set.scheme_confirmations
+                .retain(|(_, k)| k.scheme() != scheme);
+            set.scheme_keys.push(*verifying_key);
+            set.scheme_keys.sort_by_key(|k| k.scheme());
+            events.push(Event::NetworkKeyCreated {
+                network_key: *verifying_key,
+            });
+        } else {
+            set.scheme_confirmations.push((sender, *verifying_key));
         }
         Ok(events)
     }
@@ -141,6 +203,8 @@ impl State {
         };
         self.globals.signer_set.signers = done.new_signers.clone();
         self.globals.signer_set.threshold = done.new_threshold;
+        // Half-confirmed keys of other schemes were made by the old set; the new set makes its own.
+        self.globals.signer_set.scheme_confirmations.clear();
         let mut events = vec![Event::SignerSetChanged {
             signers: done.new_signers.clone(),
             threshold: done.new_threshold,

@@ -320,6 +320,8 @@ fn signer_set() -> SignerSet {
         signers: SIGNERS.iter().map(|n| account(n)).collect(),
         threshold: 2,
         network_key: Some(user_key()),
+        scheme_keys: vec![],
+        scheme_confirmations: vec![],
         jump_start: JumpStartStatus::Done,
         pending_reshare: None,
         excluded: Vec::new(),
