@@ -627,10 +627,12 @@ impl Devnet {
     }
 
     /// Submits `jump_start` (unless it already happened) and waits until every chosen signer
-    /// confirmed the network key; returns how long the wait took.
+    /// confirmed the network key of every scheme; returns how long the wait took.
     pub async fn jump_start(&mut self) -> anyhow::Result<Duration> {
         let set = self.client.rpc().signer_set().await?;
-        if let (JumpStartStatus::Done, Some(key)) = (&set.jump_start, set.network_key) {
+        if let (JumpStartStatus::Done, Some(key), true) =
+            (&set.jump_start, set.network_key, every_scheme_key(&set))
+        {
             self.network_key = Some(key);
             return Ok(Duration::ZERO);
         }
@@ -658,9 +660,19 @@ impl Devnet {
         loop {
             let set = self.client.rpc().signer_set().await?;
             match (&set.jump_start, set.network_key) {
-                (JumpStartStatus::Done, Some(key)) => {
+                (JumpStartStatus::Done, Some(key)) if every_scheme_key(&set) => {
                     self.network_key = Some(key);
-                    return Ok(step.finish(&format!("network key {key}")));
+                    return Ok(step.finish(&format!(
+                        "network keys {key} (ecdsa-secp256k1), {}",
+                        set.scheme_keys
+                            .iter()
+                            .map(|k| format!("{k} ({})", k.scheme()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                (JumpStartStatus::Done, Some(_)) => {
+                    step.update("ecdsa key confirmed; waiting for the ed25519 and bip340 keys");
                 }
                 (JumpStartStatus::InProgress { confirmations, .. }, _) => {
                     step.update(&format!(
@@ -1081,4 +1093,11 @@ fn ports(config: &DevnetConfig) -> anyhow::Result<(Ports, Vec<ReservedPort>)> {
     std::fs::write(&path, serde_json::to_vec(&ports)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok((ports, reserved))
+}
+
+/// Whether the ledger holds the network key of every scheme.
+fn every_scheme_key(set: &sigil_client::types::SignerSet) -> bool {
+    sigil_primitives::KeyScheme::ALL
+        .iter()
+        .all(|scheme| set.network_key_of(*scheme).is_some())
 }

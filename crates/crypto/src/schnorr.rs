@@ -174,12 +174,12 @@ pub fn verify_user_signature(
                 .map_err(|_| DerivationError::BadSignature(KeyScheme::Ed25519))
         }
         (KeyScheme::Bip340, Signature::Schnorr(bytes)) => {
-            use k256::schnorr::signature::Verifier as _;
             let vk = k256::schnorr::VerifyingKey::from_bytes(key.key_bytes())
                 .map_err(|_| DerivationError::Unrecoverable)?;
             let sig = k256::schnorr::Signature::try_from(&bytes[..])
                 .map_err(|_| DerivationError::MalformedSignature("not a BIP-340 signature"))?;
-            vk.verify(signed, &sig)
+            // BIP-340 over the message itself (k256's `Verifier` would SHA-256 it first).
+            vk.verify_raw(signed, &sig)
                 .map_err(|_| DerivationError::BadSignature(KeyScheme::Bip340))
         }
         (scheme, _) => Err(DerivationError::WrongScheme(scheme)),
@@ -277,6 +277,21 @@ mod tests {
             hex::encode(taproot_output_key(&internal)),
             "a60869f0dbcf1dc659c9cecbaf8050135ea9e8cdc487053f1dc6880949dc684c"
         );
+    }
+
+    #[test]
+    fn bip340_signatures_verify_over_the_message_itself() {
+        let signing = k256::schnorr::SigningKey::from_bytes(&[5; 32]).expect("key");
+        let key = VerifyingKey::tagged(
+            KeyScheme::Bip340,
+            &signing.verifying_key().to_bytes().into(),
+        )
+        .expect("x-only key");
+        let message = [0x42; 32];
+        let sig = signing.sign_raw(&message, &[0; 32]).expect("signs");
+        let sig = Signature::Schnorr(sig.to_bytes());
+        verify_user_signature(&key, &message, &sig).expect("verifies");
+        assert!(verify_user_signature(&key, &[0x43; 32], &sig).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use frost_core::{self as frost, Ciphersuite, Identifier};
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use sha2_v010::{Digest as _, Sha256};
+use sigil_crypto::SecretBytes;
 use sigil_primitives::{AccountId, KeyScheme, VerifyingKey};
 use zeroize::{Zeroize as _, Zeroizing};
 
@@ -23,13 +24,35 @@ use crate::channel::{Channel, ChannelSender as _};
 use crate::error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure};
 
 /// A signature scheme FROST signs for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scheme {
     /// Ed25519 (RFC 8032 verification), as Solana and NEAR use.
     Ed25519,
     /// BIP-340 Schnorr over secp256k1 with x-only keys, as Bitcoin Taproot uses.
     Bip340,
+}
+
+impl Scheme {
+    /// Both schemes.
+    pub const ALL: [Scheme; 2] = [Scheme::Ed25519, Scheme::Bip340];
+
+    /// The FROST scheme of a key scheme; `None` for ECDSA.
+    pub fn of(scheme: KeyScheme) -> Option<Self> {
+        match scheme {
+            KeyScheme::Ed25519 => Some(Self::Ed25519),
+            KeyScheme::Bip340 => Some(Self::Bip340),
+            KeyScheme::EcdsaSecp256k1 => None,
+        }
+    }
+
+    /// The key scheme this FROST scheme signs for.
+    pub fn key_scheme(self) -> KeyScheme {
+        match self {
+            Self::Ed25519 => KeyScheme::Ed25519,
+            Self::Bip340 => KeyScheme::Bip340,
+        }
+    }
 }
 
 /// The FROST ciphersuite of a scheme.
@@ -42,6 +65,8 @@ type Bip340 = frost_secp256k1_tr::Secp256K1Sha256TR;
 #[derive(Clone, Serialize, Deserialize)]
 pub struct FrostShare {
     scheme: Scheme,
+    owner: AccountId,
+    threshold: u16,
     parties: Vec<AccountId>,
     key_package: Vec<u8>,
     public_package: Vec<u8>,
@@ -52,6 +77,8 @@ impl std::fmt::Debug for FrostShare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FrostShare")
             .field("scheme", &self.scheme)
+            .field("owner", &self.owner)
+            .field("threshold", &self.threshold)
             .field("parties", &self.parties)
             .field("verifying_key", &hex_of(&self.verifying_key))
             .finish_non_exhaustive()
@@ -75,6 +102,32 @@ impl FrostShare {
         &self.parties
     }
 
+    /// How many parties sign.
+    pub fn threshold(&self) -> u16 {
+        self.threshold
+    }
+
+    /// The encrypted keystore's form of the share (secret).
+    pub fn to_bytes(&self) -> SecretBytes {
+        crate::keys::encode(self.owner, self)
+    }
+
+    /// Reads a share written by [`FrostShare::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MpcError> {
+        const WHAT: &str = "frost share";
+        let (owner, share): (AccountId, FrostShare) = crate::keys::decode(WHAT, bytes)?;
+        if owner != share.owner || !share.parties.contains(&owner) {
+            return Err(crate::keys::decode_error(WHAT, "the owner is not a holder"));
+        }
+        if share.threshold == 0 || usize::from(share.threshold) > share.parties.len() {
+            return Err(crate::keys::decode_error(
+                WHAT,
+                "threshold exceeds the holders",
+            ));
+        }
+        Ok(share)
+    }
+
     /// The group's verifying key as frost serializes it: 32 bytes for Ed25519, 33 (compressed
     /// SEC1) for BIP-340, whose x-only key is the last 32.
     pub fn verifying_key(&self) -> &[u8] {
@@ -84,10 +137,7 @@ impl FrostShare {
     /// The network key's tagged identifier (`docs/PROTOCOL.md` §2.3): `0xed ‖ key` for
     /// Ed25519, `0x54 ‖ x-only key` for BIP-340.
     pub fn network_key(&self) -> Result<VerifyingKey, MpcError> {
-        let scheme = match self.scheme {
-            Scheme::Ed25519 => KeyScheme::Ed25519,
-            Scheme::Bip340 => KeyScheme::Bip340,
-        };
+        let scheme = self.scheme.key_scheme();
         let tail = self
             .verifying_key
             .len()
@@ -159,7 +209,15 @@ pub async fn keygen<Ch: Channel>(
         Scheme::Ed25519 => keygen_with::<Ed25519, _>(&mut session, threshold).await,
         Scheme::Bip340 => keygen_with::<Bip340, _>(&mut session, threshold).await,
     }
-    .map(|parts| parts.into_share(scheme, &session.parties))
+    .map(|parts| FrostShare {
+        scheme,
+        owner: me,
+        threshold,
+        parties: session.parties.clone(),
+        key_package: parts.key_package.to_vec(),
+        public_package: parts.public_package,
+        verifying_key: parts.verifying_key,
+    })
 }
 
 /// What one signing session signs: the bytes, and the user key's additive tweak below the
@@ -209,18 +267,6 @@ struct KeyParts {
     key_package: Zeroizing<Vec<u8>>,
     public_package: Vec<u8>,
     verifying_key: Vec<u8>,
-}
-
-impl KeyParts {
-    fn into_share(self, scheme: Scheme, parties: &[AccountId]) -> FrostShare {
-        FrostShare {
-            scheme,
-            parties: parties.to_vec(),
-            key_package: self.key_package.to_vec(),
-            public_package: self.public_package,
-            verifying_key: self.verifying_key,
-        }
-    }
 }
 
 async fn keygen_with<C: Ciphersuite, Ch: Channel>(

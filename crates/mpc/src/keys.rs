@@ -33,7 +33,7 @@ struct Stored<T> {
     held: T,
 }
 
-fn encode<T: Serialize>(owner: AccountId, held: &T) -> SecretBytes {
+pub(crate) fn encode<T: Serialize>(owner: AccountId, held: &T) -> SecretBytes {
     let stored = Stored {
         version: FORMAT_VERSION,
         owner,
@@ -44,7 +44,7 @@ fn encode<T: Serialize>(owner: AccountId, held: &T) -> SecretBytes {
     )
 }
 
-fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned>(
     what: &'static str,
     bytes: &[u8],
 ) -> Result<(AccountId, T), MpcError> {
@@ -59,7 +59,7 @@ fn decode<T: DeserializeOwned>(
     Ok((stored.owner, stored.held))
 }
 
-fn decode_error(what: &'static str, reason: impl ToString) -> MpcError {
+pub(crate) fn decode_error(what: &'static str, reason: impl ToString) -> MpcError {
     MpcError::Decode {
         what,
         reason: reason.to_string(),

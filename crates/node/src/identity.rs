@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use sigil_crypto::{NodeSeed, SecretBytes};
 use sigil_keystore::{KdfParams, KeySource, Keystore};
+use sigil_mpc::frost::{FrostShare, Scheme};
 use sigil_mpc::{AuxData, KeyShare};
 
 /// Keystore entry of the node seed.
@@ -17,6 +18,11 @@ const AUX: &str = "aux-data";
 /// Entries of a share received in a reshare, kept until the ledger switches to the new set.
 const NEXT_SHARE: &str = "next-key-share";
 const NEXT_AUX: &str = "next-aux-data";
+
+/// Keystore entry of a FROST scheme's share.
+fn frost_entry(scheme: Scheme) -> String {
+    format!("frost-share-{}", scheme.key_scheme())
+}
 
 /// How the keystore is unlocked.
 #[derive(Debug, Clone)]
@@ -160,6 +166,25 @@ impl Identity {
         }
         self.keystore.delete(NEXT_SHARE)?;
         self.keystore.delete(NEXT_AUX)?;
+        Ok(())
+    }
+
+    /// The stored FROST share of `scheme`, if any.
+    pub fn frost_share(&self, scheme: Scheme) -> anyhow::Result<Option<FrostShare>> {
+        let name = frost_entry(scheme);
+        self.keystore
+            .get(&name)?
+            .map(|bytes| {
+                FrostShare::from_bytes(bytes.expose())
+                    .with_context(|| format!("stored entry {name}"))
+            })
+            .transpose()
+    }
+
+    /// Stores (replaces) the FROST share of its scheme.
+    pub fn store_frost_share(&self, share: &FrostShare) -> anyhow::Result<()> {
+        self.keystore
+            .put(&frost_entry(share.scheme()), share.to_bytes().expose())?;
         Ok(())
     }
 

@@ -27,10 +27,12 @@ fn dkg_session_id(chain_id: &str, block: u64) -> [u8; 32] {
 }
 
 impl Inner {
-    /// Starts whatever the latest view asks of this node (for now: its part of a jump start).
+    /// Starts whatever the latest view asks of this node: its part of a jump start and of the
+    /// other schemes' key generation.
     pub(crate) fn act_on_ledger(self: Arc<Self>) {
         let view = self.view();
         let me = self.me();
+        self.make_scheme_keys(&view);
         let JumpStartStatus::InProgress {
             block,
             confirmations,
@@ -93,13 +95,8 @@ impl Inner {
             }
         };
         let verifying_key = held.share.verifying_key();
-        let ledger = self.ledger();
-        ledger
-            .submit(
-                &self.keys.account,
-                Call::ConfirmJumpStart { verifying_key },
-                true,
-            )
+        // Through the node's one transaction queue: the other schemes' confirmations run too.
+        self.submit(Call::ConfirmJumpStart { verifying_key })
             .await
             .context("confirm_jump_start was refused")?;
         tracing::info!(%verifying_key, "jump start confirmed");

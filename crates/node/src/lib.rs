@@ -24,6 +24,7 @@ mod jump_start;
 mod node;
 mod relay;
 mod rotation;
+mod scheme_keys;
 mod session_log;
 mod signer;
 mod state;

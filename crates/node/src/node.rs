@@ -133,12 +133,18 @@ pub(crate) struct Keys {
     pub(crate) identity: Identity,
     /// The share of the current network key, replaced after a DKG or reshare.
     pub(crate) held: RwLock<Option<Arc<HeldKey>>>,
+    /// The shares of the other schemes' network keys (FROST).
+    pub(crate) frost: RwLock<
+        std::collections::BTreeMap<sigil_mpc::frost::Scheme, Arc<sigil_mpc::frost::FrostShare>>,
+    >,
 }
 
 /// The node's background key work: the jump start's DKG and its part in a reshare.
 #[derive(Default)]
 pub(crate) struct KeyWork {
     pub(crate) jump_start_running: Mutex<bool>,
+    /// Whether the other schemes' key generation is running.
+    pub(crate) scheme_keys_running: Mutex<bool>,
     /// This node's progress in the current reshare.
     pub(crate) reshare: Mutex<crate::rotation::ReshareState>,
 }
@@ -221,6 +227,7 @@ impl Node {
         );
         let host = Arc::new(program_host(&config)?);
         let key = held_key(&identity)?;
+        let frost = crate::scheme_keys::load_shares(&identity)?;
         let sessions = crate::session_log::SessionLog::open(&config.data_dir)?;
         let handshakes = sigil_primitives::throttle::AddressCaps::new(
             config.http.max_handshakes,
@@ -239,6 +246,7 @@ impl Node {
                 x25519,
                 identity,
                 held: RwLock::new(key),
+                frost: RwLock::new(frost),
             },
             ledger: RwLock::new(Arc::new(ledger)),
             view: watch::Sender::new(Arc::new(view)),

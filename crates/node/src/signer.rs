@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sigil_crypto::request::attest;
-use sigil_crypto::{Envelope, OpenPolicy, verify_user_signature};
+use sigil_crypto::{Envelope, OpenPolicy, derive_schnorr_child, verify_user_signature};
 use sigil_ledger_api::types::{Call, FaultKind, SessionTicket};
 use sigil_mpc::{MpcError, SessionFailure, TransportChannel};
 use sigil_primitives::request::{Attestation, SignerResponse};
@@ -30,7 +30,7 @@ impl Inner {
             .record(received.elapsed().as_secs_f64());
         let started = Instant::now();
         let vk = checked.request.verifying_key;
-        let signed = match self.run_session(&checked, &session, &key).await {
+        let signed = match self.run_session(&checked, &session, key).await {
             Ok(signed) => signed,
             Err(error) => {
                 self.release_rate(&checked);
@@ -41,15 +41,19 @@ impl Inner {
             }
         };
         // The engine checked this already; the signature must never leave unverified.
-        let signature = Signature::Ecdsa(signed.signature);
+        let signature = signed.signature;
         verify_user_signature(&vk, checked.signed_bytes(), &signature).map_err(|e| {
             ApiError::internal(format!("the produced signature does not verify: {e}"))
         })?;
-        metrics::counter!("sigil_node_signatures_total", "outcome" => "ok").increment(1);
-        metrics::histogram!("sigil_node_signing_seconds").record(started.elapsed().as_secs_f64());
-        record_rounds(&signed.stats);
-        #[cfg(feature = "fault-injection")]
-        self.frame_after(&session.ticket, &signed.stats);
+        metrics::counter!("sigil_node_signatures_total", "outcome" => "ok", "scheme" => vk.scheme().name())
+            .increment(1);
+        metrics::histogram!("sigil_node_signing_seconds", "scheme" => vk.scheme().name())
+            .record(started.elapsed().as_secs_f64());
+        if let Some(stats) = &signed.stats {
+            record_rounds(stats);
+            #[cfg(feature = "fault-injection")]
+            self.frame_after(&session.ticket, stats);
+        }
         tracing::info!(
             %vk,
             attempt = session.ticket.attempt,
@@ -78,7 +82,7 @@ impl Inner {
     async fn admit_signing(
         &self,
         envelope: Envelope,
-    ) -> Result<(Checked, Session, Arc<HeldKey>), ApiError> {
+    ) -> Result<(Checked, Session, SigningKey), ApiError> {
         let outer = sigil_crypto::open(
             &envelope,
             &self.keys.x25519,
@@ -131,8 +135,49 @@ impl Inner {
                 "this node already started this session",
             ));
         }
+        let key = self.signing_key(&checked, &session, key, &view)?;
         self.reserve_rate(&checked, &self.view())?;
         Ok((checked, session, key))
+    }
+
+    /// The share that signs for the request's key: the ECDSA share, or this node's FROST share
+    /// of the key's scheme with the derivation tweak, which must be of the ledger's network key
+    /// and held by every committee member.
+    fn signing_key(
+        &self,
+        checked: &Checked,
+        session: &Session,
+        ecdsa: Arc<HeldKey>,
+        view: &crate::view::View,
+    ) -> Result<SigningKey, ApiError> {
+        let scheme = checked.request.verifying_key.scheme();
+        let Some(frost_scheme) = sigil_mpc::frost::Scheme::of(scheme) else {
+            return Ok(SigningKey::Ecdsa(ecdsa));
+        };
+        let network_key = view.signer_set.network_key_of(scheme).ok_or_else(|| {
+            ApiError::not_ready(format!("the ledger holds no {scheme} network key yet"))
+        })?;
+        let share = self
+            .frost_share(frost_scheme)
+            .filter(|share| share.network_key().ok() == Some(network_key))
+            .ok_or_else(|| {
+                ApiError::not_ready(format!(
+                    "this signer holds no share of the {scheme} network key"
+                ))
+            })?;
+        if !session
+            .committee
+            .iter()
+            .all(|m| share.parties().contains(m))
+        {
+            return Err(ApiError::not_ready(format!(
+                "the committee holds signers without a share of the {scheme} network key"
+            )));
+        }
+        let tweak = derive_schnorr_child(&network_key, &checked.registration.derivation_path)
+            .map_err(|e| ApiError::internal(format!("cannot derive the user key: {e}")))?
+            .tweak;
+        Ok(SigningKey::Frost(share, tweak))
     }
 
     /// Runs the threshold signing session with the committee; a failed session's faults are
@@ -141,33 +186,63 @@ impl Inner {
         self: &Arc<Self>,
         checked: &Checked,
         session: &Session,
-        key: &HeldKey,
-    ) -> Result<sigil_mpc::Signed, ApiError> {
+        key: SigningKey,
+    ) -> Result<Produced, ApiError> {
         let members: Vec<AccountId> = session.committee.iter().copied().collect();
         let transport_session = self
             .transport
             .open_session(session.id, &members)
             .map_err(|e| ApiError::internal(format!("cannot open the signing session: {e}")))?;
         let mut channel = TransportChannel(transport_session);
-        self.signing_engine()
-            .sign(
-                session.id.as_bytes(),
-                &sigil_mpc::SignRequest {
-                    share: &key.share,
-                    aux: &key.aux,
-                    committee: &session.committee,
-                    path: &checked.registration.derivation_path,
-                    prehash: &checked.message_hash,
-                },
-                &mut channel,
-            )
-            .await
-            .map_err(|error| {
-                if let MpcError::Failed(failure) = &error {
-                    self.report_faults(&session.ticket, failure);
-                }
-                ApiError::new(ErrorCode::SigningFailed, error.to_string())
-            })
+        let outcome = match &key {
+            SigningKey::Ecdsa(key) => self
+                .signing_engine()
+                .sign(
+                    session.id.as_bytes(),
+                    &sigil_mpc::SignRequest {
+                        share: &key.share,
+                        aux: &key.aux,
+                        committee: &session.committee,
+                        path: &checked.registration.derivation_path,
+                        prehash: &checked.message_hash,
+                    },
+                    &mut channel,
+                )
+                .await
+                .map(|signed| Produced {
+                    signature: Signature::Ecdsa(signed.signature),
+                    stats: Some(signed.stats),
+                }),
+            SigningKey::Frost(share, tweak) => {
+                let target = sigil_mpc::frost::SignTarget {
+                    message: checked.signed_bytes(),
+                    tweak,
+                };
+                sigil_mpc::frost::sign(
+                    share,
+                    self.me(),
+                    &session.committee,
+                    target,
+                    &mut channel,
+                    self.config.round_timeout,
+                )
+                .await
+                .and_then(|bytes| {
+                    Signature::from_slice(&bytes)
+                        .map_err(|e| MpcError::Local(format!("FROST gave a bad signature: {e}")))
+                })
+                .map(|signature| Produced {
+                    signature,
+                    stats: None,
+                })
+            }
+        };
+        outcome.map_err(|error| {
+            if let MpcError::Failed(failure) = &error {
+                self.report_faults(&session.ticket, failure);
+            }
+            ApiError::new(ErrorCode::SigningFailed, error.to_string())
+        })
     }
 
     /// Files an offence report for every other member the failed session names (never for
@@ -229,6 +304,21 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// The share a signing session uses.
+enum SigningKey {
+    /// The ECDSA network key's share (CGGMP'24 applies the BIP-32 path).
+    Ecdsa(Arc<HeldKey>),
+    /// A FROST network key's share and the user key's additive tweak.
+    Frost(Arc<sigil_mpc::frost::FrostShare>, [u8; 32]),
+}
+
+/// What a signing session produced.
+struct Produced {
+    signature: Signature,
+    /// The ECDSA engine's per-round figures.
+    stats: Option<sigil_mpc::SessionStats>,
 }
 
 /// Per-round cost of a signing session as Prometheus histograms, so a benchmark (or an

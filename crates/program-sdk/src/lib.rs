@@ -78,6 +78,9 @@ impl OracleData {
     pub const BLOCK_NUMBER: &'static str = "block-number";
     /// Key of the block time: Unix seconds, 8 bytes, big-endian.
     pub const TIMESTAMP: &'static str = "timestamp";
+    /// Key of the signature scheme of the request's key, as text: `ecdsa-secp256k1`,
+    /// `ed25519` or `bip340`.
+    pub const KEY_SCHEME: &'static str = "key-scheme";
 
     /// Wraps (key, value) pairs.
     pub fn new(entries: Vec<(String, Vec<u8>)>) -> Self {
@@ -107,6 +110,12 @@ impl OracleData {
     /// The request's block time in Unix seconds.
     pub fn timestamp(&self) -> Option<u64> {
         self.get_u64(Self::TIMESTAMP)
+    }
+
+    /// The scheme of the request's key (`ecdsa-secp256k1`, `ed25519`, `bip340`).
+    pub fn key_scheme(&self) -> Option<&str> {
+        self.get(Self::KEY_SCHEME)
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// All entries, in the order the host gave them.

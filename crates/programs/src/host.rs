@@ -112,6 +112,9 @@ pub mod oracle {
     pub const BLOCK_NUMBER: &str = "block-number";
     /// The request's block time, Unix seconds, 8 bytes big-endian.
     pub const TIMESTAMP: &str = "timestamp";
+    /// The signature scheme of the request's key, as text: `ecdsa-secp256k1`, `ed25519` or
+    /// `bip340`.
+    pub const KEY_SCHEME: &str = "key-scheme";
 }
 
 /// The result of an evaluation that passed.

@@ -84,11 +84,21 @@ pub async fn deploy(ledger: &LedgerClient, name: &str) -> ProgramId {
         .expect("ProgramStored event")
 }
 
-/// Registers a key for `owner` with `programs` (id and configuration) and returns it.
+/// Registers an ECDSA key for `owner` with `programs` (id and configuration) and returns it.
 pub async fn register(
     ledger: &LedgerClient,
     owner: &AccountKeypair,
     programs: &[(ProgramId, &str)],
+) -> VerifyingKey {
+    register_scheme(ledger, owner, programs, KeyScheme::EcdsaSecp256k1).await
+}
+
+/// Registers a key of `scheme` for `owner` with `programs` and returns it.
+pub async fn register_scheme(
+    ledger: &LedgerClient,
+    owner: &AccountKeypair,
+    programs: &[(ProgramId, &str)],
+    scheme: KeyScheme,
 ) -> VerifyingKey {
     let list = ProgramList::new(
         programs
@@ -106,7 +116,7 @@ pub async fn register(
             Call::Register {
                 programs: list,
                 public: false,
-                scheme: KeyScheme::EcdsaSecp256k1,
+                scheme,
             },
             true,
         )
@@ -120,6 +130,25 @@ pub async fn register(
             _ => None,
         })
         .expect("Registered event")
+}
+
+/// Waits until every scheme has its network key on the ledger.
+pub async fn wait_scheme_keys(ledger: &LedgerClient) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let set = ledger.rpc().signer_set().await.unwrap();
+        if KeyScheme::ALL
+            .iter()
+            .all(|s| set.network_key_of(*s).is_some())
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the scheme keys never appeared: {set:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Changes the ledger parameters as governance (alice).

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use sigil_client::types::{BlockHeader, Parameters, ProgramRecord, Registration, SignerSet};
 use sigil_crypto::{CommitteeSeed, select_committee};
 use sigil_primitives::request::SignatureRequest;
-use sigil_primitives::{AccountId, ErrorCode, HashingAlgorithm, MAX_MESSAGE_SIZE};
+use sigil_primitives::{AccountId, ErrorCode, HashingAlgorithm, KeyScheme, MAX_MESSAGE_SIZE};
 use sigil_programs::{OracleEntry, ProgramCall, ProgramHost, oracle};
 
 use crate::error::ApiError;
@@ -150,6 +150,7 @@ pub(crate) fn validate(
         ));
     }
     check_programs_match(&request, &registration, snapshot)?;
+    check_hashing_fits_scheme(&request)?;
     let message_hash = evaluate(&request, &registration, snapshot, block, host)?;
     Ok(Checked {
         request: Arc::new(request),
@@ -159,6 +160,22 @@ pub(crate) fn validate(
         digest,
         block_hash: block.hash,
     })
+}
+
+/// Hashing `none` signs the message as it is, which only Ed25519 keys can do; the others sign
+/// a 32-byte hash.
+fn check_hashing_fits_scheme(request: &SignatureRequest) -> Result<(), ApiError> {
+    let scheme = request.verifying_key.scheme();
+    if request.hashing == HashingAlgorithm::None && scheme != KeyScheme::Ed25519 {
+        return Err(ApiError::new(
+            ErrorCode::BadMessageForHash,
+            format!(
+                "hashing none signs the message itself, which only ed25519 keys do; a {scheme} \
+                 key signs a 32-byte hash (use identity for a ready hash)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The request's auxiliary data and custom hash index must fit the key's programs.
@@ -209,6 +226,10 @@ fn evaluate(
         (
             oracle::TIMESTAMP.into(),
             (block.timestamp_ms / 1000).to_be_bytes().to_vec(),
+        ),
+        (
+            oracle::KEY_SCHEME.into(),
+            request.verifying_key.scheme().name().as_bytes().to_vec(),
         ),
     ];
     let calls: Vec<ProgramCall<'_>> = registration

@@ -1,0 +1,182 @@
+//! The network keys of the Schnorr-family schemes (Ed25519, BIP-340): once the jump start
+//! began, every signer runs one FROST key generation per scheme the ledger lacks, stores its
+//! share and confirms the key (`docs/PROTOCOL.md` §5.2).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+use sigil_client::types::{Call, JumpStartStatus};
+use sigil_mpc::TransportChannel;
+use sigil_mpc::frost::{self, FrostShare, Scheme};
+use sigil_primitives::AccountId;
+use sigil_transport::SessionId;
+
+use crate::node::Inner;
+use crate::view::View;
+
+/// Round timeout of a FROST key generation: every party must be up and connected.
+const FROST_KEYGEN_ROUND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The key generation session of `scheme` among `signers` with `threshold` on `chain_id`.
+fn keygen_session_id(
+    chain_id: &str,
+    scheme: Scheme,
+    signers: &[AccountId],
+    threshold: u16,
+) -> SessionId {
+    let mut hash = Sha256::new()
+        .chain_update(b"sigil/v1/frost-keygen")
+        .chain_update((chain_id.len() as u32).to_be_bytes())
+        .chain_update(chain_id.as_bytes())
+        .chain_update(scheme.key_scheme().name().as_bytes())
+        .chain_update(threshold.to_be_bytes());
+    for signer in signers {
+        hash.update(signer.as_bytes());
+    }
+    SessionId::new(hash.finalize().into())
+}
+
+/// Loads the FROST shares in the keystore.
+pub(crate) fn load_shares(
+    identity: &crate::Identity,
+) -> anyhow::Result<BTreeMap<Scheme, Arc<FrostShare>>> {
+    let mut shares = BTreeMap::new();
+    for scheme in Scheme::ALL {
+        if let Some(share) = identity.frost_share(scheme)? {
+            tracing::info!(scheme = %scheme.key_scheme(), threshold = share.threshold(), "FROST share loaded");
+            shares.insert(scheme, Arc::new(share));
+        }
+    }
+    Ok(shares)
+}
+
+impl Inner {
+    /// This node's share of `scheme`'s network key, if it holds one.
+    pub(crate) fn frost_share(&self, scheme: Scheme) -> Option<Arc<FrostShare>> {
+        self.keys
+            .frost
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&scheme)
+            .cloned()
+    }
+
+    /// Starts key generation for the schemes whose network key the ledger still lacks and this
+    /// signer has not confirmed.
+    pub(crate) fn make_scheme_keys(self: &Arc<Self>, view: &View) {
+        let me = self.me();
+        let set = &view.signer_set;
+        if set.jump_start == JumpStartStatus::Ready || !view.is_signer(&me) {
+            return;
+        }
+        let missing: Vec<Scheme> = Scheme::ALL
+            .into_iter()
+            .filter(|s| set.network_key_of(s.key_scheme()).is_none())
+            .filter(|s| {
+                !set.scheme_confirmations
+                    .iter()
+                    .any(|(a, k)| *a == me && k.scheme() == s.key_scheme())
+            })
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        {
+            let mut running = self
+                .key_work
+                .scheme_keys_running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if *running {
+                return;
+            }
+            *running = true;
+        }
+        let signers = set.signers.clone();
+        let threshold = set.threshold;
+        let inner = self.clone();
+        tokio::spawn(async move {
+            for scheme in missing {
+                if let Err(error) = inner.make_scheme_key(scheme, &signers, threshold).await {
+                    tracing::error!(
+                        scheme = %scheme.key_scheme(),
+                        error = format!("{error:#}"),
+                        "network key generation failed; will retry at the next block"
+                    );
+                }
+            }
+            *inner
+                .key_work
+                .scheme_keys_running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = false;
+        });
+    }
+
+    /// Generates (or reuses) this signer's share of `scheme`'s network key and confirms it.
+    async fn make_scheme_key(
+        &self,
+        scheme: Scheme,
+        signers: &[AccountId],
+        threshold: u16,
+    ) -> anyhow::Result<()> {
+        let share = match self.frost_share(scheme) {
+            Some(share) if share.parties() == signers && share.threshold() == threshold => share,
+            _ => {
+                let share = Arc::new(self.run_frost_keygen(scheme, signers, threshold).await?);
+                self.keys.identity.store_frost_share(&share)?;
+                self.keys
+                    .frost
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(scheme, share.clone());
+                share
+            }
+        };
+        let verifying_key = share.network_key()?;
+        self.submit(Call::ConfirmJumpStart { verifying_key })
+            .await
+            .with_context(|| {
+                format!(
+                    "confirming the {} network key was refused",
+                    scheme.key_scheme()
+                )
+            })?;
+        tracing::info!(%verifying_key, "network key confirmed");
+        Ok(())
+    }
+
+    async fn run_frost_keygen(
+        &self,
+        scheme: Scheme,
+        signers: &[AccountId],
+        threshold: u16,
+    ) -> anyhow::Result<FrostShare> {
+        let session_id = keygen_session_id(self.ledger().chain_id(), scheme, signers, threshold);
+        let session = self
+            .transport
+            .open_session(session_id, signers)
+            .context("cannot open the key generation session")?;
+        let started = Instant::now();
+        let mut channel = TransportChannel(session);
+        let share = frost::keygen(
+            scheme,
+            self.me(),
+            signers,
+            threshold,
+            &mut channel,
+            FROST_KEYGEN_ROUND_TIMEOUT,
+        )
+        .await
+        .context("FROST key generation failed")?;
+        tracing::info!(
+            scheme = %scheme.key_scheme(),
+            seconds = started.elapsed().as_secs_f64(),
+            "FROST key generation done"
+        );
+        Ok(share)
+    }
+}
