@@ -1,5 +1,5 @@
 //! Users' Ed25519 and BIP-340 keys: derivation from a scheme's network key by an additive tweak,
-//! and signature verification (`docs/PROTOCOL.md` §2.4).
+//! and signature verification (`docs/PROTOCOL.md` §2, "User keys").
 //!
 //! - **Ed25519:** `t = SHA-512("sigil/v1/derive/ed25519" ‖ A ‖ depth ‖ index*) mod ℓ` (the
 //!   64-byte digest read little-endian, as RFC 8032 reads hashes), with `A` the network key's 32
@@ -312,5 +312,43 @@ mod tests {
             verify_user_signature(&key, b"hello", &ecdsa),
             Err(DerivationError::WrongScheme(_))
         ));
+    }
+}
+#[cfg(test)]
+mod vectors {
+    use super::*;
+
+    /// The examples of `docs/PROTOCOL.md` §2 ("User keys"): (network key, path, user key).
+    const VECTORS: [(&str, &str, &str); 4] = [
+        (
+            "0xedc8f4cfd7ec9c81e16c77144a4d1ce0dca0339661df313cceb9203113468fb608",
+            "m/1/2",
+            "0xedc0b6c8acb99ade98e660b7b29197d79b95bb7ec983602778451f8b9a13cb32cf",
+        ),
+        (
+            "0xedc8f4cfd7ec9c81e16c77144a4d1ce0dca0339661df313cceb9203113468fb608",
+            "m",
+            "0xed5e91dcf5208c794f35b786f44d39ff96ad5900902c3f42c554479c21d4a75f24",
+        ),
+        (
+            "0x5456b328b30c8bf5839e24058747879408bdb36241dc9c2e7c619faa12b2920967",
+            "m/44/0/5",
+            "0x543d616fb2c38e83b3bc654ae19d1c05ac65d59d6e186b47e2b2a3cfb74c6119d4",
+        ),
+        (
+            "0x5456b328b30c8bf5839e24058747879408bdb36241dc9c2e7c619faa12b2920967",
+            "m",
+            "0x54483a336466d31e2be85892931ec6613ca19f9a6762329698b4c3e7151c01122b",
+        ),
+    ];
+
+    #[test]
+    fn the_protocols_examples_hold() {
+        for (network, path, user) in VECTORS {
+            let network: VerifyingKey = network.parse().expect("network key");
+            let child =
+                derive_schnorr_child(&network, &path.parse().expect("path")).expect("derives");
+            assert_eq!(child.key.to_string(), user, "{network} {path}");
+        }
     }
 }

@@ -101,14 +101,6 @@ pub struct SignerSet {
     pub threshold: u16,
     /// The network verifying key (ECDSA), once the jump start is done.
     pub network_key: Option<VerifyingKey>,
-    /// The network keys of the other schemes (Ed25519, BIP-340), tagged, in
-    /// [`KeyScheme::ALL`] order: each made by its own DKG once the jump start began, and
-    /// confirmed by every signer.
-    #[serde(default)]
-    pub scheme_keys: Vec<VerifyingKey>,
-    /// Confirmations of the other schemes' keys not yet complete: (signer, key reported).
-    #[serde(default)]
-    pub scheme_confirmations: Vec<(AccountId, VerifyingKey)>,
     /// Jump-start progress.
     pub jump_start: JumpStartStatus,
     /// A reshare in progress, if any.
@@ -120,6 +112,14 @@ pub struct SignerSet {
     /// (see [`SignerSet::sidelined_at`]).
     #[serde(default)]
     pub disputes: Vec<Dispute>,
+    /// The network keys of the other schemes (Ed25519, BIP-340), tagged, in
+    /// [`KeyScheme::ALL`] order: each made by its own DKG once the jump start began, and
+    /// confirmed by every signer.
+    #[serde(default)]
+    pub scheme_keys: Vec<VerifyingKey>,
+    /// Confirmations of the other schemes' keys not yet complete: (signer, key reported).
+    #[serde(default)]
+    pub scheme_confirmations: Vec<(AccountId, VerifyingKey)>,
 }
 
 impl SignerSet {

@@ -134,7 +134,7 @@ impl FrostShare {
         &self.verifying_key
     }
 
-    /// The network key's tagged identifier (`docs/PROTOCOL.md` §2.3): `0xed ‖ key` for
+    /// The network key's tagged identifier (`docs/PROTOCOL.md` §1 and §2, "User keys"): `0xed ‖ key` for
     /// Ed25519, `0x54 ‖ x-only key` for BIP-340.
     pub fn network_key(&self) -> Result<VerifyingKey, MpcError> {
         let scheme = self.scheme.key_scheme();

@@ -1,6 +1,6 @@
 //! The network keys of the Schnorr-family schemes (Ed25519, BIP-340): once the jump start
 //! began, every signer runs one FROST key generation per scheme the ledger lacks, stores its
-//! share and confirms the key (`docs/PROTOCOL.md` §5.2).
+//! share and confirms the key (`docs/PROTOCOL.md` §7.7).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

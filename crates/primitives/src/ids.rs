@@ -42,7 +42,7 @@ pub const BIP340_KEY_TAG: u8 = 0x54;
 
 fixed_bytes!(
     /// A key's 33-byte identifier (the network key of a scheme, or a user's derived key). Its
-    /// first byte says the scheme (`docs/PROTOCOL.md` §2.3):
+    /// first byte says the scheme (`docs/PROTOCOL.md` §1 and §2, "User keys"):
     /// - `0x02`/`0x03`: a SEC1-compressed secp256k1 key, signing ECDSA;
     /// - `0xed` ‖ 32 bytes: an Ed25519 key;
     /// - `0x54` ‖ 32 bytes: a BIP-340 x-only secp256k1 key (for a user key, the Taproot output

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::PrimitiveError;
 
 /// The signature scheme of a key: how it signs and how its 33-byte identifier is tagged
-/// (`docs/PROTOCOL.md` §2.3).
+/// (`docs/PROTOCOL.md` §1 and §2, "User keys").
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
