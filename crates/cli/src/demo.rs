@@ -385,39 +385,48 @@ pub(crate) async fn deploy_allowlist(
     client: &sigil_client::LedgerClient,
     user: &AccountKeypair,
 ) -> anyhow::Result<sigil_primitives::ProgramId> {
+    deploy_program(client, user, "eth-allowlist", ETH_ALLOWLIST).await
+}
+
+/// Stores the program `name` (its component `bytecode`) as `user` unless it is there already;
+/// returns its id.
+pub(crate) async fn deploy_program(
+    client: &sigil_client::LedgerClient,
+    user: &AccountKeypair,
+    name: &str,
+    bytecode: &[u8],
+) -> anyhow::Result<sigil_primitives::ProgramId> {
     let program_id = ProgramContents {
-        bytecode: ETH_ALLOWLIST,
+        bytecode,
         config_schema: &[],
         aux_schema: &[],
         oracle_keys: &[],
         version: INTERFACE_VERSION,
     }
     .id();
-    if client.rpc().program(program_id).await?.is_none() {
-        let step = Step::start("deploying eth-allowlist");
-        let result = client
-            .submit(
-                user,
-                Call::StoreProgram {
-                    bytecode: ETH_ALLOWLIST.to_vec(),
-                    config_schema: Vec::new(),
-                    aux_schema: Vec::new(),
-                    oracle_keys: Vec::new(),
-                    version: INTERFACE_VERSION,
-                },
-                true,
-            )
-            .await
-            .context("cannot store eth-allowlist")?;
-        if !result
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::ProgramStored { program, .. } if *program == program_id))
-        {
-            bail!("the ledger did not store eth-allowlist as {program_id}");
-        }
-        step.finish(&format!("program {program_id}"));
+    if client.rpc().program(program_id).await?.is_some() {
+        return Ok(program_id);
     }
+    let step = Step::start(format!("deploying {name}"));
+    let call = Call::StoreProgram {
+        bytecode: bytecode.to_vec(),
+        config_schema: Vec::new(),
+        aux_schema: Vec::new(),
+        oracle_keys: Vec::new(),
+        version: INTERFACE_VERSION,
+    };
+    let result = client
+        .submit(user, call, true)
+        .await
+        .with_context(|| format!("cannot store {name}"))?;
+    if !result
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ProgramStored { program, .. } if *program == program_id))
+    {
+        bail!("the ledger did not store {name} as {program_id}");
+    }
+    step.finish(&format!("program {program_id}"));
     Ok(program_id)
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 use sigil_client::{SignRequest, SignResponse};
-use sigil_primitives::{HashingAlgorithm, VerifyingKey};
+use sigil_primitives::{HashingAlgorithm, KeyScheme, VerifyingKey};
 
 use crate::common::{AccountOpt, LedgerOpt};
 use sigil::progress::Step;
@@ -13,13 +13,16 @@ use sigil::progress::Step;
 /// Options of `sigil sign`.
 #[derive(Args)]
 pub struct SignArgs {
-    /// The registered key that should sign (33-byte compressed secp256k1, 0x-hex).
+    /// The registered key that should sign (its 33-byte identifier, 0x-hex: `0x02`/`0x03` ECDSA,
+    /// `0xed` Ed25519, `0x54` BIP-340).
     #[arg(long = "key", value_name = "VK")]
     key: VerifyingKey,
     #[command(flatten)]
     message: MessageOpt,
-    /// How the message becomes the signed 32-byte hash: keccak256 (default), sha256, sha3-256,
-    /// blake2b-256, identity (the message is the hash) or custom:N (program N's custom hash).
+    /// How the message becomes what is signed: keccak256, sha256, sha3-256, blake2b-256,
+    /// identity (the message is the 32-byte hash), none (Ed25519 only: the message itself) or
+    /// custom:N (program N's custom hash). Default: keccak256 for ECDSA keys, none for Ed25519,
+    /// sha256 for BIP-340.
     #[arg(long = "hash", value_name = "ALG")]
     hash: Option<HashingAlgorithm>,
     /// Auxiliary data for one program, 0x-hex; repeat once per program of the key, in order.
@@ -82,7 +85,18 @@ pub fn run(args: SignArgs) -> anyhow::Result<()> {
         }
         (None, None, None) => bail!("give --message, --hex or --eth-tx"),
     };
-    let hashing = args.hash.unwrap_or(HashingAlgorithm::Keccak256);
+    let hashing = args.hash.unwrap_or(match args.key.scheme() {
+        KeyScheme::EcdsaSecp256k1 => HashingAlgorithm::Keccak256,
+        KeyScheme::Ed25519 => HashingAlgorithm::None,
+        KeyScheme::Bip340 => HashingAlgorithm::Sha256,
+    });
+    if eth_tx.is_some() && args.key.scheme() != KeyScheme::EcdsaSecp256k1 {
+        bail!(
+            "--eth-tx needs an ecdsa-secp256k1 key; {} is {}",
+            args.key,
+            args.key.scheme()
+        );
+    }
     if eth_tx.is_some() && hashing != HashingAlgorithm::Keccak256 {
         bail!("an Ethereum transaction is signed over keccak256; drop --hash {hashing}");
     }

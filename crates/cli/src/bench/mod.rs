@@ -25,6 +25,7 @@ mod load;
 mod metrics;
 mod plot;
 mod report;
+mod schemes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -294,6 +295,7 @@ async fn bench_devnet(
     let engine_prehash = engine::sample_prehash();
     report.ours =
         Some(measure_path(args, &args.sweep, &url, &relayer, keys.clone(), "ours").await?);
+    report.schemes = schemes::run(ledger, &relayer, args.requests as usize).await?;
 
     if args.baseline {
         report.baseline = Some(run_baseline(args, devnet, &report, &url, &relayer, keys).await?);

@@ -30,6 +30,9 @@ pub struct Report {
     pub figures: Figures,
     /// Sigil's own path.
     pub ours: Option<PathRun>,
+    /// Ed25519 and BIP-340 keys signing one request at a time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schemes: Vec<super::schemes::SchemeRun>,
     /// The Entropy-style baseline, with `--baseline`.
     pub baseline: Option<PathRun>,
     /// Ours divided by the baseline's.
@@ -210,6 +213,7 @@ impl Report {
             setup: Setup::default(),
             figures: Figures::default(),
             ours: None,
+            schemes: vec![],
             baseline: None,
             ratios: None,
             engine: None,
@@ -433,6 +437,9 @@ fn latency_table(r: &Report, out: &mut String) {
     if let Some(b) = &r.baseline {
         latency_row(out, "baseline", &b.latency);
     }
+    for run in &r.schemes {
+        scheme_row(out, run);
+    }
     if let Some(e) = &r.engine {
         line!(
             out,
@@ -487,6 +494,28 @@ fn latency_row(out: &mut String, name: &str, level: &Level) {
             out,
             "  {name:<22} no request signed ({} errors)",
             level.errors
+        ),
+    }
+}
+
+/// One FROST scheme's latency at concurrency 1 under [`latency_header`].
+fn scheme_row(out: &mut String, run: &super::schemes::SchemeRun) {
+    let name = format!("{} (c=1)", run.scheme);
+    match &run.latency {
+        Some(l) => line!(
+            out,
+            "  {name:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+            ms(l.p50_ms),
+            ms(l.p90_ms),
+            ms(l.p99_ms),
+            ms(l.max_ms),
+            ms(l.mean_ms),
+            run.errors
+        ),
+        None => line!(
+            out,
+            "  {name:<22} no request signed ({} errors)",
+            run.errors
         ),
     }
 }
@@ -814,6 +843,7 @@ mod tests {
                 }),
             },
             ours: Some(ours),
+            schemes: vec![],
             baseline: Some(baseline),
             ratios: None,
             engine: Some(EngineRun {
@@ -862,6 +892,7 @@ mod tests {
             },
             figures: Figures::default(),
             ours: None,
+            schemes: vec![],
             baseline: None,
             ratios: None,
             engine: None,
