@@ -301,3 +301,121 @@ async fn different_round_one_packages_stop_key_generation() {
         assert!(result.is_err(), "{party}: {result:?}");
     }
 }
+
+/// Signs `message` at `path` in one round with fresh prepared nonces; `tamper` may change the
+/// commitments one member is told about.
+async fn sign_prepared(
+    shares: &BTreeMap<AccountId, FrostShare>,
+    committee: &BTreeSet<AccountId>,
+    message: &[u8],
+    path: &str,
+    corrupt: Corruption,
+    tamper: Option<AccountId>,
+) -> BTreeMap<AccountId, Result<Vec<u8>, MpcError>> {
+    let members: Vec<AccountId> = committee.iter().copied().collect();
+    let tweak = user_key(shares, path).tweak;
+    let mut secrets = BTreeMap::new();
+    let mut named = BTreeMap::new();
+    for member in &members {
+        let nonce = frost::prepare_nonces(&shares[member], 1)
+            .expect("nonces")
+            .pop()
+            .expect("one");
+        named.insert(*member, nonce.commitments.clone());
+        secrets.insert(*member, nonce.secret.expose().to_vec());
+    }
+    run_all(&members, corrupt, |me, mut channel| {
+        let (share, committee, message) =
+            (shares[&me].clone(), committee.clone(), message.to_vec());
+        let own_nonce = secrets[&me].clone();
+        let mut commitments = named.clone();
+        if tamper == Some(me) {
+            // This member is told another member's commitments are a fresh pair's.
+            let other = *members.iter().find(|m| **m != me).expect("another member");
+            let fresh = frost::prepare_nonces(&shares[&other], 1).expect("nonces");
+            commitments.insert(other, fresh[0].commitments.clone());
+        }
+        async move {
+            let target = frost::SignTarget {
+                message: &message,
+                tweak: &tweak,
+            };
+            let prepared = frost::PreparedSigning {
+                commitments: &commitments,
+                own_nonce: &own_nonce,
+            };
+            frost::sign_prepared(
+                &share,
+                me,
+                &committee,
+                target,
+                prepared,
+                &mut channel,
+                ROUND_TIMEOUT,
+            )
+            .await
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn prepared_nonces_sign_in_one_round_for_both_schemes() {
+    for scheme in [Scheme::Ed25519, Scheme::Bip340] {
+        let parties = accounts(4);
+        let shares = shares(scheme, &parties, 3).await;
+        let committee: BTreeSet<AccountId> = parties[1..].iter().copied().collect();
+        let message = [3u8; 32];
+        let signature =
+            agreed(sign_prepared(&shares, &committee, &message, "m/9", None, None).await);
+        let key = user_key(&shares, "m/9").key;
+        match scheme {
+            Scheme::Ed25519 => {
+                let vk =
+                    ed25519_dalek::VerifyingKey::from_bytes(key.key_bytes().try_into().unwrap())
+                        .expect("key");
+                let sig = ed25519_dalek::Signature::from_slice(&signature).expect("64 bytes");
+                vk.verify_strict(&message, &sig).expect("verifies");
+            }
+            Scheme::Bip340 => {
+                let vk = k256::schnorr::VerifyingKey::from_bytes(key.key_bytes()).expect("key");
+                let sig = k256::schnorr::Signature::try_from(signature.as_slice()).expect("64");
+                vk.verify_raw(&message, &sig).expect("verifies");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_corrupted_prepared_share_names_its_sender() {
+    let parties = accounts(3);
+    let shares = shares(Scheme::Ed25519, &parties, 3).await;
+    let committee: BTreeSet<AccountId> = parties.iter().copied().collect();
+    let culprit = parties[0];
+    // The only message is the share (digest ‖ share); flip the share's low byte.
+    let results = sign_prepared(
+        &shares,
+        &committee,
+        b"m",
+        "m",
+        Some((culprit, 1, low_bit(Scheme::Ed25519))),
+        None,
+    )
+    .await;
+    named_by_the_others(&results, culprit, &[FaultKind::FailedProof]);
+}
+
+#[tokio::test]
+async fn different_commitments_to_different_members_blame_nobody() {
+    let parties = accounts(3);
+    let shares = shares(Scheme::Bip340, &parties, 2).await;
+    let committee: BTreeSet<AccountId> = parties[..2].iter().copied().collect();
+    let results = sign_prepared(&shares, &committee, &[1; 32], "m", None, Some(parties[0])).await;
+    for (party, result) in results {
+        match result {
+            Err(MpcError::Failed(failure)) => panic!("{party} blamed someone: {failure}"),
+            Err(_) => {}
+            Ok(_) => panic!("{party} signed over packages that differ"),
+        }
+    }
+}

@@ -20,6 +20,10 @@ use sigil_crypto::SecretBytes;
 use sigil_primitives::{AccountId, KeyScheme, VerifyingKey};
 use zeroize::{Zeroize as _, Zeroizing};
 
+mod prepared;
+
+pub use prepared::{PreparedNonce, PreparedSigning, prepare_nonces, sign_prepared};
+
 use crate::channel::{Channel, ChannelSender as _};
 use crate::error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure};
 
@@ -163,6 +167,9 @@ enum Wire {
     Commitments(Vec<u8>),
     /// Signing round 2: the sender's signature share (to all).
     Share(Vec<u8>),
+    /// One-round signing with commitments made ahead: the SHA-256 of the signing package the
+    /// sender built, then its signature share (to all).
+    PreparedShare(Vec<u8>),
 }
 
 impl Wire {
@@ -174,13 +181,18 @@ impl Wire {
             Self::Package2(_) => "dkg round 2",
             Self::Commitments(_) => "signing round 1",
             Self::Share(_) => "signing round 2",
+            Self::PreparedShare(_) => "prepared signing",
         }
     }
 
     /// The payload of a message with bytes.
     fn bytes(&self) -> &[u8] {
         match self {
-            Self::Package1(b) | Self::Package2(b) | Self::Commitments(b) | Self::Share(b) => b,
+            Self::Package1(b)
+            | Self::Package2(b)
+            | Self::Commitments(b)
+            | Self::Share(b)
+            | Self::PreparedShare(b) => b,
             Self::Echo(digest) => digest.as_slice(),
         }
     }
