@@ -444,6 +444,7 @@ async fn forwarded_for(
             excluded: vec![],
             ticket: ticket.signature,
             user_plaintext: plaintext,
+            prepared: vec![],
         },
         committee,
         swapped_in,

@@ -80,6 +80,47 @@ async fn ed25519_and_bip340_keys_are_made_registered_and_sign() {
     vk.verify_raw(&sighash, &signature)
         .expect("k256 accepts the BIP-340 signature");
 
+    // The relayer keeps commitments made ahead: once its pool is warm, requests sign in one
+    // round (the signers count the sessions by path).
+    let relayer = devnet.node("eve").expect("eve relays").endpoint.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metric_sum(&relayer, "sigil_node_nonce_pool", r#"scheme="ed25519""#).await < 8.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the nonce pool never filled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let signers: Vec<String> = devnet.nodes()[..4]
+        .iter()
+        .map(|n| n.endpoint.clone())
+        .collect();
+    let prepared_sessions = || async {
+        let mut total = 0.0;
+        for endpoint in &signers {
+            total += metric_sum(
+                endpoint,
+                "sigil_node_frost_sessions_total",
+                r#"path="prepared""#,
+            )
+            .await;
+        }
+        total
+    };
+    let before = prepared_sessions().await;
+    for i in 0..3u8 {
+        let message = vec![i; 100];
+        let signature = sign(ledger, ed_key, HashingAlgorithm::None, message.clone())
+            .await
+            .expect("a one-round signature");
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(ed_key.key_bytes().try_into().unwrap())
+            .expect("key");
+        vk.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+            .expect("verifies");
+    }
+    // Two members per session (2-of-4), three sessions.
+    assert_eq!(prepared_sessions().await - before, 6.0);
+
     // A BIP-340 key signs 32 bytes: `none` is refused with its own code, before any session.
     let refused = sign(
         ledger,

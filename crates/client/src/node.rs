@@ -137,6 +137,21 @@ impl NodeClient {
         decode(response).await
     }
 
+    /// `POST /v1/nonces` with a relayer's sealed nonce request.
+    pub async fn nonces(
+        &self,
+        envelope: &Envelope,
+    ) -> Result<sigil_primitives::request::NonceBatch, ClientError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/nonces", self.base))
+            .json(envelope)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        decode(response).await
+    }
+
     /// `GET /v1/signature/{request_id}`.
     pub async fn signature(&self, request_id: &RequestId) -> Result<SignatureStatus, ClientError> {
         let response = self

@@ -37,6 +37,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> axum::Router {
     let router = axum::Router::new()
         .route("/v1/relay", post(relay))
         .route("/v1/sign", post(sign))
+        .route("/v1/nonces", post(nonces))
         .route("/v1/ws", get(websocket))
         .route("/v1/signature/{request_id}", get(signature))
         .route("/v1/info", get(info))
@@ -125,6 +126,20 @@ async fn sign(State(inner): AppState, body: Result<Bytes, BytesRejection>) -> Re
         Ok(response) => Json(response).into_response(),
         Err(error) => {
             tracing::info!(code = %error.code, message = %error.message, "sign refused");
+            error.into_response()
+        }
+    }
+}
+
+async fn nonces(State(inner): AppState, body: Result<Bytes, BytesRejection>) -> Response {
+    let result = match envelope(body) {
+        Ok(envelope) => inner.nonces_for(envelope),
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(batch) => Json(batch).into_response(),
+        Err(error) => {
+            tracing::info!(code = %error.code, message = %error.message, "nonces refused");
             error.into_response()
         }
     }

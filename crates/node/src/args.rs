@@ -66,6 +66,10 @@ pub struct NodeArgs {
     /// `shared` (the Entropy-style path, for benchmark baselines).
     #[arg(long, default_value = "per-program")]
     pub program_fuel: sigil_programs::FuelPolicy,
+    /// As a relayer: commitments made ahead to keep per signer and per scheme (Ed25519,
+    /// BIP-340), so their requests sign in one round; 0 signs every request in two rounds.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(0..=128))]
+    pub nonce_pool: u16,
     /// How many compiled programs to keep; 0 compiles a program on every evaluation.
     #[arg(long, default_value_t = sigil_programs::DEFAULT_CACHE_CAPACITY)]
     pub program_cache: usize,
@@ -138,6 +142,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<()> {
         persistent_connections: args.connections == "persistent",
         fuel_policy: args.program_fuel,
         program_cache: args.program_cache,
+        nonce_pool: usize::from(args.nonce_pool),
         http: crate::http::HttpLimits {
             header_read_timeout: args.http_header_timeout,
             body_read_timeout: args.http_body_timeout,

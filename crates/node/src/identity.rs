@@ -188,6 +188,36 @@ impl Identity {
         Ok(())
     }
 
+    /// Stores several entries in one durable transaction.
+    pub fn put_entries(&self, entries: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+        let refs: Vec<(&str, &[u8])> = entries
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+            .collect();
+        self.keystore.put_many(&refs)?;
+        Ok(())
+    }
+
+    /// The entry under `name`, if any.
+    pub fn entry(&self, name: &str) -> anyhow::Result<Option<SecretBytes>> {
+        Ok(self.keystore.get(name)?)
+    }
+
+    /// Deletes the entry under `name` in one durable transaction; whether it existed.
+    pub fn delete_entry(&self, name: &str) -> anyhow::Result<bool> {
+        Ok(self.keystore.delete(name)?)
+    }
+
+    /// The names of the entries that start with `prefix`.
+    pub fn entry_names(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .keystore
+            .names()?
+            .into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .collect())
+    }
+
     /// Deletes every share this node holds (it was rotated out of the signer set).
     pub fn delete_key_shares(&self) -> anyhow::Result<()> {
         for name in [SHARE, AUX, NEXT_SHARE, NEXT_AUX] {

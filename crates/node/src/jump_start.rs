@@ -33,6 +33,7 @@ impl Inner {
         let view = self.view();
         let me = self.me();
         self.make_scheme_keys(&view);
+        self.refill_nonces(&view);
         let JumpStartStatus::InProgress {
             block,
             confirmations,

@@ -22,6 +22,8 @@ mod http;
 mod identity;
 mod jump_start;
 mod node;
+mod nonce_pool;
+mod nonces;
 mod relay;
 mod rotation;
 mod scheme_keys;

@@ -56,6 +56,8 @@ pub struct NodeConfig {
     pub fuel_policy: sigil_programs::FuelPolicy,
     /// Compiled programs kept in memory (0: compile on every evaluation).
     pub program_cache: usize,
+    /// As a relayer, commitments made ahead kept per signer and scheme (0: none).
+    pub nonce_pool: usize,
     /// Limits of the HTTP server.
     pub http: crate::http::HttpLimits,
     /// Read a replica that is not this validator's own (one run with another consensus key).
@@ -170,6 +172,10 @@ pub struct Inner {
     /// Validator-transport handshakes in flight, capped in total and per address.
     pub(crate) handshakes: Arc<sigil_primitives::throttle::AddressCaps>,
     pub(crate) key_work: KeyWork,
+    /// This signer's unused nonces made ahead, by scheme and relayer (§7.8).
+    pub(crate) nonces: Mutex<crate::nonces::NonceIndex>,
+    /// As a relayer, the signers' commitments made ahead (§7.8).
+    pub(crate) nonce_pool: crate::nonce_pool::NoncePool,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) shutdown: watch::Sender<bool>,
     /// Misbehaviour to commit in signing sessions, changeable at run time.
@@ -228,6 +234,7 @@ impl Node {
         let host = Arc::new(program_host(&config)?);
         let key = held_key(&identity)?;
         let frost = crate::scheme_keys::load_shares(&identity)?;
+        let nonces = crate::nonces::load_index(&identity)?;
         let sessions = crate::session_log::SessionLog::open(&config.data_dir)?;
         let handshakes = sigil_primitives::throttle::AddressCaps::new(
             config.http.max_handshakes,
@@ -262,6 +269,8 @@ impl Node {
             sessions,
             handshakes,
             key_work: KeyWork::default(),
+            nonces: Mutex::new(nonces),
+            nonce_pool: crate::nonce_pool::NoncePool::default(),
             metrics,
             shutdown: watch::Sender::new(false),
             #[cfg(feature = "fault-injection")]

@@ -88,7 +88,7 @@ impl Inner {
     /// fails, waits for the ledger to record the offences and tries a new committee, up to
     /// the configured number of attempts.
     async fn forward(
-        &self,
+        self: &Arc<Self>,
         view: &Arc<View>,
         checked: &Checked,
         user_plaintext: &[u8],
@@ -99,6 +99,9 @@ impl Inner {
         let mut sessions: Vec<(u32, SessionId)> = Vec::new();
         let mut last_error = None;
         let mut failed: BTreeSet<AccountId> = BTreeSet::new();
+        // One-round signing is tried first only: a failed attempt retries on the accountable
+        // two-round path.
+        let mut fast = sigil_mpc::frost::Scheme::of(checked.request.verifying_key.scheme());
         for attempt in 0..self.config.max_attempts {
             let excluded = checks::left_out(&view.signer_set, view.head, &failed);
             let committee = match committee_for(&view.signer_set, checked, attempt, &excluded) {
@@ -126,6 +129,10 @@ impl Inner {
                 excluded: excluded.clone(),
                 ticket: ticket.signature,
                 user_plaintext: user_plaintext.to_vec(),
+                prepared: fast
+                    .take()
+                    .and_then(|scheme| self.take_prepared(scheme, &committee, &view))
+                    .unwrap_or_default(),
             }
             .encode();
             let outcome = self

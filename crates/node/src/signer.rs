@@ -136,6 +136,14 @@ impl Inner {
             ));
         }
         let key = self.signing_key(&checked, &session, key, &view)?;
+        let key = match key {
+            SigningKey::Frost(frost) => SigningKey::Frost(FrostKey {
+                prepared: forwarded.prepared,
+                relayer: outer.sender,
+                ..frost
+            }),
+            ecdsa => ecdsa,
+        };
         self.reserve_rate(&checked, &self.view())?;
         Ok((checked, session, key))
     }
@@ -177,7 +185,12 @@ impl Inner {
         let tweak = derive_schnorr_child(&network_key, &checked.registration.derivation_path)
             .map_err(|e| ApiError::internal(format!("cannot derive the user key: {e}")))?
             .tweak;
-        Ok(SigningKey::Frost(share, tweak))
+        Ok(SigningKey::Frost(FrostKey {
+            share,
+            tweak,
+            prepared: vec![],
+            relayer: self.me(),
+        }))
     }
 
     /// Runs the threshold signing session with the committee; a failed session's faults are
@@ -213,20 +226,9 @@ impl Inner {
                     signature: Signature::Ecdsa(signed.signature),
                     stats: Some(signed.stats),
                 }),
-            SigningKey::Frost(share, tweak) => {
-                let target = sigil_mpc::frost::SignTarget {
-                    message: checked.signed_bytes(),
-                    tweak,
-                };
-                sigil_mpc::frost::sign(
-                    share,
-                    self.me(),
-                    &session.committee,
-                    target,
-                    &mut channel,
-                    self.config.round_timeout,
-                )
-                .await
+            SigningKey::Frost(key) => self
+                .sign_frost(checked, session, key, &mut channel)
+                .await?
                 .and_then(|bytes| {
                     Signature::from_slice(&bytes)
                         .map_err(|e| MpcError::Local(format!("FROST gave a bad signature: {e}")))
@@ -234,8 +236,7 @@ impl Inner {
                 .map(|signature| Produced {
                     signature,
                     stats: None,
-                })
-            }
+                }),
         };
         outcome.map_err(|error| {
             if let MpcError::Failed(failure) = &error {
@@ -243,6 +244,69 @@ impl Inner {
             }
             ApiError::new(ErrorCode::SigningFailed, error.to_string())
         })
+    }
+
+    /// Signs with a FROST share: in one round with the nonces the relayer named (this node's
+    /// own deleted durably first), or in two rounds without. A refused nonce is the outer
+    /// error; the session's outcome is the inner one.
+    async fn sign_frost(
+        &self,
+        checked: &Checked,
+        session: &Session,
+        key: &FrostKey,
+        channel: &mut TransportChannel,
+    ) -> Result<Result<Vec<u8>, MpcError>, ApiError> {
+        let target = sigil_mpc::frost::SignTarget {
+            message: checked.signed_bytes(),
+            tweak: &key.tweak,
+        };
+        let me = self.me();
+        let timeout = self.config.round_timeout;
+        if key.prepared.is_empty() {
+            metrics::counter!("sigil_node_frost_sessions_total", "path" => "interactive")
+                .increment(1);
+            return Ok(sigil_mpc::frost::sign(
+                &key.share,
+                me,
+                &session.committee,
+                target,
+                channel,
+                timeout,
+            )
+            .await);
+        }
+        let own = key
+            .prepared
+            .iter()
+            .find(|named| named.member == me)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::NonceRefused,
+                    "the relayer named no nonce of this signer",
+                )
+            })?;
+        let view = self.view();
+        let secret = self.consume_nonce(&key.relayer, key.share.scheme(), own, &view)?;
+        let commitments = key
+            .prepared
+            .iter()
+            .map(|named| (named.member, named.commitments.clone()))
+            .collect();
+        let prepared = sigil_mpc::frost::PreparedSigning {
+            commitments: &commitments,
+            own_nonce: secret.expose(),
+        };
+        metrics::counter!("sigil_node_frost_sessions_total", "path" => "prepared").increment(1);
+        Ok(sigil_mpc::frost::sign_prepared(
+            &key.share,
+            me,
+            &session.committee,
+            target,
+            prepared,
+            channel,
+            timeout,
+        )
+        .await)
     }
 
     /// Files an offence report for every other member the failed session names (never for
@@ -310,8 +374,19 @@ impl Inner {
 enum SigningKey {
     /// The ECDSA network key's share (CGGMP'24 applies the BIP-32 path).
     Ecdsa(Arc<HeldKey>),
-    /// A FROST network key's share and the user key's additive tweak.
-    Frost(Arc<sigil_mpc::frost::FrostShare>, [u8; 32]),
+    /// A FROST network key's share.
+    Frost(FrostKey),
+}
+
+/// A FROST share with what one request adds to it.
+struct FrostKey {
+    share: Arc<sigil_mpc::frost::FrostShare>,
+    /// The user key's additive tweak.
+    tweak: [u8; 32],
+    /// The nonces the relayer named, for one-round signing; empty for two rounds.
+    prepared: Vec<sigil_primitives::request::NamedCommitment>,
+    /// The relayer that forwarded the request (whose nonces these must be).
+    relayer: AccountId,
 }
 
 /// What a signing session produced.

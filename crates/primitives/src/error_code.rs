@@ -149,6 +149,9 @@ error_codes! {
     BadSignerAnswer = "bad_signer_answer", 502;
     /// The threshold signing session failed.
     SigningFailed = "signing_failed", 502;
+    /// A nonce named for one-round signing is not this signer's unused nonce of the current
+    /// epoch for that relayer.
+    NonceRefused = "nonce_refused", 409;
     /// Metrics could not be rendered.
     MetricsUnavailable = "metrics_unavailable", 503;
     /// Something failed on this node.
@@ -170,6 +173,7 @@ impl ErrorCode {
             | Self::SignerUnreachable
             | Self::BadSignerAnswer
             | Self::SigningFailed
+            | Self::NonceRefused
             | Self::MetricsUnavailable
             | Self::Busy
             | Self::Internal

@@ -12,8 +12,22 @@ use crate::{
     Signature, VerifyingKey, X25519PublicKey,
 };
 
-/// Version byte of both binary payloads.
+/// Version byte of the signature request and of a nonce request.
 pub const REQUEST_VERSION: u8 = 1;
+/// Version byte of the forwarded request (2: it names prepared commitments).
+pub const FORWARD_VERSION: u8 = 2;
+
+/// Commitments made ahead that the relayer names for one committee member, for one-round
+/// FROST signing (`docs/PROTOCOL.md` §7.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedCommitment {
+    /// The member whose commitments these are.
+    pub member: AccountId,
+    /// The id the member gave them.
+    pub id: [u8; 16],
+    /// frost's serialized signing commitments.
+    pub commitments: Vec<u8>,
+}
 
 /// A user's request for a signature: the payload of the envelope sent to `POST /v1/relay`.
 #[derive(Clone, PartialEq, Eq)]
@@ -113,8 +127,12 @@ impl<'a> Reader<'a> {
     }
 
     fn version(&mut self) -> Result<(), PrimitiveError> {
+        self.expect_version(REQUEST_VERSION)
+    }
+
+    fn expect_version(&mut self, expected: u8) -> Result<(), PrimitiveError> {
         match self.u8("version")? {
-            REQUEST_VERSION => Ok(()),
+            v if v == expected => Ok(()),
             v => Err(PrimitiveError::Malformed {
                 what: self.what,
                 reason: format!("unsupported version {v}"),
@@ -208,6 +226,9 @@ pub struct ForwardedRequest {
     /// The user's signed envelope plaintext (`docs/PROTOCOL.md` §3.1) exactly as the relayer
     /// decrypted it, so every signer checks the user's own signature.
     pub user_plaintext: Vec<u8>,
+    /// For one-round signing of an Ed25519 or BIP-340 key: one member's commitments made
+    /// ahead per committee member, ascending by member; empty for the interactive path.
+    pub prepared: Vec<NamedCommitment>,
 }
 
 impl std::fmt::Debug for ForwardedRequest {
@@ -217,18 +238,20 @@ impl std::fmt::Debug for ForwardedRequest {
             .field("committee", &self.committee)
             .field("excluded", &self.excluded)
             .field("user_plaintext_len", &self.user_plaintext.len())
+            .field("prepared", &self.prepared.len())
             .finish()
     }
 }
 
 impl ForwardedRequest {
-    /// The binary form: `version(1) ‖ attempt(4) ‖ count(1) ‖ account(32)* ‖ count(1) ‖
-    /// excluded account(32)* ‖ ticket signature(64) ‖ len(4) ‖ user plaintext`.
+    /// The binary form: `version(1) = 2 ‖ attempt(4) ‖ count(1) ‖ account(32)* ‖ count(1) ‖
+    /// excluded account(32)* ‖ ticket signature(64) ‖ len(4) ‖ user plaintext ‖ count(1) ‖
+    /// (member(32) ‖ id(16) ‖ len(2) ‖ commitments)*`.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
-            75 + 32 * (self.committee.len() + self.excluded.len()) + self.user_plaintext.len(),
+            76 + 32 * (self.committee.len() + self.excluded.len()) + self.user_plaintext.len(),
         );
-        out.push(REQUEST_VERSION);
+        out.push(FORWARD_VERSION);
         out.extend_from_slice(&self.attempt.to_be_bytes());
         for list in [&self.committee, &self.excluded] {
             out.push(u8::try_from(list.len()).unwrap_or(u8::MAX));
@@ -238,6 +261,14 @@ impl ForwardedRequest {
         }
         out.extend_from_slice(self.ticket.as_bytes());
         put_bytes(&mut out, &self.user_plaintext);
+        out.push(u8::try_from(self.prepared.len()).unwrap_or(u8::MAX));
+        for named in &self.prepared {
+            out.extend_from_slice(named.member.as_bytes());
+            out.extend_from_slice(&named.id);
+            let len = u16::try_from(named.commitments.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&named.commitments);
+        }
         out
     }
 
@@ -247,7 +278,7 @@ impl ForwardedRequest {
             bytes,
             what: "forwarded request",
         };
-        r.version()?;
+        r.expect_version(FORWARD_VERSION)?;
         let attempt = r.u32("attempt")?;
         let count = usize::from(r.u8("committee size")?);
         let committee = (0..count)
@@ -259,6 +290,27 @@ impl ForwardedRequest {
             .collect::<Result<_, _>>()?;
         let ticket = Ed25519Signature::from_slice(r.take(64, "ticket signature")?)?;
         let user_plaintext = r.bytes("user plaintext")?.to_vec();
+        let count = usize::from(r.u8("prepared count")?);
+        let prepared = (0..count)
+            .map(|_| {
+                let member = AccountId::from_slice(r.take(32, "prepared member")?)?;
+                let id: [u8; 16] = r
+                    .take(16, "prepared id")?
+                    .try_into()
+                    .unwrap_or_else(|_| unreachable!("16 bytes"));
+                let len = u16::from_be_bytes(
+                    r.take(2, "commitments length")?
+                        .try_into()
+                        .unwrap_or_else(|_| unreachable!("2 bytes")),
+                );
+                let commitments = r.take(usize::from(len), "commitments")?.to_vec();
+                Ok(NamedCommitment {
+                    member,
+                    id,
+                    commitments,
+                })
+            })
+            .collect::<Result<_, PrimitiveError>>()?;
         r.finish()?;
         Ok(Self {
             attempt,
@@ -266,8 +318,75 @@ impl ForwardedRequest {
             excluded,
             ticket,
             user_plaintext,
+            prepared,
         })
     }
+}
+
+/// A relayer's request for a signer's commitments made ahead: the payload of the envelope sent
+/// to `POST /v1/nonces` (`docs/PROTOCOL.md` §7.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonceRequest {
+    /// The scheme (Ed25519 or BIP-340).
+    pub scheme: crate::KeyScheme,
+    /// How many the relayer wants.
+    pub count: u16,
+}
+
+impl NonceRequest {
+    /// The binary form: `version(1) = 1 ‖ scheme(1): 1 ed25519, 2 bip340 ‖ count(2)`.
+    pub fn encode(&self) -> [u8; 4] {
+        let code = match self.scheme {
+            crate::KeyScheme::EcdsaSecp256k1 => 0,
+            crate::KeyScheme::Ed25519 => 1,
+            crate::KeyScheme::Bip340 => 2,
+        };
+        let count = self.count.to_be_bytes();
+        [REQUEST_VERSION, code, count[0], count[1]]
+    }
+
+    /// Parses [`NonceRequest::encode`]'s form.
+    pub fn decode(bytes: &[u8]) -> Result<Self, PrimitiveError> {
+        let mut r = Reader {
+            bytes,
+            what: "nonce request",
+        };
+        r.version()?;
+        let scheme = match r.u8("scheme")? {
+            1 => crate::KeyScheme::Ed25519,
+            2 => crate::KeyScheme::Bip340,
+            other => return Err(PrimitiveError::UnknownScheme(format!("code {other}"))),
+        };
+        let count = u16::from_be_bytes(
+            r.take(2, "count")?
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("2 bytes")),
+        );
+        r.finish()?;
+        Ok(Self { scheme, count })
+    }
+}
+
+/// One commitment a signer made ahead, as `POST /v1/nonces` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuedNonce {
+    /// The id the forwarded request names it by (16 bytes).
+    #[serde(with = "crate::bytes::hex_vec")]
+    pub id: Vec<u8>,
+    /// frost's serialized signing commitments.
+    #[serde(with = "crate::bytes::hex_vec")]
+    pub commitments: Vec<u8>,
+}
+
+/// A signer's answer to `POST /v1/nonces`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NonceBatch {
+    /// The scheme they are for.
+    pub scheme: crate::KeyScheme,
+    /// The new commitments (fewer than asked when the relayer already holds many).
+    pub nonces: Vec<IssuedNonce>,
 }
 
 /// One committee member's signed statement that it produced `signature` for a request.
@@ -504,10 +623,44 @@ mod tests {
             excluded: vec![account(3)],
             ticket: Ed25519Signature::from_bytes([4; 64]).unwrap(),
             user_plaintext: vec![7; 10],
+            prepared: vec![],
         };
         let bytes = request.encode();
         assert_eq!(ForwardedRequest::decode(&bytes).unwrap(), request);
         assert!(ForwardedRequest::decode(&bytes[..bytes.len() - 1]).is_err());
+        let prepared = ForwardedRequest {
+            prepared: vec![
+                NamedCommitment {
+                    member: account(1),
+                    id: [5; 16],
+                    commitments: vec![6; 69],
+                },
+                NamedCommitment {
+                    member: account(2),
+                    id: [8; 16],
+                    commitments: vec![9; 69],
+                },
+            ],
+            ..request
+        };
+        let bytes = prepared.encode();
+        assert_eq!(
+            bytes.len(),
+            1 + 4 + 1 + 64 + 1 + 32 + 64 + 4 + 10 + 1 + 2 * (32 + 16 + 2 + 69)
+        );
+        assert_eq!(ForwardedRequest::decode(&bytes).unwrap(), prepared);
+        for cut in 0..bytes.len() {
+            assert!(
+                ForwardedRequest::decode(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut old = bytes.clone();
+        old[0] = 1;
+        assert!(
+            ForwardedRequest::decode(&old).is_err(),
+            "version 1 is refused"
+        );
     }
 
     #[test]

@@ -132,6 +132,21 @@ pub async fn register_scheme(
         .expect("Registered event")
 }
 
+/// The sum of the Prometheus samples of `metric` whose labels contain `labels` (e.g.
+/// `path="prepared"`) at the node at `endpoint` (`host:port`).
+pub async fn metric_sum(endpoint: &str, metric: &str, labels: &str) -> f64 {
+    let text = reqwest::get(format!("http://{endpoint}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{metric}{{")) && line.contains(labels))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Waits until every scheme has its network key on the ledger.
 pub async fn wait_scheme_keys(ledger: &LedgerClient) {
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -429,6 +429,7 @@ fn forwarded(plaintext: Vec<u8>, attempt: u32, excluded: Vec<AccountId>) -> Forw
         excluded,
         ticket: ticket.signature,
         user_plaintext: plaintext,
+        prepared: vec![],
     }
 }
 
@@ -475,6 +476,7 @@ fn a_tampered_user_request_fails_its_signature() {
         excluded: vec![],
         ticket: forwarded(user_plaintext("eve", NOW_MS, &request(b"hi")), 0, vec![]).ticket,
         user_plaintext: plaintext,
+        prepared: vec![],
     }
     .encode();
     let refusal = open_forwarded(&payload, &eve(), NOW_MS, 240_000);
