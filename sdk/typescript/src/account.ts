@@ -120,8 +120,8 @@ export function verifyEd25519(publicKey: Uint8Array | string, message: Uint8Arra
   try {
     const key = toBytes(publicKey, 32, "public key");
     const sig = toBytes(signature, 64, "signature");
-    const point = ed25519.Point.fromBytes(key);
-    if (point.isSmallOrder()) return false;
+    if (ed25519.Point.fromBytes(key).isSmallOrder()) return false;
+    if (ed25519.Point.fromBytes(sig.subarray(0, 32)).isSmallOrder()) return false;
     return ed25519.verify(sig, message, key, { zip215: false });
   } catch {
     return false;

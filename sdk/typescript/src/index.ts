@@ -5,8 +5,11 @@
  * import { Account, LedgerClient } from "@sigil/sdk";
  * const user = Account.fromPhrase(phrase);
  * const ledger = await LedgerClient.connect("http://127.0.0.1:9944");
- * const key = await ledger.register(user, { programs: [{ program: programId, config: "0x" }] });
+ * const programs = [{ program: programId, config: "0x" }];
+ * const key = await ledger.register(user, { programs });
  * const sig = await ledger.signMessage(user, key.verifyingKey, "hello"); // verified
+ * const sol = await ledger.register(user, { programs, scheme: "ed25519" }); // or "bip340"
+ * const raw = await ledger.sign(user, sol.verifyingKey, message, { hashing: "none" });
  * ```
  *
  * Every wire format follows `docs/PROTOCOL.md` of the Sigil repository.

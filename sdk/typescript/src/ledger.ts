@@ -21,7 +21,18 @@ import { type Hex, toBytes, toHex, utf8 } from "./bytes.js";
 import { headerHash } from "./committee.js";
 import { type EnvelopeJson, type SignedPlaintext, sealPlaintext, signPlaintext } from "./envelope.js";
 import { BadResponseError, ConnectionError, SigilError, TimeoutError, UsageError } from "./errors.js";
-import { deriveVerifyingKey, ethAddress, formatPath, parsePath, registrationPath, splitSignature } from "./keys.js";
+import {
+  type KeyAddress,
+  type KeyScheme,
+  deriveVerifyingKey,
+  ethAddress,
+  formatPath,
+  keyAddress,
+  keyScheme,
+  parsePath,
+  registrationPath,
+  splitSignature,
+} from "./keys.js";
 import { type NodeClientOptions, NodeClient, type RelayResponse, type ResponseCheck, verifyRelayResponse } from "./node.js";
 import type {
   AccountRecord,
@@ -39,7 +50,7 @@ import type {
 } from "./records.js";
 import { findEvent, withBigInts } from "./records.js";
 import { type RpcOptions, type RpcTransport, type Subscription, connectRpc } from "./rpc.js";
-import { type HashingAlgorithm, encodeSignatureRequest, requestDigest } from "./request.js";
+import { type HashingAlgorithm, checkHashingForKey, encodeSignatureRequest, requestDigest } from "./request.js";
 import { type BytesLike, type Call, type ProgramInstance, type U64, programId, signTransaction } from "./tx.js";
 
 /** Options of {@link LedgerClient.connect}. */
@@ -65,21 +76,50 @@ export interface ProgramContents {
   version?: number;
 }
 
+/** Options of {@link LedgerClient.register}. */
+export interface RegisterOptions {
+  /** The key's programs (1 to 5). */
+  programs: ProgramInstance[];
+  /** Whether anyone may request signatures (default false: the owner and whom it authorises). */
+  public?: boolean;
+  /**
+   * The key's signature scheme (default `ecdsa-secp256k1`): `ed25519` and `bip340` keys are
+   * children of those schemes' network keys, which the network makes after the jump start.
+   */
+  scheme?: KeyScheme;
+}
+
 /** A registered key. */
 export interface RegisteredKey {
-  /** The key's 33-byte compressed verifying key. */
+  /**
+   * The key's 33-byte identifier, tagged by scheme: `0x02`/`0x03` compressed secp256k1
+   * (ECDSA), `0xed ‖ 32` Ed25519, `0x54 ‖ 32` BIP-340 x-only (PROTOCOL.md §1).
+   */
   verifyingKey: Hex;
-  /** Its derivation path from the network key, `"m/…"`. */
+  /** Its signature scheme. */
+  scheme: KeyScheme;
+  /** Its derivation path from its scheme's network key, `"m/…"`. */
   derivationPath: string;
-  /** Its Ethereum address. */
-  ethAddress: Address;
+  /** Its address: Ethereum (ECDSA), Solana (Ed25519) or Taproot mainnet (BIP-340). */
+  address: KeyAddress;
+  /** Its Ethereum address (ECDSA keys only). */
+  ethAddress?: Address;
   /** The block that registered it. */
   block: bigint;
 }
 
+/** A registered ECDSA key, which has an Ethereum address. */
+export interface RegisteredEcdsaKey extends RegisteredKey {
+  scheme: "ecdsa-secp256k1";
+  ethAddress: Address;
+}
+
 /** Options of a signing request. */
 export interface SignOptions {
-  /** How the message is hashed (default `keccak256`). */
+  /**
+   * How the message is hashed (default `keccak256`). `none` signs the message itself and only
+   * suits Ed25519 keys (others are refused here, `bad_message_for_hash`, as the node would).
+   */
   hashing?: HashingAlgorithm;
   /** One auxiliary data item per program of the key (default: an empty item for each). */
   auxData?: BytesLike[];
@@ -93,13 +133,28 @@ export interface SignOptions {
   checkCommittee?: boolean;
 }
 
-/** A signature the network made and this client verified. */
-export interface Signature extends RelayResponse {
+/** An ECDSA key's signature the network made and this client verified. */
+export interface EcdsaSignature extends RelayResponse {
+  scheme: "ecdsa-secp256k1";
   /** `r`, `s` and the y-parity of the 65-byte signature. */
   r: ViemHex;
   s: ViemHex;
   yParity: 0 | 1;
 }
+
+/**
+ * An Ed25519 or BIP-340 key's signature the network made and this client verified: its
+ * `signature` is 64 bytes, `R ‖ S` (RFC 8032) or `x(R) ‖ s` (BIP-340).
+ */
+export interface SchnorrSignature extends RelayResponse {
+  scheme: "ed25519" | "bip340";
+}
+
+/**
+ * A signature the network made and this client verified; `scheme` (the key's) says which
+ * kind: check `signature.scheme === "ecdsa-secp256k1"` before reading `r`, `s`, `yParity`.
+ */
+export type Signature = EcdsaSignature | SchnorrSignature;
 
 /** A request built and sealed, not yet sent (see {@link LedgerClient.prepareSign}). */
 export interface PreparedRequest {
@@ -124,7 +179,7 @@ export interface SignedEthTransaction {
   /** The sender: the key's Ethereum address. */
   from: Address;
   /** The network's verified answer. */
-  signature: Signature;
+  signature: EcdsaSignature;
 }
 
 /** A connection to a ledger node, with the user's operations. */
@@ -204,9 +259,21 @@ export class LedgerClient {
     return this.call("ledger_validator", accountId(id));
   }
 
-  /** The signer set and the network key. */
-  signerSet(): Promise<SignerSet> {
-    return this.call("ledger_signerSet");
+  /**
+   * The signer set and the network keys. `scheme_keys` and `scheme_confirmations` are empty
+   * lists when the ledger predates them.
+   */
+  async signerSet(): Promise<SignerSet> {
+    const set = await this.call<SignerSet>("ledger_signerSet");
+    return { ...set, scheme_keys: set.scheme_keys ?? [], scheme_confirmations: set.scheme_confirmations ?? [] };
+  }
+
+  /**
+   * The network key of `scheme` (default ECDSA): `network_key`, or the one of `scheme_keys`
+   * with that scheme's tag; null while the network has none.
+   */
+  async networkKey(scheme: KeyScheme = "ecdsa-secp256k1"): Promise<Hex | null> {
+    return networkKeyOf(await this.signerSet(), scheme);
   }
 
   /** A stored program, or null. */
@@ -323,16 +390,28 @@ export class LedgerClient {
   }
 
   /**
-   * Registers a new key with `programs` (1 to 5) for `account`, `public` or not (default: only
-   * the owner and the accounts it authorises may use it). The key is derived locally from the
-   * network key and the registration's path (PROTOCOL.md §2, §4.1) and must equal the one
-   * the ledger reports.
+   * Registers a new key of `scheme` (default `ecdsa-secp256k1`; or `ed25519`, `bip340`) with
+   * `programs` (1 to 5) for `account`, `public` or not (default: only the owner and the
+   * accounts it authorises may use it). The key is derived locally from the scheme's network
+   * key and the registration's path (PROTOCOL.md §2, §4.1) and must equal the one the ledger
+   * reports; the result is its tagged 33-byte identifier. A scheme whose network key the
+   * network has not made yet is refused by the ledger (`wrong_state`).
    */
-  async register(account: Account, options: { programs: ProgramInstance[]; public?: boolean }): Promise<RegisteredKey> {
+  register(account: Account, options: RegisterOptions & { scheme?: "ecdsa-secp256k1" }): Promise<RegisteredEcdsaKey>;
+  /** Registers a key of any scheme (see above); its `address` is the scheme's chain's. */
+  register(account: Account, options: RegisterOptions): Promise<RegisteredKey>;
+  async register(account: Account, options: RegisterOptions): Promise<RegisteredKey> {
+    const scheme = options.scheme ?? "ecdsa-secp256k1";
     const nonce = await this.nextNonce(account);
     const result = await this.submit(
       account,
-      { register: { programs: options.programs, public: options.public ?? false } },
+      {
+        register: {
+          programs: options.programs,
+          public: options.public ?? false,
+          ...(options.scheme !== undefined ? { scheme: options.scheme } : {}),
+        },
+      },
       { nonce },
     );
     const event = findEvent<{ owner: Hex; verifying_key: Hex; derivation_path: string }>(result.events, "registered");
@@ -341,34 +420,51 @@ export class LedgerClient {
     if (formatPath(path) !== event.derivation_path) {
       throw new BadResponseError(`the ledger registered path ${event.derivation_path}, not ${formatPath(path)}`);
     }
-    const verifyingKey = await this.deriveKey(path);
+    const verifyingKey = await this.deriveKey(path, scheme);
     if (verifyingKey !== event.verifying_key.toLowerCase()) {
       throw new BadResponseError(`the ledger registered ${event.verifying_key}, but the path gives ${verifyingKey}`);
     }
     return {
       verifyingKey,
+      scheme,
       derivationPath: event.derivation_path,
-      ethAddress: ethAddress(verifyingKey),
+      ...addresses(verifyingKey),
       block: result.included ?? 0n,
     };
   }
 
-  /** The key at `path` below the network key (PROTOCOL.md §2), computed locally. */
-  async deriveKey(path: readonly number[] | string): Promise<Hex> {
-    const { network_key } = await this.signerSet();
-    if (!network_key) throw new UsageError("the network has no key yet (not jump-started)", "not_ready");
-    return deriveVerifyingKey(network_key, typeof path === "string" ? parsePath(path) : path);
+  /**
+   * The key of `scheme` (default ECDSA) at `path` below that scheme's network key
+   * (PROTOCOL.md §2), computed locally.
+   */
+  async deriveKey(path: readonly number[] | string, scheme: KeyScheme = "ecdsa-secp256k1"): Promise<Hex> {
+    const networkKey = await this.networkKey(scheme);
+    if (!networkKey) {
+      const why = scheme === "ecdsa-secp256k1" ? "not jump-started" : "its key generation has not completed";
+      throw new UsageError(`the network has no ${scheme} key yet (${why})`, "not_ready");
+    }
+    return deriveVerifyingKey(networkKey, typeof path === "string" ? parsePath(path) : path);
   }
 
-  /** A registered key's verifying key and Ethereum address, derived locally from its registration. */
-  async keyOf(verifyingKey: BytesLike): Promise<{ verifyingKey: Hex; ethAddress: Address; registration: Registration }> {
+  /**
+   * A registered key, derived locally from its registration and its scheme's network key:
+   * its identifier, scheme and address (Ethereum address too for ECDSA keys).
+   */
+  async keyOf(verifyingKey: BytesLike): Promise<{
+    verifyingKey: Hex;
+    scheme: KeyScheme;
+    address: KeyAddress;
+    ethAddress?: Address;
+    registration: Registration;
+  }> {
     const registration = await this.registration(verifyingKey);
     if (!registration) throw new SigilError("unregistered_key", `key ${toHex(toBytes(verifyingKey))} is not registered`);
-    const derived = await this.deriveKey(registration.derivation_path);
+    const scheme = keyScheme(verifyingKey);
+    const derived = await this.deriveKey(registration.derivation_path, scheme);
     if (derived !== toHex(toBytes(verifyingKey, 33))) {
       throw new BadResponseError(`the registration's path gives ${derived}`);
     }
-    return { verifyingKey: derived, ethAddress: ethAddress(derived), registration };
+    return { verifyingKey: derived, scheme, ...addresses(derived), registration };
   }
 
   /** Lets `who` request signatures with the key (owner only). */
@@ -423,6 +519,7 @@ export class LedgerClient {
     const vk = toHex(toBytes(verifyingKey, 33, "verifying key"));
     const bytes = message;
     const hashing = options.hashing ?? "keccak256";
+    checkHashingForKey(hashing, vk);
     const [{ node, record }, head, set] = await Promise.all([
       this.pickRelayer(options.relayer),
       options.block === undefined ? this.head() : Promise.resolve(undefined),
@@ -473,14 +570,19 @@ export class LedgerClient {
     return this.verified(prepared, response);
   }
 
-  /** Verifies a relayer's answer to `prepared` and adds the signature's parts. */
+  /**
+   * Verifies a relayer's answer to `prepared` (the signature under the key's scheme) and adds
+   * the scheme, and for ECDSA the signature's parts.
+   */
   verified(prepared: PreparedRequest, response: RelayResponse): Signature {
     verifyRelayResponse(prepared.check, response);
     if (!sameAccount(response.relayer, prepared.relayerRecord.account)) {
       throw new BadResponseError("the answer names another relayer");
     }
+    const scheme = keyScheme(response.verifying_key);
+    if (scheme !== "ecdsa-secp256k1") return { ...response, scheme };
     const { r, s, yParity } = splitSignature(response.signature);
-    return { ...response, r: numberToHex(r, { size: 32 }), s: numberToHex(s, { size: 32 }), yParity };
+    return { ...response, scheme, r: numberToHex(r, { size: 32 }), s: numberToHex(s, { size: 32 }), yParity };
   }
 
   /**
@@ -502,7 +604,7 @@ export class LedgerClient {
     return this.sign(account, verifyingKey, utf8(text), options);
   }
 
-  /** Signs a 32-byte hash as it is (`identity` hashing). */
+  /** Signs a 32-byte hash as it is (`identity` hashing; for an Ed25519 key, the 32 bytes as the message). */
   signHash(account: Account, verifyingKey: BytesLike, hash: BytesLike, options: SignOptions = {}): Promise<Signature> {
     return this.sign(account, verifyingKey, toBytes(hash, 32, "hash"), { ...options, hashing: "identity" });
   }
@@ -510,7 +612,7 @@ export class LedgerClient {
   /**
    * Signs an EIP-1559 transaction: the network signs keccak-256 of its signing payload
    * (`0x02 ‖ rlp([...])`, what programs such as `eth-allowlist` read), and the answer
-   * completes it into the raw signed transaction.
+   * completes it into the raw signed transaction. The key must be an ECDSA key.
    */
   async signEip1559(
     account: Account,
@@ -518,9 +620,13 @@ export class LedgerClient {
     transaction: Omit<TransactionSerializableEIP1559, "type">,
     options: Omit<SignOptions, "hashing"> = {},
   ): Promise<SignedEthTransaction> {
+    if (keyScheme(verifyingKey) !== "ecdsa-secp256k1") {
+      throw new UsageError("an Ethereum transaction needs an ECDSA (ecdsa-secp256k1) key");
+    }
     const unsigned = { ...transaction, type: "eip1559" as const };
     const payload = serializeTransaction(unsigned);
     const signature = await this.sign(account, verifyingKey, toBytes(payload), { ...options, hashing: "keccak256" });
+    if (signature.scheme !== "ecdsa-secp256k1") throw new BadResponseError("an ECDSA key answered with another scheme");
     const raw = serializeTransaction(unsigned, {
       r: signature.r,
       s: signature.s,
@@ -548,4 +654,19 @@ export class LedgerClient {
     const response = await node.waitForSignature(toHex(toBytes(requestId, 32, "request id")));
     return prepared ? this.verified(prepared, response) : response;
   }
+}
+
+/**
+ * The network key of `scheme` in a signer set: `network_key` for ECDSA, else the key of
+ * `scheme_keys` with that scheme's tag; null while the network has none.
+ */
+export function networkKeyOf(set: Pick<SignerSet, "network_key" | "scheme_keys">, scheme: KeyScheme): Hex | null {
+  if (scheme === "ecdsa-secp256k1") return set.network_key;
+  return (set.scheme_keys ?? []).find((key) => keyScheme(key) === scheme) ?? null;
+}
+
+/** A key's address, and its Ethereum address when it is an ECDSA key. */
+function addresses(verifyingKey: Hex): { address: KeyAddress; ethAddress?: Address } {
+  const address = keyAddress(verifyingKey);
+  return address.chain === "ethereum" ? { address, ethAddress: address.text as Address } : { address };
 }

@@ -10,9 +10,9 @@ import { selectCommittee } from "./committee.js";
 import type { EnvelopeJson } from "./envelope.js";
 import { BadResponseError, ConnectionError, NODE_ERROR_STATUS, NodeError, TimeoutError, isNodeErrorCode } from "./errors.js";
 import { parseJson, stringifyJson } from "./json.js";
-import { verifyEcdsa } from "./keys.js";
+import { verifyUserSignature } from "./keys.js";
 import { withBigInts } from "./records.js";
-import { type HashingAlgorithm, attestationPayload, messageHash } from "./request.js";
+import { type HashingAlgorithm, attestationPayload, messageHash, signedBytes } from "./request.js";
 
 /** A committee member's attestation of the signature (§7.4). */
 export interface Attestation {
@@ -41,9 +41,11 @@ export interface OffenceSummary {
 /** A relayer's answer (§7.3). */
 export interface RelayResponse {
   request_id: Hex;
+  /** The key that signed (33 bytes, tagged by scheme). */
   verifying_key: Hex;
+  /** The 32-byte prehash that was signed; for hashing `none`, the SHA-256 of the message. */
   message_hash: Hex;
-  /** 65 bytes `r ‖ s ‖ v`. */
+  /** 65 bytes `r ‖ s ‖ v` for an ECDSA key; 64 for Ed25519 (`R ‖ S`) and BIP-340 (`x(R) ‖ s`). */
   signature: Hex;
   block: bigint;
   attempt: number;
@@ -202,7 +204,7 @@ export interface ResponseCheck {
   requestId: Uint8Array | string;
   /** The request digest (§7.4) of the plaintext it sent. */
   digest: Uint8Array;
-  /** The key it asked to sign with. */
+  /** The key it asked to sign with (its tag says the scheme the signature is checked under). */
   verifyingKey: Uint8Array | string;
   /** The hashing algorithm and message, to recompute a built-in hash. */
   hashing: HashingAlgorithm;
@@ -219,9 +221,12 @@ export interface ResponseCheck {
 
 /**
  * Checks a relayer's answer (§7.4): for this request, key and block; the hash is the
- * message's (built-in algorithms); the signature verifies against the key (low `s`, `v` the
- * y-parity); one valid attestation per committee member; and, when given, that the committee
- * is the one §6 selects. Throws {@link BadResponseError} naming the first failure.
+ * message's (built-in algorithms; SHA-256 for `none`); the signature verifies against the key
+ * under its scheme (ECDSA: 65 bytes, low `s`, `v` the y-parity, over the prehash; Ed25519:
+ * RFC 8032 over the message for `none`, else over the prehash; BIP-340: over the prehash under
+ * the x-only key); one valid attestation per committee member, over the signature's bytes
+ * whatever their length; and, when given, that the committee is the one §6 selects. Throws
+ * {@link BadResponseError} naming the first failure.
  */
 export function verifyRelayResponse(check: ResponseCheck, response: RelayResponse): void {
   const bad = (what: string): never => {
@@ -239,14 +244,25 @@ export function verifyRelayResponse(check: ResponseCheck, response: RelayRespons
   if (BigInt(response.block) !== check.block) bad(`it names block ${response.block}, not ${check.block}`);
   const expected = messageHash(check.hashing, check.message);
   if (expected && !same(response.message_hash, expected)) bad("the signed hash is not the hash of the message");
-  if (!verifyEcdsa(response.verifying_key, response.message_hash, response.signature)) {
+  let signed: Uint8Array;
+  try {
+    signed = signedBytes(check.hashing, check.message, response.message_hash);
+  } catch {
+    return bad("the message hash is not 32 bytes");
+  }
+  if (!verifyUserSignature(response.verifying_key, signed, response.signature)) {
     bad("the signature does not verify against the key");
   }
   const committee = response.committee.map((m) => m.toLowerCase());
   if (new Set(committee).size !== committee.length) bad("the committee lists a member twice");
   if (response.attestations.length !== committee.length) bad("not every committee member attested the signature");
   const attested = new Set<string>();
-  const payload = attestationPayload(check.digest, response.verifying_key, response.message_hash, response.signature);
+  let payload: Uint8Array;
+  try {
+    payload = attestationPayload(check.digest, response.verifying_key, response.message_hash, response.signature);
+  } catch {
+    return bad("the key, hash or signature is malformed");
+  }
   for (const { signer, attestation } of response.attestations) {
     const who = signer.toLowerCase();
     if (!committee.includes(who) || attested.has(who)) bad(`an attestation by ${signer}, not a committee member`);

@@ -112,6 +112,16 @@ export class PostcardReader {
     return this.take(Number(this.varint()));
   }
 
+  /** A UTF-8 string (varint byte length, then the bytes; invalid UTF-8 is refused). */
+  string(): string {
+    return new TextDecoder("utf-8", { fatal: true }).decode(this.bytes());
+  }
+
+  /** A `u8` (one raw byte) — also an option's tag (`0x00` none, `0x01` some). */
+  u8(): number {
+    return this.take(1)[0]!;
+  }
+
   /** A `bool`. */
   bool(): boolean {
     const byte = this.take(1)[0];

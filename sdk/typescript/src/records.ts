@@ -41,6 +41,52 @@ export interface BlockHeader {
 /** A ledger event (PROTOCOL.md §4.4 "Events"): `{name: {fields}}`. */
 export type LedgerEvent = Record<string, Record<string, unknown>>;
 
+/**
+ * The ledger's events by variant index: name and fields in order, each with its type as
+ * PROTOCOL.md §4.4 writes it (`vk`, `[account]`, `replica?`, …). JSON carries the names
+ * (`{"network_key_created": {"network_key": "0xed…"}}`); postcard the index and the fields.
+ */
+export const EVENT_LAYOUT = [
+  ["transferred", [["from", "account"], ["to", "account"], ["amount", "u64"]]],
+  ["validator_joined", [["info", "validator"]]],
+  ["validator_changed", [["info", "validator"]]],
+  ["validator_left", [["account", "account"]]],
+  ["jump_start_started", [["signers", "[account]"], ["threshold", "u16"]]],
+  ["jump_start_confirmed", [["signer", "account"]]],
+  ["jump_start_done", [["network_key", "vk"]]],
+  ["program_stored", [["program", "program_id"], ["deployer", "account"]]],
+  ["program_removed", [["program", "program_id"]]],
+  ["registered", [["owner", "account"], ["verifying_key", "vk"], ["derivation_path", "path"]]],
+  ["programs_changed", [["verifying_key", "vk"]]],
+  ["owner_changed", [["verifying_key", "vk"], ["new_owner", "account"]]],
+  ["offence_report_received", [["reporter", "account"], ["offender", "account"], ["kind", "fault"]]],
+  ["offence_reported", [["offence", "offence"]]],
+  ["slashed", [["account", "account"], ["amount", "u64"], ["stake", "u64"]]],
+  ["reshare_started", [["new_signers", "[account]"], ["new_threshold", "u16"]]],
+  ["reshare_confirmed", [["signer", "account"]]],
+  ["signer_set_changed", [["signers", "[account]"], ["threshold", "u16"]]],
+  ["parameters_changed", [["parameters", "parameters"]]],
+  ["access_changed", [["verifying_key", "vk"], ["public", "bool"], ["authorised", "[account]"]]],
+  ["unregistered", [["verifying_key", "vk"], ["owner", "account"], ["refund", "u64"]]],
+  ["call_failed", [["sender", "account"], ["nonce", "u64"], ["code", "string"], ["message", "string"]]],
+  ["replica_changed", [["account", "account"], ["replica", "replica?"]]],
+  ["consensus_set_changed", [["epoch", "u64"], ["replicas", "[replica]"]]],
+  ["accusation_withdrawn", [["session", "session_id"], ["reporter", "account"], ["offender", "account"]]],
+  ["network_key_created", [["network_key", "vk"]]],
+] as const satisfies ReadonlyArray<readonly [string, ReadonlyArray<readonly [string, string]>]>;
+
+/** The name of a ledger event (its JSON tag). */
+export type EventName = (typeof EVENT_LAYOUT)[number][0];
+
+/**
+ * `network_key_created`: every signer confirmed the same network key of a scheme other than
+ * ECDSA (its tag says which: `0xed` Ed25519, `0x54` BIP-340); keys of that scheme can now be
+ * registered (PROTOCOL.md §7.7).
+ */
+export interface NetworkKeyCreatedEvent {
+  network_key: Hex;
+}
+
 /** A block. */
 export interface Block {
   header: BlockHeader;
@@ -48,10 +94,11 @@ export interface Block {
   events: LedgerEvent[];
 }
 
-/** The signer set and the network key. */
+/** The signer set and the network keys (PROTOCOL.md §4.4 "Records"). */
 export interface SignerSet {
   signers: Hex[];
   threshold: number;
+  /** The ECDSA (`ecdsa-secp256k1`) network key, once the jump start is done. */
   network_key: Hex | null;
   jump_start: "ready" | "done" | { in_progress: { block: bigint; confirmations: Array<[Hex, Hex]> } };
   pending_reshare: {
@@ -63,7 +110,27 @@ export interface SignerSet {
   } | null;
   excluded: Array<{ account: Hex; until: bigint }>;
   disputes: Array<{ accuser: Hex; accused: Hex; until: bigint }>;
+  /**
+   * The network keys of the other schemes made so far, tagged (`0xed…` Ed25519, then `0x54…`
+   * BIP-340; PROTOCOL.md §7.7). A ledger older than these schemes leaves it out.
+   */
+  scheme_keys: Hex[];
+  /** The signers' confirmations of other schemes' keys not yet complete: `[signer, key]`. */
+  scheme_confirmations: Array<[Hex, Hex]>;
 }
+
+/** The signer set's fields in order (PROTOCOL.md §4.4; postcard writes them so). */
+export const SIGNER_SET_FIELDS: ReadonlyArray<keyof SignerSet> = [
+  "signers",
+  "threshold",
+  "network_key",
+  "jump_start",
+  "pending_reshare",
+  "excluded",
+  "disputes",
+  "scheme_keys",
+  "scheme_confirmations",
+];
 
 /** A program instance as the ledger returns it. */
 export interface ProgramInstanceRecord {

@@ -14,6 +14,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import type { Account } from "./account.js";
 import { type Hex, concat, toBytes, toHex, u32be, utf8 } from "./bytes.js";
 import { UsageError } from "./errors.js";
+import { type KeyScheme, isKeyScheme } from "./keys.js";
 import { PostcardWriter } from "./postcard.js";
 
 /** A `u64` as the SDK takes it: a `bigint`, or a safe integer `number`. */
@@ -82,7 +83,7 @@ export type Call =
       };
     }
   | { remove_program: { program: BytesLike } }
-  | { register: { programs: ProgramInstance[]; public?: boolean } }
+  | { register: { programs: ProgramInstance[]; public?: boolean; scheme?: KeyScheme } }
   | { change_programs: { verifying_key: BytesLike; programs: ProgramInstance[] } }
   | { change_owner: { verifying_key: BytesLike; new_owner: BytesLike } }
   | { report_offence: { ticket: SessionTicket; offender: BytesLike; kind: FaultKind; evidence: BytesLike } }
@@ -113,6 +114,7 @@ export type FieldType =
   | "u64"
   | "bool"
   | "string"
+  | "scheme"
   | "endpoint"
   | "strings"
   | "accounts"
@@ -152,7 +154,7 @@ export const CALL_LAYOUT: ReadonlyArray<readonly [CallName, ReadonlyArray<readon
     ],
   ],
   ["remove_program", [["program", "program_id"]]],
-  ["register", [["programs", "programs"], ["public", "bool"]]],
+  ["register", [["programs", "programs"], ["public", "bool"], ["scheme", "scheme"]]],
   ["change_programs", [["verifying_key", "vk"], ["programs", "programs"]]],
   ["change_owner", [["verifying_key", "vk"], ["new_owner", "account"]]],
   ["report_offence", [["ticket", "ticket"], ["offender", "account"], ["kind", "fault"], ["evidence", "bytes"]]],
@@ -245,6 +247,9 @@ function writeField(w: PostcardWriter, type: FieldType, value: unknown, field: s
       if (typeof value !== "string") throw new UsageError(`${field}: expected a string`);
       w.string(value);
       return;
+    case "scheme":
+      w.string(schemeName(value, field));
+      return;
     case "strings":
       w.seq(value as string[], (w, s) => writeField(w, "string", s, field));
       return;
@@ -299,14 +304,31 @@ export function callParts(call: Call): { name: CallName; fields: Record<string, 
   return { name, fields: (call as Record<string, Record<string, unknown>>)[name] ?? {} };
 }
 
-/** Writes `call` in postcard: its variant index, then its fields. */
+/** A key scheme's name (PROTOCOL.md §1), checked. */
+function schemeName(value: unknown, field: string): KeyScheme {
+  if (!isKeyScheme(value)) {
+    throw new UsageError(`${field}: ${JSON.stringify(value)} is not a key scheme (ecdsa-secp256k1, ed25519, bip340)`);
+  }
+  return value;
+}
+
+/**
+ * The JSON defaults of a call's fields (PROTOCOL.md §4.4): `register`'s `public` is `false`
+ * and its `scheme` `"ecdsa-secp256k1"` when left out.
+ */
+export const CALL_DEFAULTS: Readonly<Partial<Record<CallName, Readonly<Record<string, unknown>>>>> = {
+  register: { public: false, scheme: "ecdsa-secp256k1" },
+};
+
+/** Writes `call` in postcard: its variant index, then its fields (left-out ones at their default). */
 export function writeCall(w: PostcardWriter, call: Call): void {
   const { name, fields } = callParts(call);
   const index = CALL_LAYOUT.findIndex(([n]) => n === name);
   if (index < 0) throw new UsageError(`unknown call ${name}`);
   w.variant(index);
   const layout = CALL_LAYOUT[index]![1];
-  const withDefaults = name === "register" ? { public: false, ...fields } : fields;
+  const defaults = CALL_DEFAULTS[name] ?? {};
+  const withDefaults = Object.fromEntries(layout.map(([field]) => [field, fields[field] ?? defaults[field]]));
   writeStruct(w, layout, withDefaults, name);
 }
 
@@ -374,7 +396,10 @@ export function signTransaction(account: Account, chainId: string, nonce: U64, c
   };
 }
 
-/** A call's JSON form with every byte string as lowercase `0x`-hex and integers as `bigint`. */
+/**
+ * A call's JSON form with every byte string as lowercase `0x`-hex and integers as `bigint`;
+ * a field with a JSON default (see {@link CALL_DEFAULTS}) that was left out stays out.
+ */
 export function callJson(call: Call): unknown {
   const { name, fields } = callParts(call);
   const layout = CALL_LAYOUT.find(([n]) => n === name);
@@ -383,7 +408,7 @@ export function callJson(call: Call): unknown {
   const out: Record<string, unknown> = {};
   for (const [field, type] of layout[1]) {
     const value = fields[field];
-    if (value === undefined && field === "public") continue;
+    if (value === undefined && CALL_DEFAULTS[name]?.[field] !== undefined) continue;
     out[field] = fieldJson(type, value, `${name}.${field}`);
   }
   return { [name]: out };
@@ -410,6 +435,8 @@ function fieldJson(type: FieldType, value: unknown, field: string): unknown {
       return structJson(TICKET_LAYOUT, value, field);
     case "parameters":
       return structJson(PARAMETERS_LAYOUT, value, field);
+    case "scheme":
+      return schemeName(value, field);
     default:
       return value;
   }

@@ -1,8 +1,9 @@
 /**
  * The SDK against a real `sigil devnet` (2-of-4 fixture shares; eve relays): ledger reads and
  * subscriptions, funding, programs, registration and access, signatures verified with
- * @noble/curves and an EIP-1559 transaction whose sender viem recovers, and every refusal
- * code a client can provoke, asserted on the typed error.
+ * @noble/curves and an EIP-1559 transaction whose sender viem recovers, Ed25519 and BIP-340
+ * keys (hashing `none` for Ed25519), and every refusal code a client can provoke, asserted on
+ * the typed error.
  */
 
 import assert from "node:assert/strict";
@@ -10,7 +11,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { schnorr, secp256k1 } from "@noble/curves/secp256k1.js";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { recoverTransactionAddress } from "viem";
 import { WebSocket } from "ws";
@@ -22,9 +25,13 @@ import {
   NodeClient,
   NodeError,
   type PreparedRequest,
+  UsageError,
   type WebSocketConstructor,
+  encodeSignatureRequest,
   fromHex,
   headerHash,
+  keyBytes,
+  keyScheme,
   randomBytes,
   sealPlaintext,
   signPlaintext,
@@ -180,6 +187,60 @@ describe("against sigil devnet", { timeout: 600_000 }, () => {
     assert.equal(signed.from, ethKey.ethAddress);
     assert.equal(await recoverTransactionAddress({ serializedTransaction: signed.raw }), ethKey.ethAddress);
     await refused(ledger.signEip1559(user, ethKey.verifyingKey, { ...tx, to: "0x000000000000000000000000000000000000bEEF" }), "program_denied", 403);
+  });
+
+  it("registers Ed25519 and BIP-340 keys from the schemes' network keys and signs with them", async () => {
+    const set = await ledger.signerSet();
+    assert.deepEqual(set.scheme_keys.map((key) => keyScheme(key)), ["ed25519", "bip340"], "the devnet waits for every scheme's key");
+    assert.deepEqual(set.scheme_confirmations, []);
+    const { programId } = await ledger.storeProgram(user, { bytecode: program("message-size") });
+    const programs = [{ program: programId, config: config({ max_length: 64 }) }];
+    const message = utf8("a message for another chain");
+
+    // Ed25519: the tagged key, its Solana address; `none` signs the message itself.
+    const ed = await ledger.register(user, { programs, scheme: "ed25519" });
+    assert.equal(ed.scheme, "ed25519");
+    assert.match(ed.verifyingKey, /^0xed[0-9a-f]{64}$/);
+    assert.equal(ed.address.chain, "solana");
+    assert.equal(ed.ethAddress, undefined);
+    const read = await ledger.keyOf(ed.verifyingKey);
+    assert.deepEqual([read.scheme, read.address], ["ed25519", ed.address]);
+    const whole = await ledger.sign(user, ed.verifyingKey, message, { hashing: "none" });
+    assert.equal(whole.scheme, "ed25519");
+    assert.equal(fromHex(whole.signature).length, 64);
+    assert.equal(whole.message_hash, toHex(sha256(message)), "the message hash of none is its SHA-256");
+    assert.ok(ed25519.verify(fromHex(whole.signature), message, keyBytes(ed.verifyingKey)));
+    const hashed = await ledger.sign(user, ed.verifyingKey, message, { hashing: "sha256" });
+    assert.ok(ed25519.verify(fromHex(hashed.signature), sha256(message), keyBytes(ed.verifyingKey)));
+
+    // BIP-340: the Taproot output key and address; signs the 32-byte prehash.
+    const bip = await ledger.register(user, { programs, scheme: "bip340" });
+    assert.match(bip.verifyingKey, /^0x54[0-9a-f]{64}$/);
+    assert.equal(bip.address.chain, "taproot");
+    assert.match(bip.address.text, /^bc1p/);
+    const signed = await ledger.sign(user, bip.verifyingKey, message);
+    assert.equal(signed.scheme, "bip340");
+    assert.ok(schnorr.verify(fromHex(signed.signature), keccak_256(message), keyBytes(bip.verifyingKey)));
+
+    // `none` is for Ed25519 keys only: the SDK refuses it as the node does.
+    await assert.rejects(
+      ledger.sign(user, bip.verifyingKey, message, { hashing: "none" }),
+      (e: unknown) => e instanceof UsageError && e.code === "bad_message_for_hash",
+    );
+    const info = await relayer.info();
+    const payload = encodeSignatureRequest({
+      verifyingKey: bip.verifyingKey,
+      block: (await ledger.head()).height,
+      hashing: "none",
+      auxData: [new Uint8Array()],
+      message,
+    });
+    const plaintext = signPlaintext(user, { recipient: info.x25519, payload });
+    await refused(relayer.relay(await sealPlaintext(plaintext.bytes, info.x25519)), "bad_message_for_hash", 400);
+    await assert.rejects(
+      ledger.signEip1559(user, ed.verifyingKey, { chainId: 1, nonce: 0, gas: 21_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n, to: ALLOWED }),
+      UsageError,
+    );
   });
 
   it("lets only the owner and authorised accounts sign until the key is public", async () => {

@@ -90,7 +90,8 @@ describe("transactions (PROTOCOL.md §4.4)", () => {
   it("has the call table of PROTOCOL.md: index, name and fields with their types", () => {
     const rows = tableAfter("**Calls** (variant index, JSON name, fields):");
     assert.equal(rows.length, CALL_LAYOUT.length);
-    const docType: Record<string, string> = { strings: "[string]" };
+    // `scheme` is a string in postcard and JSON; the SDK's type also checks it names a scheme.
+    const docType: Record<string, string> = { strings: "[string]", scheme: "string" };
     rows.forEach((cells, i) => {
       const [index, name, fields] = cells as [string, string, string];
       const [layoutName, layoutFields] = CALL_LAYOUT[i]!;
@@ -113,7 +114,8 @@ describe("transactions (PROTOCOL.md §4.4)", () => {
       nonce: 0,
       call: { register: { programs: [{ program, config: "0x7b7d" }], public: true } },
     });
-    assert.equal(toHex(register.subarray(34)), `0x0901${"20" + "01".repeat(32)}027b7d01`);
+    // The scheme follows `public` as a string; left out, it is ecdsa-secp256k1 (PROTOCOL.md §4.4).
+    assert.equal(toHex(register.subarray(34)), `0x0901${"20" + "01".repeat(32)}027b7d010f${toHex(new TextEncoder().encode("ecdsa-secp256k1")).slice(2)}`);
     const setPublic = encodeTransaction({ sender: alice.id, nonce: 1, call: { set_public: { verifying_key: vk, public: false } } });
     assert.equal(toHex(setPublic.subarray(33)), `0x011121${vk.slice(2)}00`);
     const authorise = encodeTransaction({ sender: alice.id, nonce: 2, call: { authorise: { verifying_key: vk, account: bob.id } } });
