@@ -151,7 +151,7 @@ error_codes! {
     SigningFailed = "signing_failed", 502;
     /// A nonce named for one-round signing is not this signer's unused nonce of the current
     /// epoch for that relayer.
-    NonceRefused = "nonce_refused", 409;
+    NonceRefused = "nonce_refused", 502;
     /// Metrics could not be rendered.
     MetricsUnavailable = "metrics_unavailable", 503;
     /// Something failed on this node.

@@ -62,7 +62,7 @@ export const NODE_ERROR_STATUS = {
   signer_unreachable: 502,
   bad_signer_answer: 502,
   signing_failed: 502,
-  nonce_refused: 409,
+  nonce_refused: 502,
   metrics_unavailable: 503,
   internal: 500,
   busy: 503,
