@@ -135,3 +135,236 @@ async fn ed25519_and_bip340_keys_are_made_registered_and_sign() {
         "{refused}"
     );
 }
+
+/// The test plays the relayer eve (a dev identity) against the signers' own API: it asks for
+/// nonces, builds forwarded requests that name them and posts them to the committee.
+struct Relayer<'a> {
+    ledger: &'a sigil_client::LedgerClient,
+    eve: sigil_crypto::AccountKeypair,
+    eve_x25519: sigil_crypto::X25519StaticKey,
+}
+
+impl Relayer<'_> {
+    fn seal_to(
+        &self,
+        to: &sigil_client::types::ValidatorRecord,
+        payload: &[u8],
+    ) -> sigil_crypto::Envelope {
+        sigil_crypto::seal(
+            &self.eve,
+            &sigil_crypto::SealParams {
+                recipient: to.x25519,
+                request_id: sigil_primitives::RequestId::from_bytes(
+                    sigil_crypto::secret::random_array(),
+                )
+                .unwrap(),
+                timestamp_ms: sigil_crypto::envelope::now_ms(),
+                reply_to: None,
+                payload,
+            },
+        )
+        .unwrap()
+    }
+
+    async fn record(
+        &self,
+        account: &sigil_primitives::AccountId,
+    ) -> sigil_client::types::ValidatorRecord {
+        self.ledger
+            .rpc()
+            .validators()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|v| v.account == *account)
+            .unwrap()
+    }
+
+    /// One fresh Ed25519 nonce of `signer`, issued to eve.
+    async fn nonce(
+        &self,
+        signer: &sigil_primitives::AccountId,
+    ) -> sigil_primitives::request::NamedCommitment {
+        let record = self.record(signer).await;
+        let request = sigil_primitives::request::NonceRequest {
+            scheme: KeyScheme::Ed25519,
+            count: 1,
+        };
+        let batch = sigil_client::NodeClient::new(record.endpoint.as_str())
+            .nonces(&self.seal_to(&record, &request.encode()))
+            .await
+            .expect("a nonce");
+        let issued = &batch.nonces[0];
+        sigil_primitives::request::NamedCommitment {
+            member: *signer,
+            id: issued.id.as_slice().try_into().unwrap(),
+            commitments: issued.commitments.clone(),
+        }
+    }
+
+    /// A user request for `key` whose attempt-0 committee contains `member`, forwarded as eve
+    /// would with `prepared` built by `name` for the committee.
+    async fn forward(
+        &self,
+        key: VerifyingKey,
+        member: sigil_primitives::AccountId,
+        name: impl AsyncFn(&sigil_primitives::AccountId) -> sigil_primitives::request::NamedCommitment,
+    ) -> (sigil_primitives::request::ForwardedRequest, Vec<u8>) {
+        let (request, sealed) = request_with(self.ledger, &dev("bob"), key, &[member]).await;
+        assert_eq!(request.verifying_key, key);
+        let opened = sigil_crypto::open(
+            &sealed.envelope,
+            &self.eve_x25519,
+            &sigil_crypto::OpenPolicy::fresh_within(120_000),
+        )
+        .unwrap();
+        let set = self.ledger.rpc().signer_set().await.unwrap();
+        let block = self
+            .ledger
+            .rpc()
+            .block(request.block)
+            .await
+            .unwrap()
+            .unwrap();
+        let committee: Vec<_> = sigil_crypto::select_committee(
+            &set.signers.iter().copied().collect(),
+            &Default::default(),
+            usize::from(set.threshold),
+            &sigil_crypto::CommitteeSeed {
+                block_hash: &sigil_client::header::header_hash(&block.header),
+                request_digest: &sealed.digest,
+                attempt: 0,
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .collect();
+        let ticket = sigil_client::tx::sign_ticket(
+            &self.eve,
+            self.ledger.chain_id(),
+            sigil_crypto::request::sign_session_id(&sealed.digest, 0),
+            sigil_primitives::BlockNumber(request.block),
+            0,
+            committee.clone(),
+        );
+        let mut prepared = Vec::new();
+        for m in &committee {
+            prepared.push(name(m).await);
+        }
+        let forwarded = sigil_primitives::request::ForwardedRequest {
+            attempt: 0,
+            committee,
+            excluded: vec![],
+            ticket: ticket.signature,
+            user_plaintext: opened.signed_plaintext,
+            prepared,
+        };
+        (forwarded, request.message)
+    }
+
+    /// Posts `forwarded` to every committee member at once.
+    async fn post(
+        &self,
+        forwarded: &sigil_primitives::request::ForwardedRequest,
+    ) -> Vec<Result<sigil_primitives::request::SignerResponse, sigil_client::ClientError>> {
+        let payload = forwarded.encode();
+        let mut calls = Vec::new();
+        for member in &forwarded.committee {
+            let record = self.record(member).await;
+            let envelope = self.seal_to(&record, &payload);
+            calls.push(async move {
+                sigil_client::NodeClient::new(record.endpoint.as_str())
+                    .sign(&envelope)
+                    .await
+            });
+        }
+        futures::future::join_all(calls).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nonce_made_ahead_never_signs_twice_even_across_a_crash() {
+    let dir = TestDir::new();
+    let (mut devnet, ecdsa_key) =
+        fixture_devnet(dir.path(), &["--round-timeout", "3s"], |_| {}).await;
+    let ledger = sigil_client::LedgerClient::connect(devnet.ledger_url())
+        .await
+        .unwrap();
+    wait_scheme_keys(&ledger).await;
+    let registration = ledger.rpc().registration(ecdsa_key).await.unwrap().unwrap();
+    let program = registration.programs.as_slice()[0].program;
+    let key = register_scheme(
+        &ledger,
+        &dev("bob"),
+        &[(program, r#"{"max_length": 64}"#)],
+        KeyScheme::Ed25519,
+    )
+    .await;
+    let alice = devnet.node("alice").unwrap().account;
+    let eve_seed = sigil_crypto::NodeSeed::dev("eve");
+    let relayer = Relayer {
+        ledger: &ledger,
+        eve: eve_seed.account_keypair(),
+        eve_x25519: eve_seed.x25519_key(),
+    };
+
+    // One round with the nonces named: every member answers the same valid signature.
+    let (forwarded, message) = relayer
+        .forward(key, alice, async |m| relayer.nonce(m).await)
+        .await;
+    let answers = relayer.post(&forwarded).await;
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(key.key_bytes().try_into().unwrap()).unwrap();
+    for answer in &answers {
+        let Signature::Schnorr(bytes) = answer.as_ref().expect("signed").signature else {
+            panic!("a 64-byte signature");
+        };
+        // `request_with` asks for keccak256: the key signed the 32-byte hash.
+        let signed = sigil_crypto::keccak256(&message);
+        vk.verify_strict(&signed, &ed25519_dalek::Signature::from_bytes(&bytes))
+            .unwrap();
+    }
+
+    // alice dies right after deleting her nonce, before her share leaves.
+    let alice_node = sigil_client::NodeClient::new(&devnet.node("alice").unwrap().endpoint);
+    set_fault(&alice_node, Some("crash-after-nonce")).await;
+    let alices = relayer.nonce(&alice).await;
+    let kept = alices.clone();
+    let (forwarded, _) = relayer
+        .forward(key, alice, async |m| {
+            if *m == alice {
+                kept.clone()
+            } else {
+                relayer.nonce(m).await
+            }
+        })
+        .await;
+    let answers = relayer.post(&forwarded).await;
+    assert!(
+        answers.iter().all(Result::is_err),
+        "nobody signs without alice's share"
+    );
+    devnet.restart("alice").await.expect("alice restarts");
+
+    // Named again in a new request, the nonce is refused: its deletion was durable.
+    let (forwarded, _) = relayer
+        .forward(key, alice, async |m| {
+            if *m == alice {
+                alices.clone()
+            } else {
+                relayer.nonce(m).await
+            }
+        })
+        .await;
+    let answers = relayer.post(&forwarded).await;
+    let position = forwarded
+        .committee
+        .iter()
+        .position(|m| *m == alice)
+        .unwrap();
+    match &answers[position] {
+        Err(sigil_client::ClientError::Node { code, .. }) => {
+            assert_eq!(*code, ErrorCode::NonceRefused)
+        }
+        other => panic!("alice must refuse the used nonce, got {other:?}"),
+    }
+}

@@ -37,6 +37,9 @@ pub enum InjectedFault {
     /// after each session shared with it files false reports against it (see
     /// [`forgeries`]).
     Frame(AccountId),
+    /// The node exits at once after it deleted a nonce made ahead for one-round FROST signing,
+    /// before its signature share leaves (tests that a nonce never signs twice).
+    CrashAfterNonce,
 }
 
 impl fmt::Display for InjectedFault {
@@ -48,6 +51,7 @@ impl fmt::Display for InjectedFault {
             Self::BadProof => f.write_str("bad-proof"),
             Self::Equivocate => f.write_str("equivocate"),
             Self::Frame(peer) => write!(f, "frame:{peer}"),
+            Self::CrashAfterNonce => f.write_str("crash-after-nonce"),
         }
     }
 }
@@ -55,8 +59,8 @@ impl fmt::Display for InjectedFault {
 impl FromStr for InjectedFault {
     type Err = String;
 
-    /// Parses `silent`, `drop-to:<account id>`, `corrupt`, `bad-proof`, `equivocate` or
-    /// `frame:<account id>`.
+    /// Parses `silent`, `drop-to:<account id>`, `corrupt`, `bad-proof`, `equivocate`,
+    /// `frame:<account id>` or `crash-after-nonce`.
     fn from_str(text: &str) -> Result<Self, String> {
         let peer = |name: &str, peer: &str| {
             peer.parse::<AccountId>()
@@ -67,12 +71,13 @@ impl FromStr for InjectedFault {
             "corrupt" => Ok(Self::Corrupt),
             "bad-proof" => Ok(Self::BadProof),
             "equivocate" => Ok(Self::Equivocate),
+            "crash-after-nonce" => Ok(Self::CrashAfterNonce),
             _ => match text.split_once(':') {
                 Some(("drop-to", id)) => peer("drop-to", id).map(Self::DropTo),
                 Some(("frame", id)) => peer("frame", id).map(Self::Frame),
                 _ => Err(format!(
                     "unknown fault {text:?}: expected silent, drop-to:<account id>, corrupt, \
-                     bad-proof, equivocate or frame:<account id>"
+                     bad-proof, equivocate, frame:<account id> or crash-after-nonce"
                 )),
             },
         }

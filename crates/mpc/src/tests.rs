@@ -679,6 +679,7 @@ fn injected_faults_parse_from_their_names() {
         InjectedFault::BadProof,
         InjectedFault::Equivocate,
         InjectedFault::Frame(peer),
+        InjectedFault::CrashAfterNonce,
     ] {
         assert_eq!(fault.to_string().parse::<InjectedFault>(), Ok(fault));
     }

@@ -287,6 +287,13 @@ impl Inner {
             })?;
         let view = self.view();
         let secret = self.consume_nonce(&key.relayer, key.share.scheme(), own, &view)?;
+        #[cfg(feature = "fault-injection")]
+        if *self.fault.lock().unwrap_or_else(|e| e.into_inner())
+            == Some(sigil_mpc::InjectedFault::CrashAfterNonce)
+        {
+            tracing::error!("fault injection: exiting after deleting a nonce");
+            std::process::abort();
+        }
         let commitments = key
             .prepared
             .iter()
