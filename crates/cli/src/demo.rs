@@ -67,6 +67,8 @@ struct Outcome {
     refused_code: String,
     refused_message: String,
     access: Access,
+    ed25519: crate::demo_schemes::Ed25519Outcome,
+    bip340: crate::demo_schemes::Bip340Outcome,
     devnet_seconds: f64,
     dkg_seconds: f64,
     sign_seconds: f64,
@@ -152,6 +154,7 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
     let (message_hash, signed) = check_allowed(&allowed, verifying_key, eth_address)?;
     let (refused_code, refused_message) = sign_forbidden(client, &user, verifying_key).await?;
     let access = show_access(client, &user, verifying_key).await?;
+    let (ed25519, bip340) = crate::demo_schemes::run(client, &user).await?;
 
     topology["committee"] = allowed.committee.clone().into();
     topology["relayer"] = allowed.relayer.clone().into();
@@ -171,6 +174,8 @@ async fn demo(devnet: &mut Devnet, devnet_seconds: f64) -> anyhow::Result<Outcom
         refused_code,
         refused_message,
         access,
+        ed25519,
+        bip340,
         devnet_seconds,
         dkg_seconds: dkg.as_secs_f64(),
         sign_seconds: allowed.sign_time.as_secs_f64(),
@@ -504,6 +509,23 @@ fn json_outcome(o: &Outcome, total: Duration) -> serde_json::Value {
         "sign_seconds": round(o.sign_seconds),
         "total_seconds": round(total.as_secs_f64()),
         "topology": o.topology,
+        "ed25519": {
+            "verifying_key": hex0x(o.ed25519.verifying_key.key_bytes()),
+            "key_id": o.ed25519.verifying_key.to_string(),
+            "solana_address": o.ed25519.address,
+            "message": hex0x(&o.ed25519.message),
+            "signature": hex0x(&o.ed25519.signature),
+            "tx_signed": hex0x(&o.ed25519.signed_tx),
+            "sign_seconds": round(o.ed25519.seconds),
+        },
+        "bip340": {
+            "verifying_key": hex0x(o.bip340.verifying_key.key_bytes()),
+            "key_id": o.bip340.verifying_key.to_string(),
+            "taproot_address": o.bip340.address,
+            "message_hash": hex0x(&o.bip340.message_hash),
+            "signature": hex0x(&o.bip340.signature),
+            "sign_seconds": round(o.bip340.seconds),
+        },
     })
 }
 
@@ -522,7 +544,10 @@ fn print_summary(o: &Outcome, total: Duration) {
             .unwrap_or_default()
     };
     println!();
-    println!("Sigil demo: a threshold network signed an Ethereum transaction.");
+    println!(
+        "Sigil demo: a threshold network signed an Ethereum transaction, a Solana transfer and \
+         a BIP-340 message."
+    );
     println!();
     println!(
         "  network       {} validators: signers {} (threshold {}), relayers {}",
@@ -571,6 +596,26 @@ fn print_summary(o: &Outcome, total: Duration) {
          signed once the owner made it public",
         o.access.stranger, o.access.refused_code
     );
+    println!(
+        "  ed25519 key   {} (Solana {})",
+        o.ed25519.verifying_key, o.ed25519.address
+    );
+    println!(
+        "  solana tx     0.01 SOL transfer signed in {:.0} ms; ed25519-dalek and the \
+         transaction's own check accept it",
+        o.ed25519.seconds * 1000.0
+    );
+    println!("  signature     {}", hex0x(&o.ed25519.signature));
+    println!(
+        "  bip340 key    {} (Taproot {})",
+        o.bip340.verifying_key, o.bip340.address
+    );
+    println!(
+        "  bip340 sig    over {} in {:.0} ms; k256's BIP-340 verifier accepts it",
+        hex0x(&o.bip340.message_hash),
+        o.bip340.seconds * 1000.0
+    );
+    println!("  signature     {}", hex0x(&o.bip340.signature));
 }
 
 fn round(seconds: f64) -> f64 {

@@ -3,13 +3,15 @@
 //! - [`devnet`]: a local network of real `sigil ledger` and `sigil node` processes;
 //! - [`eth`]: EIP-1559 transactions signed by Sigil (built with `alloy`);
 //! - [`ports`]: loopback ports reserved for processes started later;
-//! - [`progress`]: progress output on stderr.
+//! - [`progress`]: progress output on stderr;
+//! - [`solana`]: Solana transfer messages and the transactions around their signatures.
 
 pub mod addresses;
 pub mod devnet;
 pub mod eth;
 pub mod ports;
 pub mod progress;
+pub mod solana;
 
 /// Environment variable that makes a `sigil` process stop when its parent, whose pid it holds,
 /// dies: the devnet sets it on its children so none outlives it, even when killed with SIGKILL.

@@ -7,6 +7,7 @@ mod account;
 mod bench;
 mod common;
 mod demo;
+mod demo_schemes;
 mod devnet_cmd;
 mod ledger;
 mod program;

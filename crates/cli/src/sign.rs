@@ -52,6 +52,16 @@ struct MessageOpt {
     /// max_fee_per_gas, gas_limit, to, value, input); prints the signed raw transaction.
     #[arg(long, value_name = "JSON_FILE")]
     eth_tx: Option<PathBuf>,
+    /// A Solana transfer as JSON (to, lamports, recent_blockhash; base58) from the key's own
+    /// address, for an ed25519 key; prints the signed wire transaction.
+    #[arg(long, value_name = "JSON_FILE")]
+    solana_tx: Option<PathBuf>,
+}
+
+/// A transaction the signature completes.
+enum Tx {
+    Ethereum(alloy_consensus::TxEip1559),
+    Solana,
 }
 
 /// Decodes hex with or without a `0x` prefix.
@@ -64,6 +74,38 @@ pub fn decode_hex(what: &str, text: &str) -> anyhow::Result<Vec<u8>> {
     hex::decode(digits).map_err(|e| anyhow!("{what} is not hex: {e}"))
 }
 
+/// The message to sign and the transaction it belongs to, from the options.
+fn message_of(args: &SignArgs) -> anyhow::Result<(Vec<u8>, Option<Tx>)> {
+    let m = &args.message;
+    Ok(match (&m.message, &m.hex, &m.eth_tx, &m.solana_tx) {
+        (Some(text), ..) => (text.as_bytes().to_vec(), None),
+        (_, Some(hex), ..) => (decode_hex("--hex", hex)?, None),
+        (_, _, Some(path), _) => {
+            if args.key.scheme() != KeyScheme::EcdsaSecp256k1 {
+                bail!(
+                    "--eth-tx needs an ecdsa-secp256k1 key; {} is {}",
+                    args.key,
+                    args.key.scheme()
+                );
+            }
+            let tx = sigil::eth::read_eip1559_json(path)?;
+            (sigil::eth::signing_payload(&tx), Some(Tx::Ethereum(tx)))
+        }
+        (_, _, _, Some(path)) => {
+            let from: [u8; 32] = match args.key.scheme() {
+                KeyScheme::Ed25519 => args.key.key_bytes().try_into()?,
+                other => bail!("--solana-tx needs an ed25519 key; {} is {other}", args.key),
+            };
+            let transfer = sigil::solana::read_transfer_json(path)?;
+            (
+                sigil::solana::transfer_message(&from, &transfer),
+                Some(Tx::Solana),
+            )
+        }
+        _ => bail!("give --message, --hex, --eth-tx or --solana-tx"),
+    })
+}
+
 /// Runs `sigil sign`.
 pub fn run(args: SignArgs) -> anyhow::Result<()> {
     let account = args.account.keypair()?;
@@ -72,34 +114,24 @@ pub fn run(args: SignArgs) -> anyhow::Result<()> {
         .iter()
         .map(|a| decode_hex("--aux", a))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let (message, eth_tx) = match (
-        &args.message.message,
-        &args.message.hex,
-        &args.message.eth_tx,
-    ) {
-        (Some(text), _, _) => (text.as_bytes().to_vec(), None),
-        (_, Some(hex), _) => (decode_hex("--hex", hex)?, None),
-        (_, _, Some(path)) => {
-            let tx = sigil::eth::read_eip1559_json(path)?;
-            (sigil::eth::signing_payload(&tx), Some(tx))
-        }
-        (None, None, None) => bail!("give --message, --hex or --eth-tx"),
-    };
+    let (message, tx) = message_of(&args)?;
     let hashing = args.hash.unwrap_or(match args.key.scheme() {
         KeyScheme::EcdsaSecp256k1 => HashingAlgorithm::Keccak256,
         KeyScheme::Ed25519 => HashingAlgorithm::None,
         KeyScheme::Bip340 => HashingAlgorithm::Sha256,
     });
-    if eth_tx.is_some() && args.key.scheme() != KeyScheme::EcdsaSecp256k1 {
-        bail!(
-            "--eth-tx needs an ecdsa-secp256k1 key; {} is {}",
-            args.key,
-            args.key.scheme()
-        );
+    match (&tx, hashing) {
+        (Some(Tx::Ethereum(_)), HashingAlgorithm::Keccak256)
+        | (Some(Tx::Solana), HashingAlgorithm::None)
+        | (None, _) => {}
+        (Some(Tx::Ethereum(_)), _) => {
+            bail!("an Ethereum transaction is signed over keccak256; drop --hash {hashing}")
+        }
+        (Some(Tx::Solana), _) => {
+            bail!("a Solana transaction is signed as it is; drop --hash {hashing}")
+        }
     }
-    if eth_tx.is_some() && hashing != HashingAlgorithm::Keccak256 {
-        bail!("an Ethereum transaction is signed over keccak256; drop --hash {hashing}");
-    }
+    let signed_message = message.clone();
     crate::block_on(async {
         let client = args.ledger.connect().await?;
         let mut aux_data = aux_data;
@@ -132,13 +164,21 @@ pub fn run(args: SignArgs) -> anyhow::Result<()> {
             response.committee.len(),
             response.attempt
         ));
-        let signed = match eth_tx {
-            Some(tx) => Some(sigil::eth::complete(
+        let signed = match tx {
+            Some(Tx::Ethereum(tx)) => Some(sigil::eth::complete(
                 tx,
                 &response.signature,
                 sigil::eth::address(&args.key),
             )?),
-            None => None,
+            _ => None,
+        };
+        let solana_signed = match (&args.message.solana_tx, response.signature) {
+            (Some(_), sigil_primitives::Signature::Schnorr(signature)) => {
+                let raw = sigil::solana::signed_transaction(&signed_message, &signature)?;
+                sigil::solana::verify_transaction(&raw)?;
+                Some(raw)
+            }
+            _ => None,
         };
         if args.json {
             let mut out = serde_json::json!({
@@ -152,6 +192,9 @@ pub fn run(args: SignArgs) -> anyhow::Result<()> {
                 "attempt": response.attempt,
                 "block": response.block,
             });
+            if let Some(raw) = &solana_signed {
+                out["tx_signed"] = format!("0x{}", hex::encode(raw)).into();
+            }
             if let Some(signed) = &signed {
                 out["tx_signed"] = format!("0x{}", hex::encode(&signed.raw)).into();
                 out["tx_hash"] = signed.hash.to_string().into();
@@ -166,6 +209,9 @@ pub fn run(args: SignArgs) -> anyhow::Result<()> {
             for (i, member) in response.committee.iter().enumerate() {
                 let label = if i == 0 { "committee:" } else { "" };
                 println!("{label:<13} {member}");
+            }
+            if let Some(raw) = &solana_signed {
+                println!("signed tx:    0x{} (Solana wire format)", hex::encode(raw));
             }
             if let Some(signed) = &signed {
                 println!("signed tx:    0x{}", hex::encode(&signed.raw));

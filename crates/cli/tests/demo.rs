@@ -110,4 +110,44 @@ fn demo_json_is_one_object_whose_every_field_checks_out() {
         topology["committee"].as_array().expect("committee").len(),
         2
     );
+
+    // Ed25519: a Solana transfer message, signed as it is, verified with ed25519-dalek.
+    let ed = &json["ed25519"];
+    let key: [u8; 32] = hex_field(ed, "verifying_key")
+        .try_into()
+        .expect("a 32-byte key");
+    let signature: [u8; 64] = hex_field(ed, "signature").try_into().expect("64 bytes");
+    let message = hex_field(ed, "message");
+    ed25519_dalek::VerifyingKey::from_bytes(&key)
+        .expect("an ed25519 key")
+        .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+        .expect("ed25519-dalek accepts the demo's signature");
+    let tx = hex_field(ed, "tx_signed");
+    assert_eq!(
+        &tx[1..65],
+        &signature[..],
+        "the wire transaction carries the signature"
+    );
+    assert_eq!(&tx[65..], &message[..], "and then the signed message");
+
+    // BIP-340: a 32-byte message under the x-only Taproot output key, verified with k256.
+    let bip = &json["bip340"];
+    let key = hex_field(bip, "verifying_key");
+    assert_eq!(key.len(), 32);
+    let message_hash = hex_field(bip, "message_hash");
+    assert_eq!(message_hash.len(), 32);
+    let signature = hex_field(bip, "signature");
+    k256::schnorr::VerifyingKey::from_bytes(&key)
+        .expect("an x-only key")
+        .verify_raw(
+            &message_hash,
+            &k256::schnorr::Signature::try_from(signature.as_slice()).expect("64 bytes"),
+        )
+        .expect("k256 accepts the demo's BIP-340 signature");
+    assert!(
+        bip["taproot_address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("bc1p")),
+        "{json}"
+    );
 }

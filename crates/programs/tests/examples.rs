@@ -314,3 +314,170 @@ fn trap_program_traps_with_a_message() {
     assert!(message.contains("unreachable"), "{message}");
     assert!(message.contains("a Rust panic in"), "{message}");
 }
+
+mod solana_allowlist {
+    use super::*;
+    use sigil_programs::{OracleEntry, oracle};
+    use solana_message::{Address, Hash, Instruction, Message, VersionedMessage, v0};
+    use solana_system_interface::instruction as system;
+
+    const FROM: Address = Address::new_from_array([1; 32]);
+    const ALLOWED: Address = Address::new_from_array([7; 32]);
+    const OTHER: Address = Address::new_from_array([9; 32]);
+    const MAX: u64 = 1_000_000_000;
+
+    /// The legacy message of a 5000-lamport transfer from [1; 32] to [7; 32] with blockhash
+    /// [5; 32], written out from the wire layout: header, keys, blockhash, one instruction
+    /// (program index 2, accounts [0, 1], data u32 LE 2 ‖ u64 LE 5000).
+    const TRANSFER_5000: &str = concat!(
+        "01000103",
+        "0101010101010101010101010101010101010101010101010101010101010101",
+        "0707070707070707070707070707070707070707070707070707070707070707",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0505050505050505050505050505050505050505050505050505050505050505",
+        "01020200010c020000008813000000000000",
+    );
+
+    fn config() -> Vec<u8> {
+        format!(r#"{{"allow":["{ALLOWED}"],"max_lamports":{MAX}}}"#).into_bytes()
+    }
+
+    fn blockhash() -> Hash {
+        Hash::new_from_array([5; 32])
+    }
+
+    fn legacy(instructions: &[Instruction]) -> Vec<u8> {
+        let message = Message::new_with_blockhash(instructions, Some(&FROM), &blockhash());
+        bincode::serialize(&message).expect("serializes")
+    }
+
+    fn v0(instructions: &[Instruction]) -> Vec<u8> {
+        let message =
+            v0::Message::try_compile(&FROM, instructions, &[], blockhash()).expect("compiles");
+        bincode::serialize(&VersionedMessage::V0(message)).expect("serializes")
+    }
+
+    fn run(message: &[u8], config: &[u8], oracle: &[OracleEntry]) -> Result<(), ProgramError> {
+        let p = program("solana-allowlist");
+        host()
+            .evaluate(
+                p.id,
+                &p.bytecode,
+                &request(message, b""),
+                config,
+                oracle,
+                FUEL,
+            )
+            .map(|_| ())
+    }
+
+    fn denial(message: &[u8], oracle: &[OracleEntry]) -> String {
+        match run(message, &config(), oracle) {
+            Err(ProgramError::Denied(text)) => text,
+            other => panic!("expected a denial, got {other:?}"),
+        }
+    }
+
+    fn scheme(name: &str) -> Vec<OracleEntry> {
+        vec![(oracle::KEY_SCHEME.into(), name.as_bytes().to_vec())]
+    }
+
+    #[test]
+    fn test_messages_have_the_wire_layout() {
+        let expected = hex::decode(TRANSFER_5000).expect("hex");
+        assert_eq!(legacy(&[system::transfer(&FROM, &ALLOWED, 5000)]), expected);
+    }
+
+    #[test]
+    fn allows_listed_transfers_within_the_maximum() {
+        for message in [
+            hex::decode(TRANSFER_5000).expect("hex"),
+            legacy(&[system::transfer(&FROM, &ALLOWED, MAX)]),
+            legacy(&[
+                system::transfer(&FROM, &ALLOWED, 1),
+                system::transfer(&FROM, &ALLOWED, MAX),
+            ]),
+            v0(&[system::transfer(&FROM, &ALLOWED, 42)]),
+        ] {
+            for oracle in [vec![], scheme("ed25519")] {
+                run(&message, &config(), &oracle)
+                    .unwrap_or_else(|e| panic!("{}: {e}", hex::encode(&message)));
+            }
+        }
+    }
+
+    #[test]
+    fn denies_other_destinations() {
+        let text = denial(&legacy(&[system::transfer(&FROM, &OTHER, 1)]), &[]);
+        assert_eq!(
+            text,
+            format!("instruction 0 transfers to {OTHER}, which is not on the allow-list")
+        );
+        let text = denial(
+            &v0(&[
+                system::transfer(&FROM, &ALLOWED, 1),
+                system::transfer(&FROM, &OTHER, 1),
+            ]),
+            &[],
+        );
+        assert!(text.starts_with("instruction 1 transfers to"), "{text}");
+    }
+
+    #[test]
+    fn denies_too_many_lamports() {
+        let text = denial(&legacy(&[system::transfer(&FROM, &ALLOWED, MAX + 1)]), &[]);
+        assert_eq!(
+            text,
+            format!(
+                "instruction 0 transfers {} lamports, more than the maximum {MAX}",
+                MAX + 1
+            )
+        );
+    }
+
+    #[test]
+    fn denies_other_instructions() {
+        // A memo-like instruction of another program, then a transfer.
+        let memo = Instruction::new_with_bytes(OTHER, b"hello", vec![]);
+        let text = denial(&legacy(&[memo, system::transfer(&FROM, &ALLOWED, 1)]), &[]);
+        assert!(text.contains("not the System Program"), "{text}");
+        // A System Program instruction that is not a transfer.
+        let text = denial(&legacy(&[system::assign(&FROM, &OTHER)]), &[]);
+        assert!(text.contains("Assign"), "{text}");
+    }
+
+    #[test]
+    fn denies_garbage() {
+        let mut trailing = hex::decode(TRANSFER_5000).expect("hex");
+        trailing.push(0);
+        for message in [
+            b"".to_vec(),
+            b"not a solana message".to_vec(),
+            vec![0xff; 64],
+            trailing,
+        ] {
+            let text = denial(&message, &[]);
+            assert!(
+                text.starts_with("not a Solana transaction message"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn denies_keys_of_other_schemes() {
+        let message = hex::decode(TRANSFER_5000).expect("hex");
+        for name in ["ecdsa-secp256k1", "bip340"] {
+            let text = denial(&message, &scheme(name));
+            assert!(text.contains(name), "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_config_is_reported() {
+        let message = hex::decode(TRANSFER_5000).expect("hex");
+        let err =
+            run(&message, br#"{"allow":["0x12"],"max_lamports":1}"#, &[]).expect_err("bad address");
+        assert!(matches!(err, ProgramError::InvalidConfig(_)), "{err}");
+    }
+}

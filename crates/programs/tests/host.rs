@@ -106,6 +106,7 @@ fn every_committed_program_validates() {
     for name in [
         "message-size",
         "eth-allowlist",
+        "solana-allowlist",
         "device-key",
         "custom-hash",
         "infinite-loop",
@@ -422,6 +423,6 @@ fn committed_programs_match_a_rebuild() {
             compared += 1;
         }
     }
-    assert_eq!(compared, 9, "every example program was compared");
+    assert_eq!(compared, 10, "every example program was compared");
     std::fs::remove_dir_all(&out).ok();
 }
