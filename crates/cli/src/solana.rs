@@ -7,14 +7,14 @@
 //! [`verify_transaction`] decodes and checks.
 //!
 //! The layout comes from the Solana SDK's own crates (`solana-message`, `solana-transaction`,
-//! `solana-system-interface`, `solana-pubkey`, `solana-hash`), encoded with `bincode` 1 as the
-//! validator does. Their cost was measured before adopting them, because CI's cold build is near
-//! its budget: with `serde` and without `solana-transaction`'s `verify` feature they add about
-//! 4 s to a cold build of this workspace on 2 cores (everything else they need is already
-//! built). `verify` would add about 35 s more (it brings `wincode`'s derive macros and a second
-//! Ed25519 implementation), so signatures are checked with `ed25519-dalek`, already a
-//! dependency, exactly as Solana checks them: strictly, over the serialized message, one per
-//! required signer.
+//! `solana-system-interface`, `solana-pubkey`, `solana-hash`), whose serde form encoded with
+//! `bincode` 1 is the wire format. Their cost was measured before adopting them, because CI's
+//! cold build is near its budget: with `serde` and without `solana-transaction`'s `verify`
+//! feature they add 4–9 s to a cold build of this workspace on 2 cores (measured on top of the
+//! crates the workspace already builds, such as `serde_derive` and `syn`). `verify` would add
+//! about 35 s more (it brings `wincode`'s derive macros and a second Ed25519 implementation),
+//! so signatures are checked with `ed25519-dalek`, already a dependency, exactly as Solana
+//! checks them: strictly, over the serialized message, one per required signer.
 
 use std::path::Path;
 use std::str::FromStr as _;

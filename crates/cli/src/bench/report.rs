@@ -479,29 +479,18 @@ fn latency_header(out: &mut String, label: &str) {
 
 /// One path's latency run under [`latency_header`].
 fn latency_row(out: &mut String, name: &str, level: &Level) {
-    match &level.latency {
-        Some(l) => line!(
-            out,
-            "  {name:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
-            ms(l.p50_ms),
-            ms(l.p90_ms),
-            ms(l.p99_ms),
-            ms(l.max_ms),
-            ms(l.mean_ms),
-            level.errors
-        ),
-        None => line!(
-            out,
-            "  {name:<22} no request signed ({} errors)",
-            level.errors
-        ),
-    }
+    figures_row(out, name, level.latency.as_ref(), level.errors);
 }
 
 /// One FROST scheme's latency at concurrency 1 under [`latency_header`].
 fn scheme_row(out: &mut String, run: &super::schemes::SchemeRun) {
     let name = format!("{} (c=1)", run.scheme);
-    match &run.latency {
+    figures_row(out, &name, run.latency.as_ref(), run.errors);
+}
+
+/// A latency row: the figures, or why there are none.
+fn figures_row(out: &mut String, name: &str, latency: Option<&Latency>, errors: usize) {
+    match latency {
         Some(l) => line!(
             out,
             "  {name:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
@@ -510,13 +499,9 @@ fn scheme_row(out: &mut String, run: &super::schemes::SchemeRun) {
             ms(l.p99_ms),
             ms(l.max_ms),
             ms(l.mean_ms),
-            run.errors
+            errors
         ),
-        None => line!(
-            out,
-            "  {name:<22} no request signed ({} errors)",
-            run.errors
-        ),
+        None => line!(out, "  {name:<22} no request signed ({errors} errors)"),
     }
 }
 

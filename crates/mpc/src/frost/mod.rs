@@ -323,49 +323,31 @@ async fn keygen_with<C: Ciphersuite, Ch: Channel>(
     })
 }
 
+/// A party's key package and the group's public key package.
+type Packages<C> = (frost::keys::KeyPackage<C>, frost::keys::PublicKeyPackage<C>);
+
 /// How a ciphersuite turns the network key's packages into the packages a user key signs with.
 trait Derive: Ciphersuite {
-    fn derive(
-        key: frost::keys::KeyPackage<Self>,
-        public: frost::keys::PublicKeyPackage<Self>,
-        tweak: &[u8; 32],
-    ) -> Result<
-        (
-            frost::keys::KeyPackage<Self>,
-            frost::keys::PublicKeyPackage<Self>,
-        ),
-        MpcError,
-    >;
+    fn derive(packages: Packages<Self>, tweak: &[u8; 32]) -> Result<Packages<Self>, MpcError>;
+
+    /// `share`'s packages, derived along `tweak`.
+    fn derived(share: &FrostShare, tweak: &[u8; 32]) -> Result<Packages<Self>, MpcError> {
+        let key =
+            frost::keys::KeyPackage::<Self>::deserialize(&share.key_package).map_err(local)?;
+        let public = frost::keys::PublicKeyPackage::<Self>::deserialize(&share.public_package)
+            .map_err(local)?;
+        Self::derive((key, public), tweak)
+    }
 }
 
 impl Derive for Ed25519 {
-    fn derive(
-        key: frost::keys::KeyPackage<Self>,
-        public: frost::keys::PublicKeyPackage<Self>,
-        tweak: &[u8; 32],
-    ) -> Result<
-        (
-            frost::keys::KeyPackage<Self>,
-            frost::keys::PublicKeyPackage<Self>,
-        ),
-        MpcError,
-    > {
+    fn derive((key, public): Packages<Self>, tweak: &[u8; 32]) -> Result<Packages<Self>, MpcError> {
         add_tweak(&key, &public, tweak)
     }
 }
 
 impl Derive for Bip340 {
-    fn derive(
-        key: frost::keys::KeyPackage<Self>,
-        public: frost::keys::PublicKeyPackage<Self>,
-        tweak: &[u8; 32],
-    ) -> Result<
-        (
-            frost::keys::KeyPackage<Self>,
-            frost::keys::PublicKeyPackage<Self>,
-        ),
-        MpcError,
-    > {
+    fn derive((key, public): Packages<Self>, tweak: &[u8; 32]) -> Result<Packages<Self>, MpcError> {
         use frost_secp256k1_tr::keys::{EvenY as _, Tweak as _};
         // The network key counts as its x-only (even-y) point; the child is the internal key
         // and signs as its BIP-341 output key.
@@ -380,7 +362,7 @@ fn add_tweak<C: Ciphersuite>(
     key: &frost::keys::KeyPackage<C>,
     public: &frost::keys::PublicKeyPackage<C>,
     tweak: &[u8; 32],
-) -> Result<(frost::keys::KeyPackage<C>, frost::keys::PublicKeyPackage<C>), MpcError> {
+) -> Result<Packages<C>, MpcError> {
     use frost::keys::{SigningShare, VerifyingShare};
     use frost::{Field as _, Group as _};
     type FieldOf<C> = <<C as Ciphersuite>::Group as frost::Group>::Field;
@@ -415,11 +397,7 @@ async fn sign_with<C: Derive, Ch: Channel>(
     target: SignTarget<'_>,
 ) -> Result<Vec<u8>, MpcError> {
     let ids = session.identifiers::<C>()?;
-    let key_package =
-        frost::keys::KeyPackage::<C>::deserialize(&share.key_package).map_err(local)?;
-    let public_package =
-        frost::keys::PublicKeyPackage::<C>::deserialize(&share.public_package).map_err(local)?;
-    let (key_package, public_package) = C::derive(key_package, public_package, target.tweak)?;
+    let (key_package, public_package) = C::derived(share, target.tweak)?;
     let message = target.message;
     let (nonces, commitments) = frost::round1::commit(key_package.signing_share(), &mut OsRng);
     let own = commitments.serialize().map_err(local)?;

@@ -105,10 +105,7 @@ async fn sign_with<C: Derive, Ch: Channel>(
     prepared: PreparedSigning<'_>,
 ) -> Result<Vec<u8>, MpcError> {
     let ids = session.identifiers::<C>()?;
-    let key = frost::keys::KeyPackage::<C>::deserialize(&share.key_package).map_err(local)?;
-    let public =
-        frost::keys::PublicKeyPackage::<C>::deserialize(&share.public_package).map_err(local)?;
-    let (key, public) = C::derive(key, public, target.tweak)?;
+    let (key, public) = C::derived(share, target.tweak)?;
     let nonces =
         frost::round1::SigningNonces::<C>::deserialize(prepared.own_nonce).map_err(local)?;
     let mut commitments = BTreeMap::new();
