@@ -129,11 +129,13 @@ impl<'a> Status<'a> {
             self.url, self.chain_id, self.head
         );
         println!("jump start   {}", jump_start_text(set));
-        println!(
-            "network key  {}",
-            set.network_key
-                .map_or_else(|| "none yet".to_owned(), |k| k.to_string())
-        );
+        for scheme in sigil_primitives::KeyScheme::ALL {
+            println!(
+                "network key  {} ({scheme})",
+                set.network_key_of(scheme)
+                    .map_or_else(|| "none yet".to_owned(), |k| k.to_string())
+            );
+        }
         println!(
             "signers      {}, threshold {} (next jump start or reshare: {}, threshold {})",
             set.signers.len(),

@@ -3,9 +3,9 @@
 //!
 //! The message must be the transaction's *message*, the bytes an Ed25519 key signs: a legacy
 //! message or a v0 (versioned) one, decoded with the Solana SDK's own types (`solana-message`,
-//! read with `bincode` like the validator does) and checked with its `sanitize`. Decoding is
-//! strict: trailing bytes are refused, so the bytes the program reads are exactly the bytes
-//! signed. v1 messages, off-chain messages and anything else are denied.
+//! whose serde form read with `bincode` 1 is the wire format) and checked with its `sanitize`.
+//! Decoding is strict: trailing bytes are refused, so the bytes the program reads are exactly
+//! the bytes signed. v1 messages, off-chain messages and anything else are denied.
 //!
 //! Every instruction must be a System Program `Transfer` (`TransferWithSeed` and every other
 //! instruction, of any program, is denied, including Compute Budget ones). Each transfer's
