@@ -180,6 +180,21 @@ impl Relayer<'_> {
             .unwrap()
     }
 
+    /// `count` fresh Ed25519 nonces of `signer`, issued to eve.
+    async fn nonces(&self, signer: &sigil_primitives::AccountId, count: u16) -> usize {
+        let record = self.record(signer).await;
+        let request = sigil_primitives::request::NonceRequest {
+            scheme: KeyScheme::Ed25519,
+            count,
+        };
+        sigil_client::NodeClient::new(record.endpoint.as_str())
+            .nonces(&self.seal_to(&record, &request.encode()))
+            .await
+            .expect("nonces")
+            .nonces
+            .len()
+    }
+
     /// One fresh Ed25519 nonce of `signer`, issued to eve.
     async fn nonce(
         &self,
@@ -322,6 +337,12 @@ async fn a_nonce_made_ahead_never_signs_twice_even_across_a_crash() {
         let signed = sigil_crypto::keccak256(&message);
         vk.verify_strict(&signed, &ed25519_dalek::Signature::from_bytes(&bytes))
             .unwrap();
+    }
+
+    // A relayer that keeps asking (one that restarted and lost its pool) still gets full
+    // batches: the signer drops its oldest unused nonces instead of refusing.
+    for _ in 0..3 {
+        assert_eq!(relayer.nonces(&alice, 64).await, 64);
     }
 
     // alice dies right after deleting her nonce, before her share leaves.

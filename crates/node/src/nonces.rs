@@ -7,7 +7,7 @@
 //! crash at any point never lets a nonce sign twice. A nonce named by another relayer, for
 //! another scheme or of an older epoch (the signer set or the network key changed) is refused.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -38,8 +38,8 @@ struct Stored {
 /// A nonce issued to a relayer: its id and commitments.
 pub(crate) type Issued = ([u8; 16], Vec<u8>);
 
-/// The unused nonces by scheme and relayer (ids), kept beside the keystore.
-pub(crate) type NonceIndex = BTreeMap<(Scheme, AccountId), BTreeSet<[u8; 16]>>;
+/// The unused nonces by scheme and relayer (ids, oldest first), kept beside the keystore.
+pub(crate) type NonceIndex = BTreeMap<(Scheme, AccountId), VecDeque<[u8; 16]>>;
 
 fn entry_name(scheme: Scheme, relayer: &AccountId, id: &[u8; 16]) -> String {
     format!(
@@ -79,7 +79,7 @@ pub(crate) fn load_index(identity: &crate::Identity) -> anyhow::Result<NonceInde
             .ok()
             .and_then(|b| <[u8; 16]>::try_from(b).ok());
         if let (Some(scheme), Some(relayer), Some(id)) = (scheme, relayer, id) {
-            index.entry((scheme, relayer)).or_default().insert(id);
+            index.entry((scheme, relayer)).or_default().push_back(id);
         }
     }
     Ok(index)
@@ -133,8 +133,8 @@ impl Inner {
         })
     }
 
-    /// Makes up to `count` nonces of `scheme` for `relayer` (within [`MAX_PER_RELAYER`]
-    /// unused) and returns their ids and commitments.
+    /// Makes up to `count` nonces of `scheme` for `relayer` (at most [`MAX_BATCH`]; unused ones
+    /// beyond [`MAX_PER_RELAYER`] are dropped) and returns their ids and commitments.
     pub(crate) fn issue_nonces(
         &self,
         relayer: AccountId,
@@ -150,10 +150,10 @@ impl Inner {
             .filter(|s| s.network_key().ok() == view.signer_set.network_key_of(scheme.key_scheme()))
             .ok_or_else(|| ApiError::not_ready("this signer holds no share of that network key"))?;
         let mut index = self.nonces.lock().unwrap_or_else(|e| e.into_inner());
-        let held = index.get(&(scheme, relayer)).map_or(0, BTreeSet::len);
-        let count = count
-            .min(MAX_BATCH)
-            .min(MAX_PER_RELAYER.saturating_sub(held));
+        let count = count.min(MAX_BATCH);
+        // A relayer that restarted lost the commitments it held; their nonces never signed,
+        // so dropping some keeps its pool fillable without ever passing the cap.
+        self.evict_nonces(&mut index, scheme, &relayer, count)?;
         let made = sigil_mpc::frost::prepare_nonces(&share, count)
             .map_err(|e| ApiError::internal(format!("cannot make nonces: {e}")))?;
         let mut entries = Vec::with_capacity(made.len());
@@ -221,6 +221,26 @@ impl Inner {
         Ok(SecretBytes::new(stored.secret))
     }
 
+    /// Deletes unused nonces of `relayer` until `room` more fit under [`MAX_PER_RELAYER`].
+    fn evict_nonces(
+        &self,
+        index: &mut NonceIndex,
+        scheme: Scheme,
+        relayer: &AccountId,
+        room: usize,
+    ) -> Result<(), ApiError> {
+        let held: Vec<[u8; 16]> = index
+            .get(&(scheme, *relayer))
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        let excess = (held.len() + room).saturating_sub(MAX_PER_RELAYER);
+        for id in held.iter().take(excess) {
+            let name = entry_name(scheme, relayer, id);
+            self.forget_nonce(index, scheme, relayer, id, &name)?;
+        }
+        Ok(())
+    }
+
     fn forget_nonce(
         &self,
         index: &mut NonceIndex,
@@ -234,7 +254,7 @@ impl Inner {
             .delete_entry(name)
             .map_err(|e| ApiError::internal(format!("cannot delete a nonce: {e:#}")))?;
         if let Some(ids) = index.get_mut(&(scheme, *relayer)) {
-            ids.remove(id);
+            ids.retain(|held| held != id);
         }
         metrics::gauge!("sigil_node_nonces_stored", "scheme" => scheme.key_scheme().name())
             .set(count_of(index, scheme) as f64);

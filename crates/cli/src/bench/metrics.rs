@@ -117,7 +117,11 @@ impl Metrics {
         NetProfile {
             checks_ms: self.mean_ms("sigil_node_sign_checks_seconds", ""),
             program_ms: self.mean_ms("sigil_node_program_seconds", ""),
-            session_ms: self.mean_ms("sigil_node_signing_seconds", ""),
+            // The ECDSA path's sessions: the FROST schemes' are measured on their own.
+            session_ms: self.mean_ms(
+                "sigil_node_signing_seconds",
+                r#"{scheme="ecdsa-secp256k1"}"#,
+            ),
             rounds: names
                 .into_iter()
                 .filter_map(|round| {
@@ -185,8 +189,16 @@ mod tests {
                 r#"sigil_node_sign_round_seconds_count{round="Round 1",part="wall"}"#,
                 2.0,
             ),
-            ("sigil_node_signing_seconds_sum", 3.0),
-            ("sigil_node_signing_seconds_count", 2.0),
+            (
+                r#"sigil_node_signing_seconds_sum{scheme="ecdsa-secp256k1"}"#,
+                3.0,
+            ),
+            (
+                r#"sigil_node_signing_seconds_count{scheme="ecdsa-secp256k1"}"#,
+                2.0,
+            ),
+            (r#"sigil_node_signing_seconds_sum{scheme="ed25519"}"#, 0.01),
+            (r#"sigil_node_signing_seconds_count{scheme="ed25519"}"#, 1.0),
         ] {
             after.0.insert(k.into(), v);
         }
