@@ -218,10 +218,17 @@ impl Identity {
             .collect())
     }
 
-    /// Deletes every share this node holds (it was rotated out of the signer set).
+    /// Deletes every share this node holds, and the nonces made with them (it was rotated out
+    /// of the signer set).
     pub fn delete_key_shares(&self) -> anyhow::Result<()> {
         for name in [SHARE, AUX, NEXT_SHARE, NEXT_AUX] {
             self.keystore.delete(name)?;
+        }
+        for scheme in Scheme::ALL {
+            self.keystore.delete(&frost_entry(scheme))?;
+        }
+        for name in self.entry_names(crate::nonces::PREFIX)? {
+            self.keystore.delete(&name)?;
         }
         Ok(())
     }

@@ -21,7 +21,7 @@ use crate::node::Inner;
 use crate::view::View;
 
 /// Keystore names of stored nonces start with this.
-const PREFIX: &str = "frost-nonce/";
+pub(crate) const PREFIX: &str = "frost-nonce/";
 /// Most unused nonces one relayer may hold of one signer per scheme.
 pub(crate) const MAX_PER_RELAYER: usize = 128;
 /// Most nonces one request makes.

@@ -174,7 +174,16 @@ impl Inner {
         if !signers.contains(&me) && !joining && self.held_key().is_some() {
             self.keys.identity.delete_key_shares()?;
             *self.keys.held.write().unwrap_or_else(|e| e.into_inner()) = None;
-            tracing::warn!("rotated out of the signer set: key share deleted");
+            self.keys
+                .frost
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            self.nonces
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            tracing::warn!("rotated out of the signer set: key shares and nonces deleted");
         }
         Ok(())
     }
