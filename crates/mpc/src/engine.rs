@@ -73,6 +73,7 @@ pub(crate) fn phase_session_id(session_id: &[u8; 32], protocol: ProtocolKind) ->
         ProtocolKind::Signing => "sign",
         ProtocolKind::FrostKeyGen => "frost-key-gen",
         ProtocolKind::FrostSigning => "frost-sign",
+        ProtocolKind::FrostRotation => "frost-rotation",
     };
     let mut seed = b"sigil/v1/mpc/".to_vec();
     seed.extend_from_slice(label.as_bytes());

@@ -21,6 +21,8 @@ pub enum ProtocolKind {
     FrostKeyGen,
     /// FROST signing (Ed25519, BIP-340).
     FrostSigning,
+    /// FROST key rotation: repair for joining parties, then refresh (Ed25519, BIP-340).
+    FrostRotation,
 }
 
 impl ProtocolKind {
@@ -33,6 +35,7 @@ impl ProtocolKind {
             Self::Signing => "signing",
             Self::FrostKeyGen => "frost_key_gen",
             Self::FrostSigning => "frost_signing",
+            Self::FrostRotation => "frost_rotation",
         }
     }
 }

@@ -419,3 +419,114 @@ async fn different_commitments_to_different_members_blame_nobody() {
         }
     }
 }
+
+/// Rotates `shares` (of the parties in `helpers`) to `new_parties`; returns each party's
+/// result (`None` for a helper that leaves).
+async fn rotate(
+    shares: &BTreeMap<AccountId, FrostShare>,
+    helpers: &BTreeSet<AccountId>,
+    new_parties: &BTreeSet<AccountId>,
+    corrupt: Corruption,
+) -> BTreeMap<AccountId, Result<Option<FrostShare>, MpcError>> {
+    let any = shares.values().next().expect("a share");
+    let (scheme, threshold, network_key) = (
+        any.scheme(),
+        any.threshold(),
+        any.network_key().expect("a key"),
+    );
+    let everyone: Vec<AccountId> = helpers.union(new_parties).copied().collect();
+    run_all(&everyone, corrupt, |me, mut channel| {
+        let share = shares.get(&me).cloned();
+        let (helpers, new_parties) = (helpers.clone(), new_parties.clone());
+        async move {
+            let plan = frost::Rotation {
+                scheme,
+                network_key,
+                helpers: &helpers,
+                new_parties: &new_parties,
+                threshold,
+            };
+            frost::rotate(share.as_ref(), me, &plan, &mut channel, ROUND_TIMEOUT).await
+        }
+    })
+    .await
+}
+
+fn set(parties: &[AccountId]) -> BTreeSet<AccountId> {
+    parties.iter().copied().collect()
+}
+
+/// One party leaves and another joins, then two leave and two join with the leavers helping:
+/// the user key stays the same and the new parties sign for it (verified by the independent
+/// libraries).
+#[tokio::test]
+async fn rotated_keys_keep_every_user_key_and_sign_with_new_parties() {
+    let parties = accounts(6);
+    for scheme in Scheme::ALL {
+        let old = shares(scheme, &parties[..3], 2).await;
+        let before = user_key(&old, "m/5/1");
+        // parties[2] leaves, parties[3] joins; the two that stay help.
+        let staying = set(&parties[..2]);
+        let next = set(&[parties[0], parties[1], parties[3]]);
+        let results = rotate(&old, &staying, &next, None).await;
+        let rotated: BTreeMap<AccountId, FrostShare> = results
+            .into_iter()
+            .map(|(p, r)| (p, r.expect("rotated").expect("a new share")))
+            .collect();
+        assert_eq!(rotated.keys().copied().collect::<BTreeSet<_>>(), next);
+        assert!(
+            rotated
+                .values()
+                .all(|s| s.parties() == next.iter().copied().collect::<Vec<_>>())
+        );
+        assert_eq!(user_key(&rotated, "m/5/1").key, before.key, "same user key");
+        // Two leave, two join: one helper alone is under the threshold, so all old ones help.
+        let last = set(&[parties[0], parties[4], parties[5]]);
+        let results = rotate(&rotated, &next, &last, None).await;
+        assert!(results[&parties[1]].as_ref().expect("helped").is_none());
+        let last_shares: BTreeMap<AccountId, FrostShare> = results
+            .into_iter()
+            .filter_map(|(p, r)| r.expect("rotated").map(|s| (p, s)))
+            .collect();
+        assert_eq!(last_shares.keys().copied().collect::<BTreeSet<_>>(), last);
+        let message = [9u8; 32];
+        let joiners = set(&parties[4..6]);
+        let signature = agreed(sign(&last_shares, &joiners, &message, "m/5/1", None).await);
+        verify(scheme, &before, &message, &signature);
+    }
+}
+
+/// A helper that corrupts its sigma stops the rotation at the joiner's check, which names
+/// nobody (the joiner cannot tell which helper lied).
+#[tokio::test]
+async fn a_corrupted_repair_is_caught_by_the_joiner() {
+    let parties = accounts(4);
+    let old = shares(Scheme::Ed25519, &parties[..3], 2).await;
+    let staying = set(&parties[..2]);
+    let next = set(&[parties[0], parties[1], parties[3]]);
+    // parties[0]'s first message to the joiner is its sigma: flip the scalar's low bit (the
+    // first byte after postcard's variant and length bytes; Ed25519 scalars are little-endian).
+    let corrupt = Some((parties[0], 1, 2));
+    let results = rotate(&old, &staying, &next, corrupt).await;
+    let Err(MpcError::Failed(failure)) = &results[&parties[3]] else {
+        panic!("the joiner's check fails: {:?}", results[&parties[3]])
+    };
+    assert!(failure.accused().is_empty(), "{failure}");
+}
+
+fn verify(scheme: Scheme, key: &SchnorrChild, message: &[u8], signature: &[u8]) {
+    match scheme {
+        Scheme::Ed25519 => {
+            let key: [u8; 32] = key.key.key_bytes().try_into().expect("32 bytes");
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&key).expect("a key");
+            let signature = ed25519_dalek::Signature::from_slice(signature).expect("64 bytes");
+            key.verify_strict(message, &signature).expect("verifies");
+        }
+        Scheme::Bip340 => {
+            let x_only =
+                k256::schnorr::VerifyingKey::from_bytes(key.key.key_bytes()).expect("x-only");
+            let signature = k256::schnorr::Signature::try_from(signature).expect("64 bytes");
+            x_only.verify_raw(message, &signature).expect("verifies");
+        }
+    }
+}

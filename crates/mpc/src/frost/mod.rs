@@ -21,8 +21,10 @@ use sigil_primitives::{AccountId, KeyScheme, VerifyingKey};
 use zeroize::{Zeroize as _, Zeroizing};
 
 mod prepared;
+mod rotate;
 
 pub use prepared::{PreparedNonce, PreparedSigning, prepare_nonces, sign_prepared};
+pub use rotate::{Rotation, rotate};
 
 use crate::channel::{Channel, ChannelSender as _};
 use crate::error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure};
@@ -141,17 +143,17 @@ impl FrostShare {
     /// The network key's tagged identifier (`docs/PROTOCOL.md` §1 and §2, "User keys"): `0xed ‖ key` for
     /// Ed25519, `0x54 ‖ x-only key` for BIP-340.
     pub fn network_key(&self) -> Result<VerifyingKey, MpcError> {
-        let scheme = self.scheme.key_scheme();
-        let tail = self
-            .verifying_key
-            .len()
-            .checked_sub(32)
-            .ok_or_else(|| MpcError::Local("a FROST key of under 32 bytes".into()))?;
-        let key: [u8; 32] = self.verifying_key[tail..]
-            .try_into()
-            .map_err(|_| MpcError::Local("a FROST key of under 32 bytes".into()))?;
-        VerifyingKey::tagged(scheme, &key).map_err(|e| MpcError::Local(e.to_string()))
+        tagged_network_key(self.scheme, &self.verifying_key)
     }
+}
+
+/// The tagged identifier of a group key as frost serializes it (see
+/// [`FrostShare::verifying_key`]).
+fn tagged_network_key(scheme: Scheme, frost_key: &[u8]) -> Result<VerifyingKey, MpcError> {
+    let short = || MpcError::Local("a FROST key of under 32 bytes".into());
+    let tail = frost_key.len().checked_sub(32).ok_or_else(short)?;
+    let key: [u8; 32] = frost_key[tail..].try_into().map_err(|_| short())?;
+    VerifyingKey::tagged(scheme.key_scheme(), &key).map_err(|e| MpcError::Local(e.to_string()))
 }
 
 /// What a FROST session sends: one variant per round.
@@ -170,6 +172,25 @@ enum Wire {
     /// One-round signing with commitments made ahead: the SHA-256 of the signing package the
     /// sender built, then its signature share (to all).
     PreparedShare(Vec<u8>),
+    /// Rotation, repair: a helper's delta for another helper, towards `joiner`'s share
+    /// (point to point).
+    RepairDelta {
+        /// The new party being enrolled.
+        joiner: AccountId,
+        /// frost's serialized `Delta`.
+        delta: Vec<u8>,
+    },
+    /// Rotation, repair: a helper's sigma and the group's public key package (to the joiner).
+    RepairSigma {
+        /// frost's serialized `Sigma`.
+        sigma: Vec<u8>,
+        /// frost's serialized `PublicKeyPackage`.
+        public_package: Vec<u8>,
+    },
+    /// Rotation, refresh round 1: the sender's commitment to a zero sharing (to the new set).
+    Refresh1(Vec<u8>),
+    /// Rotation, refresh round 2: the sender's zero share for the recipient (point to point).
+    Refresh2(Vec<u8>),
 }
 
 impl Wire {
@@ -182,6 +203,10 @@ impl Wire {
             Self::Commitments(_) => "signing round 1",
             Self::Share(_) => "signing round 2",
             Self::PreparedShare(_) => "prepared signing",
+            Self::RepairDelta { .. } => "repair (delta)",
+            Self::RepairSigma { .. } => "repair (sigma)",
+            Self::Refresh1(_) => "refresh round 1",
+            Self::Refresh2(_) => "refresh round 2",
         }
     }
 
@@ -192,7 +217,11 @@ impl Wire {
             | Self::Package2(b)
             | Self::Commitments(b)
             | Self::Share(b)
-            | Self::PreparedShare(b) => b,
+            | Self::PreparedShare(b)
+            | Self::Refresh1(b)
+            | Self::Refresh2(b) => b,
+            Self::RepairDelta { delta, .. } => delta,
+            Self::RepairSigma { sigma, .. } => sigma,
             Self::Echo(digest) => digest.as_slice(),
         }
     }
@@ -434,6 +463,8 @@ async fn sign_with<C: Derive, Ch: Channel>(
 struct Session<'c, Ch: Channel> {
     me: AccountId,
     parties: Vec<AccountId>,
+    /// The parties of the current phase (all of them but in a rotation's phases).
+    active: Vec<AccountId>,
     channel: &'c mut Ch,
     round_timeout: Duration,
     protocol: ProtocolKind,
@@ -454,9 +485,11 @@ impl<'c, Ch: Channel> Session<'c, Ch> {
                 "a FROST session needs two or more distinct parties, this one among them".into(),
             ));
         }
+        let parties: Vec<AccountId> = set.into_iter().collect();
         Ok(Self {
             me,
-            parties: set.into_iter().collect(),
+            active: parties.clone(),
+            parties,
             channel,
             round_timeout,
             protocol,
@@ -473,7 +506,12 @@ impl<'c, Ch: Channel> Session<'c, Ch> {
     }
 
     fn others(&self) -> impl Iterator<Item = AccountId> + '_ {
-        self.parties.iter().copied().filter(|p| *p != self.me)
+        self.active.iter().copied().filter(|p| *p != self.me)
+    }
+
+    /// Makes `parties` (ascending) the ones the next rounds send to and wait for.
+    fn scope(&mut self, parties: &BTreeSet<AccountId>) {
+        self.active = parties.iter().copied().collect();
     }
 
     async fn send(&self, to: AccountId, wire: Wire) -> Result<(), MpcError> {
@@ -528,7 +566,7 @@ impl<'c, Ch: Channel> Session<'c, Ch> {
                     return Err(self.failure(round, FailureReason::TimedOut, faults));
                 }
             };
-            if !expected.contains(&from) {
+            if !self.parties.contains(&from) {
                 continue;
             }
             let Ok(wire) = postcard::from_bytes::<Wire>(&bytes) else {
@@ -536,7 +574,8 @@ impl<'c, Ch: Channel> Session<'c, Ch> {
                 let faults = vec![fault(from, FaultKind::InvalidMessage, why)];
                 return Err(self.failure(round, FailureReason::Misbehaviour, faults));
             };
-            if is(&wire) && !got.contains_key(&from) {
+            // A party outside this phase's scope may already be in the next phase.
+            if is(&wire) && expected.contains(&from) && !got.contains_key(&from) {
                 got.insert(from, wire);
             } else {
                 self.early.push((from, wire));
@@ -553,7 +592,7 @@ impl<'c, Ch: Channel> Session<'c, Ch> {
         received: &BTreeMap<AccountId, Wire>,
     ) -> Result<(), MpcError> {
         let mut hasher = Sha256::new();
-        for party in &self.parties {
+        for party in &self.active {
             let bytes = if *party == self.me {
                 own
             } else {
@@ -670,4 +709,47 @@ fn local(error: impl std::fmt::Display) -> MpcError {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Fault injection (tests): a channel that sends every FROST signature share with a bit of its
+/// scalar flipped, so that the share does not verify and its sender gets named.
+pub struct CorruptShares<'c, Ch: Channel>(pub &'c mut Ch);
+
+/// The sending half of [`CorruptShares`].
+#[derive(Clone)]
+pub struct CorruptSharesSender<S>(S);
+
+impl<Ch: Channel> Channel for CorruptShares<'_, Ch> {
+    type Sender = CorruptSharesSender<Ch::Sender>;
+
+    fn sender(&self) -> Self::Sender {
+        CorruptSharesSender(self.0.sender())
+    }
+
+    async fn recv(&mut self) -> Option<(AccountId, Vec<u8>)> {
+        self.0.recv().await
+    }
+}
+
+impl<S: crate::channel::ChannelSender> crate::channel::ChannelSender for CorruptSharesSender<S> {
+    async fn send(&self, to: AccountId, payload: Vec<u8>) -> Result<(), crate::ChannelError> {
+        self.0.send(to, corrupt_share(payload)).await
+    }
+}
+
+/// `payload` with the share it carries changed, if it carries one: the scalar is the last 32
+/// bytes (after the signing package's digest in one-round signing); a bit in its middle flips.
+fn corrupt_share(payload: Vec<u8>) -> Vec<u8> {
+    let flip = |mut bytes: Vec<u8>| {
+        if let Some(at) = bytes.len().checked_sub(16) {
+            bytes[at] ^= 1;
+        }
+        bytes
+    };
+    let wire = match postcard::from_bytes::<Wire>(&payload) {
+        Ok(Wire::Share(bytes)) => Wire::Share(flip(bytes)),
+        Ok(Wire::PreparedShare(bytes)) => Wire::PreparedShare(flip(bytes)),
+        _ => return payload,
+    };
+    postcard::to_allocvec(&wire).unwrap_or(payload)
 }
