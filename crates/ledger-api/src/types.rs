@@ -88,8 +88,18 @@ pub struct PendingReshare {
     pub new_signers: Vec<AccountId>,
     /// The threshold of the new set.
     pub new_threshold: u16,
-    /// New signers that confirmed holding a share of the unchanged key.
+    /// New signers that confirmed holding a share of the unchanged ECDSA network key.
     pub confirmations: Vec<AccountId>,
+    /// The other schemes' network keys (Ed25519, BIP-340; tagged, in the signer set's order)
+    /// that follow this reshare, set when it starts: the signer set's `scheme_keys` when
+    /// `new_threshold` is the current threshold, else none (FROST keys keep their threshold;
+    /// the new set makes fresh ones after the switch).
+    #[serde(default)]
+    pub scheme_keys: Vec<VerifyingKey>,
+    /// New signers that confirmed holding a share of one of `scheme_keys`: (signer, key). The
+    /// reshare completes once every new signer confirmed the ECDSA key and each of these.
+    #[serde(default)]
+    pub scheme_confirmations: Vec<(AccountId, VerifyingKey)>,
 }
 
 /// The signer set and the network key.
@@ -897,4 +907,90 @@ pub struct Replica {
     pub consensus_key: [u8; 32],
     /// Where its consensus p2p listens, `host:port`.
     pub address: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use sigil_crypto::NodeSeed;
+
+    use super::*;
+    use crate::tx::{decode, encode};
+
+    /// A signer set of one (alice) with an Ed25519 network key, in a reshare that carries it and
+    /// that alice confirmed: the sample `sdk/typescript`'s unit test reads byte by byte.
+    fn resharing_set() -> (SignerSet, AccountId, VerifyingKey) {
+        let alice = NodeSeed::dev("alice").account_keypair().account_id();
+        let ed = VerifyingKey::tagged(KeyScheme::Ed25519, alice.as_bytes()).expect("key");
+        let reshare = PendingReshare {
+            started: BlockNumber(5),
+            old_signers: vec![alice],
+            new_signers: vec![alice],
+            new_threshold: 2,
+            confirmations: vec![alice],
+            scheme_keys: vec![ed],
+            scheme_confirmations: vec![(alice, ed)],
+        };
+        let set = SignerSet {
+            signers: vec![alice],
+            threshold: 2,
+            network_key: None,
+            jump_start: JumpStartStatus::Done,
+            pending_reshare: Some(reshare),
+            excluded: vec![],
+            disputes: vec![],
+            scheme_keys: vec![ed],
+            scheme_confirmations: vec![],
+        };
+        (set, alice, ed)
+    }
+
+    #[test]
+    fn a_pending_reshare_writes_its_scheme_keys_and_confirmations_last() {
+        let (set, alice, ed) = resharing_set();
+        let (alice, ed) = (alice.as_bytes().as_slice(), ed.as_bytes());
+        let expected = [
+            &[0x01, 0x20][..],
+            alice,
+            &[0x02, 0x00, 0x02, 0x01, 0x05, 0x01, 0x20],
+            alice,
+            &[0x01, 0x20],
+            alice,
+            &[0x02, 0x01, 0x20],
+            alice,
+            &[0x01, 0x21],
+            ed,
+            &[0x01, 0x20],
+            alice,
+            &[0x21],
+            ed,
+            &[0x00, 0x00, 0x01, 0x21],
+            ed,
+            &[0x00],
+        ]
+        .concat();
+        assert_eq!(encode(&set), expected);
+        assert_eq!(decode::<SignerSet>(&expected).expect("decodes"), set);
+    }
+
+    #[test]
+    fn a_pending_reshare_without_its_scheme_fields_reads_them_empty() {
+        let (set, _, _) = resharing_set();
+        let text = serde_json::to_string(&set.pending_reshare).expect("json");
+        let at = |field: &str| text.find(&format!("\"{field}\":")).expect(field);
+        assert!(at("new_threshold") < at("confirmations"));
+        assert!(at("confirmations") < at("scheme_keys"));
+        assert!(at("scheme_keys") < at("scheme_confirmations"));
+        let mut json = serde_json::to_value(&set).expect("json");
+        let reshare = json["pending_reshare"].as_object_mut().expect("object");
+        reshare.remove("scheme_keys");
+        reshare.remove("scheme_confirmations");
+        let read: SignerSet = serde_json::from_value(json).expect("reads");
+        let reshare = read.pending_reshare.expect("reshare");
+        assert_eq!(reshare.scheme_keys, vec![]);
+        assert_eq!(reshare.scheme_confirmations, vec![]);
+        assert_eq!(
+            reshare.confirmations,
+            set.pending_reshare.expect("reshare").confirmations
+        );
+    }
 }

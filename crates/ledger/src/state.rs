@@ -138,6 +138,10 @@ impl<K: Ord + Clone, V> Tracked<K, V> {
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.map.iter()
     }
+    /// The entry with the greatest key.
+    pub fn last(&self) -> Option<(&K, &V)> {
+        self.map.last_key_value()
+    }
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.map.len()

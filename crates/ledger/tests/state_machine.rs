@@ -1380,6 +1380,8 @@ fn reshare_confirmations() {
         new_signers: vec![bob, charlie, eve],
         new_threshold: 2,
         confirmations: vec![],
+        scheme_keys: vec![],
+        scheme_confirmations: vec![],
     });
     assert!(matches!(
         h.reject("dave", Call::ConfirmReshare { verifying_key: key }),
@@ -1933,4 +1935,409 @@ fn validators_name_replicas_and_each_epochs_last_block_fixes_the_next_set() {
     assert!(h.state.next_consensus_set().is_empty());
     assert!(h.state.end_block(BlockNumber(2 * length - 1)).is_empty());
     assert_eq!(h.state.consensus_set(2), h.state.consensus_set(1));
+}
+
+// FROST network keys across reshares.
+
+impl Harness {
+    /// An Ed25519 and a BIP-340 network key (not yet confirmed).
+    fn frost_keys(&self) -> (VerifyingKey, VerifyingKey) {
+        let ed25519 =
+            VerifyingKey::tagged(KeyScheme::Ed25519, self.id("eve").as_bytes()).expect("key");
+        let x_only: [u8; 32] = network_key(8).as_bytes()[1..].try_into().expect("32");
+        let bip340 = VerifyingKey::tagged(KeyScheme::Bip340, &x_only).expect("key");
+        (ed25519, bip340)
+    }
+
+    /// Every signer in `who` confirms `key` with `call`.
+    fn confirm_each(
+        &mut self,
+        who: &[&str],
+        call: impl Fn(VerifyingKey) -> Call,
+        key: VerifyingKey,
+    ) {
+        for w in who {
+            self.apply(w, call(key)).expect("confirm");
+        }
+    }
+
+    /// `who` registers a key of `scheme` with program `p` attached; returns the key.
+    fn register_scheme(&mut self, who: &str, p: ProgramId, scheme: KeyScheme) -> VerifyingKey {
+        let events = self.apply(who, register_call(p, scheme)).expect("register");
+        match events.first() {
+            Some(Event::Registered { verifying_key, .. }) => *verifying_key,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+}
+
+fn register_call(p: ProgramId, scheme: KeyScheme) -> Call {
+    Call::Register {
+        programs: programs(&[p]),
+        public: false,
+        scheme,
+    }
+}
+
+fn jump(verifying_key: VerifyingKey) -> Call {
+    Call::ConfirmJumpStart { verifying_key }
+}
+
+fn reshare(verifying_key: VerifyingKey) -> Call {
+    Call::ConfirmReshare { verifying_key }
+}
+
+fn message(err: &TxError) -> String {
+    match err {
+        TxError::Invalid(m)
+        | TxError::WrongState(m)
+        | TxError::AlreadyExists(m)
+        | TxError::Unauthorised(m) => m.clone(),
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+fn signer_set_changed(events: &[Event]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, Event::SignerSetChanged { .. }))
+}
+
+#[test]
+fn a_reshare_waits_for_every_new_signers_confirmation_of_every_scheme_key() {
+    let mut h = Harness::new();
+    let ecdsa = h.ready();
+    let (ed25519, bip340) = h.frost_keys();
+    let old = ["bob", "charlie", "dave"];
+    h.confirm_each(&old, jump, ed25519);
+    h.confirm_each(&old, jump, bip340);
+    assert_eq!(
+        h.state.globals.signer_set.scheme_keys,
+        vec![ed25519, bip340]
+    );
+    h.validate("eve", 3010);
+    h.apply("bob", Call::Leave).expect("leave starts a reshare");
+    let pending = h
+        .state
+        .globals
+        .signer_set
+        .pending_reshare
+        .clone()
+        .expect("reshare");
+    assert_eq!(pending.new_threshold, 2);
+    assert_eq!(
+        pending.scheme_keys,
+        vec![ed25519, bip340],
+        "the FROST keys follow a reshare at the same threshold"
+    );
+    assert_eq!(pending.scheme_confirmations, vec![]);
+
+    // A different key of a scheme, an old signer, a repeated confirmation: refused.
+    let other = VerifyingKey::tagged(KeyScheme::Ed25519, h.id("ferdie").as_bytes()).expect("key");
+    let err = h.reject_untouched("charlie", reshare(other));
+    assert!(matches!(err, TxError::Invalid(_)), "{err}");
+    assert_eq!(
+        message(&err),
+        "mismatched confirmation: the ed25519 network key must not change"
+    );
+    assert!(matches!(
+        h.reject_untouched("bob", reshare(ed25519)),
+        TxError::Unauthorised(_)
+    ));
+    h.apply("charlie", reshare(ed25519)).expect("confirm");
+    let err = h.reject_untouched("charlie", reshare(ed25519));
+    assert!(matches!(err, TxError::AlreadyExists(_)), "{err}");
+    assert_eq!(
+        message(&err),
+        format!("ed25519 confirmation from {}", h.id("charlie"))
+    );
+    // A confirmation of the other scheme is not a duplicate.
+    let events = h.apply("charlie", reshare(bip340)).expect("confirm");
+    assert_eq!(
+        events,
+        vec![Event::ReshareConfirmed {
+            signer: h.id("charlie")
+        }]
+    );
+    h.apply("charlie", reshare(ecdsa)).expect("confirm");
+    let pending = h
+        .state
+        .globals
+        .signer_set
+        .pending_reshare
+        .as_ref()
+        .expect("reshare");
+    assert_eq!(
+        pending.scheme_confirmations,
+        vec![(h.id("charlie"), ed25519), (h.id("charlie"), bip340)]
+    );
+    assert_eq!(pending.confirmations, vec![h.id("charlie")]);
+
+    // Every ECDSA confirmation in, and all but one scheme confirmation: still pending.
+    for who in ["dave", "eve"] {
+        h.apply(who, reshare(ecdsa)).expect("confirm");
+    }
+    h.confirm_each(&["dave", "eve"], reshare, bip340);
+    let events = h.apply("dave", reshare(ed25519)).expect("confirm");
+    assert!(!signer_set_changed(&events));
+    assert!(h.state.globals.signer_set.pending_reshare.is_some());
+    assert!(h.state.globals.signer_set.signers.contains(&h.id("bob")));
+    // The last scheme-key confirmation completes it.
+    let events = h.apply("eve", reshare(ed25519)).expect("confirm");
+    let new = vec![h.id("charlie"), h.id("dave"), h.id("eve")];
+    assert!(events.contains(&Event::SignerSetChanged {
+        signers: new.clone(),
+        threshold: 2
+    }));
+    assert!(events.contains(&Event::ValidatorLeft {
+        account: h.id("bob")
+    }));
+    let set = &h.state.globals.signer_set;
+    assert!(set.pending_reshare.is_none());
+    assert_eq!(set.signers, new);
+    assert_eq!(set.network_key, Some(ecdsa));
+    assert_eq!(
+        set.scheme_keys,
+        vec![ed25519, bip340],
+        "the FROST keys stay"
+    );
+
+    // Next reshare: the ECDSA confirmation comes last and completes it.
+    h.validate("ferdie", 3011);
+    h.apply("charlie", Call::Leave)
+        .expect("leave starts a reshare");
+    let next = ["dave", "eve", "ferdie"];
+    h.confirm_each(&next, reshare, ed25519);
+    h.confirm_each(&next, reshare, bip340);
+    for who in ["dave", "eve"] {
+        h.apply(who, reshare(ecdsa)).expect("confirm");
+    }
+    assert!(h.state.globals.signer_set.pending_reshare.is_some());
+    let events = h.apply("ferdie", reshare(ecdsa)).expect("confirm");
+    assert!(signer_set_changed(&events));
+    let set = &h.state.globals.signer_set;
+    assert_eq!(set.signers, vec![h.id("dave"), h.id("eve"), h.id("ferdie")]);
+    assert_eq!(set.scheme_keys, vec![ed25519, bip340]);
+    assert!(set.pending_reshare.is_none());
+}
+
+#[test]
+fn a_threshold_change_is_refused_while_an_ed25519_key_is_registered() {
+    let mut h = Harness::new();
+    h.ready();
+    let (ed25519, _) = h.frost_keys();
+    h.confirm_each(&["bob", "charlie", "dave"], jump, ed25519);
+    let p = h.store("ferdie", b"policy");
+    // ECDSA keys alone never stand in the way; they sort before the FROST keys.
+    h.register_scheme("ferdie", p, KeyScheme::EcdsaSecp256k1);
+    let child = h.register_scheme("ferdie", p, KeyScheme::Ed25519);
+    h.register_scheme("eve", p, KeyScheme::EcdsaSecp256k1);
+    assert_eq!(child.scheme(), KeyScheme::Ed25519);
+    let before = h.state.globals.parameters.clone();
+    let mut params = before.clone();
+    params.threshold = 3;
+    let err = h.reject_untouched(
+        "alice",
+        Call::SetParameters {
+            parameters: params.clone(),
+        },
+    );
+    assert!(matches!(err, TxError::Invalid(_)), "{err}");
+    assert_eq!(
+        message(&err),
+        "the threshold cannot change while ed25519 or bip340 keys are registered: FROST keeps its threshold when the signer set changes"
+    );
+    assert_eq!(h.state.globals.parameters, before);
+    assert!(h.state.globals.signer_set.pending_reshare.is_none());
+    // Other parameters still change.
+    let mut same_threshold = before.clone();
+    same_threshold.request_limit = 3;
+    h.apply(
+        "alice",
+        Call::SetParameters {
+            parameters: same_threshold.clone(),
+        },
+    )
+    .expect("set");
+    assert_eq!(h.state.globals.parameters, same_threshold);
+
+    // Should the parameters disagree anyway, a rotation keeps the FROST keys' threshold.
+    h.state.globals.parameters.threshold = 3;
+    h.validate("eve", 3010);
+    h.apply("bob", Call::Leave).expect("leave starts a reshare");
+    let pending = h
+        .state
+        .globals
+        .signer_set
+        .pending_reshare
+        .clone()
+        .expect("reshare");
+    assert_eq!(pending.new_threshold, 2);
+    assert_eq!(pending.scheme_keys, vec![ed25519]);
+}
+
+#[test]
+fn without_frost_registrations_a_threshold_change_remakes_the_frost_network_keys() {
+    let mut h = Harness::new();
+    let ecdsa = h.ready();
+    let (ed25519, bip340) = h.frost_keys();
+    let signers = ["bob", "charlie", "dave"];
+    h.confirm_each(&signers, jump, ed25519);
+    h.confirm_each(&signers, jump, bip340);
+    let p = h.store("ferdie", b"policy");
+    h.register_scheme("ferdie", p, KeyScheme::EcdsaSecp256k1);
+    let mut params = h.state.globals.parameters.clone();
+    params.threshold = 3;
+    let events = h
+        .apply(
+            "alice",
+            Call::SetParameters {
+                parameters: params.clone(),
+            },
+        )
+        .expect("no FROST key registered: the threshold may change");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::ReshareStarted {
+            new_threshold: 3,
+            ..
+        }
+    )));
+    let pending = h
+        .state
+        .globals
+        .signer_set
+        .pending_reshare
+        .clone()
+        .expect("reshare");
+    assert_eq!(pending.new_threshold, 3);
+    assert_eq!(
+        pending.scheme_keys,
+        vec![],
+        "no FROST key follows a new threshold"
+    );
+
+    // Meanwhile no FROST key registers (ECDSA keys do), and no FROST key is confirmed.
+    for scheme in [KeyScheme::Ed25519, KeyScheme::Bip340] {
+        let err = h.reject_untouched("ferdie", register_call(p, scheme));
+        assert!(matches!(err, TxError::WrongState(_)), "{err}");
+        assert_eq!(
+            message(&err),
+            format!(
+                "the {scheme} network key is being remade for a new threshold; register after the reshare"
+            )
+        );
+    }
+    h.apply("ferdie", register_call(p, KeyScheme::EcdsaSecp256k1))
+        .expect("ECDSA keys follow any threshold");
+    let err = h.reject_untouched("bob", reshare(ed25519));
+    assert!(matches!(err, TxError::Invalid(_)), "{err}");
+    assert_eq!(
+        message(&err),
+        "no ed25519 network key follows this reshare; the new signer set makes one after it"
+    );
+
+    // The ECDSA confirmations alone complete it, and the FROST keys are gone.
+    h.confirm_each(&["bob", "charlie"], reshare, ecdsa);
+    let events = h.apply("dave", reshare(ecdsa)).expect("confirm");
+    assert_eq!(
+        events.last(),
+        Some(&Event::SignerSetChanged {
+            signers: vec![h.id("bob"), h.id("charlie"), h.id("dave")],
+            threshold: 3
+        })
+    );
+    let set = &h.state.globals.signer_set;
+    assert_eq!(set.threshold, 3);
+    assert_eq!(set.network_key, Some(ecdsa));
+    assert_eq!(set.scheme_keys, vec![]);
+    assert_eq!(set.network_key_of(KeyScheme::Ed25519), None);
+    assert!(matches!(
+        h.reject("ferdie", register_call(p, KeyScheme::Ed25519)),
+        TxError::WrongState(_)
+    ));
+
+    // The new set makes a fresh key through the jump-start path; keys register under it.
+    let fresh = VerifyingKey::tagged(KeyScheme::Ed25519, h.id("dave").as_bytes()).expect("key");
+    h.confirm_each(&["bob", "charlie"], jump, fresh);
+    let events = h.apply("dave", jump(fresh)).expect("confirm");
+    assert_eq!(
+        events.last(),
+        Some(&Event::NetworkKeyCreated { network_key: fresh })
+    );
+    assert_eq!(h.state.globals.signer_set.scheme_keys, vec![fresh]);
+    let child = h.register_scheme("ferdie", p, KeyScheme::Ed25519);
+    assert_eq!(child.scheme(), KeyScheme::Ed25519);
+}
+
+#[test]
+fn frost_keys_register_only_once_the_signer_set_has_the_parameters_threshold() {
+    let mut h = Harness::new();
+    h.ready();
+    let (ed25519, _) = h.frost_keys();
+    h.confirm_each(&["bob", "charlie", "dave"], jump, ed25519);
+    let p = h.store("ferdie", b"policy");
+    // Four signers wanted at threshold 4, three validators: no reshare can start yet.
+    let mut params = h.state.globals.parameters.clone();
+    params.signer_count = 4;
+    params.threshold = 4;
+    h.apply("alice", Call::SetParameters { parameters: params })
+        .expect("set");
+    assert!(h.state.globals.signer_set.pending_reshare.is_none());
+    let err = h.reject_untouched("ferdie", register_call(p, KeyScheme::Ed25519));
+    assert!(matches!(err, TxError::WrongState(_)), "{err}");
+    h.apply("ferdie", register_call(p, KeyScheme::EcdsaSecp256k1))
+        .expect("ECDSA keys register");
+}
+
+#[test]
+fn no_scheme_key_is_made_while_a_reshare_runs() {
+    let mut h = Harness::new();
+    let ecdsa = h.ready();
+    let (ed25519, bip340) = h.frost_keys();
+    h.confirm_each(&["bob", "charlie", "dave"], jump, ed25519);
+    // One signer reported a BIP-340 key before the reshare: the reshare drops it.
+    h.apply("dave", jump(bip340)).expect("confirm");
+    h.validate("eve", 3010);
+    h.apply("bob", Call::Leave).expect("leave starts a reshare");
+    let pending = h
+        .state
+        .globals
+        .signer_set
+        .pending_reshare
+        .clone()
+        .expect("reshare");
+    assert_eq!(
+        pending.scheme_keys,
+        vec![ed25519],
+        "only the keys made follow"
+    );
+    let err = h.reject_untouched("charlie", jump(bip340));
+    assert!(matches!(err, TxError::WrongState(_)), "{err}");
+    assert_eq!(
+        message(&err),
+        "a reshare is running; the new signer set makes this key after it"
+    );
+    let err = h.reject_untouched("charlie", reshare(bip340));
+    assert!(matches!(err, TxError::Invalid(_)), "{err}");
+    let new = ["charlie", "dave", "eve"];
+    h.confirm_each(&new, reshare, ed25519);
+    h.confirm_each(&new, reshare, ecdsa);
+    let set = &h.state.globals.signer_set;
+    assert!(set.pending_reshare.is_none());
+    assert_eq!(set.scheme_keys, vec![ed25519]);
+    assert_eq!(set.scheme_confirmations, vec![]);
+    // After it, the new set makes the missing key.
+    h.confirm_each(&["charlie", "dave"], jump, bip340);
+    let events = h.apply("eve", jump(bip340)).expect("confirm");
+    assert_eq!(
+        events.last(),
+        Some(&Event::NetworkKeyCreated {
+            network_key: bip340
+        })
+    );
+    assert_eq!(
+        h.state.globals.signer_set.scheme_keys,
+        vec![ed25519, bip340]
+    );
 }

@@ -22,6 +22,16 @@ pub(super) enum Access {
 }
 
 impl State {
+    /// Whether a key of a scheme other than ECDSA (a FROST key: Ed25519, BIP-340) is
+    /// registered. One lookup: keys are ordered by their bytes, and the FROST tags (`0x54`
+    /// BIP-340, `0xed` Ed25519) sort after ECDSA's `0x02`/`0x03`, so such a key exists iff the
+    /// greatest registered key is one.
+    pub(super) fn has_frost_registrations(&self) -> bool {
+        self.registrations
+            .last()
+            .is_some_and(|(key, _)| key.scheme() != KeyScheme::EcdsaSecp256k1)
+    }
+
     /// `register`: derives a new key from the network key at a fresh path and attaches programs.
     pub(super) fn register(
         &mut self,
@@ -41,6 +51,18 @@ impl State {
                 )));
             }
         };
+        // A FROST key keeps its threshold: a threshold change remakes these network keys, so
+        // no key may be registered under the ones about to go.
+        let threshold_changing = self.globals.parameters.threshold != set.threshold
+            || set
+                .pending_reshare
+                .as_ref()
+                .is_some_and(|r| r.new_threshold != set.threshold);
+        if scheme != KeyScheme::EcdsaSecp256k1 && threshold_changing {
+            return Err(TxError::WrongState(format!(
+                "the {scheme} network key is being remade for a new threshold; register after the reshare"
+            )));
+        }
         self.require_programs(programs)?;
         let deposit = self.globals.parameters.registration_deposit;
         self.require_balance(&sender, deposit)?;

@@ -103,7 +103,7 @@ impl State {
 
     /// A signer reports the network key of a scheme other than ECDSA, which its own DKG made
     /// once the jump start began; once every signer reported the same key, it is that scheme's
-    /// network key.
+    /// network key. Refused while a reshare runs: the new signer set makes the key after it.
     fn confirm_scheme_key(
         &mut self,
         sender: AccountId,
@@ -118,6 +118,11 @@ impl State {
             return Err(TxError::AlreadyExists(format!(
                 "the {scheme} network key, {key}"
             )));
+        }
+        if set.pending_reshare.is_some() {
+            return Err(TxError::WrongState(
+                "a reshare is running; the new signer set makes this key after it".into(),
+            ));
         }
         if !set.signers.contains(&sender) {
             return Err(TxError::Unauthorised(
@@ -159,8 +164,10 @@ impl State {
         Ok(events)
     }
 
-    /// `confirm_reshare`: a new signer reports it holds a share of the unchanged network key;
-    /// the last confirmation completes the reshare.
+    /// `confirm_reshare`: a new signer reports it holds a share of a network key that follows
+    /// the reshare unchanged: the ECDSA key, or one of the reshare's `scheme_keys` (the tag says
+    /// which). The reshare completes when every new signer confirmed the ECDSA key and every
+    /// one of `scheme_keys`, whichever confirmation comes last.
     pub(super) fn confirm_reshare(
         &mut self,
         sender: AccountId,
@@ -176,18 +183,51 @@ impl State {
                 "only a new signer may confirm the reshare".into(),
             ));
         }
-        if reshare.confirmations.contains(&sender) {
-            return Err(TxError::AlreadyExists(format!(
-                "confirmation from {sender}"
-            )));
+        let scheme = verifying_key.scheme();
+        if scheme == KeyScheme::EcdsaSecp256k1 {
+            if reshare.confirmations.contains(&sender) {
+                return Err(TxError::AlreadyExists(format!(
+                    "confirmation from {sender}"
+                )));
+            }
+            if network_key != Some(*verifying_key) {
+                return Err(TxError::Invalid(
+                    "mismatched confirmation: the network key must not change".into(),
+                ));
+            }
+            reshare.confirmations.push(sender);
+        } else {
+            if reshare
+                .scheme_confirmations
+                .iter()
+                .any(|(a, k)| *a == sender && k.scheme() == scheme)
+            {
+                return Err(TxError::AlreadyExists(format!(
+                    "{scheme} confirmation from {sender}"
+                )));
+            }
+            if !reshare.scheme_keys.iter().any(|k| k.scheme() == scheme) {
+                return Err(TxError::Invalid(format!(
+                    "no {scheme} network key follows this reshare; the new signer set makes one after it"
+                )));
+            }
+            if !reshare.scheme_keys.contains(verifying_key) {
+                return Err(TxError::Invalid(format!(
+                    "mismatched confirmation: the {scheme} network key must not change"
+                )));
+            }
+            reshare.scheme_confirmations.push((sender, *verifying_key));
         }
-        if network_key != Some(*verifying_key) {
-            return Err(TxError::Invalid(
-                "mismatched confirmation: the network key must not change".into(),
-            ));
-        }
-        reshare.confirmations.push(sender);
-        let complete = reshare.confirmations.len() == reshare.new_signers.len();
+        let signers = reshare.new_signers.len();
+        let complete = reshare.confirmations.len() == signers
+            && reshare.scheme_keys.iter().all(|key| {
+                reshare
+                    .scheme_confirmations
+                    .iter()
+                    .filter(|(_, k)| k == key)
+                    .count()
+                    == signers
+            });
         let mut events = vec![Event::ReshareConfirmed { signer: sender }];
         if complete {
             events.extend(self.complete_reshare(height));
@@ -196,15 +236,21 @@ impl State {
     }
 
     /// Installs the pending reshare's signer set, lets the signers that asked to leave go, and
-    /// starts the next reshare if changes waited for this one.
+    /// starts the next reshare if changes waited for this one. A changed threshold drops the
+    /// other schemes' network keys (FROST keys keep their threshold, and no key is registered
+    /// under them while it changes): the new set makes fresh ones (`confirm_jump_start`).
     fn complete_reshare(&mut self, height: BlockNumber) -> Vec<Event> {
         let Some(done) = self.globals.signer_set.pending_reshare.take() else {
             return vec![];
         };
-        self.globals.signer_set.signers = done.new_signers.clone();
-        self.globals.signer_set.threshold = done.new_threshold;
+        let set = &mut self.globals.signer_set;
+        if done.new_threshold != set.threshold {
+            set.scheme_keys.clear();
+        }
+        set.signers = done.new_signers.clone();
+        set.threshold = done.new_threshold;
         // Half-confirmed keys of other schemes were made by the old set; the new set makes its own.
-        self.globals.signer_set.scheme_confirmations.clear();
+        set.scheme_confirmations.clear();
         let mut events = vec![Event::SignerSetChanged {
             signers: done.new_signers.clone(),
             threshold: done.new_threshold,
@@ -281,8 +327,10 @@ impl State {
     /// The reshare to start when the signer set the ledger wants differs from the current one,
     /// counting `leaving` as leaving already: signers leaving, slashed below the minimum stake,
     /// with too many recent proven offences or accused by `threshold` distinct signers go; eligible validators (by joining block, then
-    /// account) fill up to `signer_count`; the threshold follows the parameters. None during a
-    /// jump start or another reshare; the next change after it picks up what waited.
+    /// account) fill up to `signer_count`; the threshold follows the parameters, unless FROST
+    /// keys (Ed25519, BIP-340) are registered, which keep theirs. The other schemes' network
+    /// keys follow the reshare when the threshold stays. None during a jump start or another
+    /// reshare; the next change after it picks up what waited.
     pub(super) fn plan_rotation(
         &self,
         height: BlockNumber,
@@ -330,7 +378,12 @@ impl State {
             }
             new_signers.push(candidate.account);
         }
-        let new_threshold = params.threshold;
+        // `set_parameters` refuses a threshold change while FROST keys are registered; this
+        // holds even if the parameters disagree.
+        let new_threshold = match self.has_frost_registrations() {
+            true => set.threshold,
+            false => params.threshold,
+        };
         let unchanged = new_signers.len() == set.signers.len()
             && new_signers.iter().all(|s| set.signers.contains(s))
             && new_threshold == set.threshold;
@@ -343,6 +396,11 @@ impl State {
             new_signers,
             new_threshold,
             confirmations: vec![],
+            scheme_keys: match new_threshold == set.threshold {
+                true => set.scheme_keys.clone(),
+                false => vec![],
+            },
+            scheme_confirmations: vec![],
         })
     }
 }
