@@ -260,12 +260,21 @@ export class LedgerClient {
   }
 
   /**
-   * The signer set and the network keys. `scheme_keys` and `scheme_confirmations` are empty
-   * lists when the ledger predates them.
+   * The signer set and the network keys. `scheme_keys` and `scheme_confirmations` (of the set
+   * and of its `pending_reshare`) are empty lists when the ledger predates them.
    */
   async signerSet(): Promise<SignerSet> {
     const set = await this.call<SignerSet>("ledger_signerSet");
-    return { ...set, scheme_keys: set.scheme_keys ?? [], scheme_confirmations: set.scheme_confirmations ?? [] };
+    const reshare = set.pending_reshare;
+    return {
+      ...set,
+      pending_reshare:
+        reshare === null || reshare === undefined
+          ? null
+          : { ...reshare, scheme_keys: reshare.scheme_keys ?? [], scheme_confirmations: reshare.scheme_confirmations ?? [] },
+      scheme_keys: set.scheme_keys ?? [],
+      scheme_confirmations: set.scheme_confirmations ?? [],
+    };
   }
 
   /**

@@ -94,6 +94,35 @@ export interface Block {
   events: LedgerEvent[];
 }
 
+/** A signer-set change in progress (PROTOCOL.md §4.4 "Records", §8.4). */
+export interface PendingReshare {
+  started: bigint;
+  old_signers: Hex[];
+  new_signers: Hex[];
+  new_threshold: number;
+  /** New signers that confirmed the unchanged ECDSA network key. */
+  confirmations: Hex[];
+  /**
+   * The Ed25519 and BIP-340 network keys that follow this reshare, tagged: the signer set's
+   * `scheme_keys` when the threshold stays, empty when it changes (the new set then makes fresh
+   * ones). A ledger older than these keys leaves it out.
+   */
+  scheme_keys: Hex[];
+  /** New signers' confirmations of `scheme_keys`: `[signer, key]`. */
+  scheme_confirmations: Array<[Hex, Hex]>;
+}
+
+/** A pending reshare's fields in order (PROTOCOL.md §4.4; postcard writes them so). */
+export const PENDING_RESHARE_FIELDS: ReadonlyArray<keyof PendingReshare> = [
+  "started",
+  "old_signers",
+  "new_signers",
+  "new_threshold",
+  "confirmations",
+  "scheme_keys",
+  "scheme_confirmations",
+];
+
 /** The signer set and the network keys (PROTOCOL.md §4.4 "Records"). */
 export interface SignerSet {
   signers: Hex[];
@@ -101,13 +130,7 @@ export interface SignerSet {
   /** The ECDSA (`ecdsa-secp256k1`) network key, once the jump start is done. */
   network_key: Hex | null;
   jump_start: "ready" | "done" | { in_progress: { block: bigint; confirmations: Array<[Hex, Hex]> } };
-  pending_reshare: {
-    started: bigint;
-    old_signers: Hex[];
-    new_signers: Hex[];
-    new_threshold: number;
-    confirmations: Hex[];
-  } | null;
+  pending_reshare: PendingReshare | null;
   excluded: Array<{ account: Hex; until: bigint }>;
   disputes: Array<{ accuser: Hex; accused: Hex; until: bigint }>;
   /**

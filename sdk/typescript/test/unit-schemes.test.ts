@@ -23,6 +23,7 @@ import {
   type Hex,
   EVENT_LAYOUT,
   KEY_SCHEMES,
+  PENDING_RESHARE_FIELDS,
   PostcardReader,
   type RelayResponse,
   type ResponseCheck,
@@ -399,6 +400,59 @@ describe("register's scheme and the records (PROTOCOL.md §4.4)", () => {
     assert.equal(r.varint(), 1n);
     assert.equal(toHex(r.bytes()), alice.id);
     assert.equal(toHex(r.bytes()), bip);
+    assert.ok(r.done());
+  });
+
+  it("reads a pending reshare's scheme keys and confirmations, last in its record", () => {
+    const record = PROTOCOL.split("- signer set: `{")[1]!.split("\n- program")[0]!;
+    const reshare = record.split("pending_reshare:")[1]!.split("}?")[0]!;
+    let at = 0;
+    for (const field of PENDING_RESHARE_FIELDS) {
+      const found = reshare.slice(at).search(new RegExp(`(^|[{ ])${field}[:,]`));
+      assert.ok(found >= 0, `${field} after the fields before it`);
+      at += found + field.length;
+    }
+    // The Rust record's JSON (`sigil-ledger-api`'s `resharing_set`), and its postcard.
+    const ed = EXAMPLES[0]![0] as Hex;
+    const a = alice.id;
+    const json = `{"signers":["${a}"],"threshold":2,"network_key":null,"jump_start":"done","pending_reshare":{"started":5,"old_signers":["${a}"],"new_signers":["${a}"],"new_threshold":2,"confirmations":["${a}"],"scheme_keys":["${ed}"],"scheme_confirmations":[["${a}","${ed}"]]},"excluded":[],"disputes":[],"scheme_keys":["${ed}"],"scheme_confirmations":[]}`;
+    const set = withBigInts<SignerSet>(parseJson(json));
+    const pending = set.pending_reshare!;
+    assert.deepEqual(Object.keys(pending), PENDING_RESHARE_FIELDS);
+    assert.equal(pending.started, 5n);
+    assert.deepEqual(pending.scheme_keys, [ed]);
+    assert.deepEqual(pending.scheme_confirmations, [[a, ed]]);
+    const id = a.slice(2);
+    const r = new PostcardReader(
+      fromHex(
+        `0x0120${id}0200020105` + `0120${id}0120${id}020120${id}0121${ed.slice(2)}0120${id}21${ed.slice(2)}` + `00000121${ed.slice(2)}00`,
+      ),
+    );
+    assert.equal(r.varint(), 1n);
+    assert.equal(toHex(r.bytes()), a);
+    assert.equal(r.varint(), 2n); // threshold
+    assert.equal(r.u8(), 0); // network_key: none
+    assert.equal(r.varint(), 2n); // jump_start: done
+    assert.equal(r.u8(), 1); // pending_reshare: some
+    assert.equal(r.varint(), 5n); // started
+    for (let i = 0; i < 2; i++) {
+      // old_signers, then new_signers
+      assert.equal(r.varint(), 1n);
+      assert.equal(toHex(r.bytes()), a);
+    }
+    assert.equal(r.varint(), 2n); // new_threshold
+    assert.equal(r.varint(), 1n); // confirmations
+    assert.equal(toHex(r.bytes()), a);
+    assert.equal(r.varint(), 1n); // scheme_keys
+    assert.equal(toHex(r.bytes()), ed);
+    assert.equal(r.varint(), 1n); // scheme_confirmations
+    assert.equal(toHex(r.bytes()), a);
+    assert.equal(toHex(r.bytes()), ed);
+    assert.equal(r.varint(), 0n); // excluded
+    assert.equal(r.varint(), 0n); // disputes
+    assert.equal(r.varint(), 1n); // the set's scheme_keys
+    assert.equal(toHex(r.bytes()), ed);
+    assert.equal(r.varint(), 0n); // the set's scheme_confirmations
     assert.ok(r.done());
   });
 });
