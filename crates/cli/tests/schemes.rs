@@ -1,15 +1,20 @@
 //! Ed25519 and BIP-340 keys end to end on a devnet of real processes: the signers make each
 //! scheme's network key (FROST) and confirm it on the ledger; a registered key of each scheme
 //! signs through a relayer and the committee, and independent libraries (ed25519-dalek, k256's
-//! BIP-340 verifier) accept the signatures under the registered keys.
+//! BIP-340 verifier) accept the signatures under the registered keys; after a signer leaves
+//! and another joins, the same keys sign with the newcomer in the committee.
 
 mod common;
 
 use common::*;
 use sigil_client::rpc::LedgerApiClient as _;
 use sigil_client::seal_request;
+use sigil_client::types::{Call, FaultKind};
+use sigil_crypto::request::sign_session_id;
 use sigil_primitives::request::SignatureRequest;
-use sigil_primitives::{ErrorCode, HashingAlgorithm, KeyScheme, Signature, VerifyingKey};
+use sigil_primitives::{
+    AccountId, ErrorCode, HashingAlgorithm, KeyScheme, Signature, VerifyingKey,
+};
 
 /// Signs `message` with `key` through the relayer, checking the answer as a client does.
 async fn sign(
@@ -41,7 +46,7 @@ async fn sign(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ed25519_and_bip340_keys_are_made_registered_and_sign() {
     let dir = TestDir::new();
-    let (devnet, ecdsa_key) = fixture_devnet(dir.path(), &[], |_| {}).await;
+    let (devnet, ecdsa_key) = fixture_devnet_of(6, dir.path(), &[], |_| {}).await;
     let ledger = devnet.client();
     wait_scheme_keys(ledger).await;
     let set = ledger.rpc().signer_set().await.unwrap();
@@ -134,6 +139,117 @@ async fn ed25519_and_bip340_keys_are_made_registered_and_sign() {
         matches!(&refused, sigil_client::ClientError::Node { code, .. } if *code == ErrorCode::BadMessageForHash),
         "{refused}"
     );
+
+    // alice corrupts its signature shares: bob, the other member, names it `failed_proof`
+    // through the offence path and the user still gets a signature from another committee.
+    // Both cases pair alice with bob, so one accuser does not rotate it out.
+    for key in [ed_key, taproot] {
+        corrupted_share_names_its_sender(ledger, &devnet, key).await;
+    }
+
+    // dave leaves: the FROST keys follow the signer set (repair for the newcomer, refresh for
+    // all) and the same user keys sign with the newcomer in the committee.
+    let newcomer = rotate_out(&devnet, "dave").await;
+    for key in [ed_key, taproot] {
+        let (request, sealed) = request_with(ledger, &dev("bob"), key, &[newcomer]).await;
+        let response = sign_checked(ledger, &request, &sealed).await;
+        assert!(response.committee.contains(&newcomer), "{response:?}");
+        // request_with hashes with keccak256: both schemes sign the 32-byte hash.
+        let signed = sigil_crypto::message_hash(request.hashing, &request.message).unwrap();
+        verify_independently(key, &signed, &response.signature);
+    }
+}
+
+/// alice, told to corrupt what it sends, signs `key` with bob: the request is still signed,
+/// and the ledger holds one new offence, alice's `failed_proof`, reported by bob.
+async fn corrupted_share_names_its_sender(
+    ledger: &sigil_client::LedgerClient,
+    devnet: &sigil::devnet::Devnet,
+    key: VerifyingKey,
+) {
+    let [alice, bob] = ["alice", "bob"].map(|n| devnet.node(n).unwrap().account);
+    let client = sigil_client::NodeClient::new(&devnet.node("alice").unwrap().endpoint);
+    let known = offences(ledger).await.len();
+    set_fault(&client, Some("corrupt")).await;
+    let (request, sealed) = request_with(ledger, &dev("bob"), key, &[alice, bob]).await;
+    let response = sign_checked(ledger, &request, &sealed).await;
+    set_fault(&client, None).await;
+    assert!(response.attempts[0].error.is_some(), "{response:?}");
+    assert!(!response.committee.contains(&alice), "{response:?}");
+    let reported: Vec<_> = response
+        .offences
+        .iter()
+        .map(|o| (o.offender, o.kind))
+        .collect();
+    assert_eq!(
+        reported,
+        vec![(alice, FaultKind::FailedProof)],
+        "{response:?}"
+    );
+    let new: Vec<_> = offences(ledger).await.into_iter().skip(known).collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(
+        (new[0].offender, new[0].kind),
+        (alice, FaultKind::FailedProof)
+    );
+    assert_eq!(new[0].reporters, vec![bob], "{new:?}");
+    assert_eq!(new[0].session, sign_session_id(&sealed.digest, 0));
+}
+
+/// `name` (a signer) leaves; waits for the reshare to finish with every network key
+/// unchanged and returns the signer that took its place.
+async fn rotate_out(devnet: &sigil::devnet::Devnet, name: &str) -> AccountId {
+    let ledger = devnet.client();
+    let before = ledger.rpc().signer_set().await.unwrap();
+    let leaving = devnet.node(name).unwrap().account;
+    ledger
+        .submit(&dev(name), Call::Leave, true)
+        .await
+        .expect("leave");
+    let started = std::time::Instant::now();
+    let set = loop {
+        let set = ledger.rpc().signer_set().await.unwrap();
+        if set.pending_reshare.is_none() && !set.signers.contains(&leaving) {
+            break set;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(300),
+            "the reshare did not finish: {set:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    eprintln!("the reshare took {:?}", started.elapsed());
+    assert_eq!(set.network_key, before.network_key, "same ECDSA key");
+    assert_eq!(set.scheme_keys, before.scheme_keys, "same FROST keys");
+    let newcomer = *set
+        .signers
+        .iter()
+        .find(|s| !before.signers.contains(s))
+        .expect("a new signer");
+    // Let every node see the switch.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    newcomer
+}
+
+/// Checks a 64-byte signature over `signed` with ed25519-dalek or k256's BIP-340 verifier.
+fn verify_independently(key: VerifyingKey, signed: &[u8], signature: &Signature) {
+    let Signature::Schnorr(signature) = signature else {
+        panic!("a 64-byte signature, got {signature}")
+    };
+    match key.scheme() {
+        KeyScheme::Ed25519 => {
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(key.key_bytes().try_into().unwrap())
+                .expect("an ed25519 key");
+            vk.verify_strict(signed, &ed25519_dalek::Signature::from_bytes(signature))
+                .expect("ed25519-dalek accepts the signature");
+        }
+        _ => {
+            let vk = k256::schnorr::VerifyingKey::from_bytes(key.key_bytes()).expect("x-only");
+            let signature = k256::schnorr::Signature::try_from(&signature[..]).expect("64 bytes");
+            vk.verify_raw(signed, &signature)
+                .expect("k256 accepts the BIP-340 signature");
+        }
+    }
 }
 
 /// The test plays the relayer eve (a dev identity) against the signers' own API: it asks for

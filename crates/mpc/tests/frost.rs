@@ -530,3 +530,98 @@ fn verify(scheme: Scheme, key: &SchnorrChild, message: &[u8], signature: &[u8]) 
         }
     }
 }
+
+/// A member that refuses the nonce named for it tells the others, who stop at once and blame
+/// nobody (a relayer naming stale nonces cannot get an honest signer accused of silence).
+#[tokio::test]
+async fn a_refusing_member_stops_the_session_without_blame() {
+    let parties = accounts(3);
+    let shares = shares(Scheme::Ed25519, &parties, 3).await;
+    let committee = set(&parties);
+    let refuser = parties[0];
+    let mut named = BTreeMap::new();
+    let mut secrets = BTreeMap::new();
+    for member in &parties {
+        let nonce = frost::prepare_nonces(&shares[member], 1)
+            .expect("nonces")
+            .remove(0);
+        named.insert(*member, nonce.commitments.clone());
+        secrets.insert(*member, nonce.secret.expose().to_vec());
+    }
+    let tweak = user_key(&shares, "m").tweak;
+    let started = std::time::Instant::now();
+    let results = run_all(&parties, None, |me, mut channel| {
+        let (share, committee, named) = (shares[&me].clone(), committee.clone(), named.clone());
+        let own_nonce = secrets[&me].clone();
+        async move {
+            if me == refuser {
+                frost::refuse(me, &committee, &mut channel).await?;
+                return Err(MpcError::Local("refused".into()));
+            }
+            let target = frost::SignTarget {
+                message: b"m",
+                tweak: &tweak,
+            };
+            let prepared = frost::PreparedSigning {
+                commitments: &named,
+                own_nonce: &own_nonce,
+            };
+            frost::sign_prepared(
+                &share,
+                me,
+                &committee,
+                target,
+                prepared,
+                &mut channel,
+                ROUND_TIMEOUT,
+            )
+            .await
+        }
+    })
+    .await;
+    assert!(
+        started.elapsed() < ROUND_TIMEOUT,
+        "nobody waited for the round timeout"
+    );
+    for (party, result) in results.into_iter().filter(|(p, _)| *p != refuser) {
+        let Err(MpcError::Failed(failure)) = result else {
+            panic!("{party}: expected a failure, got {result:?}")
+        };
+        assert!(failure.accused().is_empty(), "{party}: {failure}");
+    }
+}
+
+/// The fault-injection channel makes a member's shares fail verification, on both paths.
+#[tokio::test]
+async fn a_share_corrupting_channel_gets_its_member_named() {
+    let parties = accounts(3);
+    let shares = shares(Scheme::Bip340, &parties, 2).await;
+    let committee = set(&parties[..2]);
+    let culprit = parties[0];
+    let tweak = user_key(&shares, "m/1").tweak;
+    let results = run_all(&parties[..2], None, |me, mut channel| {
+        let (share, committee) = (shares[&me].clone(), committee.clone());
+        async move {
+            let target = frost::SignTarget {
+                message: &[4; 32],
+                tweak: &tweak,
+            };
+            if me == culprit {
+                let mut corrupting = frost::CorruptShares(&mut channel);
+                frost::sign(
+                    &share,
+                    me,
+                    &committee,
+                    target,
+                    &mut corrupting,
+                    ROUND_TIMEOUT,
+                )
+                .await
+            } else {
+                frost::sign(&share, me, &committee, target, &mut channel, ROUND_TIMEOUT).await
+            }
+        }
+    })
+    .await;
+    named_by_the_others(&results, culprit, &[FaultKind::FailedProof]);
+}

@@ -24,6 +24,11 @@ fn frost_entry(scheme: Scheme) -> String {
     format!("frost-share-{}", scheme.key_scheme())
 }
 
+/// Keystore entry of a FROST share received in a rotation, kept until the ledger switches.
+fn next_frost_entry(scheme: Scheme) -> String {
+    format!("next-frost-share-{}", scheme.key_scheme())
+}
+
 /// How the keystore is unlocked.
 #[derive(Debug, Clone)]
 pub enum KeySourceArg {
@@ -171,9 +176,34 @@ impl Identity {
 
     /// The stored FROST share of `scheme`, if any.
     pub fn frost_share(&self, scheme: Scheme) -> anyhow::Result<Option<FrostShare>> {
-        let name = frost_entry(scheme);
+        self.read_frost(&frost_entry(scheme))
+    }
+
+    /// The FROST share of `scheme` received in a rotation the ledger has not switched to yet.
+    pub fn next_frost_share(&self, scheme: Scheme) -> anyhow::Result<Option<FrostShare>> {
+        self.read_frost(&next_frost_entry(scheme))
+    }
+
+    /// Keeps a rotated FROST share until the ledger switches to its signer set.
+    pub fn store_next_frost_share(&self, share: &FrostShare) -> anyhow::Result<()> {
         self.keystore
-            .get(&name)?
+            .put(&next_frost_entry(share.scheme()), share.to_bytes().expose())?;
+        Ok(())
+    }
+
+    /// Makes the rotated FROST share of `scheme` the current one; it is written before the
+    /// entry it came from is deleted, so a crash in between leaves it to promote again.
+    pub fn promote_next_frost_share(&self, scheme: Scheme) -> anyhow::Result<()> {
+        if let Some(share) = self.next_frost_share(scheme)? {
+            self.store_frost_share(&share)?;
+        }
+        self.keystore.delete(&next_frost_entry(scheme))?;
+        Ok(())
+    }
+
+    fn read_frost(&self, name: &str) -> anyhow::Result<Option<FrostShare>> {
+        self.keystore
+            .get(name)?
             .map(|bytes| {
                 FrostShare::from_bytes(bytes.expose())
                     .with_context(|| format!("stored entry {name}"))
@@ -226,6 +256,7 @@ impl Identity {
         }
         for scheme in Scheme::ALL {
             self.keystore.delete(&frost_entry(scheme))?;
+            self.keystore.delete(&next_frost_entry(scheme))?;
         }
         for name in self.entry_names(crate::nonces::PREFIX)? {
             self.keystore.delete(&name)?;

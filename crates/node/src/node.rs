@@ -410,6 +410,20 @@ impl Inner {
     }
 
     /// Whether this node was told to misbehave (always false outside fault-injection builds).
+    /// Whether fault injection tells this node to corrupt what it sends (`corrupt`); FROST
+    /// sessions then corrupt the signature shares.
+    pub(crate) fn corrupts_shares(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        {
+            *self.fault.lock().unwrap_or_else(|e| e.into_inner())
+                == Some(sigil_mpc::InjectedFault::Corrupt)
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            false
+        }
+    }
+
     pub(crate) fn misbehaving(&self) -> bool {
         #[cfg(feature = "fault-injection")]
         {

@@ -204,6 +204,12 @@ impl Inner {
         let batch = NodeClient::with_http(self.http.clone(), info.endpoint.as_str())
             .nonces(&envelope)
             .await?;
+        if batch.epoch != epoch {
+            // The signer saw another signer set or key than this relayer's view: its nonces
+            // would be refused.
+            tracing::debug!(%signer, "nonces of another epoch dropped");
+            return Ok(());
+        }
         let items = batch
             .nonces
             .into_iter()

@@ -120,9 +120,11 @@ impl Inner {
                 "only ed25519 and bip340 keys use nonces",
             )
         })?;
-        let issued = self.issue_nonces(opened.sender, scheme, usize::from(request.count))?;
+        let (epoch, issued) =
+            self.issue_nonces(opened.sender, scheme, usize::from(request.count))?;
         Ok(NonceBatch {
             scheme: request.scheme,
+            epoch,
             nonces: issued
                 .into_iter()
                 .map(|(id, commitments)| IssuedNonce {
@@ -134,13 +136,13 @@ impl Inner {
     }
 
     /// Makes up to `count` nonces of `scheme` for `relayer` (at most [`MAX_BATCH`]; unused ones
-    /// beyond [`MAX_PER_RELAYER`] are dropped) and returns their ids and commitments.
+    /// beyond [`MAX_PER_RELAYER`] are dropped) and returns their epoch, ids and commitments.
     pub(crate) fn issue_nonces(
         &self,
         relayer: AccountId,
         scheme: Scheme,
         count: usize,
-    ) -> Result<Vec<Issued>, ApiError> {
+    ) -> Result<([u8; 32], Vec<Issued>), ApiError> {
         let view = self.view();
         let epoch = epoch(&view, scheme).ok_or_else(|| {
             ApiError::not_ready(format!("no {} network key yet", scheme.key_scheme()))
@@ -180,7 +182,7 @@ impl Inner {
             .extend(issued.iter().map(|(id, _)| *id));
         metrics::gauge!("sigil_node_nonces_stored", "scheme" => scheme.key_scheme().name())
             .set(count_of(&index, scheme) as f64);
-        Ok(issued)
+        Ok((epoch, issued))
     }
 
     /// Takes this signer's nonce that `relayer` named: checks it is its own, unused and of the

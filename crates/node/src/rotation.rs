@@ -1,6 +1,7 @@
-//! Rotation: when the ledger changes the signer set, old and new signers reshare the unchanged
-//! network key, new signers generate aux data together and confirm; once the ledger switches,
-//! new signers make the reshared share current and signers rotated out delete theirs.
+//! Rotation: when the ledger changes the signer set, old and new signers move the FROST keys
+//! and reshare the unchanged ECDSA network key, new signers generate aux data together and
+//! confirm every key; once the ledger switches, new signers make the new shares current and
+//! signers rotated out delete theirs.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use sigil_primitives::AccountId;
 use sigil_transport::SessionId;
 
 use crate::node::{HeldKey, Inner};
+use crate::scheme_keys::RotationParties;
 use crate::view::View;
 
 /// How long one reshare attempt may take: a failed attempt is tried again, with new session
@@ -60,7 +62,12 @@ impl Inner {
         let Some(reshare) = view.signer_set.pending_reshare.clone() else {
             return;
         };
-        if reshare.confirmations.contains(&me)
+        let confirmed_all = reshare.confirmations.contains(&me)
+            && reshare
+                .scheme_keys
+                .iter()
+                .all(|k| reshare.scheme_confirmations.contains(&(me, *k)));
+        if confirmed_all
             || !(reshare.old_signers.contains(&me) || reshare.new_signers.contains(&me))
         {
             return;
@@ -153,6 +160,7 @@ impl Inner {
     fn settle_shares(&self, view: &View) -> anyhow::Result<()> {
         let me = self.me();
         let signers: BTreeSet<AccountId> = view.signer_set.signers.iter().copied().collect();
+        self.settle_frost_shares(&signers)?;
         if let Some((share, aux)) = self.keys.identity.next_key_share()?
             && share.holders() == &signers
             && usize::from(view.signer_set.threshold) == share.threshold()
@@ -188,8 +196,9 @@ impl Inner {
         Ok(())
     }
 
-    /// This node's part of a reshare: hand over (old signer), receive (new signer), generate
-    /// aux data with the other new signers, keep the new share and confirm it.
+    /// This node's part of a reshare: first the FROST keys' rotation (fast, so every party
+    /// starts it together), then the ECDSA key's: hand over (old signer), receive (new
+    /// signer), generate aux data with the other new signers, keep the new share and confirm.
     async fn reshare(
         &self,
         reshare: &PendingReshare,
@@ -197,10 +206,6 @@ impl Inner {
         attempt: u64,
     ) -> anyhow::Result<()> {
         let me = self.me();
-        let network_key = view
-            .signer_set
-            .network_key
-            .context("the ledger holds no network key")?;
         let old: BTreeSet<AccountId> = reshare.old_signers.iter().copied().collect();
         let new: BTreeSet<AccountId> = reshare.new_signers.iter().copied().collect();
         let old_threshold = usize::from(view.signer_set.threshold);
@@ -209,7 +214,7 @@ impl Inner {
         let old_holders = if staying.len() >= old_threshold {
             staying
         } else {
-            old.clone()
+            old
         };
         let participants: BTreeSet<AccountId> = old_holders.union(&new).copied().collect();
         if !participants.contains(&me) {
@@ -217,6 +222,28 @@ impl Inner {
         }
         let chain_id = self.ledger().chain_id().to_string();
         let block = reshare.started.0;
+        let parties = RotationParties {
+            helpers: &old_holders,
+            new: &new,
+            threshold: view.signer_set.threshold,
+        };
+        self.rotate_scheme_keys(reshare, &parties, |scheme| {
+            let phase = format!("frost-{}", scheme.key_scheme());
+            SessionId::new(reshare_session_id(
+                &chain_id,
+                block,
+                attempt,
+                phase.as_bytes(),
+            ))
+        })
+        .await?;
+        if reshare.confirmations.contains(&me) {
+            return Ok(());
+        }
+        let network_key = view
+            .signer_set
+            .network_key
+            .context("the ledger holds no network key")?;
         let new_share = match self.keys.identity.next_key_share()? {
             Some((share, aux)) if share.holders() == &new => Some((share, aux)),
             _ => None,

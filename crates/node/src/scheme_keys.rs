@@ -1,17 +1,18 @@
 //! The network keys of the Schnorr-family schemes (Ed25519, BIP-340): once the jump start
 //! began, every signer runs one FROST key generation per scheme the ledger lacks, stores its
-//! share and confirms the key (`docs/PROTOCOL.md` §7.7).
+//! share and confirms the key (`docs/PROTOCOL.md` §7.7); in a reshare the keys follow the
+//! signer set by FROST rotation (§8.4).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
-use sigil_client::types::{Call, JumpStartStatus};
+use sigil_client::types::{Call, JumpStartStatus, PendingReshare};
 use sigil_mpc::TransportChannel;
 use sigil_mpc::frost::{self, FrostShare, Scheme};
-use sigil_primitives::AccountId;
+use sigil_primitives::{AccountId, VerifyingKey};
 use sigil_transport::SessionId;
 
 use crate::node::Inner;
@@ -69,7 +70,11 @@ impl Inner {
     pub(crate) fn make_scheme_keys(self: &Arc<Self>, view: &View) {
         let me = self.me();
         let set = &view.signer_set;
-        if set.jump_start == JumpStartStatus::Ready || !view.is_signer(&me) {
+        // During a reshare the new set makes missing keys after the switch.
+        if set.jump_start == JumpStartStatus::Ready
+            || set.pending_reshare.is_some()
+            || !view.is_signer(&me)
+        {
             return;
         }
         let missing: Vec<Scheme> = Scheme::ALL
@@ -178,5 +183,125 @@ impl Inner {
             "FROST key generation done"
         );
         Ok(share)
+    }
+}
+
+/// Round timeout of a FROST rotation: parties start when they see the reshare, a few blocks
+/// apart at most, but a restarted party may take longer to come back.
+const FROST_ROTATION_ROUND_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Who takes part in one key's rotation.
+pub(crate) struct RotationParties<'a> {
+    /// Old signers that enrol the joiners.
+    pub(crate) helpers: &'a BTreeSet<AccountId>,
+    /// The new signer set.
+    pub(crate) new: &'a BTreeSet<AccountId>,
+    /// The threshold, unchanged.
+    pub(crate) threshold: u16,
+}
+
+impl Inner {
+    /// This node's part in moving every FROST network key `reshare` names to the new signer
+    /// set (`docs/PROTOCOL.md` §8.4): a new signer keeps its rotated share apart and confirms
+    /// the unchanged key; a helper that leaves only helps.
+    pub(crate) async fn rotate_scheme_keys(
+        &self,
+        reshare: &PendingReshare,
+        parties: &RotationParties<'_>,
+        session_id: impl Fn(Scheme) -> SessionId,
+    ) -> anyhow::Result<()> {
+        let me = self.me();
+        for key in &reshare.scheme_keys {
+            let Some(scheme) = Scheme::of(key.scheme()) else {
+                continue;
+            };
+            if reshare.scheme_confirmations.contains(&(me, *key)) {
+                continue;
+            }
+            let held = self.keys.identity.next_frost_share(scheme)?.filter(|s| {
+                s.parties().iter().eq(parties.new.iter()) && s.network_key().ok() == Some(*key)
+            });
+            let share = match held {
+                Some(share) => Some(share),
+                None => {
+                    self.run_frost_rotation(scheme, *key, parties, session_id(scheme))
+                        .await?
+                }
+            };
+            if share.is_some() {
+                self.submit(Call::ConfirmReshare {
+                    verifying_key: *key,
+                })
+                .await
+                .with_context(|| format!("confirming the rotated {key} was refused"))?;
+                tracing::info!(%key, "rotated network key confirmed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one key's rotation; stores and returns this node's new share (none for a helper
+    /// that leaves).
+    async fn run_frost_rotation(
+        &self,
+        scheme: Scheme,
+        network_key: VerifyingKey,
+        parties: &RotationParties<'_>,
+        session_id: SessionId,
+    ) -> anyhow::Result<Option<FrostShare>> {
+        let members: Vec<AccountId> = parties.helpers.union(parties.new).copied().collect();
+        let session = self
+            .transport
+            .open_session(session_id, &members)
+            .context("cannot open the rotation session")?;
+        let started = Instant::now();
+        let mut channel = TransportChannel(session);
+        let old = self.frost_share(scheme);
+        let plan = frost::Rotation {
+            scheme,
+            network_key,
+            helpers: parties.helpers,
+            new_parties: parties.new,
+            threshold: parties.threshold,
+        };
+        let share = frost::rotate(
+            old.as_deref(),
+            self.me(),
+            &plan,
+            &mut channel,
+            FROST_ROTATION_ROUND_TIMEOUT,
+        )
+        .await
+        .with_context(|| format!("the rotation of the {} key failed", scheme.key_scheme()))?;
+        if let Some(share) = &share {
+            self.keys.identity.store_next_frost_share(share)?;
+        }
+        tracing::info!(
+            scheme = %scheme.key_scheme(),
+            seconds = started.elapsed().as_secs_f64(),
+            kept = share.is_some(),
+            "FROST key rotated"
+        );
+        Ok(share)
+    }
+
+    /// After a switch: a rotated FROST share whose parties are the signer set becomes current.
+    pub(crate) fn settle_frost_shares(&self, signers: &BTreeSet<AccountId>) -> anyhow::Result<()> {
+        for scheme in Scheme::ALL {
+            let Some(next) = self.keys.identity.next_frost_share(scheme)? else {
+                continue;
+            };
+            if !next.parties().iter().eq(signers.iter()) {
+                continue;
+            }
+            self.keys.identity.promote_next_frost_share(scheme)?;
+            self.keys
+                .frost
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(scheme, Arc::new(next));
+            tracing::info!(scheme = %scheme.key_scheme(), "the rotated FROST share is now current");
+        }
+        Ok(())
     }
 }

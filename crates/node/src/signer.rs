@@ -226,17 +226,21 @@ impl Inner {
                     signature: Signature::Ecdsa(signed.signature),
                     stats: Some(signed.stats),
                 }),
-            SigningKey::Frost(key) => self
-                .sign_frost(checked, session, key, &mut channel)
-                .await?
-                .and_then(|bytes| {
-                    Signature::from_slice(&bytes)
-                        .map_err(|e| MpcError::Local(format!("FROST gave a bad signature: {e}")))
-                })
-                .map(|signature| Produced {
-                    signature,
-                    stats: None,
-                }),
+            SigningKey::Frost(key) => if self.corrupts_shares() {
+                let mut corrupting = sigil_mpc::frost::CorruptShares(&mut channel);
+                self.sign_frost(checked, session, key, &mut corrupting)
+                    .await?
+            } else {
+                self.sign_frost(checked, session, key, &mut channel).await?
+            }
+            .and_then(|bytes| {
+                Signature::from_slice(&bytes)
+                    .map_err(|e| MpcError::Local(format!("FROST gave a bad signature: {e}")))
+            })
+            .map(|signature| Produced {
+                signature,
+                stats: None,
+            }),
         };
         outcome.map_err(|error| {
             if let MpcError::Failed(failure) = &error {
@@ -249,12 +253,12 @@ impl Inner {
     /// Signs with a FROST share: in one round with the nonces the relayer named (this node's
     /// own deleted durably first), or in two rounds without. A refused nonce is the outer
     /// error; the session's outcome is the inner one.
-    async fn sign_frost(
+    async fn sign_frost<Ch: sigil_mpc::Channel>(
         &self,
         checked: &Checked,
         session: &Session,
         key: &FrostKey,
-        channel: &mut TransportChannel,
+        channel: &mut Ch,
     ) -> Result<Result<Vec<u8>, MpcError>, ApiError> {
         let target = sigil_mpc::frost::SignTarget {
             message: checked.signed_bytes(),
@@ -275,7 +279,7 @@ impl Inner {
             )
             .await);
         }
-        let own = key
+        let taken = key
             .prepared
             .iter()
             .find(|named| named.member == me)
@@ -284,9 +288,21 @@ impl Inner {
                     ErrorCode::NonceRefused,
                     "the relayer named no nonce of this signer",
                 )
-            })?;
-        let view = self.view();
-        let secret = self.consume_nonce(&key.relayer, key.share.scheme(), own, &view)?;
+            })
+            .and_then(|own| {
+                self.consume_nonce(&key.relayer, key.share.scheme(), own, &self.view())
+            });
+        let secret = match taken {
+            Ok(secret) => secret,
+            Err(refusal) => {
+                // The other members stop at once instead of waiting and blaming this one.
+                if let Err(error) = sigil_mpc::frost::refuse(me, &session.committee, channel).await
+                {
+                    tracing::warn!(%error, "cannot tell the committee about a refused nonce");
+                }
+                return Err(refusal);
+            }
+        };
         #[cfg(feature = "fault-injection")]
         if *self.fault.lock().unwrap_or_else(|e| e.into_inner())
             == Some(sigil_mpc::InjectedFault::CrashAfterNonce)

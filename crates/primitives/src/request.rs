@@ -385,6 +385,10 @@ pub struct IssuedNonce {
 pub struct NonceBatch {
     /// The scheme they are for.
     pub scheme: crate::KeyScheme,
+    /// The epoch the signer made them in (`docs/PROTOCOL.md` §7.8): a relayer keeps them only
+    /// for a pool of the same epoch.
+    #[serde(with = "crate::bytes::hex_array")]
+    pub epoch: [u8; 32],
     /// The new commitments (fewer than asked when the relayer already holds many).
     pub nonces: Vec<IssuedNonce>,
 }

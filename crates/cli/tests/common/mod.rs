@@ -280,8 +280,18 @@ pub async fn fixture_devnet(
     node_args: &[&str],
     change: impl FnOnce(&mut Parameters),
 ) -> (sigil::devnet::Devnet, VerifyingKey) {
+    fixture_devnet_of(5, dir, node_args, change).await
+}
+
+/// [`fixture_devnet`] with `validators` validators: the ones after eve relay too.
+pub async fn fixture_devnet_of(
+    validators: usize,
+    dir: &std::path::Path,
+    node_args: &[&str],
+    change: impl FnOnce(&mut Parameters),
+) -> (sigil::devnet::Devnet, VerifyingKey) {
     let mut config = sigil::devnet::DevnetConfig::new(SIGIL, dir);
-    config.validators = 5;
+    config.validators = validators;
     config.signers = 4;
     config.threshold = 2;
     config.block_time = Duration::from_millis(300);

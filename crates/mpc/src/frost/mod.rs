@@ -191,6 +191,8 @@ enum Wire {
     Refresh1(Vec<u8>),
     /// Rotation, refresh round 2: the sender's zero share for the recipient (point to point).
     Refresh2(Vec<u8>),
+    /// The sender does not take part (it refused the nonce named for it): stop without blame.
+    Refused,
 }
 
 impl Wire {
@@ -207,6 +209,7 @@ impl Wire {
             Self::RepairSigma { .. } => "repair (sigma)",
             Self::Refresh1(_) => "refresh round 1",
             Self::Refresh2(_) => "refresh round 2",
+            Self::Refused => "refusal",
         }
     }
 
@@ -223,6 +226,7 @@ impl Wire {
             Self::RepairDelta { delta, .. } => delta,
             Self::RepairSigma { sigma, .. } => sigma,
             Self::Echo(digest) => digest.as_slice(),
+            Self::Refused => &[],
         }
     }
 }
@@ -301,6 +305,25 @@ pub async fn sign<Ch: Channel>(
         Scheme::Ed25519 => sign_with::<Ed25519, _>(&mut session, share, target).await,
         Scheme::Bip340 => sign_with::<Bip340, _>(&mut session, share, target).await,
     }
+}
+
+/// Tells the other members of `committee` that `me` does not take part in this signing
+/// session (it refused the request before signing), so they stop without waiting for it and
+/// blame nobody.
+pub async fn refuse<Ch: Channel>(
+    me: AccountId,
+    committee: &BTreeSet<AccountId>,
+    channel: &mut Ch,
+) -> Result<(), MpcError> {
+    let bytes = postcard::to_allocvec(&Wire::Refused).map_err(local)?;
+    let sender = channel.sender();
+    for to in committee.iter().filter(|m| **m != me) {
+        sender
+            .send(*to, bytes.clone())
+            .await
+            .map_err(|e| MpcError::Local(format!("cannot send to {to}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// A key generation's result, serialized.
@@ -539,6 +562,12 @@ impl<'c, Ch: Channel> Session<'c, Ch> {
     ) -> Result<BTreeMap<AccountId, Wire>, MpcError> {
         let expected: BTreeSet<AccountId> = self.others().collect();
         let mut got = BTreeMap::new();
+        let refused = |from: &AccountId, wire: &Wire| {
+            matches!(wire, Wire::Refused) && expected.contains(from)
+        };
+        if self.early.iter().any(|(from, wire)| refused(from, wire)) {
+            return Err(self.failure(round, FailureReason::Aborted, vec![]));
+        }
         for (from, wire) in std::mem::take(&mut self.early) {
             if is(&wire) && expected.contains(&from) && !got.contains_key(&from) {
                 got.insert(from, wire);
@@ -574,6 +603,9 @@ impl<'c, Ch: Channel> Session<'c, Ch> {
                 let faults = vec![fault(from, FaultKind::InvalidMessage, why)];
                 return Err(self.failure(round, FailureReason::Misbehaviour, faults));
             };
+            if refused(&from, &wire) {
+                return Err(self.failure(round, FailureReason::Aborted, vec![]));
+            }
             // A party outside this phase's scope may already be in the next phase.
             if is(&wire) && expected.contains(&from) && !got.contains_key(&from) {
                 got.insert(from, wire);
