@@ -115,22 +115,7 @@ pub fn run(args: SignArgs) -> anyhow::Result<()> {
         .map(|a| decode_hex("--aux", a))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (message, tx) = message_of(&args)?;
-    let hashing = args.hash.unwrap_or(match args.key.scheme() {
-        KeyScheme::EcdsaSecp256k1 => HashingAlgorithm::Keccak256,
-        KeyScheme::Ed25519 => HashingAlgorithm::None,
-        KeyScheme::Bip340 => HashingAlgorithm::Sha256,
-    });
-    match (&tx, hashing) {
-        (Some(Tx::Ethereum(_)), HashingAlgorithm::Keccak256)
-        | (Some(Tx::Solana), HashingAlgorithm::None)
-        | (None, _) => {}
-        (Some(Tx::Ethereum(_)), _) => {
-            bail!("an Ethereum transaction is signed over keccak256; drop --hash {hashing}")
-        }
-        (Some(Tx::Solana), _) => {
-            bail!("a Solana transaction is signed as it is; drop --hash {hashing}")
-        }
-    }
+    let hashing = hashing_for(&args, tx.as_ref())?;
     let signed_message = message.clone();
     crate::block_on(async {
         let client = args.ledger.connect().await?;
@@ -164,7 +149,7 @@ pub fn run(args: SignArgs) -> anyhow::Result<()> {
             response.committee.len(),
             response.attempt
         ));
-        let signed = match tx {
+        let ethereum = match tx {
             Some(Tx::Ethereum(tx)) => Some(sigil::eth::complete(
                 tx,
                 &response.signature,
@@ -172,7 +157,7 @@ pub fn run(args: SignArgs) -> anyhow::Result<()> {
             )?),
             _ => None,
         };
-        let solana_signed = match (&args.message.solana_tx, response.signature) {
+        let solana = match (&args.message.solana_tx, response.signature) {
             (Some(_), sigil_primitives::Signature::Schnorr(signature)) => {
                 let raw = sigil::solana::signed_transaction(&signed_message, &signature)?;
                 sigil::solana::verify_transaction(&raw)?;
@@ -180,48 +165,96 @@ pub fn run(args: SignArgs) -> anyhow::Result<()> {
             }
             _ => None,
         };
+        let outcome = Outcome {
+            response,
+            hashing,
+            ethereum,
+            solana,
+        };
         if args.json {
-            let mut out = serde_json::json!({
-                "request_id": response.request_id.to_string(),
-                "verifying_key": response.verifying_key.to_string(),
-                "hashing": hashing.to_string(),
-                "message_hash": format!("0x{}", hex::encode(response.message_hash)),
-                "signature": response.signature.to_string(),
-                "relayer": response.relayer.to_string(),
-                "committee": response.committee.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "attempt": response.attempt,
-                "block": response.block,
-            });
-            if let Some(raw) = &solana_signed {
-                out["tx_signed"] = format!("0x{}", hex::encode(raw)).into();
-            }
-            if let Some(signed) = &signed {
-                out["tx_signed"] = format!("0x{}", hex::encode(&signed.raw)).into();
-                out["tx_hash"] = signed.hash.to_string().into();
-                out["sender"] = signed.sender.to_checksum(None).into();
-            }
-            println!("{out}");
+            println!("{}", outcome.json());
         } else {
-            println!("signature:    {}", response.signature);
-            println!("message hash: 0x{}", hex::encode(response.message_hash));
-            println!("request id:   {}", response.request_id);
-            println!("relayer:      {}", response.relayer);
-            for (i, member) in response.committee.iter().enumerate() {
-                let label = if i == 0 { "committee:" } else { "" };
-                println!("{label:<13} {member}");
-            }
-            if let Some(raw) = &solana_signed {
-                println!("signed tx:    0x{} (Solana wire format)", hex::encode(raw));
-            }
-            if let Some(signed) = &signed {
-                println!("signed tx:    0x{}", hex::encode(&signed.raw));
-                println!("tx hash:      {}", signed.hash);
-                println!(
-                    "sender:       {} (the key's address)",
-                    signed.sender.to_checksum(None)
-                );
-            }
+            outcome.print();
         }
         Ok(())
     })
+}
+
+/// The hashing asked for, or the key's scheme's default; a transaction fixes it.
+fn hashing_for(args: &SignArgs, tx: Option<&Tx>) -> anyhow::Result<HashingAlgorithm> {
+    let hashing = args.hash.unwrap_or(match args.key.scheme() {
+        KeyScheme::EcdsaSecp256k1 => HashingAlgorithm::Keccak256,
+        KeyScheme::Ed25519 => HashingAlgorithm::None,
+        KeyScheme::Bip340 => HashingAlgorithm::Sha256,
+    });
+    match (tx, hashing) {
+        (Some(Tx::Ethereum(_)), HashingAlgorithm::Keccak256)
+        | (Some(Tx::Solana), HashingAlgorithm::None)
+        | (None, _) => Ok(hashing),
+        (Some(Tx::Ethereum(_)), _) => {
+            bail!("an Ethereum transaction is signed over keccak256; drop --hash {hashing}")
+        }
+        (Some(Tx::Solana), _) => {
+            bail!("a Solana transaction is signed as it is; drop --hash {hashing}")
+        }
+    }
+}
+
+/// What `sign` prints: the network's answer and the transaction it completed, if any.
+struct Outcome {
+    response: SignResponse,
+    hashing: HashingAlgorithm,
+    ethereum: Option<sigil::eth::SignedTx>,
+    solana: Option<Vec<u8>>,
+}
+
+impl Outcome {
+    /// The `--json` form.
+    fn json(&self) -> serde_json::Value {
+        let response = &self.response;
+        let mut out = serde_json::json!({
+            "request_id": response.request_id.to_string(),
+            "verifying_key": response.verifying_key.to_string(),
+            "hashing": self.hashing.to_string(),
+            "message_hash": format!("0x{}", hex::encode(response.message_hash)),
+            "signature": response.signature.to_string(),
+            "relayer": response.relayer.to_string(),
+            "committee": response.committee.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "attempt": response.attempt,
+            "block": response.block,
+        });
+        if let Some(raw) = &self.solana {
+            out["tx_signed"] = format!("0x{}", hex::encode(raw)).into();
+        }
+        if let Some(signed) = &self.ethereum {
+            out["tx_signed"] = format!("0x{}", hex::encode(&signed.raw)).into();
+            out["tx_hash"] = signed.hash.to_string().into();
+            out["sender"] = signed.sender.to_checksum(None).into();
+        }
+        out
+    }
+
+    /// The human form.
+    fn print(&self) {
+        let response = &self.response;
+        println!("signature:    {}", response.signature);
+        println!("message hash: 0x{}", hex::encode(response.message_hash));
+        println!("request id:   {}", response.request_id);
+        println!("relayer:      {}", response.relayer);
+        for (i, member) in response.committee.iter().enumerate() {
+            let label = if i == 0 { "committee:" } else { "" };
+            println!("{label:<13} {member}");
+        }
+        if let Some(raw) = &self.solana {
+            println!("signed tx:    0x{} (Solana wire format)", hex::encode(raw));
+        }
+        if let Some(signed) = &self.ethereum {
+            println!("signed tx:    0x{}", hex::encode(&signed.raw));
+            println!("tx hash:      {}", signed.hash);
+            println!(
+                "sender:       {} (the key's address)",
+                signed.sender.to_checksum(None)
+            );
+        }
+    }
 }

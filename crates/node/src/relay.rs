@@ -11,7 +11,8 @@ use sigil_client::{ClientError, NodeClient};
 use sigil_crypto::request::{sign_session_id, verify_attestation};
 use sigil_crypto::{Envelope, OpenPolicy, SealParams, verify_user_signature};
 use sigil_primitives::request::{
-    AttemptReport, Attestation, ForwardedRequest, OffenceSummary, RelayResponse, SignerResponse,
+    AttemptReport, Attestation, ForwardedRequest, NamedCommitment, OffenceSummary, RelayResponse,
+    SignerResponse,
 };
 use sigil_primitives::{AccountId, BlockNumber, ErrorCode, RequestId, SessionId, Signature};
 
@@ -111,39 +112,21 @@ impl Inner {
                     break;
                 }
             };
-            let session = sign_session_id(&checked.digest, attempt);
-            sessions.push((attempt, session));
-            let members: Vec<AccountId> = committee.iter().copied().collect();
-            let excluded: Vec<AccountId> = excluded.into_iter().collect();
-            let ticket = sigil_ledger_api::tx::sign_ticket(
-                &self.keys.account,
-                self.ledger().chain_id(),
-                session,
-                BlockNumber(checked.request.block),
+            sessions.push((attempt, sign_session_id(&checked.digest, attempt)));
+            let mut report = AttemptReport {
                 attempt,
-                members.clone(),
-            );
-            let forwarded = ForwardedRequest {
-                attempt,
-                committee: members.clone(),
-                excluded: excluded.clone(),
-                ticket: ticket.signature,
-                user_plaintext: user_plaintext.to_vec(),
-                prepared: fast
-                    .take()
-                    .and_then(|scheme| self.take_prepared(scheme, &committee, &view))
-                    .unwrap_or_default(),
-            }
-            .encode();
+                committee: committee.iter().copied().collect(),
+                excluded: excluded.into_iter().collect(),
+                error: None,
+            };
+            let prepared = fast
+                .take()
+                .and_then(|scheme| self.take_prepared(scheme, &committee, &view))
+                .unwrap_or_default();
+            let forwarded = self.forwarded(checked, user_plaintext, &report, prepared);
             let outcome = self
                 .ask_committee(&view, checked, &committee, &forwarded)
                 .await;
-            let mut report = AttemptReport {
-                attempt,
-                committee: members,
-                excluded,
-                error: None,
-            };
             match outcome {
                 Ok((signature, attestations)) => {
                     attempts.push(report);
@@ -184,6 +167,33 @@ impl Inner {
         let offences = self.offences_of(&sessions).await;
         self.requests.results().offences(&request_id, offences);
         Err(last_error.unwrap_or_else(|| ApiError::internal("no signing attempt was made")))
+    }
+
+    /// The encoded request forwarded to the committee of `attempt`, with its signed ticket.
+    fn forwarded(
+        &self,
+        checked: &Checked,
+        user_plaintext: &[u8],
+        attempt: &AttemptReport,
+        prepared: Vec<NamedCommitment>,
+    ) -> Vec<u8> {
+        let ticket = sigil_ledger_api::tx::sign_ticket(
+            &self.keys.account,
+            self.ledger().chain_id(),
+            sign_session_id(&checked.digest, attempt.attempt),
+            BlockNumber(checked.request.block),
+            attempt.attempt,
+            attempt.committee.clone(),
+        );
+        ForwardedRequest {
+            attempt: attempt.attempt,
+            committee: attempt.committee.clone(),
+            excluded: attempt.excluded.clone(),
+            ticket: ticket.signature,
+            user_plaintext: user_plaintext.to_vec(),
+            prepared,
+        }
+        .encode()
     }
 
     /// Asks every member of `committee` and checks their answers: one signature and every
