@@ -1940,6 +1940,16 @@ fn validators_name_replicas_and_each_epochs_last_block_fixes_the_next_set() {
 // FROST network keys across reshares.
 
 impl Harness {
+    /// The pending reshare.
+    fn pending(&self) -> PendingReshare {
+        self.state
+            .globals
+            .signer_set
+            .pending_reshare
+            .clone()
+            .expect("a reshare")
+    }
+
     /// An Ed25519 and a BIP-340 network key (not yet confirmed).
     fn frost_keys(&self) -> (VerifyingKey, VerifyingKey) {
         let ed25519 =
@@ -2017,13 +2027,7 @@ fn a_reshare_waits_for_every_new_signers_confirmation_of_every_scheme_key() {
     );
     h.validate("eve", 3010);
     h.apply("bob", Call::Leave).expect("leave starts a reshare");
-    let pending = h
-        .state
-        .globals
-        .signer_set
-        .pending_reshare
-        .clone()
-        .expect("reshare");
+    let pending = h.pending();
     assert_eq!(pending.new_threshold, 2);
     assert_eq!(
         pending.scheme_keys,
@@ -2165,13 +2169,7 @@ fn a_threshold_change_is_refused_while_an_ed25519_key_is_registered() {
     h.state.globals.parameters.threshold = 3;
     h.validate("eve", 3010);
     h.apply("bob", Call::Leave).expect("leave starts a reshare");
-    let pending = h
-        .state
-        .globals
-        .signer_set
-        .pending_reshare
-        .clone()
-        .expect("reshare");
+    let pending = h.pending();
     assert_eq!(pending.new_threshold, 2);
     assert_eq!(pending.scheme_keys, vec![ed25519]);
 }
@@ -2203,13 +2201,7 @@ fn without_frost_registrations_a_threshold_change_remakes_the_frost_network_keys
             ..
         }
     )));
-    let pending = h
-        .state
-        .globals
-        .signer_set
-        .pending_reshare
-        .clone()
-        .expect("reshare");
+    let pending = h.pending();
     assert_eq!(pending.new_threshold, 3);
     assert_eq!(
         pending.scheme_keys,
@@ -2300,13 +2292,7 @@ fn no_scheme_key_is_made_while_a_reshare_runs() {
     h.apply("dave", jump(bip340)).expect("confirm");
     h.validate("eve", 3010);
     h.apply("bob", Call::Leave).expect("leave starts a reshare");
-    let pending = h
-        .state
-        .globals
-        .signer_set
-        .pending_reshare
-        .clone()
-        .expect("reshare");
+    let pending = h.pending();
     assert_eq!(
         pending.scheme_keys,
         vec![ed25519],

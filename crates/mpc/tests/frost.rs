@@ -302,6 +302,22 @@ async fn different_round_one_packages_stop_key_generation() {
     }
 }
 
+/// A fresh nonce of every member: the commitments named for each, and each one's secret.
+type Nonces = (BTreeMap<AccountId, Vec<u8>>, BTreeMap<AccountId, Vec<u8>>);
+
+fn fresh_nonces(shares: &BTreeMap<AccountId, FrostShare>, members: &[AccountId]) -> Nonces {
+    let mut named = BTreeMap::new();
+    let mut secrets = BTreeMap::new();
+    for member in members {
+        let nonce = frost::prepare_nonces(&shares[member], 1)
+            .expect("nonces")
+            .remove(0);
+        named.insert(*member, nonce.commitments.clone());
+        secrets.insert(*member, nonce.secret.expose().to_vec());
+    }
+    (named, secrets)
+}
+
 /// Signs `message` at `path` in one round with fresh prepared nonces; `tamper` may change the
 /// commitments one member is told about.
 async fn sign_prepared(
@@ -314,16 +330,7 @@ async fn sign_prepared(
 ) -> BTreeMap<AccountId, Result<Vec<u8>, MpcError>> {
     let members: Vec<AccountId> = committee.iter().copied().collect();
     let tweak = user_key(shares, path).tweak;
-    let mut secrets = BTreeMap::new();
-    let mut named = BTreeMap::new();
-    for member in &members {
-        let nonce = frost::prepare_nonces(&shares[member], 1)
-            .expect("nonces")
-            .pop()
-            .expect("one");
-        named.insert(*member, nonce.commitments.clone());
-        secrets.insert(*member, nonce.secret.expose().to_vec());
-    }
+    let (named, secrets) = fresh_nonces(shares, &members);
     run_all(&members, corrupt, |me, mut channel| {
         let (share, committee, message) =
             (shares[&me].clone(), committee.clone(), message.to_vec());
@@ -539,15 +546,7 @@ async fn a_refusing_member_stops_the_session_without_blame() {
     let shares = shares(Scheme::Ed25519, &parties, 3).await;
     let committee = set(&parties);
     let refuser = parties[0];
-    let mut named = BTreeMap::new();
-    let mut secrets = BTreeMap::new();
-    for member in &parties {
-        let nonce = frost::prepare_nonces(&shares[member], 1)
-            .expect("nonces")
-            .remove(0);
-        named.insert(*member, nonce.commitments.clone());
-        secrets.insert(*member, nonce.secret.expose().to_vec());
-    }
+    let (named, secrets) = fresh_nonces(&shares, &parties);
     let tweak = user_key(&shares, "m").tweak;
     let started = std::time::Instant::now();
     let results = run_all(&parties, None, |me, mut channel| {
