@@ -46,7 +46,12 @@ async fn sign(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ed25519_and_bip340_keys_are_made_registered_and_sign() {
     let dir = TestDir::new();
-    let (devnet, ecdsa_key) = fixture_devnet_of(6, dir.path(), &[], |_| {}).await;
+    // Short exclusions: alice's proven offences below must not keep it out for long.
+    let (devnet, ecdsa_key) = fixture_devnet_of(6, dir.path(), &[], |p| {
+        p.offence_window = 20;
+        p.max_offences = 100;
+    })
+    .await;
     let ledger = devnet.client();
     wait_scheme_keys(ledger).await;
     let set = ledger.rpc().signer_set().await.unwrap();
@@ -140,10 +145,11 @@ async fn ed25519_and_bip340_keys_are_made_registered_and_sign() {
         "{refused}"
     );
 
-    // alice corrupts its signature shares: bob, the other member, names it `failed_proof`
-    // through the offence path and the user still gets a signature from another committee.
-    // Both cases pair alice with bob, so one accuser does not rotate it out.
+    // alice signs wrong signature shares: bob, the other member, proves it `failed_proof`
+    // through the offence path (the ledger re-checks the evidence and slashes alice) and the
+    // user still gets a signature from another committee.
     for key in [ed_key, taproot] {
+        wait_exclusions_expire(ledger).await;
         corrupted_share_names_its_sender(ledger, &devnet, key).await;
     }
 
@@ -161,7 +167,8 @@ async fn ed25519_and_bip340_keys_are_made_registered_and_sign() {
 }
 
 /// alice, told to corrupt what it sends, signs `key` with bob: the request is still signed,
-/// and the ledger holds one new offence, alice's `failed_proof`, reported by bob.
+/// and the ledger holds one new offence, alice's `failed_proof`, reported by bob and proven by
+/// the evidence the ledger checked: alice is slashed.
 async fn corrupted_share_names_its_sender(
     ledger: &sigil_client::LedgerClient,
     devnet: &sigil::devnet::Devnet,
@@ -170,6 +177,7 @@ async fn corrupted_share_names_its_sender(
     let [alice, bob] = ["alice", "bob"].map(|n| devnet.node(n).unwrap().account);
     let client = sigil_client::NodeClient::new(&devnet.node("alice").unwrap().endpoint);
     let known = offences(ledger).await.len();
+    let stake_before = stake(ledger, alice).await;
     set_fault(&client, Some("corrupt")).await;
     let (request, sealed) = request_with(ledger, &dev("bob"), key, &[alice, bob]).await;
     let response = sign_checked(ledger, &request, &sealed).await;
@@ -194,6 +202,8 @@ async fn corrupted_share_names_its_sender(
     );
     assert_eq!(new[0].reporters, vec![bob], "{new:?}");
     assert_eq!(new[0].session, sign_session_id(&sealed.digest, 0));
+    assert!(new[0].proven && new[0].slashed > 0, "{new:?}");
+    assert_eq!(stake(ledger, alice).await, stake_before - new[0].slashed);
 }
 
 /// `name` (a signer) leaves; waits for the reshare to finish with every network key

@@ -917,8 +917,8 @@ fn proof_against(offender: AccountId) -> Vec<u8> {
     [b"proof:".as_slice(), offender.as_bytes()].concat()
 }
 
-/// Accepts [`proof_against`] the offender, of equivocation only, as the engine's verifier
-/// accepts only equivocation.
+/// Accepts [`proof_against`] the offender, of equivocation only (the engine's verifier also
+/// accepts FROST's failed proofs; its checks are tested in sigil-mpc).
 fn stand_in_verifier(
     _session: &[u8; 32],
     offender: &AccountId,

@@ -1,17 +1,21 @@
 //! Offence evidence: what a fault report carries, and how anyone (the ledger) checks it without
 //! running a session.
 //!
-//! Only equivocation is provable from outside a session: two different echo broadcasts that the
-//! offender signed for the same round of the same protocol run, each carried whole. A signature
-//! on a whole part binds the part's kind, session and round, so neither another party's messages,
-//! nor the offender's other parts, nor its messages of another session can pass for one.
+//! Two faults are provable from outside a session:
+//! - equivocation in the ECDSA engine: two different echo broadcasts that the offender signed
+//!   for the same round of the same protocol run, each carried whole. A signature on a whole
+//!   part binds the part's kind, session and round, so neither another party's messages, nor
+//!   the offender's other parts, nor its messages of another session can pass for one;
+//! - a FROST signature share that does not verify (`failed_proof`): the offender's signed share
+//!   statement and the packages it names ([`crate::frost::ShareEvidence`]).
 //!
-//! The other faults are not provable here. Re-checking a failed proof needs the engine's own
-//! check against the session's public key shares and aux data, and synedrion 0.3 exposes neither
-//! that check outside a session (manul's `Evidence` does not serialise for its protocols) nor
-//! the public data; that a signed message does not decode needs the round's message types, which
-//! only a session has. A signed message alone proves only that its sender took part, so reports
-//! of those faults carry no evidence and count as accusations (PROTOCOL.md §8).
+//! The ECDSA engine's other faults are not provable here. Re-checking a failed proof needs the
+//! engine's own check against the session's public key shares and aux data, and synedrion 0.3
+//! exposes neither that check outside a session (manul's `Evidence` does not serialise for its
+//! protocols) nor the public data; that a signed message does not decode needs the round's
+//! message types, which only a session has. A signed message alone proves only that its sender
+//! took part, so reports of those faults carry no evidence and count as accusations
+//! (PROTOCOL.md §8).
 //!
 //! manul keeps its signed message types private, so this module mirrors their serde layout
 //! (manul 0.2.1, pinned exactly, over postcard; `manul_contract` pins manul's bytes) and checks
@@ -43,27 +47,35 @@ pub struct EquivocationEvidence {
 }
 
 /// Checks a report's evidence for `offender` in signing session `session_id` (the 32-byte id
-/// the nodes ran it with). Only equivocation in a signing session can be proven: reports are
-/// about signing sessions, the only ones a node records and never runs twice (key generation
-/// and resharing may run one session again after a restart). Evidence of any other kind, of
-/// another session, protocol or party, or with any byte altered, is refused.
+/// the nodes ran it with). Equivocation in an ECDSA signing session and a FROST signature share
+/// that does not verify (`failed_proof`) can be proven: reports are about signing sessions, the
+/// only ones a node records and never runs twice (key generation and resharing may run one
+/// session again after a restart). Evidence of any other kind, of another session, protocol or
+/// party, or with any byte altered, is refused.
 pub fn verify_evidence(
     session_id: &[u8],
     offender: &AccountId,
     kind: FaultKind,
     evidence: &[u8],
 ) -> Result<(), MpcError> {
-    if kind != FaultKind::Equivocation {
-        return Err(MpcError::InvalidEvidence(format!(
-            "{kind} cannot be proven by evidence; report it without"
-        )));
-    }
     let session_id: &[u8; 32] = session_id.try_into().map_err(|_| {
         MpcError::InvalidInput(format!(
             "a session id has 32 bytes, got {}",
             session_id.len()
         ))
     })?;
+    match kind {
+        FaultKind::Equivocation => {}
+        FaultKind::FailedProof => {
+            return crate::frost::verify_share_evidence(session_id, offender, evidence)
+                .map_err(MpcError::InvalidEvidence);
+        }
+        _ => {
+            return Err(MpcError::InvalidEvidence(format!(
+                "{kind} cannot be proven by evidence; report it without"
+            )));
+        }
+    }
     let record: EquivocationEvidence =
         strict_decode(evidence).map_err(|reason| MpcError::Decode {
             what: "evidence",

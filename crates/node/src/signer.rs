@@ -227,7 +227,10 @@ impl Inner {
                     stats: Some(signed.stats),
                 }),
             SigningKey::Frost(key) => if self.corrupts_shares() {
-                let mut corrupting = sigil_mpc::frost::CorruptShares(&mut channel);
+                let mut corrupting = sigil_mpc::frost::CorruptShares {
+                    channel: &mut channel,
+                    signer: self.keys.account.clone(),
+                };
                 self.sign_frost(checked, session, key, &mut corrupting)
                     .await?
             } else {
@@ -261,6 +264,7 @@ impl Inner {
         channel: &mut Ch,
     ) -> Result<Result<Vec<u8>, MpcError>, ApiError> {
         let target = sigil_mpc::frost::SignTarget {
+            session: session.id.as_bytes(),
             message: checked.signed_bytes(),
             tweak: &key.tweak,
         };
@@ -271,7 +275,7 @@ impl Inner {
                 .increment(1);
             return Ok(sigil_mpc::frost::sign(
                 &key.share,
-                me,
+                &self.keys.account,
                 &session.committee,
                 target,
                 channel,
@@ -322,7 +326,7 @@ impl Inner {
         metrics::counter!("sigil_node_frost_sessions_total", "path" => "prepared").increment(1);
         Ok(sigil_mpc::frost::sign_prepared(
             &key.share,
-            me,
+            &self.keys.account,
             &session.committee,
             target,
             prepared,
@@ -363,10 +367,14 @@ impl Inner {
                 };
                 let mut outcome = inner.submit(call(kind, evidence.clone())).await;
                 if outcome.is_err() && !evidence.is_empty() {
-                    // Evidence the ledger cannot check still leaves an unproven report.
-                    outcome = inner
-                        .submit(call(FaultKind::InvalidMessage, Vec::new()))
-                        .await;
+                    // Evidence the ledger refuses (too large for max_evidence_size, say) still
+                    // leaves an unproven report: of a failed proof as such, of equivocation as
+                    // the invalid message it is to this member.
+                    let kind = match kind {
+                        FaultKind::FailedProof => kind,
+                        _ => FaultKind::InvalidMessage,
+                    };
+                    outcome = inner.submit(call(kind, Vec::new())).await;
                 }
                 match outcome {
                     Ok(()) => {

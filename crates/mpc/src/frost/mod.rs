@@ -12,19 +12,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use frost_core::{self as frost, Ciphersuite, Identifier};
+use frost_core::{self as frost, Ciphersuite, Element, Identifier, Scalar};
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 use sha2_v010::{Digest as _, Sha256};
-use sigil_crypto::SecretBytes;
+use sigil_crypto::{AccountKeypair, SecretBytes};
 use sigil_primitives::{AccountId, KeyScheme, VerifyingKey};
 use zeroize::{Zeroize as _, Zeroizing};
 
 mod prepared;
 mod rotate;
+mod shares;
 
 pub use prepared::{PreparedNonce, PreparedSigning, prepare_nonces, sign_prepared};
 pub use rotate::{Rotation, rotate};
+pub use shares::{ShareEvidence, ShareStatement, verify_share_evidence};
 
 use crate::channel::{Channel, ChannelSender as _};
 use crate::error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure};
@@ -167,11 +169,9 @@ enum Wire {
     Package2(Vec<u8>),
     /// Signing round 1: the sender's nonce commitments (to all).
     Commitments(Vec<u8>),
-    /// Signing round 2: the sender's signature share (to all).
-    Share(Vec<u8>),
-    /// One-round signing with commitments made ahead: the SHA-256 of the signing package the
-    /// sender built, then its signature share (to all).
-    PreparedShare(Vec<u8>),
+    /// Signing round 2 (the only round with commitments made ahead): the sender's signature
+    /// share in its signed statement (to all).
+    SignedShare(shares::SignedShare),
     /// Rotation, repair: a helper's delta for another helper, towards `joiner`'s share
     /// (point to point).
     RepairDelta {
@@ -203,8 +203,7 @@ impl Wire {
             Self::Echo(_) => "dkg round 1 (echo)",
             Self::Package2(_) => "dkg round 2",
             Self::Commitments(_) => "signing round 1",
-            Self::Share(_) => "signing round 2",
-            Self::PreparedShare(_) => "prepared signing",
+            Self::SignedShare(_) => "signature shares",
             Self::RepairDelta { .. } => "repair (delta)",
             Self::RepairSigma { .. } => "repair (sigma)",
             Self::Refresh1(_) => "refresh round 1",
@@ -219,12 +218,11 @@ impl Wire {
             Self::Package1(b)
             | Self::Package2(b)
             | Self::Commitments(b)
-            | Self::Share(b)
-            | Self::PreparedShare(b)
             | Self::Refresh1(b)
             | Self::Refresh2(b) => b,
             Self::RepairDelta { delta, .. } => delta,
             Self::RepairSigma { sigma, .. } => sigma,
+            Self::SignedShare(signed) => &signed.statement.share,
             Self::Echo(digest) => digest.as_slice(),
             Self::Refused => &[],
         }
@@ -269,6 +267,8 @@ pub async fn keygen<Ch: Channel>(
 /// network key (`sigil_crypto::SchnorrChild::tweak`; all zero for the network key itself).
 #[derive(Debug, Clone, Copy)]
 pub struct SignTarget<'a> {
+    /// The signing session id, which every member's signed share statement names.
+    pub session: &'a [u8; 32],
     /// The message as the scheme signs it.
     pub message: &'a [u8],
     /// The derivation tweak in the scheme's scalar encoding.
@@ -279,10 +279,11 @@ pub struct SignTarget<'a> {
 /// parties, `me` among them): every member returns the same signature, 64 bytes (Ed25519's
 /// R ‖ s; BIP-340's x(R) ‖ s). For BIP-340 the key signs as the Taproot output key of the
 /// derived internal key (BIP-341, no script path). A member whose signature share does not
-/// verify is named (`failed_proof`).
+/// verify is named (`failed_proof`) with evidence ([`ShareEvidence`]); every share travels
+/// signed by `signer`, this member's account key.
 pub async fn sign<Ch: Channel>(
     share: &FrostShare,
-    me: AccountId,
+    signer: &AccountKeypair,
     committee: &BTreeSet<AccountId>,
     target: SignTarget<'_>,
     channel: &mut Ch,
@@ -295,15 +296,15 @@ pub async fn sign<Ch: Channel>(
     }
     let members: Vec<AccountId> = committee.iter().copied().collect();
     let mut session = Session::new(
-        me,
+        signer.account_id(),
         &members,
         channel,
         round_timeout,
         ProtocolKind::FrostSigning,
     )?;
     match share.scheme {
-        Scheme::Ed25519 => sign_with::<Ed25519, _>(&mut session, share, target).await,
-        Scheme::Bip340 => sign_with::<Bip340, _>(&mut session, share, target).await,
+        Scheme::Ed25519 => sign_with::<Ed25519, _>(&mut session, signer, share, target).await,
+        Scheme::Bip340 => sign_with::<Bip340, _>(&mut session, signer, share, target).await,
     }
 }
 
@@ -382,6 +383,12 @@ type Packages<C> = (frost::keys::KeyPackage<C>, frost::keys::PublicKeyPackage<C>
 trait Derive: Ciphersuite {
     fn derive(packages: Packages<Self>, tweak: &[u8; 32]) -> Result<Packages<Self>, MpcError>;
 
+    /// The public key package alone, derived as [`Derive::derive`] derives it.
+    fn derive_public(
+        public: frost::keys::PublicKeyPackage<Self>,
+        tweak: &[u8; 32],
+    ) -> Result<frost::keys::PublicKeyPackage<Self>, MpcError>;
+
     /// `share`'s packages, derived along `tweak`.
     fn derived(share: &FrostShare, tweak: &[u8; 32]) -> Result<Packages<Self>, MpcError> {
         let key =
@@ -396,6 +403,13 @@ impl Derive for Ed25519 {
     fn derive((key, public): Packages<Self>, tweak: &[u8; 32]) -> Result<Packages<Self>, MpcError> {
         add_tweak(&key, &public, tweak)
     }
+
+    fn derive_public(
+        public: frost::keys::PublicKeyPackage<Self>,
+        tweak: &[u8; 32],
+    ) -> Result<frost::keys::PublicKeyPackage<Self>, MpcError> {
+        Ok(shift_public(&public, tweak_point::<Self>(tweak)?.1))
+    }
 }
 
 impl Derive for Bip340 {
@@ -405,6 +419,15 @@ impl Derive for Bip340 {
         // and signs as its BIP-341 output key.
         let (key, public) = add_tweak(&key.into_even_y(None), &public.into_even_y(None), tweak)?;
         Ok((key.tweak::<&[u8]>(None), public.tweak::<&[u8]>(None)))
+    }
+
+    fn derive_public(
+        public: frost::keys::PublicKeyPackage<Self>,
+        tweak: &[u8; 32],
+    ) -> Result<frost::keys::PublicKeyPackage<Self>, MpcError> {
+        use frost_secp256k1_tr::keys::{EvenY as _, Tweak as _};
+        let shifted = shift_public(&public.into_even_y(None), tweak_point::<Self>(tweak)?.1);
+        Ok(shifted.tweak::<&[u8]>(None))
     }
 }
 
@@ -416,13 +439,7 @@ fn add_tweak<C: Ciphersuite>(
     tweak: &[u8; 32],
 ) -> Result<Packages<C>, MpcError> {
     use frost::keys::{SigningShare, VerifyingShare};
-    use frost::{Field as _, Group as _};
-    type FieldOf<C> = <<C as Ciphersuite>::Group as frost::Group>::Field;
-    let encoded = <FieldOf<C> as frost::Field>::Serialization::try_from(&tweak[..])
-        .map_err(|_| MpcError::Local("the derivation tweak has the wrong length".into()))?;
-    let t = FieldOf::<C>::deserialize(&encoded)
-        .map_err(|_| MpcError::Local("the derivation tweak is not a scalar".into()))?;
-    let shift = C::Group::generator() * t;
+    let (t, shift) = tweak_point::<C>(tweak)?;
     let derived = frost::keys::KeyPackage::new(
         *key.identifier(),
         SigningShare::new(key.signing_share().to_scalar() + t),
@@ -430,21 +447,41 @@ fn add_tweak<C: Ciphersuite>(
         frost::VerifyingKey::new(key.verifying_key().to_element() + shift),
         *key.min_signers(),
     );
+    Ok((derived, shift_public(public, shift)))
+}
+
+/// The scalar of `tweak` and its point `tweak·G`.
+fn tweak_point<C: Ciphersuite>(tweak: &[u8; 32]) -> Result<(Scalar<C>, Element<C>), MpcError> {
+    use frost::{Field as _, Group as _};
+    type FieldOf<C> = <<C as Ciphersuite>::Group as frost::Group>::Field;
+    let encoded = <FieldOf<C> as frost::Field>::Serialization::try_from(&tweak[..])
+        .map_err(|_| MpcError::Local("the derivation tweak has the wrong length".into()))?;
+    let t = FieldOf::<C>::deserialize(&encoded)
+        .map_err(|_| MpcError::Local("the derivation tweak is not a scalar".into()))?;
+    Ok((t, C::Group::generator() * t))
+}
+
+/// `public` with `shift` added to the group key and every verifying share.
+fn shift_public<C: Ciphersuite>(
+    public: &frost::keys::PublicKeyPackage<C>,
+    shift: Element<C>,
+) -> frost::keys::PublicKeyPackage<C> {
+    use frost::keys::VerifyingShare;
     let shares = public
         .verifying_shares()
         .iter()
         .map(|(id, share)| (*id, VerifyingShare::new(share.to_element() + shift)))
         .collect();
-    let derived_public = frost::keys::PublicKeyPackage::new(
+    frost::keys::PublicKeyPackage::new(
         shares,
         frost::VerifyingKey::new(public.verifying_key().to_element() + shift),
         public.min_signers(),
-    );
-    Ok((derived, derived_public))
+    )
 }
 
 async fn sign_with<C: Derive, Ch: Channel>(
     session: &mut Session<'_, Ch>,
+    signer: &AccountKeypair,
     share: &FrostShare,
     target: SignTarget<'_>,
 ) -> Result<Vec<u8>, MpcError> {
@@ -463,23 +500,14 @@ async fn sign_with<C: Derive, Ch: Channel>(
     all.insert(session.me, commitments);
     let signing_package = frost::SigningPackage::new(by_identifier(&ids, all), message);
     let own_share = frost::round2::sign(&signing_package, &nonces, &key_package).map_err(local)?;
-    session
-        .broadcast(|| Wire::Share(own_share.serialize()))
-        .await?;
-    let received = session
-        .collect("signing round 2", |w| matches!(w, Wire::Share(_)))
-        .await?;
-    let mut shares = session.decode(&received, |b| {
-        frost::round2::SignatureShare::<C>::deserialize(b)
-    })?;
-    shares.insert(session.me, own_share);
-    let signature = frost::aggregate(
+    let own = shares::OwnShare::new(
+        share.scheme,
+        &target,
+        (&share.public_package, &public_package),
         &signing_package,
-        &by_identifier(&ids, shares),
-        &public_package,
-    )
-    .map_err(|e| session.blamed(&ids, &e))?;
-    signature.serialize().map_err(local)
+        own_share,
+    )?;
+    shares::exchange(session, signer, own).await
 }
 
 /// A FROST session's parties, channel and messages that arrived ahead of their round.
@@ -744,44 +772,57 @@ fn hex_of(bytes: &[u8]) -> String {
 }
 
 /// Fault injection (tests): a channel that sends every FROST signature share with a bit of its
-/// scalar flipped, so that the share does not verify and its sender gets named.
-pub struct CorruptShares<'c, Ch: Channel>(pub &'c mut Ch);
+/// scalar flipped and the statement signed again with `signer` (the sender's own key, as a
+/// malicious member would), so that the share does not verify and its sender gets named with
+/// evidence.
+pub struct CorruptShares<'c, Ch: Channel> {
+    /// The channel wrapped.
+    pub channel: &'c mut Ch,
+    /// The sender's account key.
+    pub signer: AccountKeypair,
+}
 
 /// The sending half of [`CorruptShares`].
 #[derive(Clone)]
-pub struct CorruptSharesSender<S>(S);
+pub struct CorruptSharesSender<S> {
+    inner: S,
+    signer: AccountKeypair,
+}
 
 impl<Ch: Channel> Channel for CorruptShares<'_, Ch> {
     type Sender = CorruptSharesSender<Ch::Sender>;
 
     fn sender(&self) -> Self::Sender {
-        CorruptSharesSender(self.0.sender())
+        CorruptSharesSender {
+            inner: self.channel.sender(),
+            signer: self.signer.clone(),
+        }
     }
 
     async fn recv(&mut self) -> Option<(AccountId, Vec<u8>)> {
-        self.0.recv().await
+        self.channel.recv().await
     }
 }
 
 impl<S: crate::channel::ChannelSender> crate::channel::ChannelSender for CorruptSharesSender<S> {
     async fn send(&self, to: AccountId, payload: Vec<u8>) -> Result<(), crate::ChannelError> {
-        self.0.send(to, corrupt_share(payload)).await
+        self.inner
+            .send(to, corrupt_share(payload, &self.signer))
+            .await
     }
 }
 
-/// `payload` with the share it carries changed, if it carries one: the scalar is the last 32
-/// bytes (after the signing package's digest in one-round signing); a bit in its middle flips.
-fn corrupt_share(payload: Vec<u8>) -> Vec<u8> {
-    let flip = |mut bytes: Vec<u8>| {
-        if let Some(at) = bytes.len().checked_sub(16) {
-            bytes[at] ^= 1;
-        }
-        bytes
+/// `payload` with the share it carries changed, if it carries one (a bit in the middle of the
+/// scalar flips) and signed again.
+fn corrupt_share(payload: Vec<u8>, signer: &AccountKeypair) -> Vec<u8> {
+    let Ok(Wire::SignedShare(signed)) = postcard::from_bytes::<Wire>(&payload) else {
+        return payload;
     };
-    let wire = match postcard::from_bytes::<Wire>(&payload) {
-        Ok(Wire::Share(bytes)) => Wire::Share(flip(bytes)),
-        Ok(Wire::PreparedShare(bytes)) => Wire::PreparedShare(flip(bytes)),
-        _ => return payload,
-    };
-    postcard::to_allocvec(&wire).unwrap_or(payload)
+    let mut statement = signed.statement;
+    if let Some(at) = statement.share.len().checked_sub(16) {
+        statement.share[at] ^= 1;
+    }
+    shares::SignedShare::new(statement, signer)
+        .and_then(|signed| postcard::to_allocvec(&Wire::SignedShare(signed)).map_err(local))
+        .unwrap_or(payload)
 }

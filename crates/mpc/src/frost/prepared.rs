@@ -4,22 +4,21 @@
 //! members exchange only their signature shares.
 //!
 //! A nonce must sign at most once: the caller deletes it from durable storage before calling
-//! [`sign_prepared`]. Every member checks that the commitment named for it is its own, and
-//! sends with its share the SHA-256 of the signing package it built: a coordinator that named
-//! different commitments to different members is caught there, before any share is judged,
-//! so it cannot get an honest member blamed.
+//! [`sign_prepared`]. Every member checks that the commitment named for it is its own, and its
+//! signed share statement names the SHA-256 of the signing package it built: a coordinator that
+//! named different commitments to different members is caught there, before any share is
+//! judged, so it cannot get an honest member blamed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use frost_core::{self as frost, Ciphersuite};
 use rand_core::OsRng;
-use sha2_v010::{Digest as _, Sha256};
-use sigil_crypto::SecretBytes;
+use sigil_crypto::{AccountKeypair, SecretBytes};
 use sigil_primitives::AccountId;
 
 use super::{
-    Bip340, Derive, Ed25519, FrostShare, Scheme, Session, SignTarget, Wire, by_identifier, local,
+    Bip340, Derive, Ed25519, FrostShare, Scheme, Session, SignTarget, by_identifier, local, shares,
 };
 use crate::channel::Channel;
 use crate::error::{MpcError, ProtocolKind};
@@ -68,10 +67,11 @@ fn prepare_with<C: Ciphersuite>(
 
 /// Signs `target` in one round with the commitments in `prepared`: every member returns the
 /// same signature (as [`super::sign`]). A member whose share does not verify is named
-/// (`failed_proof`); members that built different signing packages stop without blame.
+/// (`failed_proof`, with evidence); members that built different signing packages stop without
+/// blame.
 pub async fn sign_prepared<Ch: Channel>(
     share: &FrostShare,
-    me: AccountId,
+    signer: &AccountKeypair,
     committee: &BTreeSet<AccountId>,
     target: SignTarget<'_>,
     prepared: PreparedSigning<'_>,
@@ -86,23 +86,23 @@ pub async fn sign_prepared<Ch: Channel>(
     }
     let members: Vec<AccountId> = committee.iter().copied().collect();
     let mut session = Session::new(
-        me,
+        signer.account_id(),
         &members,
         channel,
         round_timeout,
         ProtocolKind::FrostSigning,
     )?;
+    let signing = (share, target, prepared);
     match share.scheme {
-        Scheme::Ed25519 => sign_with::<Ed25519, _>(&mut session, share, target, prepared).await,
-        Scheme::Bip340 => sign_with::<Bip340, _>(&mut session, share, target, prepared).await,
+        Scheme::Ed25519 => sign_with::<Ed25519, _>(&mut session, signer, signing).await,
+        Scheme::Bip340 => sign_with::<Bip340, _>(&mut session, signer, signing).await,
     }
 }
 
 async fn sign_with<C: Derive, Ch: Channel>(
     session: &mut Session<'_, Ch>,
-    share: &FrostShare,
-    target: SignTarget<'_>,
-    prepared: PreparedSigning<'_>,
+    signer: &AccountKeypair,
+    (share, target, prepared): (&FrostShare, SignTarget<'_>, PreparedSigning<'_>),
 ) -> Result<Vec<u8>, MpcError> {
     let ids = session.identifiers::<C>()?;
     let (key, public) = C::derived(share, target.tweak)?;
@@ -120,30 +120,13 @@ async fn sign_with<C: Derive, Ch: Channel>(
         ));
     }
     let package = frost::SigningPackage::new(by_identifier(&ids, commitments), target.message);
-    let digest: [u8; 32] = Sha256::digest(package.serialize().map_err(local)?).into();
     let own = frost::round2::sign(&package, &nonces, &key).map_err(local)?;
-    let message = [digest.as_slice(), &own.serialize()].concat();
-    session
-        .broadcast(|| Wire::PreparedShare(message.clone()))
-        .await?;
-    let received = session
-        .collect("prepared signing", |w| matches!(w, Wire::PreparedShare(_)))
-        .await?;
-    let different = received
-        .values()
-        .any(|wire| wire.bytes().get(..32) != Some(digest.as_slice()));
-    if different {
-        return Err(MpcError::Local(
-            "members built different signing packages: the coordinator named different \
-             commitments to different members"
-                .into(),
-        ));
-    }
-    let mut shares = session.decode(&received, |bytes| {
-        frost::round2::SignatureShare::<C>::deserialize(&bytes[32..])
-    })?;
-    shares.insert(session.me, own);
-    let signature = frost::aggregate(&package, &by_identifier(&ids, shares), &public)
-        .map_err(|e| session.blamed(&ids, &e))?;
-    signature.serialize().map_err(local)
+    let own = shares::OwnShare::new(
+        share.scheme,
+        &target,
+        (&share.public_package, &public),
+        &package,
+        own,
+    )?;
+    shares::exchange(session, signer, own).await
 }
