@@ -745,11 +745,23 @@ async fn a_corrupted_repair_is_caught_by_the_joiner() {
         to: Some(parties[3]),
         ..c
     });
+    let started = std::time::Instant::now();
     let results = rotate(&old, &staying, &next, corrupt).await;
     let Err(MpcError::Failed(failure)) = &results[&parties[3]] else {
         panic!("the joiner's check fails: {:?}", results[&parties[3]])
     };
     assert!(failure.accused().is_empty(), "{failure}");
+    // The joiner's notice stops the others at once, and they name nobody either.
+    assert!(
+        started.elapsed() < ROUND_TIMEOUT,
+        "nobody waited for the round timeout"
+    );
+    for party in &parties[..2] {
+        let Err(MpcError::Failed(failure)) = &results[party] else {
+            panic!("{party} stops: {:?}", results[party])
+        };
+        assert!(failure.accused().is_empty(), "{party}: {failure}");
+    }
 }
 
 fn verify(scheme: Scheme, key: &SchnorrChild, message: &[u8], signature: &[u8]) {

@@ -191,7 +191,8 @@ enum Wire {
     Refresh1(Vec<u8>),
     /// Rotation, refresh round 2: the sender's zero share for the recipient (point to point).
     Refresh2(Vec<u8>),
-    /// The sender does not take part (it refused the nonce named for it): stop without blame.
+    /// The sender stops (it refused the nonce named for it, or its repaired share failed the
+    /// check of a rotation): stop without blame.
     Refused,
 }
 

@@ -116,7 +116,8 @@ async fn rotate_with<C: Ciphersuite, Ch: Channel>(
         if let Some((key, public)) = &old {
             help_repair(session, &ids, plan.helpers, (key, public), *joiner).await?;
         } else if *joiner == me {
-            repaired = Some(receive_repair(session, &ids, plan).await?);
+            let result = receive_repair(session, &ids, plan).await;
+            repaired = Some(telling_others(session, plan, result).await?);
         }
     }
     if !plan.new_parties.contains(&me) {
@@ -127,7 +128,8 @@ async fn rotate_with<C: Ciphersuite, Ch: Channel>(
         .ok_or_else(|| MpcError::Local("neither a helper nor a joiner".into()))?;
     let public = with_joiners(&public, &ids, &joiners)?;
     if public.verifying_shares().get(key.identifier()) != Some(key.verifying_share()) {
-        return Err(session.failure("repair", FailureReason::Misbehaviour, vec![]));
+        let failure = session.failure("repair", FailureReason::Misbehaviour, vec![]);
+        return telling_others(session, plan, Err(failure)).await;
     }
     let group_key = *public.verifying_key();
     let (key, public) = refresh_among(session, &ids, plan, key, public).await?;
@@ -149,6 +151,21 @@ async fn rotate_with<C: Ciphersuite, Ch: Channel>(
         verifying_key: group_key.serialize().map_err(local)?,
         public_package: public.serialize().map_err(local)?,
     }))
+}
+
+/// `result`, after telling every other new party that this one stops if it failed: they end at
+/// once, naming nobody, instead of waiting out the round for its refresh package.
+async fn telling_others<T, Ch: Channel>(
+    session: &mut Session<'_, Ch>,
+    plan: &Rotation<'_>,
+    result: Result<T, MpcError>,
+) -> Result<T, MpcError> {
+    if result.is_err() {
+        session.scope(plan.new_parties);
+        // Best effort: a party the notice misses times out, as it would without one.
+        let _ = session.broadcast(|| Wire::Refused).await;
+    }
+    result
 }
 
 fn packages_of<C: Ciphersuite>(share: &FrostShare) -> Result<Packages<C>, MpcError> {
