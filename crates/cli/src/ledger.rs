@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use sigil_ledger::node::{LedgerConfig, start};
 use sigil_ledger::replica::network::ReplicaConfig;
+use sigil_ledger::state::ReportedSession;
 use sigil_ledger::types::{FaultKind, Genesis};
 use sigil_primitives::AccountId;
 use sigil_programs::{HostConfig, ProgramHost};
@@ -202,12 +203,20 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
 
 /// Checks offence evidence by the threshold engine's own rules, for the ledger.
 fn verify_evidence(
+    of: ReportedSession,
     session: &[u8; 32],
     offender: &AccountId,
     kind: FaultKind,
     evidence: &[u8],
 ) -> Result<(), String> {
-    sigil_mpc::verify_evidence(session, offender, kind, evidence)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    match of {
+        ReportedSession::Signing => sigil_mpc::verify_evidence(session, offender, kind, evidence),
+        ReportedSession::KeyGeneration if kind == FaultKind::FailedProof => {
+            sigil_mpc::verify_keygen_evidence(session, offender, evidence)
+        }
+        ReportedSession::KeyGeneration => Err(sigil_mpc::MpcError::InvalidEvidence(format!(
+            "a key generation fault is proven as failed_proof, not {kind}"
+        ))),
+    }
+    .map_err(|e| e.to_string())
 }

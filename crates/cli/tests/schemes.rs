@@ -2,7 +2,8 @@
 //! scheme's network key (FROST) and confirm it on the ledger; a registered key of each scheme
 //! signs through a relayer and the committee, and independent libraries (ed25519-dalek, k256's
 //! BIP-340 verifier) accept the signatures under the registered keys; after a signer leaves
-//! and another joins, the same keys sign with the newcomer in the committee.
+//! and another joins, the same keys sign with the newcomer in the committee; a signer that
+//! spoils a key generation is proven at fault, slashed and rotated out.
 
 mod common;
 
@@ -164,6 +165,71 @@ async fn ed25519_and_bip340_keys_are_made_registered_and_sign() {
         let signed = sigil_crypto::message_hash(request.hashing, &request.message).unwrap();
         verify_independently(key, &signed, &response.signature);
     }
+}
+
+/// alice corrupts the secret shares it deals in both FROST key generations: the other signers
+/// prove it with the signed packages (`report_keygen_fault`, re-checked by the ledger), alice is
+/// slashed and rotated out, the next signer set makes both keys, and an Ed25519 key of theirs
+/// signs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signer_that_spoils_key_generation_is_proven_slashed_and_rotated_out() {
+    let dir = TestDir::new();
+    let mut config = fixture_config(6, dir.path(), &[]);
+    config.jump_start = false;
+    let mut devnet = sigil::devnet::Devnet::start(config).await.expect("devnet");
+    let ledger = sigil_client::LedgerClient::connect(devnet.ledger_url())
+        .await
+        .expect("a ledger");
+    let alice = devnet.node("alice").unwrap().account;
+    let stake_before = stake(&ledger, alice).await;
+    let alice_node = sigil_client::NodeClient::new(&devnet.node("alice").unwrap().endpoint);
+    set_fault(&alice_node, Some("corrupt")).await;
+    devnet
+        .jump_start()
+        .await
+        .expect("the keys are made without alice");
+
+    let set = ledger.rpc().signer_set().await.unwrap();
+    assert!(!set.signers.contains(&alice), "{set:?}");
+    assert_eq!(set.scheme_keys.len(), 2, "{set:?}");
+    let first: Vec<AccountId> = ["alice", "bob", "charlie", "dave"]
+        .iter()
+        .map(|n| devnet.node(n).unwrap().account)
+        .collect();
+    let sessions: Vec<sigil_primitives::SessionId> = [KeyScheme::Ed25519, KeyScheme::Bip340]
+        .into_iter()
+        .map(|scheme| {
+            let id = sigil_crypto::frost_keygen_session(ledger.chain_id(), scheme, 2, &first);
+            sigil_primitives::SessionId::new(id)
+        })
+        .collect();
+    let proven: Vec<_> = offences(&ledger)
+        .await
+        .into_iter()
+        .filter(|o| o.offender == alice && sessions.contains(&o.session))
+        .collect();
+    assert!(!proven.is_empty(), "no key generation offence recorded");
+    for offence in &proven {
+        assert!(offence.proven && offence.slashed > 0, "{offence:?}");
+        assert_eq!(offence.kind, FaultKind::FailedProof);
+        assert_eq!(offence.reporters.len(), 1, "{offence:?}");
+        assert!(first[1..].contains(&offence.reporters[0]), "{offence:?}");
+    }
+    let slashed: u64 = proven.iter().map(|o| o.slashed).sum();
+    assert_eq!(stake(&ledger, alice).await, stake_before - slashed);
+
+    set_fault(&alice_node, None).await;
+    let program = deploy(&ledger, "message-size").await;
+    let programs = [(program, r#"{"max_length": 1024}"#)];
+    let key = register_scheme(&ledger, &dev("bob"), &programs, KeyScheme::Ed25519).await;
+    let message = b"signed by a signer set without alice".to_vec();
+    let signature = sign(&ledger, key, HashingAlgorithm::None, message.clone())
+        .await
+        .expect("an ed25519 signature");
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(key.key_bytes().try_into().unwrap())
+        .expect("an ed25519 key");
+    vk.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+        .expect("ed25519-dalek accepts the signature");
 }
 
 /// alice, told to corrupt what it sends, signs `key` with bob: the request is still signed,

@@ -30,6 +30,7 @@ pub use hashing::{HashError, keccak256, message_hash};
 pub use keys::{AccountKeypair, KeyError, Mnemonic, NodeSeed, X25519StaticKey, verify_signature};
 pub use program_id::ProgramContents;
 pub use schnorr::{
-    SchnorrChild, derive_schnorr_child, signed_bytes, taproot_output_key, verify_user_signature,
+    SchnorrChild, derive_schnorr_child, frost_keygen_session, signed_bytes, taproot_output_key,
+    verify_user_signature,
 };
 pub use secret::SecretBytes;

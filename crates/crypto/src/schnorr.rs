@@ -352,3 +352,29 @@ mod vectors {
         }
     }
 }
+
+/// The id of the key generation that makes `scheme`'s network key among `signers` with
+/// `threshold` on `chain_id` (`docs/PROTOCOL.md` §7.7): `SHA-256("sigil/v1/frost-keygen" ‖
+/// len(chain_id) (u32 BE) ‖ chain_id ‖ scheme name ‖ threshold (u16 BE) ‖ each signer's
+/// account id, ascending)`. Nodes run the session under it, and the ledger checks key
+/// generation fault reports against it.
+pub fn frost_keygen_session(
+    chain_id: &str,
+    scheme: KeyScheme,
+    threshold: u16,
+    signers: &[sigil_primitives::AccountId],
+) -> [u8; 32] {
+    let mut signers = signers.to_vec();
+    signers.sort();
+    signers.dedup();
+    let mut hash = sha2::Sha256::new()
+        .chain_update(b"sigil/v1/frost-keygen")
+        .chain_update((chain_id.len() as u32).to_be_bytes())
+        .chain_update(chain_id.as_bytes())
+        .chain_update(scheme.name().as_bytes())
+        .chain_update(threshold.to_be_bytes());
+    for signer in &signers {
+        hash.update(signer.as_bytes());
+    }
+    hash.finalize().into()
+}

@@ -168,7 +168,9 @@ pub struct EventNotification {
     pub event: Event,
 }
 
-/// The ledger API.
+/// The ledger API (with feature `client` or `server`: the trait exists only as jsonrpsee's
+/// expansion).
+#[cfg(any(feature = "client", feature = "server"))]
 #[cfg_attr(
     all(feature = "client", feature = "server"),
     rpc(server, client, namespace = "ledger")

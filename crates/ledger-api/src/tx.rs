@@ -260,6 +260,11 @@ mod protocol_doc {
                 address: "127.0.0.1:7000".into(),
                 proof: sigil_primitives::Ed25519Signature::from_bytes([6; 64]).expect("64 bytes"),
             },
+            Call::ReportKeygenFault {
+                scheme: sigil_primitives::KeyScheme::Bip340,
+                offender: account,
+                evidence: vec![9, 8],
+            },
         ]
     }
 
@@ -287,6 +292,7 @@ mod protocol_doc {
             Call::Unregister { .. } => 18,
             Call::ReportConsensusFault { .. } => 19,
             Call::ChangeReplica { .. } => 20,
+            Call::ReportKeygenFault { .. } => 21,
         }
     }
 

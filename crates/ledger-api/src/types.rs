@@ -544,6 +544,18 @@ pub enum Call {
         /// holds it.
         proof: Ed25519Signature,
     },
+    /// A signer proves that another sent a bad package in the key generation of `scheme`'s
+    /// network key among the current signers (PROTOCOL §8.3): the offender is slashed and
+    /// leaves the signer set, so the next set can make the key. Evidence is required.
+    ReportKeygenFault {
+        /// The scheme whose key generation failed (Ed25519 or BIP-340).
+        scheme: KeyScheme,
+        /// The signer that sent the bad package.
+        offender: AccountId,
+        /// The encoded evidence (its signed packages).
+        #[serde(with = "sigil_primitives::bytes::hex_vec")]
+        evidence: Vec<u8>,
+    },
 }
 
 /// The bytes a consensus key signs to prove, in `change_replica`, that `account` on `chain_id`
@@ -565,6 +577,7 @@ impl Call {
             Call::ConfirmJumpStart { .. }
                 | Call::ConfirmReshare { .. }
                 | Call::ReportOffence { .. }
+                | Call::ReportKeygenFault { .. }
         )
     }
 }

@@ -213,10 +213,21 @@ pub struct State {
 /// Checks a program's bytecode before it is stored; the node plugs the WebAssembly host in.
 pub type ProgramValidator = dyn Fn(&[u8]) -> Result<(), String> + Send + Sync;
 
-/// Checks that `evidence` proves the offence `kind` by `offender` in the session with id
-/// `session`; the node plugs the threshold engine's rules in, so the ledger does not build them.
-pub type EvidenceVerifier =
-    dyn Fn(&[u8; 32], &AccountId, FaultKind, &[u8]) -> Result<(), String> + Send + Sync;
+/// Checks that `evidence` proves the offence `kind` by `offender` in the session (of the given
+/// kind) with id `session`; the node plugs the threshold engine's rules in, so the ledger does
+/// not build them.
+pub type EvidenceVerifier = dyn Fn(ReportedSession, &[u8; 32], &AccountId, FaultKind, &[u8]) -> Result<(), String>
+    + Send
+    + Sync;
+
+/// The kind of session a report's evidence comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportedSession {
+    /// A signing session (`report_offence`).
+    Signing,
+    /// A FROST key generation (`report_keygen_fault`).
+    KeyGeneration,
+}
 
 /// The consensus set of an epoch, if the ledger has fixed it.
 pub type SetOf<'a> = dyn Fn(u64) -> Option<Vec<Replica>> + 'a;
@@ -454,7 +465,7 @@ impl State {
             Call::Leave => self.leave(sender, height),
             Call::JumpStart => self.jump_start(sender, height),
             Call::ConfirmJumpStart { verifying_key } => {
-                self.confirm_jump_start(sender, verifying_key)
+                self.confirm_jump_start(sender, verifying_key, height)
             }
             Call::StoreProgram {
                 bytecode,
@@ -517,6 +528,11 @@ impl State {
                 address,
                 proof,
             } => self.change_replica(sender, *consensus_key, address, proof),
+            Call::ReportKeygenFault {
+                scheme,
+                offender,
+                evidence,
+            } => self.report_keygen_fault(sender, *scheme, *offender, evidence, ctx),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use sigil_crypto::{AccountKeypair, NodeSeed, derive_user_key};
 use sigil_ledger::node::{component_header_check, dev_genesis};
-use sigil_ledger::state::{ApplyContext, State, TxError};
+use sigil_ledger::state::{ApplyContext, ReportedSession, State, TxError};
 use sigil_ledger::tx;
 use sigil_ledger::types::*;
 use sigil_primitives::{
@@ -920,16 +920,33 @@ fn proof_against(offender: AccountId) -> Vec<u8> {
 /// Accepts [`proof_against`] the offender, of equivocation only (the engine's verifier also
 /// accepts FROST's failed proofs; its checks are tested in sigil-mpc).
 fn stand_in_verifier(
-    _session: &[u8; 32],
+    of: ReportedSession,
+    session: &[u8; 32],
     offender: &AccountId,
     kind: FaultKind,
     evidence: &[u8],
 ) -> Result<(), String> {
-    if kind == FaultKind::Equivocation && evidence == proof_against(*offender) {
+    let proves = match of {
+        ReportedSession::Signing => {
+            kind == FaultKind::Equivocation && evidence == proof_against(*offender)
+        }
+        ReportedSession::KeyGeneration => {
+            kind == FaultKind::FailedProof && evidence == keygen_proof_against(session, *offender)
+        }
+    };
+    if proves {
         Ok(())
     } else {
         Err("not a proof".into())
     }
+}
+
+/// What the stand-in verifier takes for proof that `offender` spoiled key generation `session`.
+fn keygen_proof_against(session: &[u8; 32], offender: AccountId) -> Vec<u8> {
+    let mut proof = b"keygen".to_vec();
+    proof.extend(session);
+    proof.extend(offender.as_bytes());
+    proof
 }
 
 fn proven(ticket: SessionTicket, offender: AccountId) -> Call {
@@ -2326,4 +2343,202 @@ fn no_scheme_key_is_made_while_a_reshare_runs() {
         h.state.globals.signer_set.scheme_keys,
         vec![ed25519, bip340]
     );
+}
+
+fn keygen_fault(scheme: KeyScheme, offender: AccountId, evidence: Vec<u8>) -> Call {
+    Call::ReportKeygenFault {
+        scheme,
+        offender,
+        evidence,
+    }
+}
+
+/// The id of the current signers' key generation of `scheme`.
+fn keygen_session(h: &Harness, scheme: KeyScheme) -> [u8; 32] {
+    let set = &h.state.globals.signer_set;
+    sigil_crypto::frost_keygen_session(
+        &h.state.globals.chain_id,
+        scheme,
+        set.threshold,
+        &set.signers,
+    )
+}
+
+#[test]
+fn a_proven_key_generation_fault_slashes_the_offender_and_rotates_it_out() {
+    let mut h = Harness::new();
+    let key = h.ready();
+    h.validate("eve", 3010);
+    let (bob, charlie, dave, eve) = (h.id("bob"), h.id("charlie"), h.id("dave"), h.id("eve"));
+    let session = keygen_session(&h, KeyScheme::Ed25519);
+    let proof = keygen_proof_against(&session, charlie);
+    let call = |scheme, offender, evidence| Call::ReportKeygenFault {
+        scheme,
+        offender,
+        evidence,
+    };
+    for (who, wrong, expect_unauthorised) in [
+        (
+            "eve",
+            call(KeyScheme::Ed25519, charlie, proof.clone()),
+            true,
+        ),
+        (
+            "charlie",
+            call(KeyScheme::Ed25519, charlie, proof.clone()),
+            false,
+        ),
+        ("bob", call(KeyScheme::Ed25519, eve, proof.clone()), false),
+        (
+            "bob",
+            call(KeyScheme::EcdsaSecp256k1, charlie, proof.clone()),
+            false,
+        ),
+        ("bob", call(KeyScheme::Ed25519, charlie, vec![]), false),
+        ("bob", call(KeyScheme::Ed25519, dave, proof.clone()), false),
+        // The proof of another scheme's key generation.
+        (
+            "bob",
+            call(KeyScheme::Bip340, charlie, proof.clone()),
+            false,
+        ),
+    ] {
+        let err = h.reject(who, wrong);
+        match expect_unauthorised {
+            true => assert!(matches!(err, TxError::Unauthorised(_)), "{err}"),
+            false => assert!(matches!(err, TxError::Invalid(_)), "{err}"),
+        }
+    }
+    let events = h
+        .apply(
+            "bob",
+            keygen_fault(KeyScheme::Ed25519, charlie, proof.clone()),
+        )
+        .expect("a proven fault");
+    let Some(Event::OffenceReported { offence }) = events.get(1) else {
+        panic!("recorded: {events:?}")
+    };
+    assert!(offence.proven);
+    assert_eq!(offence.session, SessionId::new(session));
+    assert_eq!(
+        (offence.offender, offence.kind),
+        (charlie, FaultKind::FailedProof)
+    );
+    assert_eq!(offence.reporters, vec![bob]);
+    assert!(events.contains(&Event::Slashed {
+        account: charlie,
+        amount: 500,
+        stake: 4_500
+    }));
+    assert!(
+        h.state
+            .globals
+            .signer_set
+            .excluded_at(h.height)
+            .contains(&charlie)
+    );
+    let mut expected_new = h.state.globals.signer_set.signers.clone();
+    expected_new.retain(|s| *s != charlie);
+    expected_new.push(eve);
+    assert!(
+        events.contains(&Event::ReshareStarted {
+            new_signers: expected_new,
+            new_threshold: 2
+        }),
+        "{events:?}"
+    );
+    // The reshare makes the key generation moot: no more reports of it.
+    assert!(matches!(
+        h.reject("dave", keygen_fault(KeyScheme::Ed25519, charlie, proof)),
+        TxError::WrongState(_)
+    ));
+    for who in ["bob", "dave", "eve"] {
+        h.apply(who, Call::ConfirmReshare { verifying_key: key })
+            .expect("confirm");
+    }
+    let signers: BTreeSet<AccountId> = h.state.globals.signer_set.signers.iter().copied().collect();
+    assert_eq!(signers, BTreeSet::from([bob, dave, eve]));
+    // The new set's own key generation is another session: the old proof is of no use.
+    let old = keygen_proof_against(&session, dave);
+    assert!(matches!(
+        h.reject("bob", keygen_fault(KeyScheme::Ed25519, dave, old)),
+        TxError::Invalid(_)
+    ));
+}
+
+#[test]
+fn a_key_generation_fault_proven_during_the_jump_start_rotates_out_when_it_ends() {
+    let mut h = Harness::new();
+    for (i, who) in ["bob", "charlie", "dave", "eve"].into_iter().enumerate() {
+        h.validate(who, 3001 + i as u16);
+    }
+    let (bob, charlie) = (h.id("bob"), h.id("charlie"));
+    // Before the jump start there are no signers to report or be reported.
+    assert!(matches!(
+        h.reject("bob", keygen_fault(KeyScheme::Bip340, charlie, vec![1])),
+        TxError::Unauthorised(_)
+    ));
+    h.apply("alice", Call::JumpStart).expect("jump start");
+    let signers = h.state.globals.signer_set.signers.clone();
+    assert!(signers.contains(&bob) && signers.contains(&charlie));
+    let session = keygen_session(&h, KeyScheme::Bip340);
+    let proof = keygen_proof_against(&session, charlie);
+    let events = h
+        .apply(
+            "bob",
+            keygen_fault(KeyScheme::Bip340, charlie, proof.clone()),
+        )
+        .expect("a proven fault");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::ReshareStarted { .. })),
+        "no reshare during the jump start"
+    );
+    assert!(matches!(
+        h.reject("dave", keygen_fault(KeyScheme::Bip340, charlie, proof)),
+        TxError::AlreadyExists(_)
+    ));
+    let key = network_key(7);
+    let mut last = vec![];
+    for who in &signers {
+        let name = ["bob", "charlie", "dave", "eve"]
+            .into_iter()
+            .find(|n| h.id(n) == *who)
+            .expect("a signer");
+        last = h
+            .apply(name, Call::ConfirmJumpStart { verifying_key: key })
+            .expect("confirm");
+    }
+    let Some(Event::ReshareStarted { new_signers, .. }) = last
+        .iter()
+        .find(|e| matches!(e, Event::ReshareStarted { .. }))
+    else {
+        panic!("the offender leaves once the jump start is done: {last:?}")
+    };
+    assert!(!new_signers.contains(&charlie));
+}
+
+#[test]
+fn a_made_key_takes_no_key_generation_reports() {
+    let mut h = Harness::new();
+    h.ready();
+    let x_only: [u8; 32] = network_key(8).as_bytes()[1..].try_into().expect("32");
+    let bip340 = VerifyingKey::tagged(KeyScheme::Bip340, &x_only).expect("key");
+    let session = keygen_session(&h, KeyScheme::Bip340);
+    for who in ["bob", "charlie", "dave"] {
+        h.apply(
+            who,
+            Call::ConfirmJumpStart {
+                verifying_key: bip340,
+            },
+        )
+        .expect("confirm");
+    }
+    let charlie = h.id("charlie");
+    let proof = keygen_proof_against(&session, charlie);
+    assert!(matches!(
+        h.reject("bob", keygen_fault(KeyScheme::Bip340, charlie, proof)),
+        TxError::WrongState(_)
+    ));
 }

@@ -7,7 +7,9 @@
 //!   part binds the part's kind, session and round, so neither another party's messages, nor
 //!   the offender's other parts, nor its messages of another session can pass for one;
 //! - a FROST signature share that does not verify (`failed_proof`): the offender's signed share
-//!   statement and the packages it names ([`crate::frost::ShareEvidence`]).
+//!   statement and the packages it names ([`crate::frost::ShareEvidence`]);
+//! - a bad package in a FROST key generation: the offender's signed round-1 package and, for a
+//!   share, the signed share it sent ([`crate::frost::DkgEvidence`], [`verify_keygen_evidence`]).
 //!
 //! The ECDSA engine's other faults are not provable here. Re-checking a failed proof needs the
 //! engine's own check against the session's public key shares and aux data, and synedrion 0.3
@@ -90,6 +92,19 @@ pub fn verify_evidence(
     let engine_session = phase_session_id(session_id, record.protocol);
     check(engine_session.as_ref(), offender, &record)
         .map(|_| ())
+        .map_err(MpcError::InvalidEvidence)
+}
+
+/// Checks a `report_keygen_fault`'s evidence that `offender` sent a bad package in the FROST key
+/// generation with id `session_id` ([`crate::frost::DkgEvidence`]): a commitment of the wrong
+/// degree, a proof of knowledge that fails, or a secret share that does not match its
+/// commitment. Anything else, or any byte altered, is refused.
+pub fn verify_keygen_evidence(
+    session_id: &[u8; 32],
+    offender: &AccountId,
+    evidence: &[u8],
+) -> Result<(), MpcError> {
+    crate::frost::verify_dkg_evidence(session_id, offender, evidence)
         .map_err(MpcError::InvalidEvidence)
 }
 

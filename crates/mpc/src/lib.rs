@@ -53,7 +53,7 @@ mod transport;
 pub use channel::{Channel, ChannelError, ChannelSender, MemoryChannel, MemorySender};
 pub use driver::{RoundProfile, SessionConfig, SessionStats};
 pub use error::{FailureReason, Fault, FaultKind, MpcError, ProtocolKind, SessionFailure};
-pub use evidence::{EquivocationEvidence, verify_evidence};
+pub use evidence::{EquivocationEvidence, verify_evidence, verify_keygen_evidence};
 #[cfg(feature = "fault-injection")]
 pub use fault::{Forgery, InjectedFault, forgeries};
 pub use keys::{AuxData, Engine, KeyShare, ResharePlan, SECURITY_PARAMETERS, SignRequest, Signed};

@@ -172,17 +172,34 @@ fn corrupting(inner: MemoryChannel, corrupt: Corruption) -> Corrupting {
     Corrupting { inner, sender }
 }
 
+/// The chain id key generations run for.
+const CHAIN: &str = "sigil-test";
+
 /// Runs key generation among `parties`.
 async fn keygen(
     scheme: Scheme,
     parties: &[AccountId],
     threshold: u16,
-    corrupt: Corruption,
+    cheat: Cheat,
 ) -> BTreeMap<AccountId, Result<FrostShare, MpcError>> {
-    run_all(parties, corrupt, |me, mut channel| {
+    run_all(parties, cheat.bytes(), |me, mut channel| {
         let parties = parties.to_vec();
         async move {
-            frost::keygen(scheme, me, &parties, threshold, &mut channel, ROUND_TIMEOUT).await
+            let signer = keypair(me);
+            let target = frost::KeygenTarget {
+                chain_id: CHAIN,
+                parties: &parties,
+                threshold,
+            };
+            if cheat.lies(me) {
+                let mut channel = frost::CorruptShares {
+                    channel: &mut channel,
+                    signer: signer.clone(),
+                };
+                frost::keygen(scheme, &signer, target, &mut channel, ROUND_TIMEOUT).await
+            } else {
+                frost::keygen(scheme, &signer, target, &mut channel, ROUND_TIMEOUT).await
+            }
         }
     })
     .await
@@ -255,7 +272,7 @@ async fn shares(
     parties: &[AccountId],
     threshold: u16,
 ) -> BTreeMap<AccountId, FrostShare> {
-    let shares: BTreeMap<AccountId, FrostShare> = keygen(scheme, parties, threshold, None)
+    let shares: BTreeMap<AccountId, FrostShare> = keygen(scheme, parties, threshold, Cheat::Honest)
         .await
         .into_iter()
         .map(|(party, share)| (party, share.expect("key generation")))
@@ -360,8 +377,8 @@ async fn a_wrong_signed_share_is_named_with_evidence_that_verifies() {
 }
 
 /// The evidence each other member holds against `culprit`.
-fn evidence_against(
-    results: &BTreeMap<AccountId, Result<Vec<u8>, MpcError>>,
+fn evidence_against<T>(
+    results: &BTreeMap<AccountId, Result<T, MpcError>>,
     culprit: AccountId,
 ) -> Vec<Vec<u8>> {
     let evidence: Vec<Vec<u8>> = results
@@ -494,34 +511,103 @@ async fn a_share_altered_in_transit_is_an_unsigned_message() {
     }
 }
 
+/// A party that sends a wrong secret share, signed, is named `failed_proof` by its recipients
+/// with evidence the ledger's verifier accepts; altered, the evidence is refused.
 #[tokio::test]
-async fn a_corrupted_secret_share_names_its_sender() {
-    for scheme in [Scheme::Ed25519, Scheme::Bip340] {
+async fn a_wrong_signed_secret_share_is_named_with_evidence_that_verifies() {
+    for scheme in Scheme::ALL {
+        let parties = accounts(3);
+        let culprit = parties[2];
+        let results = keygen(scheme, &parties, 2, Cheat::BadShare(culprit)).await;
+        named_by_the_others(&results, culprit, &[FaultKind::FailedProof]);
+        let session = sigil_crypto::frost_keygen_session(CHAIN, scheme.key_scheme(), 2, &parties);
+        for evidence in evidence_against(&results, culprit) {
+            sigil_mpc::verify_keygen_evidence(&session, &culprit, &evidence)
+                .expect("the evidence holds");
+            keygen_evidence_is_refused_when_altered(&session, culprit, &evidence);
+        }
+    }
+}
+
+/// Key generation evidence against another party, of another key generation, or with any
+/// field changed is refused; so is the culprit's round-1 package alone, which verifies.
+fn keygen_evidence_is_refused_when_altered(
+    session: &[u8; 32],
+    culprit: AccountId,
+    evidence: &[u8],
+) {
+    let refused = |session: &[u8; 32], offender: &AccountId, bytes: &[u8]| {
+        sigil_mpc::verify_keygen_evidence(session, offender, bytes).is_err()
+    };
+    let record: frost::DkgEvidence = postcard::from_bytes(evidence).expect("decodes");
+    let recipient = record
+        .share
+        .as_ref()
+        .and_then(|s| s.statement.recipient)
+        .expect("a share");
+    assert!(refused(session, &recipient, evidence));
+    assert!(refused(&[1; 32], &culprit, evidence));
+    assert!(
+        sigil_mpc::verify_evidence(session, &culprit, FaultKind::FailedProof, evidence).is_err(),
+        "not a signing session's evidence"
+    );
+    let mut altered = Vec::new();
+    let mut push = |change: &dyn Fn(&mut frost::DkgEvidence)| {
+        let mut copy = record.clone();
+        change(&mut copy);
+        altered.push(postcard::to_allocvec(&copy).expect("encodes"));
+    };
+    push(&|r| r.chain_id.push('x'));
+    push(&|r| r.threshold = 3);
+    push(&|r| r.parties.reverse());
+    push(&|r| r.share = None);
+    push(&|r| {
+        let share = r.share.as_mut().expect("a share");
+        *share.statement.package.last_mut().expect("bytes") ^= 1;
+    });
+    push(&|r| {
+        let share = r.share.as_mut().expect("a share");
+        share.statement.recipient = Some(culprit);
+    });
+    push(&|r| *r.commitment.statement.package.last_mut().expect("bytes") ^= 1);
+    push(&|r| r.commitment.signature = flipped(&r.commitment.signature));
+    push(&|r| std::mem::swap(&mut r.commitment, r.share.as_mut().expect("a share")));
+    for (i, bytes) in altered.iter().enumerate() {
+        assert!(refused(session, &culprit, bytes), "alteration {i}");
+    }
+    let mut extended = evidence.to_vec();
+    extended.push(0);
+    assert!(refused(session, &culprit, &extended));
+}
+
+#[tokio::test]
+async fn a_secret_share_changed_in_transit_names_its_sender_without_evidence() {
+    for scheme in Scheme::ALL {
         let parties = accounts(3);
         let culprit = parties[2];
         // The third message to each peer is its secret share (after the round-1 package and
-        // the echo).
+        // the echo); the flipped bit breaks the sender's signature.
         let results = keygen(
             scheme,
             &parties,
             2,
-            Corrupt::new(culprit, 3, low_bit(scheme)),
+            Cheat::Bytes(Corrupt::new(culprit, 3, low_bit(scheme)).expect("a cheat")),
         )
         .await;
-        named_by_the_others(&results, culprit, &[FaultKind::FailedProof]);
+        named_by_the_others(&results, culprit, &[FaultKind::InvalidMessage]);
     }
 }
 
 #[tokio::test]
 async fn different_round_one_packages_stop_key_generation() {
     let parties = accounts(3);
-    // A flipped bit in one peer's round-1 package: either its proof fails for that peer or the
+    // A flipped bit in one peer's round-1 package: its signature fails for that peer or the
     // echo shows the packages differ; nobody ends with a key.
     let results = keygen(
         Scheme::Ed25519,
         &parties,
         2,
-        Corrupt::new(parties[0], 1, -1),
+        Cheat::Bytes(Corrupt::new(parties[0], 1, -1).expect("a cheat")),
     )
     .await;
     for (party, result) in &results {

@@ -409,9 +409,8 @@ impl Inner {
         Engine::new(self.keys.account.clone(), config)
     }
 
-    /// Whether this node was told to misbehave (always false outside fault-injection builds).
     /// Whether fault injection tells this node to corrupt what it sends (`corrupt`); FROST
-    /// sessions then corrupt the signature shares.
+    /// sessions then corrupt the signature shares and key generation secret shares.
     pub(crate) fn corrupts_shares(&self) -> bool {
         #[cfg(feature = "fault-injection")]
         {
@@ -424,6 +423,7 @@ impl Inner {
         }
     }
 
+    /// Whether this node was told to misbehave (always false outside fault-injection builds).
     pub(crate) fn misbehaving(&self) -> bool {
         #[cfg(feature = "fault-injection")]
         {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use sha2::{Digest, Sha256};
 use sigil_client::types::{Call, JumpStartStatus, PendingReshare};
-use sigil_mpc::TransportChannel;
+use sigil_crypto::frost_keygen_session;
 use sigil_mpc::frost::{self, FrostShare, Scheme};
+use sigil_mpc::{MpcError, SessionFailure, TransportChannel};
 use sigil_primitives::{AccountId, VerifyingKey};
 use sigil_transport::SessionId;
 
@@ -20,25 +20,6 @@ use crate::view::View;
 
 /// Round timeout of a FROST key generation: every party must be up and connected.
 const FROST_KEYGEN_ROUND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The key generation session of `scheme` among `signers` with `threshold` on `chain_id`.
-fn keygen_session_id(
-    chain_id: &str,
-    scheme: Scheme,
-    signers: &[AccountId],
-    threshold: u16,
-) -> SessionId {
-    let mut hash = Sha256::new()
-        .chain_update(b"sigil/v1/frost-keygen")
-        .chain_update((chain_id.len() as u32).to_be_bytes())
-        .chain_update(chain_id.as_bytes())
-        .chain_update(scheme.key_scheme().name().as_bytes())
-        .chain_update(threshold.to_be_bytes());
-    for signer in signers {
-        hash.update(signer.as_bytes());
-    }
-    SessionId::new(hash.finalize().into())
-}
 
 /// Loads the FROST shares in the keystore.
 pub(crate) fn load_shares(
@@ -160,29 +141,107 @@ impl Inner {
         signers: &[AccountId],
         threshold: u16,
     ) -> anyhow::Result<FrostShare> {
-        let session_id = keygen_session_id(self.ledger().chain_id(), scheme, signers, threshold);
+        let chain_id = self.ledger().chain_id().to_string();
+        let session_id = SessionId::new(frost_keygen_session(
+            &chain_id,
+            scheme.key_scheme(),
+            threshold,
+            signers,
+        ));
         let session = self
             .transport
             .open_session(session_id, signers)
             .context("cannot open the key generation session")?;
         let started = Instant::now();
         let mut channel = TransportChannel(session);
-        let share = frost::keygen(
-            scheme,
-            self.me(),
-            signers,
+        let target = frost::KeygenTarget {
+            chain_id: &chain_id,
+            parties: signers,
             threshold,
-            &mut channel,
-            FROST_KEYGEN_ROUND_TIMEOUT,
-        )
-        .await
-        .context("FROST key generation failed")?;
+        };
+        let account = &self.keys.account;
+        let outcome = if self.corrupts_shares() {
+            let mut corrupting = frost::CorruptShares {
+                channel: &mut channel,
+                signer: account.clone(),
+            };
+            frost::keygen(
+                scheme,
+                account,
+                target,
+                &mut corrupting,
+                FROST_KEYGEN_ROUND_TIMEOUT,
+            )
+            .await
+        } else {
+            frost::keygen(
+                scheme,
+                account,
+                target,
+                &mut channel,
+                FROST_KEYGEN_ROUND_TIMEOUT,
+            )
+            .await
+        };
+        let share = match outcome {
+            Ok(share) => share,
+            Err(error) => {
+                if let MpcError::Failed(failure) = &error {
+                    self.report_keygen_faults(scheme, signers, failure).await;
+                }
+                return Err(error).context("FROST key generation failed");
+            }
+        };
         tracing::info!(
             scheme = %scheme.key_scheme(),
             seconds = started.elapsed().as_secs_f64(),
             "FROST key generation done"
         );
         Ok(share)
+    }
+
+    /// Files `report_keygen_fault` for every other signer the failed key generation proves at
+    /// fault; findings without evidence cannot be reported (a key generation has no ticket).
+    async fn report_keygen_faults(
+        &self,
+        scheme: Scheme,
+        signers: &[AccountId],
+        failure: &SessionFailure,
+    ) {
+        if self.misbehaving() {
+            return;
+        }
+        let me = self.me();
+        for fault in &failure.faults {
+            if fault.party == me || fault.reported_by.is_some() || !signers.contains(&fault.party) {
+                continue;
+            }
+            let Some(evidence) = &fault.evidence else {
+                tracing::warn!(
+                    offender = %fault.party,
+                    kind = fault.kind.as_str(),
+                    "key generation fault without evidence; not reportable"
+                );
+                continue;
+            };
+            let call = Call::ReportKeygenFault {
+                scheme: scheme.key_scheme(),
+                offender: fault.party,
+                evidence: evidence.clone(),
+            };
+            match self.submit(call).await {
+                Ok(()) => {
+                    metrics::counter!("sigil_node_offences_reported_total", "kind" => fault.kind.as_str())
+                        .increment(1);
+                    tracing::warn!(offender = %fault.party, scheme = %scheme.key_scheme(), "key generation fault reported");
+                }
+                Err(error) => tracing::warn!(
+                    offender = %fault.party,
+                    error = format!("{error:#}"),
+                    "key generation fault report refused"
+                ),
+            }
+        }
     }
 }
 

@@ -94,7 +94,8 @@ export type Call =
   | { set_public: { verifying_key: BytesLike; public: boolean } }
   | { unregister: { verifying_key: BytesLike } }
   | { report_consensus_fault: { evidence: BytesLike } }
-  | { change_replica: { consensus_key: BytesLike; address: string; proof: BytesLike } };
+  | { change_replica: { consensus_key: BytesLike; address: string; proof: BytesLike } }
+  | { report_keygen_fault: { scheme: KeyScheme; offender: BytesLike; evidence: BytesLike } };
 
 /** The name of a call (its JSON tag). */
 export type CallName = Call extends infer C ? (C extends string ? C : keyof C & string) : never;
@@ -166,6 +167,7 @@ export const CALL_LAYOUT: ReadonlyArray<readonly [CallName, ReadonlyArray<readon
   ["unregister", [["verifying_key", "vk"]]],
   ["report_consensus_fault", [["evidence", "bytes"]]],
   ["change_replica", [["consensus_key", "key32"], ["address", "string"], ["proof", "sig"]]],
+  ["report_keygen_fault", [["scheme", "scheme"], ["offender", "account"], ["evidence", "bytes"]]],
 ];
 
 /** Fault kinds by enum index (PROTOCOL.md §4.4 `fault`). */

@@ -283,13 +283,13 @@ pub async fn fixture_devnet(
     fixture_devnet_of(5, dir, node_args, change).await
 }
 
-/// [`fixture_devnet`] with `validators` validators: the ones after eve relay too.
-pub async fn fixture_devnet_of(
+/// The configuration of [`fixture_devnet_of`]: alice…dave the 2-of-4 signers from the fixture
+/// shares, 300 ms blocks.
+pub fn fixture_config(
     validators: usize,
     dir: &std::path::Path,
     node_args: &[&str],
-    change: impl FnOnce(&mut Parameters),
-) -> (sigil::devnet::Devnet, VerifyingKey) {
+) -> sigil::devnet::DevnetConfig {
     let mut config = sigil::devnet::DevnetConfig::new(SIGIL, dir);
     config.validators = validators;
     config.signers = 4;
@@ -297,6 +297,17 @@ pub async fn fixture_devnet_of(
     config.block_time = Duration::from_millis(300);
     config.key_share_fixtures = Some(workspace().join("crates/mpc/fixtures/2-of-4"));
     config.extra_node_args = node_args.iter().map(|a| a.to_string()).collect();
+    config
+}
+
+/// [`fixture_devnet`] with `validators` validators: the ones after eve relay too.
+pub async fn fixture_devnet_of(
+    validators: usize,
+    dir: &std::path::Path,
+    node_args: &[&str],
+    change: impl FnOnce(&mut Parameters),
+) -> (sigil::devnet::Devnet, VerifyingKey) {
+    let config = fixture_config(validators, dir, node_args);
     let devnet = sigil::devnet::Devnet::start(config).await.expect("devnet");
     let ledger = devnet.client();
     set_parameters(ledger, change).await;

@@ -4,10 +4,12 @@
 use std::collections::BTreeSet;
 
 use sha2::Digest as _;
-use sigil_primitives::{AccountId, BlockNumber, SessionId};
+use sigil_primitives::{AccountId, BlockNumber, KeyScheme, SessionId};
 
-use super::{ApplyContext, EvidenceVerifier, State, TxError};
-use crate::types::{Dispute, Event, Exclusion, FaultKind, OffenceRecord, SessionTicket};
+use super::{ApplyContext, EvidenceVerifier, ReportedSession, State, TxError};
+use crate::types::{
+    Dispute, Event, Exclusion, FaultKind, JumpStartStatus, OffenceRecord, SessionTicket,
+};
 
 impl State {
     /// `report_offence`: checks the report against the relayer's ticket; a report whose
@@ -24,13 +26,7 @@ impl State {
         ctx: &ApplyContext<'_>,
     ) -> Result<Vec<Event>, TxError> {
         let committee = self.check_ticket(sender, ticket, offender, ctx.height)?;
-        let max = self.globals.parameters.max_evidence_size;
-        if evidence.len() > max as usize {
-            return Err(TxError::Invalid(format!(
-                "evidence of {} bytes exceeds max_evidence_size ({max})",
-                evidence.len()
-            )));
-        }
+        self.check_evidence_size(evidence)?;
         let proven = proves(ticket, offender, kind, evidence, ctx.verify_evidence)?;
         let session = ticket.session;
         if !proven && self.proven_offender(&sender, session) {
@@ -84,6 +80,146 @@ impl State {
         Ok(events)
     }
 
+    /// `report_keygen_fault`: evidence that `offender` sent a bad package in the key generation
+    /// of `scheme`'s network key among the current signers proves the offence at once (slash,
+    /// exclusion) and the offender leaves the signer set, so that the next set can make the key;
+    /// each (key generation, offender) is recorded once, with the first reporter.
+    pub(super) fn report_keygen_fault(
+        &mut self,
+        sender: AccountId,
+        scheme: KeyScheme,
+        offender: AccountId,
+        evidence: &[u8],
+        ctx: &ApplyContext<'_>,
+    ) -> Result<Vec<Event>, TxError> {
+        let session = self.check_keygen_report(sender, scheme, offender)?;
+        self.check_evidence_size(evidence)?;
+        let verifier = ctx.verify_evidence.ok_or_else(|| {
+            TxError::Invalid(
+                "the evidence does not hold: this ledger has no evidence verifier".into(),
+            )
+        })?;
+        let kind = FaultKind::FailedProof;
+        verifier(
+            ReportedSession::KeyGeneration,
+            session.as_bytes(),
+            &offender,
+            kind,
+            evidence,
+        )
+        .map_err(|e| TxError::Invalid(format!("the evidence does not hold: {e}")))?;
+        let signers = self.globals.signer_set.signers.len();
+        let (index, mut record) = self.offence_of(session, offender, || OffenceRecord {
+            session,
+            reporters: vec![],
+            offender,
+            kind,
+            proven: true,
+            committee_size: u16::try_from(signers).unwrap_or(u16::MAX),
+            evidence_hash: sha2::Sha256::digest(evidence).to_vec(),
+            reported: ctx.height,
+            recorded: Some(ctx.height),
+            slashed: 0,
+        });
+        if !record.reporters.is_empty() {
+            return Err(TxError::AlreadyExists("this key generation fault".into()));
+        }
+        record.reporters.push(sender);
+        self.offences.insert(index, record);
+        let mut events = vec![Event::OffenceReportReceived {
+            reporter: sender,
+            offender,
+            kind,
+        }];
+        events.extend(self.punish(index, ctx.height));
+        if let Some(offence) = self.offences.get(&index).cloned() {
+            events.insert(1, Event::OffenceReported { offence });
+        }
+        events.extend(self.rotate(ctx.height));
+        Ok(events)
+    }
+
+    /// Checks who reports a key generation fault, and when: both current signers, the scheme a
+    /// FROST one whose key the current signers are making; returns that key generation's id.
+    fn check_keygen_report(
+        &self,
+        sender: AccountId,
+        scheme: KeyScheme,
+        offender: AccountId,
+    ) -> Result<SessionId, TxError> {
+        let set = &self.globals.signer_set;
+        if !set.signers.contains(&sender) {
+            return Err(TxError::Unauthorised(
+                "only a signer may report a key generation fault".into(),
+            ));
+        }
+        if !set.signers.contains(&offender) {
+            return Err(TxError::Invalid(format!("{offender} is not a signer")));
+        }
+        if offender == sender {
+            return Err(TxError::Invalid("a signer cannot report itself".into()));
+        }
+        if scheme == KeyScheme::EcdsaSecp256k1 {
+            return Err(TxError::Invalid(
+                "only FROST key generations (ed25519, bip340) are reported this way".into(),
+            ));
+        }
+        if set.jump_start == JumpStartStatus::Ready {
+            return Err(TxError::WrongState(
+                "no key generation runs before the jump start".into(),
+            ));
+        }
+        if let Some(key) = set.network_key_of(scheme) {
+            return Err(TxError::WrongState(format!(
+                "the {scheme} network key, {key}, is made: its key generation is over"
+            )));
+        }
+        if set.pending_reshare.is_some() {
+            return Err(TxError::WrongState(
+                "a reshare is running; the new signer set makes this key after it".into(),
+            ));
+        }
+        Ok(self.keygen_session(scheme))
+    }
+
+    /// The id of the key generation of `scheme`'s network key among the current signers.
+    pub(super) fn keygen_session(&self, scheme: KeyScheme) -> SessionId {
+        let set = &self.globals.signer_set;
+        SessionId::new(sigil_crypto::frost_keygen_session(
+            &self.globals.chain_id,
+            scheme,
+            set.threshold,
+            &set.signers,
+        ))
+    }
+
+    /// Signers proven to have sent a bad package in a key generation the current signers still
+    /// have to finish: they must leave the set before it can.
+    pub(super) fn keygen_offenders(&self) -> BTreeSet<AccountId> {
+        let set = &self.globals.signer_set;
+        let sessions: Vec<SessionId> = [KeyScheme::Ed25519, KeyScheme::Bip340]
+            .into_iter()
+            .filter(|scheme| set.network_key_of(*scheme).is_none())
+            .map(|scheme| self.keygen_session(scheme))
+            .collect();
+        self.offences
+            .iter()
+            .filter(|(_, o)| o.proven && sessions.contains(&o.session))
+            .map(|(_, o)| o.offender)
+            .collect()
+    }
+
+    fn check_evidence_size(&self, evidence: &[u8]) -> Result<(), TxError> {
+        let max = self.globals.parameters.max_evidence_size;
+        if evidence.len() > max as usize {
+            return Err(TxError::Invalid(format!(
+                "evidence of {} bytes exceeds max_evidence_size ({max})",
+                evidence.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// `report_consensus_fault`: evidence that a replica signed two conflicting votes proves
     /// the offence at once (slash, exclusion); each fault (replica, epoch, view) is recorded
     /// once, with the first reporter.
@@ -93,13 +229,7 @@ impl State {
         evidence: &[u8],
         ctx: &ApplyContext<'_>,
     ) -> Result<Vec<Event>, TxError> {
-        let max = self.globals.parameters.max_evidence_size;
-        if evidence.len() > max as usize {
-            return Err(TxError::Invalid(format!(
-                "evidence of {} bytes exceeds max_evidence_size ({max})",
-                evidence.len()
-            )));
-        }
+        self.check_evidence_size(evidence)?;
         let verifier = ctx.verify_consensus.ok_or_else(|| {
             TxError::Invalid("this ledger is solo: it has no consensus to fault".into())
         })?;
@@ -344,9 +474,15 @@ fn proves(
                     "the evidence does not hold: this ledger has no evidence verifier".into(),
                 ));
             };
-            verifier(ticket.session.as_bytes(), &offender, kind, evidence)
-                .map(|()| true)
-                .map_err(|e| TxError::Invalid(format!("the evidence does not hold: {e}")))
+            verifier(
+                ReportedSession::Signing,
+                ticket.session.as_bytes(),
+                &offender,
+                kind,
+                evidence,
+            )
+            .map(|()| true)
+            .map_err(|e| TxError::Invalid(format!("the evidence does not hold: {e}")))
         }
     }
 }

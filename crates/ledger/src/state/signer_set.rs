@@ -52,6 +52,7 @@ impl State {
         &mut self,
         sender: AccountId,
         verifying_key: &VerifyingKey,
+        height: BlockNumber,
     ) -> Result<Vec<Event>, TxError> {
         if verifying_key.scheme() != KeyScheme::EcdsaSecp256k1 {
             return self.confirm_scheme_key(sender, verifying_key);
@@ -92,6 +93,8 @@ impl State {
             events.push(Event::JumpStartDone {
                 network_key: *verifying_key,
             });
+            // A signer proven to have spoiled a FROST key generation meanwhile leaves now.
+            events.extend(self.rotate(height));
         } else {
             set.jump_start = JumpStartStatus::InProgress {
                 block,
@@ -341,11 +344,13 @@ impl State {
             return None;
         }
         let params = &self.globals.parameters;
+        let keygen_offenders = self.keygen_offenders();
         let must_go = |account: &AccountId| match self.validators.get(account) {
             None => true,
             Some(v) => {
                 v.status == ValidatorStatus::Leaving
                     || leaving == Some(account)
+                    || keygen_offenders.contains(account)
                     || v.stake < params.min_stake
                     || self.recent_offences(account, height) >= params.max_offences as usize
                     || self.recent_accusers(account, height) >= usize::from(set.threshold)

@@ -2,10 +2,10 @@
 //! `frost-ed25519` and `frost-secp256k1-tr`: distributed key generation and two-round signing
 //! among a committee over a [`Channel`]. No frost type leaves this module.
 //!
-//! Every message is `postcard(Wire)`. Key generation runs frost's three DKG parts; its round-1
-//! packages must reach everyone alike (the DKG assumes a broadcast channel), so each party then
-//! sends every other the SHA-256 of all round-1 packages it holds, and a difference stops the
-//! session. Signing has no coordinator: every member sends its nonce commitments to all, all
+//! Every message is `postcard(Wire)`. Key generation runs frost's three DKG parts with every
+//! package signed by its sender ([`SignedDkg`]); its round-1 packages must reach everyone alike
+//! (the DKG assumes a broadcast channel), so each party then sends every other the SHA-256 of
+//! all round-1 packages it holds, and a difference stops the session. Signing has no coordinator: every member sends its nonce commitments to all, all
 //! build the same signing package, every member sends its signature share to all, and each
 //! aggregates with frost's cheater detection, which names a member whose share does not verify.
 
@@ -20,10 +20,12 @@ use sigil_crypto::{AccountKeypair, SecretBytes};
 use sigil_primitives::{AccountId, KeyScheme, VerifyingKey};
 use zeroize::{Zeroize as _, Zeroizing};
 
+mod dkg;
 mod prepared;
 mod rotate;
 mod shares;
 
+pub use dkg::{DkgEvidence, DkgStatement, SignedDkg, verify_dkg_evidence};
 pub use prepared::{PreparedNonce, PreparedSigning, prepare_nonces, sign_prepared};
 pub use rotate::{Rotation, rotate};
 pub use shares::{ShareEvidence, ShareStatement, verify_share_evidence};
@@ -161,12 +163,12 @@ fn tagged_network_key(scheme: Scheme, frost_key: &[u8]) -> Result<VerifyingKey, 
 /// What a FROST session sends: one variant per round.
 #[derive(Debug, Serialize, Deserialize)]
 enum Wire {
-    /// DKG round 1: the sender's commitment and proof of knowledge (to all).
-    Package1(Vec<u8>),
+    /// DKG round 1: the sender's commitment and proof of knowledge, signed (to all).
+    Package1(SignedDkg),
     /// DKG round 1 echo: SHA-256 of every round-1 package the sender holds.
     Echo([u8; 32]),
-    /// DKG round 2: the sender's secret share for the recipient (point to point).
-    Package2(Vec<u8>),
+    /// DKG round 2: the sender's secret share for the recipient, signed (point to point).
+    Package2(SignedDkg),
     /// Signing round 1: the sender's nonce commitments (to all).
     Commitments(Vec<u8>),
     /// Signing round 2 (the only round with commitments made ahead): the sender's signature
@@ -216,11 +218,8 @@ impl Wire {
     /// The payload of a message with bytes.
     fn bytes(&self) -> &[u8] {
         match self {
-            Self::Package1(b)
-            | Self::Package2(b)
-            | Self::Commitments(b)
-            | Self::Refresh1(b)
-            | Self::Refresh2(b) => b,
+            Self::Package1(signed) | Self::Package2(signed) => &signed.statement.package,
+            Self::Commitments(b) | Self::Refresh1(b) | Self::Refresh2(b) => b,
             Self::RepairDelta { delta, .. } => delta,
             Self::RepairSigma { sigma, .. } => sigma,
             Self::SignedShare(signed) => &signed.statement.share,
@@ -230,33 +229,52 @@ impl Wire {
     }
 }
 
-/// Generates a FROST key among `parties` (which include `me`) with `threshold` signers needed:
-/// each party ends with its share of the same verifying key. A party whose proof of knowledge
-/// or secret share does not verify is named (`failed_proof`), one that sends nothing within
+/// One key generation: the chain it makes a network key for, the parties (this one among
+/// them) and the threshold.
+#[derive(Debug, Clone, Copy)]
+pub struct KeygenTarget<'a> {
+    /// The ledger's chain id, part of the session id ([`sigil_crypto::frost_keygen_session`]).
+    pub chain_id: &'a str,
+    /// The parties.
+    pub parties: &'a [AccountId],
+    /// Signers needed.
+    pub threshold: u16,
+}
+
+/// Generates a FROST key among `target`'s parties: each party ends with its share of the same
+/// verifying key. Every package travels signed by `signer`, this party's account key. A party
+/// whose commitment, proof of knowledge or secret share does not verify is named
+/// (`failed_proof`) with evidence ([`DkgEvidence`]); one that sends nothing within
 /// `round_timeout` is named `unresponsive`.
 pub async fn keygen<Ch: Channel>(
     scheme: Scheme,
-    me: AccountId,
-    parties: &[AccountId],
-    threshold: u16,
+    signer: &AccountKeypair,
+    target: KeygenTarget<'_>,
     channel: &mut Ch,
     round_timeout: Duration,
 ) -> Result<FrostShare, MpcError> {
+    let me = signer.account_id();
     let mut session = Session::new(
         me,
-        parties,
+        target.parties,
         channel,
         round_timeout,
         ProtocolKind::FrostKeyGen,
     )?;
+    let run = dkg::Dkg {
+        chain_id: target.chain_id,
+        scheme,
+        threshold: target.threshold,
+        signer,
+    };
     match scheme {
-        Scheme::Ed25519 => keygen_with::<Ed25519, _>(&mut session, threshold).await,
-        Scheme::Bip340 => keygen_with::<Bip340, _>(&mut session, threshold).await,
+        Scheme::Ed25519 => dkg::run::<Ed25519, _>(&mut session, &run).await,
+        Scheme::Bip340 => dkg::run::<Bip340, _>(&mut session, &run).await,
     }
     .map(|parts| FrostShare {
         scheme,
         owner: me,
-        threshold,
+        threshold: target.threshold,
         parties: session.parties.clone(),
         key_package: parts.key_package.to_vec(),
         public_package: parts.public_package,
@@ -333,48 +351,6 @@ struct KeyParts {
     key_package: Zeroizing<Vec<u8>>,
     public_package: Vec<u8>,
     verifying_key: Vec<u8>,
-}
-
-async fn keygen_with<C: Ciphersuite, Ch: Channel>(
-    session: &mut Session<'_, Ch>,
-    threshold: u16,
-) -> Result<KeyParts, MpcError> {
-    let ids = session.identifiers::<C>()?;
-    let max = u16::try_from(session.parties.len())
-        .map_err(|_| MpcError::Local("too many parties".into()))?;
-    let (secret1, package1) =
-        frost::keys::dkg::part1::<C, _>(ids[&session.me], max, threshold, OsRng).map_err(local)?;
-    let own1 = package1.serialize().map_err(local)?;
-    session.broadcast(|| Wire::Package1(own1.clone())).await?;
-    let received1 = session
-        .collect("dkg round 1", |w| matches!(w, Wire::Package1(_)))
-        .await?;
-    session.check_echo(&own1, &received1).await?;
-    let packages1 = session.decode(&received1, |b| {
-        frost::keys::dkg::round1::Package::<C>::deserialize(b)
-    })?;
-    let packages1 = by_identifier(&ids, packages1);
-    let (secret2, packages2) =
-        frost::keys::dkg::part2(secret1, &packages1).map_err(|e| session.blamed(&ids, &e))?;
-    for (to, package) in &packages2 {
-        let account = account_of(&ids, to)?;
-        let bytes = package.serialize().map_err(local)?;
-        session.send(account, Wire::Package2(bytes)).await?;
-    }
-    let received2 = session
-        .collect("dkg round 2", |w| matches!(w, Wire::Package2(_)))
-        .await?;
-    let packages2 = session.decode(&received2, |b| {
-        frost::keys::dkg::round2::Package::<C>::deserialize(b)
-    })?;
-    let packages2 = by_identifier(&ids, packages2);
-    let (key_package, public_package) = frost::keys::dkg::part3(&secret2, &packages1, &packages2)
-        .map_err(|e| session.blamed(&ids, &e))?;
-    Ok(KeyParts {
-        key_package: Zeroizing::new(key_package.serialize().map_err(local)?),
-        verifying_key: public_package.verifying_key().serialize().map_err(local)?,
-        public_package: public_package.serialize().map_err(local)?,
-    })
 }
 
 /// A party's key package and the group's public key package.
@@ -772,8 +748,8 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Fault injection (tests): a channel that sends every FROST signature share with a bit of its
-/// scalar flipped and the statement signed again with `signer` (the sender's own key, as a
+/// Fault injection (tests): a channel that sends every FROST signature share and key generation
+/// secret share with a bit of its scalar flipped and the statement signed again with `signer` (the sender's own key, as a
 /// malicious member would), so that the share does not verify and its sender gets named with
 /// evidence.
 pub struct CorruptShares<'c, Ch: Channel> {
@@ -813,17 +789,28 @@ impl<S: crate::channel::ChannelSender> crate::channel::ChannelSender for Corrupt
     }
 }
 
-/// `payload` with the share it carries changed, if it carries one (a bit in the middle of the
-/// scalar flips) and signed again.
+/// `payload` with the share it carries changed, if it carries one (a signature share, or a
+/// key generation's secret share: a bit in the middle of the scalar flips) and signed again.
 fn corrupt_share(payload: Vec<u8>, signer: &AccountKeypair) -> Vec<u8> {
-    let Ok(Wire::SignedShare(signed)) = postcard::from_bytes::<Wire>(&payload) else {
-        return payload;
+    let flip = |bytes: &mut Vec<u8>| {
+        if let Some(at) = bytes.len().checked_sub(16) {
+            bytes[at] ^= 1;
+        }
     };
-    let mut statement = signed.statement;
-    if let Some(at) = statement.share.len().checked_sub(16) {
-        statement.share[at] ^= 1;
-    }
-    shares::SignedShare::new(statement, signer)
-        .and_then(|signed| postcard::to_allocvec(&Wire::SignedShare(signed)).map_err(local))
+    let corrupted = match postcard::from_bytes::<Wire>(&payload) {
+        Ok(Wire::SignedShare(signed)) => {
+            let mut statement = signed.statement;
+            flip(&mut statement.share);
+            shares::SignedShare::new(statement, signer).map(Wire::SignedShare)
+        }
+        Ok(Wire::Package2(signed)) => {
+            let mut statement = signed.statement;
+            flip(&mut statement.package);
+            SignedDkg::new(statement, signer).map(Wire::Package2)
+        }
+        _ => return payload,
+    };
+    corrupted
+        .and_then(|wire| postcard::to_allocvec(&wire).map_err(local))
         .unwrap_or(payload)
 }
