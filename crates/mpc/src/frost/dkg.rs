@@ -145,8 +145,11 @@ pub fn verify_dkg_evidence(
 /// Whether the offender's signed packages fail frost's own checks.
 fn packages_fail<C: Ciphersuite>(offender: &AccountId, record: &DkgEvidence) -> Result<(), String> {
     let id = |account: &AccountId| Identifier::<C>::derive(account.as_bytes());
-    let package = round1::Package::<C>::deserialize(&record.commitment.statement.package)
-        .map_err(|e| format!("the round-1 package does not decode: {e}"))?;
+    // A signed package that does not decode is a fault in itself.
+    let Ok(package) = round1::Package::<C>::deserialize(&record.commitment.statement.package)
+    else {
+        return Ok(());
+    };
     if round1_fault(
         id(offender).map_err(|e| e.to_string())?,
         &package,
@@ -163,8 +166,9 @@ fn packages_fail<C: Ciphersuite>(offender: &AccountId, record: &DkgEvidence) -> 
         .statement
         .recipient
         .ok_or("the share names no recipient")?;
-    let secret = round2::Package::<C>::deserialize(&share.statement.package)
-        .map_err(|e| format!("the share does not decode: {e}"))?;
+    let Ok(secret) = round2::Package::<C>::deserialize(&share.statement.package) else {
+        return Ok(());
+    };
     match share_check(
         id(&recipient).map_err(|e| e.to_string())?,
         &secret,
@@ -271,10 +275,12 @@ pub(super) async fn run<C: Ciphersuite, Ch: Channel>(
     session.broadcast(|| Wire::Package1(own1.clone())).await?;
     let received1 = signed(session, "dkg round 1", (&session_id, dkg.scheme), None).await?;
     let own_bytes = own1.statement.package.clone();
-    session
-        .check_echo(&own_bytes, &wires(&received1, Wire::Package1))
-        .await?;
-    let packages1 = session.decode(&wires(&received1, Wire::Package1), |b| {
+    let as_sent = received1
+        .iter()
+        .map(|(from, signed)| (*from, Wire::Package1(signed.clone())))
+        .collect();
+    session.check_echo(&own_bytes, &as_sent).await?;
+    let packages1 = decode_signed(session, dkg, &received1, &received1, |b| {
         round1::Package::<C>::deserialize(b)
     })?;
     round1_faults(session, dkg, &ids, &packages1, &received1)?;
@@ -288,7 +294,7 @@ pub(super) async fn run<C: Ciphersuite, Ch: Channel>(
     }
     let me = session.me;
     let received2 = signed(session, "dkg round 2", (&session_id, dkg.scheme), Some(me)).await?;
-    let packages2 = session.decode(&wires(&received2, Wire::Package2), |b| {
+    let packages2 = decode_signed(session, dkg, &received2, &received1, |b| {
         round2::Package::<C>::deserialize(b)
     })?;
     let (key_package, public_package) = dkg::part3(
@@ -340,15 +346,36 @@ async fn signed<Ch: Channel>(
     }
 }
 
-/// The packages as the messages they came in.
-fn wires(
+/// Decodes every party's signed package (`received`); one that does not decode names its sender
+/// `failed_proof` with evidence: the package itself, or its round-1 package (in `round1`) and
+/// the share.
+fn decode_signed<C: Ciphersuite, T, Ch: Channel>(
+    session: &Session<'_, Ch>,
+    dkg: &Dkg<'_>,
     received: &BTreeMap<AccountId, SignedDkg>,
-    wrap: fn(SignedDkg) -> Wire,
-) -> BTreeMap<AccountId, Wire> {
-    received
-        .iter()
-        .map(|(from, signed)| (*from, wrap(signed.clone())))
-        .collect()
+    round1: &BTreeMap<AccountId, SignedDkg>,
+    decode: impl Fn(&[u8]) -> Result<T, frost::Error<C>>,
+) -> Result<BTreeMap<AccountId, T>, MpcError> {
+    let mut out = BTreeMap::new();
+    let mut faults = Vec::new();
+    for (from, signed) in received {
+        match decode(&signed.statement.package) {
+            Ok(value) => {
+                out.insert(*from, value);
+            }
+            Err(e) => {
+                let share = signed.statement.recipient.is_some().then_some(signed);
+                faults.push(Fault {
+                    evidence: dkg.evidence(&session.parties, &round1[from], share),
+                    ..super::fault(*from, FaultKind::FailedProof, format!("its package: {e}"))
+                });
+            }
+        }
+    }
+    if faults.is_empty() {
+        return Ok(out);
+    }
+    Err(session.failure("decoding", FailureReason::Misbehaviour, faults))
 }
 
 /// Names, with evidence, every party whose commitment has the wrong degree or whose proof of
@@ -477,6 +504,24 @@ mod tests {
                 .is_err_and(|e| e.contains("round-1 package verifies")),
             "{honest:?}"
         );
+    }
+
+    #[test]
+    fn a_signed_package_that_does_not_decode_is_proof_in_itself() {
+        let offender = Offender::new();
+        let dkg = Dkg {
+            chain_id: "sigil-test",
+            scheme: Scheme::Ed25519,
+            threshold: 2,
+            signer: &offender.key,
+        };
+        let garbage = dkg
+            .sign(&offender.session, None, vec![0xff; 40])
+            .expect("signed");
+        let evidence = dkg
+            .evidence(&offender.parties, &garbage, None)
+            .expect("evidence");
+        offender.verify(&evidence).expect("an undecodable package");
     }
 
     #[test]
