@@ -69,10 +69,7 @@ async fn ed25519_and_bip340_keys_are_made_registered_and_sign() {
     let signature = sign(ledger, ed_key, HashingAlgorithm::None, message.clone())
         .await
         .expect("an ed25519 signature");
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(ed_key.key_bytes().try_into().unwrap())
-        .expect("an ed25519 key");
-    vk.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
-        .expect("ed25519-dalek accepts the signature");
+    verify_ed25519(ed_key, &message, &signature);
 
     // BIP-340: a 32-byte message (a sighash) under the x-only Taproot output key.
     let taproot = register_scheme(ledger, &dev("bob"), &programs, KeyScheme::Bip340).await;
@@ -124,10 +121,7 @@ async fn ed25519_and_bip340_keys_are_made_registered_and_sign() {
         let signature = sign(ledger, ed_key, HashingAlgorithm::None, message.clone())
             .await
             .expect("a one-round signature");
-        let vk = ed25519_dalek::VerifyingKey::from_bytes(ed_key.key_bytes().try_into().unwrap())
-            .expect("key");
-        vk.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
-            .expect("verifies");
+        verify_ed25519(ed_key, &message, &signature);
     }
     // Two members per session (2-of-4), three sessions.
     assert_eq!(prepared_sessions().await - before, 6.0);
@@ -226,9 +220,14 @@ async fn a_signer_that_spoils_key_generation_is_proven_slashed_and_rotated_out()
     let signature = sign(&ledger, key, HashingAlgorithm::None, message.clone())
         .await
         .expect("an ed25519 signature");
+    verify_ed25519(key, &message, &signature);
+}
+
+/// ed25519-dalek's strict check of `signature` over `message` under the Ed25519 `key`.
+fn verify_ed25519(key: VerifyingKey, message: &[u8], signature: &[u8; 64]) {
     let vk = ed25519_dalek::VerifyingKey::from_bytes(key.key_bytes().try_into().unwrap())
         .expect("an ed25519 key");
-    vk.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+    vk.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
         .expect("ed25519-dalek accepts the signature");
 }
 
@@ -313,12 +312,7 @@ fn verify_independently(key: VerifyingKey, signed: &[u8], signature: &Signature)
         panic!("a 64-byte signature, got {signature}")
     };
     match key.scheme() {
-        KeyScheme::Ed25519 => {
-            let vk = ed25519_dalek::VerifyingKey::from_bytes(key.key_bytes().try_into().unwrap())
-                .expect("an ed25519 key");
-            vk.verify_strict(signed, &ed25519_dalek::Signature::from_bytes(signature))
-                .expect("ed25519-dalek accepts the signature");
-        }
+        KeyScheme::Ed25519 => verify_ed25519(key, signed, signature),
         _ => {
             let vk = k256::schnorr::VerifyingKey::from_bytes(key.key_bytes()).expect("x-only");
             let signature = k256::schnorr::Signature::try_from(&signature[..]).expect("64 bytes");
@@ -334,6 +328,8 @@ struct Relayer<'a> {
     ledger: &'a sigil_client::LedgerClient,
     eve: sigil_crypto::AccountKeypair,
     eve_x25519: sigil_crypto::X25519StaticKey,
+    /// The scheme of the nonces it asks for.
+    scheme: KeyScheme,
 }
 
 impl Relayer<'_> {
@@ -372,11 +368,11 @@ impl Relayer<'_> {
             .unwrap()
     }
 
-    /// `count` fresh Ed25519 nonces of `signer`, issued to eve.
+    /// `count` fresh nonces of `signer`, issued to eve.
     async fn nonces(&self, signer: &sigil_primitives::AccountId, count: u16) -> usize {
         let record = self.record(signer).await;
         let request = sigil_primitives::request::NonceRequest {
-            scheme: KeyScheme::Ed25519,
+            scheme: self.scheme,
             count,
         };
         sigil_client::NodeClient::new(record.endpoint.as_str())
@@ -387,14 +383,14 @@ impl Relayer<'_> {
             .len()
     }
 
-    /// One fresh Ed25519 nonce of `signer`, issued to eve.
+    /// One fresh nonce of `signer`, issued to eve.
     async fn nonce(
         &self,
         signer: &sigil_primitives::AccountId,
     ) -> sigil_primitives::request::NamedCommitment {
         let record = self.record(signer).await;
         let request = sigil_primitives::request::NonceRequest {
-            scheme: KeyScheme::Ed25519,
+            scheme: self.scheme,
             count: 1,
         };
         let batch = sigil_client::NodeClient::new(record.endpoint.as_str())
@@ -489,46 +485,57 @@ impl Relayer<'_> {
     }
 }
 
+/// For each scheme, the test plays the relayer against the signers' API (`/v1/nonces`,
+/// `/v1/sign`): see [`a_nonce_signs_once`].
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nonce_made_ahead_never_signs_twice_even_across_a_crash() {
     let dir = TestDir::new();
-    let (mut devnet, ecdsa_key) =
-        fixture_devnet(dir.path(), &["--round-timeout", "3s"], |_| {}).await;
+    // alice's crash gets her accused by the other member each time: short windows, so that
+    // neither the disputes nor the accusations carry over to the next scheme.
+    let (mut devnet, ecdsa_key) = fixture_devnet(dir.path(), &["--round-timeout", "3s"], |p| {
+        p.offence_window = 20;
+        p.accusation_window = 20;
+    })
+    .await;
     let ledger = sigil_client::LedgerClient::connect(devnet.ledger_url())
         .await
         .unwrap();
     wait_scheme_keys(&ledger).await;
     let registration = ledger.rpc().registration(ecdsa_key).await.unwrap().unwrap();
     let program = registration.programs.as_slice()[0].program;
-    let key = register_scheme(
-        &ledger,
-        &dev("bob"),
-        &[(program, r#"{"max_length": 64}"#)],
-        KeyScheme::Ed25519,
-    )
-    .await;
-    let alice = devnet.node("alice").unwrap().account;
     let eve_seed = sigil_crypto::NodeSeed::dev("eve");
-    let relayer = Relayer {
-        ledger: &ledger,
-        eve: eve_seed.account_keypair(),
-        eve_x25519: eve_seed.x25519_key(),
-    };
+    for scheme in [KeyScheme::Ed25519, KeyScheme::Bip340] {
+        let relayer = Relayer {
+            ledger: &ledger,
+            eve: eve_seed.account_keypair(),
+            eve_x25519: eve_seed.x25519_key(),
+            scheme,
+        };
+        let programs = [(program, r#"{"max_length": 64}"#)];
+        let key = register_scheme(&ledger, &dev("bob"), &programs, scheme).await;
+        wait_exclusions_expire(&ledger).await;
+        a_nonce_signs_once(&mut devnet, &relayer, key).await;
+    }
+}
 
+/// With `key`: one round with the nonces named signs; a relayer asking again and again still
+/// gets full batches; alice, crashing right after deleting her nonce (before her share leaves),
+/// refuses that nonce after a restart.
+async fn a_nonce_signs_once(
+    devnet: &mut sigil::devnet::Devnet,
+    relayer: &Relayer<'_>,
+    key: VerifyingKey,
+) {
+    let alice = devnet.node("alice").unwrap().account;
     // One round with the nonces named: every member answers the same valid signature.
     let (forwarded, message) = relayer
         .forward(key, alice, async |m| relayer.nonce(m).await)
         .await;
     let answers = relayer.post(&forwarded).await;
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(key.key_bytes().try_into().unwrap()).unwrap();
     for answer in &answers {
-        let Signature::Schnorr(bytes) = answer.as_ref().expect("signed").signature else {
-            panic!("a 64-byte signature");
-        };
         // `request_with` asks for keccak256: the key signed the 32-byte hash.
         let signed = sigil_crypto::keccak256(&message);
-        vk.verify_strict(&signed, &ed25519_dalek::Signature::from_bytes(&bytes))
-            .unwrap();
+        verify_independently(key, &signed, &answer.as_ref().expect("signed").signature);
     }
 
     // A relayer that keeps asking (one that restarted and lost its pool) still gets full

@@ -260,30 +260,24 @@ impl Dkg<'_> {
     }
 }
 
+/// Every other party's round-1 package: decoded, and checked as frost checks it.
+type Round1<C> = (
+    BTreeMap<AccountId, round1::Package<C>>,
+    BTreeMap<AccountId, SignedDkg>,
+);
+
 /// Runs the key generation in `session` with this party's part `dkg`.
 pub(super) async fn run<C: Ciphersuite, Ch: Channel>(
     session: &mut Session<'_, Ch>,
     dkg: &Dkg<'_>,
 ) -> Result<KeyParts, MpcError> {
     let ids = session.identifiers::<C>()?;
-    let parties = session.parties.clone();
-    let session_id = dkg.session(&parties);
-    let max = u16::try_from(parties.len()).map_err(|_| local("too many parties"))?;
+    let session_id = dkg.session(&session.parties);
+    let max = u16::try_from(session.parties.len()).map_err(|_| local("too many parties"))?;
     let (secret1, package1) =
         dkg::part1::<C, _>(ids[&session.me], max, dkg.threshold, OsRng).map_err(local)?;
     let own1 = dkg.sign(&session_id, None, package1.serialize().map_err(local)?)?;
-    session.broadcast(|| Wire::Package1(own1.clone())).await?;
-    let received1 = signed(session, "dkg round 1", (&session_id, dkg.scheme), None).await?;
-    let own_bytes = own1.statement.package.clone();
-    let as_sent = received1
-        .iter()
-        .map(|(from, signed)| (*from, Wire::Package1(signed.clone())))
-        .collect();
-    session.check_echo(&own_bytes, &as_sent).await?;
-    let packages1 = decode_signed(session, dkg, &received1, &received1, |b| {
-        round1::Package::<C>::deserialize(b)
-    })?;
-    round1_faults(session, dkg, &ids, &packages1, &received1)?;
+    let (packages1, received1) = round_one(session, dkg, &ids, &session_id, own1).await?;
     let (secret2, packages2) = dkg::part2(secret1, &by_identifier(&ids, packages1.clone()))
         .map_err(|e| session.blamed(&ids, &e))?;
     for (to, package) in &packages2 {
@@ -308,6 +302,29 @@ pub(super) async fn run<C: Ciphersuite, Ch: Channel>(
         verifying_key: public_package.verifying_key().serialize().map_err(local)?,
         public_package: public_package.serialize().map_err(local)?,
     })
+}
+
+/// Sends this party's signed round-1 package to all, collects the others', checks that everyone
+/// holds the same ones (the echo), then decodes and checks them.
+async fn round_one<C: Ciphersuite, Ch: Channel>(
+    session: &mut Session<'_, Ch>,
+    dkg: &Dkg<'_>,
+    ids: &BTreeMap<AccountId, Identifier<C>>,
+    session_id: &[u8; 32],
+    own: SignedDkg,
+) -> Result<Round1<C>, MpcError> {
+    session.broadcast(|| Wire::Package1(own.clone())).await?;
+    let received = signed(session, "dkg round 1", (session_id, dkg.scheme), None).await?;
+    let as_sent = received
+        .iter()
+        .map(|(from, signed)| (*from, Wire::Package1(signed.clone())))
+        .collect();
+    session.check_echo(&own.statement.package, &as_sent).await?;
+    let packages = decode_signed(session, dkg, &received, &received, |b| {
+        round1::Package::<C>::deserialize(b)
+    })?;
+    round1_faults(session, dkg, ids, &packages, &received)?;
+    Ok((packages, received))
 }
 
 /// Every other party's signed package of `round`; one whose signature or statement is wrong
@@ -472,13 +489,17 @@ mod tests {
                 .1
         }
 
-        fn evidence(&self, package: &round1::Package<Ed25519>) -> Vec<u8> {
-            let dkg = Dkg {
+        fn dkg(&self) -> Dkg<'_> {
+            Dkg {
                 chain_id: "sigil-test",
                 scheme: Scheme::Ed25519,
                 threshold: 2,
                 signer: &self.key,
-            };
+            }
+        }
+
+        fn evidence(&self, package: &round1::Package<Ed25519>) -> Vec<u8> {
+            let dkg = self.dkg();
             let signed = dkg
                 .sign(&self.session, None, package.serialize().expect("bytes"))
                 .expect("signed");
@@ -509,12 +530,7 @@ mod tests {
     #[test]
     fn a_signed_package_that_does_not_decode_is_proof_in_itself() {
         let offender = Offender::new();
-        let dkg = Dkg {
-            chain_id: "sigil-test",
-            scheme: Scheme::Ed25519,
-            threshold: 2,
-            signer: &offender.key,
-        };
+        let dkg = offender.dkg();
         let garbage = dkg
             .sign(&offender.session, None, vec![0xff; 40])
             .expect("signed");
