@@ -109,20 +109,48 @@ impl State {
         )
         .map_err(|e| TxError::Invalid(format!("the evidence does not hold: {e}")))?;
         let signers = self.globals.signer_set.signers.len();
+        let fault = ProvenFault {
+            session,
+            offender,
+            kind,
+            committee_size: u16::try_from(signers).unwrap_or(u16::MAX),
+            what: "this key generation fault",
+        };
+        let mut events = self.record_proven(sender, fault, evidence, ctx.height)?;
+        events.extend(self.rotate(ctx.height));
+        Ok(events)
+    }
+
+    /// Records a fault proven by `sender`'s evidence, once (a second report is
+    /// `already_exists`), and punishes its offender; returns the events.
+    fn record_proven(
+        &mut self,
+        sender: AccountId,
+        fault: ProvenFault,
+        evidence: &[u8],
+        height: BlockNumber,
+    ) -> Result<Vec<Event>, TxError> {
+        let ProvenFault {
+            session,
+            offender,
+            kind,
+            committee_size,
+            what,
+        } = fault;
         let (index, mut record) = self.offence_of(session, offender, || OffenceRecord {
             session,
             reporters: vec![],
             offender,
             kind,
             proven: true,
-            committee_size: u16::try_from(signers).unwrap_or(u16::MAX),
+            committee_size,
             evidence_hash: sha2::Sha256::digest(evidence).to_vec(),
-            reported: ctx.height,
-            recorded: Some(ctx.height),
+            reported: height,
+            recorded: Some(height),
             slashed: 0,
         });
         if !record.reporters.is_empty() {
-            return Err(TxError::AlreadyExists("this key generation fault".into()));
+            return Err(TxError::AlreadyExists(what.into()));
         }
         record.reporters.push(sender);
         self.offences.insert(index, record);
@@ -131,11 +159,10 @@ impl State {
             offender,
             kind,
         }];
-        events.extend(self.punish(index, ctx.height));
+        events.extend(self.punish(index, height));
         if let Some(offence) = self.offences.get(&index).cloned() {
             events.insert(1, Event::OffenceReported { offence });
         }
-        events.extend(self.rotate(ctx.height));
         Ok(events)
     }
 
@@ -236,36 +263,15 @@ impl State {
         let set_of = |epoch| self.consensus_set(epoch).map(<[_]>::to_vec);
         let fault = verifier(evidence, &set_of)
             .map_err(|e| TxError::Invalid(format!("the evidence does not hold: {e}")))?;
-        let session = consensus_fault_session(fault.epoch, fault.view);
-        let offender = fault.offender;
-        let (index, record) = self.offence_of(session, offender, || OffenceRecord {
-            session,
-            reporters: vec![],
-            offender,
+        let proven = ProvenFault {
+            session: consensus_fault_session(fault.epoch, fault.view),
+            offender: fault.offender,
             kind: FaultKind::ConflictingVotes,
-            proven: true,
             committee_size: 0,
-            evidence_hash: sha2::Sha256::digest(evidence).to_vec(),
-            reported: ctx.height,
-            recorded: Some(ctx.height),
-            slashed: 0,
-        });
-        if !record.reporters.is_empty() {
-            return Err(TxError::AlreadyExists("this consensus fault".into()));
-        }
-        let mut record = record;
-        record.reporters.push(sender);
-        self.offences.insert(index, record);
-        let mut events = vec![Event::OffenceReportReceived {
-            reporter: sender,
-            offender,
-            kind: FaultKind::ConflictingVotes,
-        }];
-        events.extend(self.punish(index, ctx.height));
-        if let Some(offence) = self.offences.get(&index).cloned() {
-            events.insert(1, Event::OffenceReported { offence });
-        }
-        events.extend(self.drop_replica(offender));
+            what: "this consensus fault",
+        };
+        let mut events = self.record_proven(sender, proven, evidence, ctx.height)?;
+        events.extend(self.drop_replica(fault.offender));
         events.extend(self.rotate(ctx.height));
         Ok(events)
     }
@@ -438,6 +444,16 @@ impl State {
         });
         events
     }
+}
+
+/// A fault its evidence proves at once, as [`State::record_proven`] records it.
+struct ProvenFault {
+    session: SessionId,
+    offender: AccountId,
+    kind: FaultKind,
+    committee_size: u16,
+    /// What a second report of it is, for `already_exists`.
+    what: &'static str,
 }
 
 /// The session id a consensus fault is recorded under: one per epoch and view, so each fault of
